@@ -1,0 +1,616 @@
+/*
+ * config.c: the configuration table, its sources and validation.
+ *
+ * Never logs and never exits; errors come back as one-line KilnError
+ * messages "<problem>; <fix>" naming the key and where its value came from.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "log.h"
+
+typedef enum { CFG_STR, CFG_INT, CFG_BOOL } CfgType;
+
+/* Custom checks beyond type and bounds. */
+typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_SECRET32 } CfgCheck;
+
+/*
+ * The table. Columns:
+ *   name        key in files and flags; env var is KILN_<NAME upper-cased>
+ *   type        CFG_STR / CFG_INT / CFG_BOOL
+ *   offset      field in KilnConfig
+ *   def         default as text (NULL: empty / unset)
+ *   min, max    bounds for CFG_INT
+ *   reload      takes effect on SIGHUP (else needs a restart)
+ *   secret      masked in `kiln config` and never logged
+ *   serve_req   required by `kiln serve`
+ *   check       extra validation
+ *   help        one line for --help and docs/config.md
+ */
+typedef struct CfgKey {
+    const char *name;
+    CfgType type;
+    size_t offset;
+    const char *def;
+    long min, max;
+    bool reload;
+    bool secret;
+    bool serve_req;
+    CfgCheck check;
+    const char *help;
+} CfgKey;
+
+#define F(field) offsetof(KilnConfig, field)
+
+static const CfgKey cfg_keys[] = {
+    {"listen_address", CFG_STR, F(listen_address), "127.0.0.1", 0, 0, false, false, false,
+     CHECK_IP, "IP address the HTTP listener binds (IPv4 or IPv6 literal)"},
+    {"port", CFG_INT, F(port), "8000", 1, 65535, false, false, false, CHECK_NONE,
+     "TCP port of the HTTP listener"},
+    {"threads", CFG_INT, F(threads), "0", 0, 256, false, false, false, CHECK_NONE,
+     "HTTP worker threads (epoll, one event loop each); 0 = one per core"},
+    {"max_connections", CFG_INT, F(max_connections), "1024", 1, 100000, false, false, false,
+     CHECK_NONE, "maximum simultaneous client connections"},
+    {"connection_timeout_s", CFG_INT, F(connection_timeout_s), "30", 1, 3600, false, false, false,
+     CHECK_NONE, "idle client connections are closed after this many seconds"},
+    {"max_body_bytes", CFG_INT, F(max_body_bytes), "10485760", 0, 1073741824, true, false, false,
+     CHECK_NONE, "largest request body accepted (413 beyond)"},
+    {"shutdown_timeout_s", CFG_INT, F(shutdown_timeout_s), "30", 0, 3600, true, false, false,
+     CHECK_NONE, "on SIGTERM, how long in-flight requests may take to finish"},
+    {"db_url", CFG_STR, F(db_url), NULL, 0, 0, false, true, true, CHECK_NONE,
+     "PostgreSQL connection string (libpq URI or key=value); may hold a password"},
+    {"db_pool_size", CFG_INT, F(db_pool_size), "10", 1, 1000, false, false, false, CHECK_NONE,
+     "database connections in the pool"},
+    {"db_pool_timeout_ms", CFG_INT, F(db_pool_timeout_ms), "5000", 1, 600000, true, false, false,
+     CHECK_NONE, "how long a request waits for a free pooled connection (503 after)"},
+    {"db_connect_timeout_s", CFG_INT, F(db_connect_timeout_s), "5", 1, 300, true, false, false,
+     CHECK_NONE, "timeout for opening one database connection"},
+    {"jwt_secret", CFG_STR, F(jwt_secret), NULL, 0, 0, false, true, true, CHECK_SECRET32,
+     "HS256 secret for legacy API keys and tokens, at least 32 characters"},
+    {"publishable_key", CFG_STR, F(publishable_key), NULL, 0, 0, false, true, false, CHECK_NONE,
+     "opaque publishable (anon) API key, sb_publishable_..."},
+    {"secret_key", CFG_STR, F(secret_key), NULL, 0, 0, false, true, false, CHECK_NONE,
+     "opaque secret (service_role) API key, sb_secret_..."},
+    {"log_level", CFG_STR, F(log_level), "info", 0, 0, true, false, false, CHECK_LOG_LEVEL,
+     "error, warn, info or debug"},
+    {"access_log", CFG_BOOL, F(access_log), "true", 0, 0, true, false, false, CHECK_NONE,
+     "one JSON line per request with its stage timings"},
+    {"debug_endpoints", CFG_BOOL, F(debug_endpoints), "false", 0, 0, true, false, false,
+     CHECK_NONE, "serve /debug/* test endpoints (never in production)"},
+};
+
+#define NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        abort();
+    return p;
+}
+
+/* "db-url" and "DB_URL" both normalise to "db_url". */
+static void normalise_key(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < len; i++)
+        out[i] = in[i] == '-' ? '_' : (char)tolower((unsigned char)in[i]);
+    out[i] = '\0';
+}
+
+static int key_index(const char *name)
+{
+    char norm[64];
+    normalise_key(name, norm, sizeof norm);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(cfg_keys[i].name, norm) == 0)
+            return (int)i;
+    return -1;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+static bool unknown_key(const char *name, const char *where, KilnError *err)
+{
+    char norm[64];
+    normalise_key(name, norm, sizeof norm);
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < NKEYS; i++) {
+        size_t d = edit_distance(norm, cfg_keys[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = cfg_keys[i].name;
+        }
+    }
+    if (best)
+        return kiln_error_set(err, 0, "config", "unknown key '%s' in %s; did you mean '%s'?", name,
+                              where, best);
+    return kiln_error_set(err, 0, "config",
+                          "unknown key '%s' in %s; see `kiln config --help` for the keys", name,
+                          where);
+}
+
+/* ---- layers ----------------------------------------------------------- */
+
+bool config_layer_set(KilnConfigLayer *layer, const char *key, const char *value, KilnError *err)
+{
+    int idx = key_index(key);
+    if (idx < 0)
+        return unknown_key(key, "the built-in settings", err);
+    if (layer->count == layer->cap) {
+        int cap = layer->cap ? layer->cap * 2 : 8;
+        char **k = realloc(layer->keys, (size_t)cap * sizeof *k);
+        char **v = realloc(layer->values, (size_t)cap * sizeof *v);
+        if (!k || !v)
+            abort();
+        layer->keys = k;
+        layer->values = v;
+        layer->cap = cap;
+    }
+    layer->keys[layer->count] = xstrdup(cfg_keys[idx].name);
+    layer->values[layer->count] = xstrdup(value);
+    layer->count++;
+    return true;
+}
+
+bool config_layer_parse_args(KilnConfigLayer *layer, int argc, char **argv, KilnError *err)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+            return kiln_error_set(err, 0, "usage",
+                                  "unexpected argument '%s'; flags look like --key value", arg);
+        char name[128];
+        const char *eq = strchr(arg + 2, '=');
+        size_t nlen = eq ? (size_t)(eq - (arg + 2)) : strlen(arg + 2);
+        if (nlen >= sizeof name)
+            return kiln_error_set(err, 0, "usage", "flag '%.40s...' is too long; see kiln --help",
+                                  arg);
+        memcpy(name, arg + 2, nlen);
+        name[nlen] = '\0';
+        char norm[128];
+        normalise_key(name, norm, sizeof norm);
+
+        const char *value;
+        int idx = strcmp(norm, "config") == 0 ? -2 : key_index(norm);
+        if (idx == -1) {
+            char where[160];
+            snprintf(where, sizeof where, "flag --%s", name);
+            return unknown_key(name, where, err);
+        }
+        if (eq) {
+            value = eq + 1;
+        } else if (idx >= 0 && cfg_keys[idx].type == CFG_BOOL &&
+                   (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+            value = "true"; /* --access-log alone means true */
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            return kiln_error_set(err, 0, "usage", "flag --%s needs a value; e.g. --%s VALUE", name,
+                                  name);
+        }
+        if (idx == -2) {
+            free(layer->config_file);
+            layer->config_file = xstrdup(value);
+        } else if (!config_layer_set(layer, cfg_keys[idx].name, value, err)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void config_layer_free(KilnConfigLayer *layer)
+{
+    if (!layer)
+        return;
+    for (int i = 0; i < layer->count; i++) {
+        free(layer->keys[i]);
+        free(layer->values[i]);
+    }
+    free(layer->keys);
+    free(layer->values);
+    free(layer->config_file);
+    memset(layer, 0, sizeof *layer);
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+typedef struct Pending {
+    char *value[NKEYS];     /* owned */
+    char where[NKEYS][192]; /* human description of the source */
+} Pending;
+
+static void pending_set(Pending *p, int idx, const char *value, const char *where)
+{
+    free(p->value[idx]);
+    p->value[idx] = value ? xstrdup(value) : NULL;
+    snprintf(p->where[idx], sizeof p->where[idx], "%s", where);
+}
+
+static void apply_layer(Pending *p, const KilnConfigLayer *layer, const char *what)
+{
+    if (!layer)
+        return;
+    for (int i = 0; i < layer->count; i++) {
+        char where[192];
+        int idx = key_index(layer->keys[i]);
+        if (idx < 0)
+            continue; /* layers only ever hold known keys */
+        if (strcmp(what, "flag") == 0)
+            snprintf(where, sizeof where, "flag --%s", cfg_keys[idx].name);
+        else
+            snprintf(where, sizeof where, "%s", what);
+        pending_set(p, idx, layer->values[i], where);
+    }
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static bool apply_file(Pending *p, const char *path, KilnError *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return kiln_error_set(err, 0, "config", "cannot read config file %s: %s; check the path",
+                              path, strerror(errno));
+    char line[8192];
+    int lineno = 0;
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t l = strlen(line);
+        if (l == sizeof line - 1 && line[l - 1] != '\n') {
+            ok = kiln_error_set(err, 0, "config", "line %d of %s is too long; keep lines under %zu "
+                                "bytes", lineno, path, sizeof line - 2);
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            ok = kiln_error_set(err, 0, "config", "%s:%d is not `key = value`; fix or remove it",
+                                path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && ((value[0] == '"' && value[vl - 1] == '"') ||
+                        (value[0] == '\'' && value[vl - 1] == '\''))) {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        char where[192];
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        int idx = key_index(key);
+        if (idx < 0 || strchr(key, '-')) {
+            ok = unknown_key(key, where, err);
+            break;
+        }
+        pending_set(p, idx, value, where);
+    }
+    fclose(f);
+    return ok;
+}
+
+static void apply_env(Pending *p)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        char env[96] = "KILN_";
+        size_t j = 5;
+        for (const char *c = cfg_keys[i].name; *c && j + 1 < sizeof env; c++)
+            env[j++] = (char)toupper((unsigned char)*c);
+        env[j] = '\0';
+        const char *v = getenv(env);
+        if (v) {
+            char where[192];
+            snprintf(where, sizeof where, "environment variable %s", env);
+            pending_set(p, (int)i, v, where);
+        }
+    }
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "on", "yes", "1"};
+    static const char *const no[] = {"false", "off", "no", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError *err)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const CfgKey *k = &cfg_keys[i];
+        const char *v = p->value[i];
+        const char *where = p->where[i];
+        void *field = (char *)cfg + k->offset;
+        switch (k->type) {
+        case CFG_STR:
+            *(char **)field = xstrdup(v);
+            break;
+        case CFG_INT: {
+            char *end = NULL;
+            errno = 0;
+            long n = v && *v ? strtol(v, &end, 10) : 0;
+            if (!v || !*v || errno || *end != '\0')
+                return kiln_error_set(err, 0, "config",
+                                      "%s (%s) must be a whole number from %ld to %ld; got '%s'",
+                                      k->name, where, k->min, k->max, v ? v : "");
+            if (n < k->min || n > k->max)
+                return kiln_error_set(err, 0, "config",
+                                      "%s = %ld (%s) is out of range; use a value from %ld to %ld",
+                                      k->name, n, where, k->min, k->max);
+            *(int *)field = (int)n;
+            break;
+        }
+        case CFG_BOOL:
+            if (!v || !parse_bool(v, (bool *)field))
+                return kiln_error_set(err, 0, "config",
+                                      "%s (%s) must be true or false; got '%s'", k->name, where,
+                                      v ? v : "");
+            break;
+        }
+        const char *s = k->type == CFG_STR ? *(char **)field : NULL;
+        if (k->serve_req && for_serve && (!s || !*s))
+            return kiln_error_set(err, 0, "config",
+                                  "%s is not set; set it in the config file, as KILN_%s, or with "
+                                  "--%s (or use `kiln dev`, which generates one)",
+                                  k->name, k->name, k->name);
+        switch (k->check) {
+        case CHECK_NONE:
+            break;
+        case CHECK_IP: {
+            unsigned char tmp[16];
+            if (inet_pton(AF_INET, s, tmp) != 1 && inet_pton(AF_INET6, s, tmp) != 1)
+                return kiln_error_set(err, 0, "config",
+                                      "%s = '%s' (%s) is not an IP address; use e.g. 127.0.0.1 or "
+                                      "::1",
+                                      k->name, s, where);
+            break;
+        }
+        case CHECK_LOG_LEVEL: {
+            KilnLogLevel lvl;
+            if (!log_level_parse(s, &lvl))
+                return kiln_error_set(err, 0, "config",
+                                      "%s = '%s' (%s) is not a log level; use error, warn, info "
+                                      "or debug",
+                                      k->name, s, where);
+            break;
+        }
+        case CHECK_SECRET32:
+            if (for_serve && strlen(s) < 32)
+                return kiln_error_set(err, 0, "config",
+                                      "%s (%s) is too short (%zu characters); use at least 32 "
+                                      "random characters, e.g. from `openssl rand -base64 48`",
+                                      k->name, where, strlen(s));
+            break;
+        }
+    }
+    return true;
+}
+
+static void config_free(KilnConfig *cfg)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (cfg_keys[i].type != CFG_STR)
+            continue;
+        char **field = (char **)((char *)cfg + cfg_keys[i].offset);
+        if (*field && cfg_keys[i].secret)
+            memset(*field, 0, strlen(*field));
+        free(*field);
+    }
+    free(cfg->config_file);
+    free(cfg);
+}
+
+bool config_load(const KilnConfigLayer *base, const KilnConfigLayer *flags, bool for_serve,
+                 KilnConfig **out, KilnError *err)
+{
+    Pending p;
+    memset(&p, 0, sizeof p);
+    for (size_t i = 0; i < NKEYS; i++)
+        pending_set(&p, (int)i, cfg_keys[i].def, "the default");
+    apply_layer(&p, base, "the built-in settings");
+
+    const char *file = flags && flags->config_file ? flags->config_file : getenv("KILN_CONFIG");
+    bool ok = true;
+    if (file && *file)
+        ok = apply_file(&p, file, err);
+    if (ok) {
+        apply_env(&p);
+        apply_layer(&p, flags, "flag");
+    }
+    KilnConfig *cfg = NULL;
+    if (ok) {
+        cfg = calloc(1, sizeof *cfg);
+        if (!cfg)
+            abort();
+        cfg->refcount = 1;
+        cfg->config_file = file && *file ? xstrdup(file) : NULL;
+        ok = convert(cfg, &p, for_serve, err);
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (p.value[i] && cfg_keys[i].secret)
+            memset(p.value[i], 0, strlen(p.value[i]));
+        free(p.value[i]);
+    }
+    if (!ok) {
+        if (cfg)
+            config_free(cfg);
+        return false;
+    }
+    *out = cfg;
+    return true;
+}
+
+/* ---- the current snapshot -------------------------------------------- */
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static KilnConfig *current;
+
+void config_release(KilnConfig *cfg)
+{
+    if (!cfg)
+        return;
+    int left = __atomic_sub_fetch(&cfg->refcount, 1, __ATOMIC_ACQ_REL);
+    if (left == 0)
+        config_free(cfg);
+}
+
+void config_install(KilnConfig *cfg)
+{
+    pthread_mutex_lock(&current_lock);
+    KilnConfig *old = current;
+    current = cfg;
+    pthread_mutex_unlock(&current_lock);
+    config_release(old);
+}
+
+KilnConfig *config_current(void)
+{
+    pthread_mutex_lock(&current_lock);
+    KilnConfig *cfg = current;
+    if (cfg)
+        __atomic_add_fetch(&cfg->refcount, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&current_lock);
+    return cfg;
+}
+
+/* ---- printing --------------------------------------------------------- */
+
+static void value_text(const KilnConfig *cfg, const CfgKey *k, char *out, size_t len)
+{
+    const void *field = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case CFG_STR:
+        snprintf(out, len, "%s", *(char *const *)field ? *(char *const *)field : "");
+        break;
+    case CFG_INT:
+        snprintf(out, len, "%d", *(const int *)field);
+        break;
+    case CFG_BOOL:
+        snprintf(out, len, "%s", *(const bool *)field ? "true" : "false");
+        break;
+    }
+}
+
+bool config_restart_keys(const KilnConfig *a, const KilnConfig *b, char *buf, size_t len)
+{
+    KilnBuf names = KILN_BUF_INIT;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (cfg_keys[i].reload)
+            continue;
+        char va[1024], vb[1024];
+        value_text(a, &cfg_keys[i], va, sizeof va);
+        value_text(b, &cfg_keys[i], vb, sizeof vb);
+        if (strcmp(va, vb) != 0) {
+            if (names.len)
+                buf_puts(&names, ", ");
+            buf_puts(&names, cfg_keys[i].name);
+        }
+        memset(va, 0, sizeof va);
+        memset(vb, 0, sizeof vb);
+    }
+    bool any = names.len > 0;
+    snprintf(buf, len, "%s", buf_str(&names));
+    buf_free(&names);
+    return any;
+}
+
+void config_print(const KilnConfig *cfg, FILE *out)
+{
+    if (cfg->config_file)
+        fprintf(out, "# effective configuration (file: %s)\n", cfg->config_file);
+    else
+        fprintf(out, "# effective configuration (no config file)\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        char v[1024];
+        value_text(cfg, &cfg_keys[i], v, sizeof v);
+        if (cfg_keys[i].secret && v[0])
+            snprintf(v, sizeof v, "********");
+        fprintf(out, "%s = %s\n", cfg_keys[i].name, v);
+        memset(v, 0, sizeof v);
+    }
+}
+
+void config_print_help(FILE *out, bool markdown)
+{
+    if (markdown) {
+        fprintf(out, "| key | env | default | range | on SIGHUP | description |\n");
+        fprintf(out, "|---|---|---|---|---|---|\n");
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        const CfgKey *k = &cfg_keys[i];
+        char env[96] = "KILN_";
+        size_t j = 5;
+        for (const char *c = k->name; *c; c++)
+            env[j++] = (char)toupper((unsigned char)*c);
+        env[j] = '\0';
+        char range[64] = "";
+        if (k->type == CFG_INT)
+            snprintf(range, sizeof range, "%ld..%ld", k->min, k->max);
+        else if (k->type == CFG_BOOL)
+            snprintf(range, sizeof range, "true|false");
+        const char *def = k->def ? k->def : (k->serve_req ? "(required)" : "(unset)");
+        if (markdown) {
+            fprintf(out, "| `%s` | `%s` | %s | %s | %s | %s%s |\n", k->name, env, def, range,
+                    k->reload ? "applied" : "restart", k->help, k->secret ? " (secret)" : "");
+        } else {
+            fprintf(out, "  %-22s %s%s\n", k->name, k->help, k->secret ? " (secret)" : "");
+            fprintf(out, "  %-22s default %s%s%s; env %s; %s\n", "", def, range[0] ? ", " : "",
+                    range, env, k->reload ? "reloaded on SIGHUP" : "needs a restart");
+        }
+    }
+}

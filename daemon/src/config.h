@@ -1,0 +1,100 @@
+/*
+ * config.h: the daemon's configuration, one static table of keys.
+ *
+ * Sources, lowest to highest precedence: the table's defaults, values the
+ * caller supplies as a base layer (`kiln dev` computes its database URL and
+ * secrets there), the config file (`key = value` lines), KILN_<KEY>
+ * environment variables, then command-line flags (--key value, --key=value,
+ * dashes and underscores interchangeable).
+ *
+ * A loaded KilnConfig is an immutable snapshot. The server holds the current
+ * one behind config_current()/config_release(); SIGHUP builds a new snapshot
+ * and swaps it in only if it is valid, so a bad reload keeps the old one.
+ * This module never logs and never exits: it returns reasons in KilnError.
+ */
+#ifndef KILN_CONFIG_H
+#define KILN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "error.h"
+
+typedef struct KilnConfig {
+    /* listener */
+    char *listen_address;
+    int port;
+    int threads;
+    int max_connections;
+    int connection_timeout_s;
+    int max_body_bytes;
+    int shutdown_timeout_s;
+    /* database */
+    char *db_url;
+    int db_pool_size;
+    int db_pool_timeout_ms;
+    int db_connect_timeout_s;
+    /* secrets and keys */
+    char *jwt_secret;
+    char *publishable_key;
+    char *secret_key;
+    /* logging and diagnostics */
+    char *log_level;
+    bool access_log;
+    bool debug_endpoints;
+
+    /* bookkeeping, not keys */
+    char *config_file; /* file the snapshot was read from, or NULL */
+    int refcount;      /* owned by config.c */
+} KilnConfig;
+
+/* An ordered list of key=value pairs: a base layer or the flags layer. */
+typedef struct KilnConfigLayer {
+    int count;
+    int cap;
+    char **keys;
+    char **values;
+    char *config_file; /* --config FILE, only meaningful in the flags layer */
+} KilnConfigLayer;
+
+/* Adds key=value to layer (copies both). Returns false with err on an
+ * unknown key (with a "did you mean" when close). */
+bool config_layer_set(KilnConfigLayer *layer, const char *key, const char *value, KilnError *err);
+
+/* Parses argv[0..argc) as flags into layer. Every --key VALUE / --key=VALUE
+ * must name a table key or --config; anything else is an error. Arguments
+ * not starting with "--" are errors too: commands parse their own flags
+ * first and pass the rest here. */
+bool config_layer_parse_args(KilnConfigLayer *layer, int argc, char **argv, KilnError *err);
+
+void config_layer_free(KilnConfigLayer *layer);
+
+/* Builds a snapshot from defaults, base (may be NULL), the file named by
+ * flags->config_file or KILN_CONFIG (if any), the environment, and flags
+ * (may be NULL). Validates every value (type, bounds, required keys when
+ * `for_serve`). On success *out owns a snapshot with refcount 1. */
+bool config_load(const KilnConfigLayer *base, const KilnConfigLayer *flags, bool for_serve,
+                 KilnConfig **out, KilnError *err);
+
+/* Drops one reference; frees at zero. NULL is a no-op. Thread-safe. */
+void config_release(KilnConfig *cfg);
+
+/* Installs cfg as the current snapshot (takes the caller's reference) and
+ * releases the previous one. Thread-safe. */
+void config_install(KilnConfig *cfg);
+
+/* Returns the current snapshot with one more reference; the caller releases
+ * it. Thread-safe; NULL before the first config_install. */
+KilnConfig *config_current(void);
+
+/* Names of keys whose values differ between a and b and that need a restart
+ * to take effect, comma-separated into buf; returns false when none. */
+bool config_restart_keys(const KilnConfig *a, const KilnConfig *b, char *buf, size_t len);
+
+/* Writes the effective values as `key = value` lines, secrets masked. */
+void config_print(const KilnConfig *cfg, FILE *out);
+
+/* Writes the documentation of every key (for --help and docs/config.md). */
+void config_print_help(FILE *out, bool markdown);
+
+#endif

@@ -1,0 +1,254 @@
+// dev.test.mjs: `kiln dev` and `kiln status`: first run creates a project
+// directory with a cluster, the database and secrets; a second run reuses it;
+// --reset starts over; a damaged project refuses to start; SIGTERM stops both
+// the server and its PostgreSQL.
+//
+// kiln dev uses the system PostgreSQL install with the extension suite
+// installed into it (`make install`); the test runner installs it when it can.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  devDataDirs, freePort, lines, looksLikeCrash, psql, removeDevProject, request, runKiln, sleep, startDev,
+  systemBindir, systemSharedir, tempDir, tryConnect,
+} from './lib/harness.mjs';
+
+const SECRET_FILES = ['jwt_secret', 'db_password', 'publishable_key', 'secret_key', 'anon_key', 'service_role_key'];
+const KEY_FIELDS = ['publishable_key', 'secret_key', 'anon_key', 'service_role_key'];
+
+let bindir;
+const projects = [];
+
+function newProjectDir() {
+  const d = path.join(tempDir('kiln-dev-'), 'proj');
+  projects.push(d);
+  return d;
+}
+
+async function status(dir) {
+  const r = await runKiln(['status', '--dir', dir, '--json']);
+  assert.equal(r.code, 0, `kiln status --json: ${r.stderr}`);
+  let s;
+  assert.doesNotThrow(() => { s = JSON.parse(r.stdout); }, `kiln status --json prints JSON, got:\n${r.stdout}`);
+  return s;
+}
+
+function dbPort(dbUrl) {
+  const u = new URL(dbUrl);
+  assert.ok(u.port, `db_url names a port: ${dbUrl}`);
+  return Number(u.port);
+}
+
+function decodeJwt(token) {
+  const parts = token.split('.');
+  assert.equal(parts.length, 3, `a JWT has three parts: ${token.slice(0, 20)}...`);
+  const [h, p, sig] = parts;
+  return {
+    header: JSON.parse(Buffer.from(h, 'base64url').toString('utf8')),
+    payload: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')),
+    signingInput: `${h}.${p}`,
+    sig,
+  };
+}
+
+async function stopDev(dev) {
+  const exit = await dev.stop('SIGTERM', 30000);
+  assert.deepEqual(exit, { code: 0, signal: null }, `kiln dev exits 0 on SIGTERM; stderr:\n${dev.stderr()}`);
+}
+
+async function assertPostgresStopped(dir, port) {
+  assert.equal(await tryConnect(port), 'ECONNREFUSED', `postgres of ${dir} no longer listens on ${port}`);
+  for (const d of devDataDirs(dir)) {
+    assert.ok(!fs.existsSync(path.join(d, 'postmaster.pid')), `${d}/postmaster.pid removed`);
+  }
+}
+
+before(() => {
+  const control = path.join(systemSharedir(), 'extension', 'kiln_platform.control');
+  if (!fs.existsSync(control)) {
+    throw new Error(`${control} is missing: kiln dev needs the extension suite installed into the system PostgreSQL; run \`make install\` (as root) first`);
+  }
+  bindir = systemBindir();
+});
+
+after(() => {
+  for (const d of projects) removeDevProject(d);
+});
+
+describe('one project: first run, reuse, reset', () => {
+  let dir;
+  let first; // status of the first run
+
+  test('first run creates the project, serves, and reports it', async () => {
+    dir = newProjectDir();
+    const dev = await startDev({ dir });
+    try {
+      const health = await request(`${dev.url}/health`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(health.json, { status: 'ok' });
+      const ready = await request(`${dev.url}/health/ready`);
+      assert.equal(ready.status, 200, ready.body);
+
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'project dir is mode 0700');
+      for (const f of SECRET_FILES) {
+        const p = path.join(dir, 'secrets', f);
+        assert.ok(fs.existsSync(p), `secrets/${f} exists`);
+        assert.equal(fs.statSync(p).mode & 0o777, 0o600, `secrets/${f} is mode 0600`);
+        assert.ok(fs.readFileSync(p, 'utf8').trim().length > 0, `secrets/${f} is not empty`);
+      }
+      assert.ok(fs.readFileSync(path.join(dir, 'secrets', 'jwt_secret'), 'utf8').trim().length >= 32, 'jwt secret >= 32 chars');
+      assert.doesNotThrow(() => JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')), 'state.json is JSON');
+
+      first = await status(dir);
+      assert.equal(first.running, true);
+      assert.equal(path.resolve(first.dir), path.resolve(dir));
+      assert.match(first.api_url, new RegExp(`^http://(localhost|127\\.0\\.0\\.1):${dev.port}/?$`), `api_url ${first.api_url}`);
+      assert.match(first.db_url, /^postgres(ql)?:\/\//, `db_url ${first.db_url}`);
+      for (const k of KEY_FIELDS) {
+        assert.equal(typeof first[k], 'string', `status has ${k}`);
+        assert.equal(first[k], fs.readFileSync(path.join(dir, 'secrets', k), 'utf8').trim(), `status ${k} equals secrets/${k}`);
+      }
+      // The printed banner carries the URLs and keys.
+      const out = dev.stdout() + dev.stderr();
+      assert.ok(out.includes(`:${dev.port}`), 'banner prints the API URL');
+      assert.ok(out.includes(first.anon_key), 'banner prints the anon key');
+
+      // anon / service_role keys are HS256 JWTs signed with the project's jwt secret.
+      const jwtSecret = fs.readFileSync(path.join(dir, 'secrets', 'jwt_secret'), 'utf8').trim();
+      for (const [k, role] of [['anon_key', 'anon'], ['service_role_key', 'service_role']]) {
+        const jwt = decodeJwt(first[k]);
+        assert.equal(jwt.header.alg, 'HS256', `${k} alg`);
+        assert.equal(jwt.payload.role, role, `${k} role claim`);
+        const expected = createHmac('sha256', jwtSecret).update(jwt.signingInput).digest('base64url');
+        assert.equal(jwt.sig, expected, `${k} is signed with secrets/jwt_secret`);
+      }
+
+      // The database exists with the extension suite, and takes data.
+      const ext = await psql(bindir, first.db_url, "select count(*) from pg_extension where extname = 'kiln_platform'");
+      assert.equal(ext, '1', 'kiln_platform is created in the dev database');
+      assert.equal(await psql(bindir, first.db_url, 'select current_database()'), 'kiln');
+      await psql(bindir, first.db_url, "create table public.it_persist (v text); insert into public.it_persist values ('from the first run')");
+
+      // Secrets never show up in the server's log.
+      assert.ok(!dev.stderr().includes(jwtSecret), 'jwt secret not in the log');
+    } finally {
+      await stopDev(dev);
+    }
+    await assertPostgresStopped(dir, dbPort(first.db_url));
+    const stopped = await status(dir);
+    assert.equal(stopped.running, false, 'status reports not running after SIGTERM');
+  });
+
+  test('second run reuses the project: same keys, data persists', async () => {
+    assert.ok(first, 'the first run succeeded');
+    const dev = await startDev({ dir });
+    let again;
+    try {
+      again = await status(dir);
+      for (const k of KEY_FIELDS) assert.equal(again[k], first[k], `${k} unchanged on the second run`);
+      assert.equal(again.running, true);
+      assert.equal(await psql(bindir, again.db_url, 'select v from public.it_persist'), 'from the first run');
+      assert.equal((await request(`${dev.url}/health/ready`)).status, 200);
+    } finally {
+      await stopDev(dev);
+    }
+    await assertPostgresStopped(dir, dbPort(again.db_url));
+  });
+
+  test('--reset starts over: new keys, old data gone', async () => {
+    assert.ok(first, 'the first run succeeded');
+    const dev = await startDev({ dir, args: ['--reset'] });
+    let fresh;
+    try {
+      fresh = await status(dir);
+      for (const k of KEY_FIELDS) assert.notEqual(fresh[k], first[k], `${k} regenerated by --reset`);
+      assert.equal(await psql(bindir, fresh.db_url, "select count(*) from pg_class where relname = 'it_persist'"), '0');
+      assert.equal((await request(`${dev.url}/health/ready`)).status, 200);
+    } finally {
+      await stopDev(dev);
+    }
+    await assertPostgresStopped(dir, dbPort(fresh.db_url));
+  });
+
+  test('a missing secret file refuses to start with one line', async () => {
+    assert.ok(first, 'the first run succeeded');
+    const s = await status(dir);
+    fs.rmSync(path.join(dir, 'secrets', 'jwt_secret'));
+    const dev = await startDev({ dir, waitReady: false });
+    const exit = await Promise.race([dev.exited, sleep(60000).then(() => 'still running')]);
+    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${dev.stderr()}`);
+    assert.notEqual(exit.code, 0);
+    const errLines = lines(dev.stderr());
+    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${dev.stderr()}`);
+    assert.ok(errLines[0].startsWith('kiln: '), errLines[0]);
+    assert.match(errLines[0], /jwt_secret/, 'names the missing file');
+    assert.ok(!looksLikeCrash(dev.stderr() + dev.stdout()));
+    await assertPostgresStopped(dir, dbPort(s.db_url));
+  });
+
+  test('a short secret file refuses to start with one line', async () => {
+    assert.ok(first, 'the first run succeeded');
+    const s = await status(dir);
+    fs.writeFileSync(path.join(dir, 'secrets', 'jwt_secret'), 'tooshort\n', { mode: 0o600 });
+    const dev = await startDev({ dir, waitReady: false });
+    const exit = await Promise.race([dev.exited, sleep(60000).then(() => 'still running')]);
+    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${dev.stderr()}`);
+    assert.notEqual(exit.code, 0);
+    const errLines = lines(dev.stderr());
+    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${dev.stderr()}`);
+    assert.ok(errLines[0].startsWith('kiln: '), errLines[0]);
+    assert.match(errLines[0], /jwt_secret/);
+    assert.ok(!errLines[0].includes('tooshort'), 'the bad secret is not echoed');
+    await assertPostgresStopped(dir, dbPort(s.db_url));
+  });
+});
+
+describe('two projects side by side', () => {
+  test('two dev instances on different dirs and ports run at once', async () => {
+    const dirA = newProjectDir();
+    const dirB = newProjectDir();
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = await startDev({ dir: dirA, port: portA });
+    const b = await startDev({ dir: dirB, port: portB });
+    let sa;
+    let sb;
+    try {
+      sa = await status(dirA);
+      sb = await status(dirB);
+      assert.notEqual(dbPort(sa.db_url), dbPort(sb.db_url), 'separate clusters on separate ports');
+      for (const k of KEY_FIELDS) assert.notEqual(sa[k], sb[k], `${k} differs between projects`);
+      for (const [dev, s] of [[a, sa], [b, sb]]) {
+        assert.equal((await request(`${dev.url}/health/ready`)).status, 200);
+        assert.equal(s.running, true);
+      }
+      await psql(bindir, sa.db_url, 'create table public.only_in_a (x int)');
+      assert.equal(await psql(bindir, sb.db_url, "select count(*) from pg_class where relname = 'only_in_a'"), '0');
+    } finally {
+      await stopDev(a);
+      // b keeps working after a stopped.
+      assert.equal((await request(`${b.url}/health/ready`)).status, 200);
+      await stopDev(b);
+    }
+    await assertPostgresStopped(dirA, dbPort(sa.db_url));
+    await assertPostgresStopped(dirB, dbPort(sb.db_url));
+  });
+});
+
+describe('kiln status without a project', () => {
+  test('reports a directory that holds no project: not running, or one line naming it', async () => {
+    const missing = path.join(tempDir('kiln-dev-'), 'absent');
+    const r = await runKiln(['status', '--dir', missing, '--json']);
+    if (r.code === 0) {
+      assert.equal(JSON.parse(r.stdout).running, false, r.stdout);
+    } else {
+      const errLines = lines(r.stderr);
+      assert.equal(errLines.length, 1, r.stderr);
+      assert.ok(errLines[0].startsWith('kiln: '), errLines[0]);
+      assert.ok(errLines[0].includes(missing), errLines[0]);
+    }
+    assert.ok(!fs.existsSync(missing), 'kiln status does not create the directory');
+  });
+});

@@ -1,0 +1,45 @@
+/* Unit tests of route.c: lookup, 404, 405 with Allow, debug-only routes. */
+#include "route.h"
+#include "unit.h"
+
+UNIT_TEST(finds_routes_by_path_and_method)
+{
+    KilnError err = {0};
+    char allow[64];
+    const KilnRoute *r = route_find("/health", "GET", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->handler == health_live && !r->needs_db);
+    r = route_find("/health/ready", "HEAD", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->needs_db);
+}
+
+UNIT_TEST(unknown_path_is_404)
+{
+    KilnError err = {0};
+    char allow[64];
+    CHECK(route_find("/healthz", "GET", false, allow, sizeof allow, &err) == NULL);
+    CHECK(err.status == 404);
+    CHECK(route_find("/health/", "GET", false, allow, sizeof allow, &err) == NULL);
+    CHECK(err.status == 404);
+}
+
+UNIT_TEST(wrong_method_is_405_with_allow)
+{
+    KilnError err = {0};
+    char allow[64];
+    CHECK(route_find("/health", "DELETE", false, allow, sizeof allow, &err) == NULL);
+    CHECK(err.status == 405);
+    CHECK_STR_EQ(allow, "GET, HEAD");
+    CHECK(route_find("/health", "BREW", false, allow, sizeof allow, &err) == NULL);
+    CHECK(err.status == 405);
+}
+
+UNIT_TEST(debug_routes_hidden_unless_enabled)
+{
+    KilnError err = {0};
+    char allow[64];
+    CHECK(route_find("/debug/sleep", "GET", false, allow, sizeof allow, &err) == NULL);
+    CHECK(err.status == 404);
+    CHECK(route_find("/debug/sleep", "GET", true, allow, sizeof allow, &err) != NULL);
+}
+
+UNIT_MAIN()
