@@ -602,7 +602,7 @@ void config_print_help(FILE *out, bool markdown)
         if (k->type == CFG_INT)
             snprintf(range, sizeof range, "%ld..%ld", k->min, k->max);
         else if (k->type == CFG_BOOL)
-            snprintf(range, sizeof range, "true|false");
+            snprintf(range, sizeof range, "true/false");
         const char *def = k->def ? k->def : (k->serve_req ? "(required)" : "(unset)");
         if (markdown) {
             fprintf(out, "| `%s` | `%s` | %s | %s | %s | %s%s |\n", k->name, env, def, range,
