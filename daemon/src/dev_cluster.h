@@ -37,10 +37,10 @@ typedef struct KilnDevCluster {
     bool switch_user;          /* we are root: tools run as uid/gid below */
     uid_t uid;                 /* owner of every file the cluster uses */
     gid_t gid;
-    char user[64];      /* that user's name (for messages, HOME, initgroups) */
+    char user[64]; /* that user's name (for messages, HOME, initgroups) */
     char user_home[PATH_MAX];
-    int port;           /* loopback TCP port, set by start/adopt */
-    bool interrupted;   /* SIGINT/SIGTERM arrived while a tool ran */
+    int port;         /* loopback TCP port, set by start/adopt */
+    bool interrupted; /* SIGINT/SIGTERM arrived while a tool ran */
 } KilnDevCluster;
 
 /* Finds PostgreSQL's server programs: $KILN_PG_BINDIR, else
@@ -64,8 +64,7 @@ bool dev_cluster_user_can_reach(const KilnDevCluster *c, const char *path);
 /* Creates directory path with mode 0700 owned by c's user, or checks an
  * existing one: a real directory (not a symlink) owned by that user, then
  * chmods it to 0700. *created (may be NULL) tells whether this call made it. */
-bool dev_cluster_make_dir(const KilnDevCluster *c, const char *path, bool *created,
-                          KilnError *err);
+bool dev_cluster_make_dir(const KilnDevCluster *c, const char *path, bool *created, KilnError *err);
 
 /* initdb into home/pgdata.tmp (superuser postgres, local trust, host
  * scram-sha-256 with `password`, UTF8, no locale), adds the include of
@@ -96,9 +95,10 @@ bool dev_cluster_wait_ready(KilnDevCluster *c, int timeout_s, KilnError *err);
  * installed in <sharedir>/extension; run make install". */
 bool dev_cluster_prepare_db(KilnDevCluster *c, KilnError *err);
 
-/* `pg_ctl stop -m fast -w` when a postmaster is running in c->pgdata; true
- * when none is running afterwards. Signals arriving meanwhile are consumed
- * and not forwarded (the stop itself must finish). */
+/* `pg_ctl stop -m fast -w` (then immediate if that fails) when a postmaster
+ * is running in c->pgdata; true when none is running afterwards. Signals
+ * arriving meanwhile stay pending and are not forwarded (the stop itself
+ * must finish). */
 bool dev_cluster_stop(KilnDevCluster *c, KilnError *err);
 
 /* True when a TCP listener could bind addr:port right now (addr an IP

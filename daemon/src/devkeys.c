@@ -138,13 +138,14 @@ bool devkeys_legacy_key(const char *role, const char *secret, time_t iat, char *
                         KilnError *err)
 {
     *out = NULL;
-    if (!role || !role[0] || strlen(role) > 64 || strspn(role, "abcdefghijklmnopqrstuvwxyz_") !=
-                                                        strlen(role))
+    if (!role || !role[0] || strlen(role) > 64 ||
+        strspn(role, "abcdefghijklmnopqrstuvwxyz_") != strlen(role))
         return kiln_error_set(err, 0, "devkeys",
                               "role name '%.64s' is not allowed in a key; use anon or service_role",
                               role ? role : "");
     char payload[256];
-    snprintf(payload, sizeof payload, "{\"iss\":\"kiln\",\"role\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
-             role, (long long)iat, (long long)iat + KILN_DEVKEYS_LEGACY_TTL_S);
+    snprintf(payload, sizeof payload,
+             "{\"iss\":\"kiln\",\"role\":\"%s\",\"iat\":%lld,\"exp\":%lld}", role, (long long)iat,
+             (long long)iat + KILN_DEVKEYS_LEGACY_TTL_S);
     return devkeys_jwt_hs256(payload, secret, out, err);
 }
