@@ -56,6 +56,7 @@ bench: deps
 
 fuzz:
 	@$(MAKE) --no-print-directory -C daemon fuzz
+	@tests/fuzz/run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -101,6 +101,19 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+/* A value as it may appear in a one-line error: control characters become
+ * '?', and long values are cut to 60 bytes with "...". */
+static const char *shown(const char *v, char *buf, size_t len)
+{
+    size_t i = 0, max = len - 4 < 60 ? len - 4 : 60;
+    for (; v && v[i] && i < max; i++)
+        buf[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+    if (v && v[i])
+        buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+    buf[i] = '\0';
+    return buf;
+}
+
 /* "db-url" and "DB_URL" both normalise to "db_url". */
 static void normalise_key(const char *in, char *out, size_t len)
 {
@@ -144,6 +157,7 @@ static size_t edit_distance(const char *a, const char *b)
 
 static bool unknown_key(const char *name, const char *where, KilnError *err)
 {
+    char sv[72];
     char norm[64];
     normalise_key(name, norm, sizeof norm);
     const char *best = NULL;
@@ -156,11 +170,11 @@ static bool unknown_key(const char *name, const char *where, KilnError *err)
         }
     }
     if (best)
-        return kiln_error_set(err, 0, "config", "unknown key '%s' in %s; did you mean '%s'?", name,
-                              where, best);
+        return kiln_error_set(err, 0, "config", "unknown key '%s' in %s; did you mean '%s'?",
+                              shown(name, sv, sizeof sv), where, best);
     return kiln_error_set(err, 0, "config",
-                          "unknown key '%s' in %s; see `kiln config --help` for the keys", name,
-                          where);
+                          "unknown key '%s' in %s; see `kiln config --help` for the keys",
+                          shown(name, sv, sizeof sv), where);
 }
 
 /* ---- layers ----------------------------------------------------------- */
@@ -188,17 +202,19 @@ bool config_layer_set(KilnConfigLayer *layer, const char *key, const char *value
 
 bool config_layer_parse_args(KilnConfigLayer *layer, int argc, char **argv, KilnError *err)
 {
+    char sv[72];
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
             return kiln_error_set(err, 0, "usage",
-                                  "unexpected argument '%s'; flags look like --key value", arg);
+                                  "unexpected argument '%s'; flags look like --key value",
+                                  shown(arg, sv, sizeof sv));
         char name[128];
         const char *eq = strchr(arg + 2, '=');
         size_t nlen = eq ? (size_t)(eq - (arg + 2)) : strlen(arg + 2);
         if (nlen >= sizeof name)
-            return kiln_error_set(err, 0, "usage", "flag '%.40s...' is too long; see kiln --help",
-                                  arg);
+            return kiln_error_set(err, 0, "usage", "flag '%s' is too long; see kiln --help",
+                                  shown(arg, sv, sizeof sv));
         memcpy(name, arg + 2, nlen);
         name[nlen] = '\0';
         char norm[128];
@@ -208,7 +224,7 @@ bool config_layer_parse_args(KilnConfigLayer *layer, int argc, char **argv, Kiln
         int idx = strcmp(norm, "config") == 0 ? -2 : key_index(norm);
         if (idx == -1) {
             char where[160];
-            snprintf(where, sizeof where, "flag --%s", name);
+            snprintf(where, sizeof where, "flag --%s", shown(name, sv, sizeof sv));
             return unknown_key(name, where, err);
         }
         if (eq) {
@@ -219,8 +235,8 @@ bool config_layer_parse_args(KilnConfigLayer *layer, int argc, char **argv, Kiln
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
-            return kiln_error_set(err, 0, "usage", "flag --%s needs a value; e.g. --%s VALUE", name,
-                                  name);
+            return kiln_error_set(err, 0, "usage", "flag --%s needs a value; e.g. --%s VALUE",
+                                  shown(name, sv, sizeof sv), cfg_keys[idx >= 0 ? idx : 0].name);
         }
         if (idx == -2) {
             free(layer->config_file);
@@ -289,10 +305,12 @@ static char *trim(char *s)
 
 static bool apply_file(Pending *p, const char *path, KilnError *err)
 {
+    char name[72];
+    shown(path, name, sizeof name); /* the path as errors show it */
     FILE *f = fopen(path, "r");
     if (!f)
         return kiln_error_set(err, 0, "config", "cannot read config file %s: %s; check the path",
-                              path, strerror(errno));
+                              name, strerror(errno));
     char line[8192];
     int lineno = 0;
     bool ok = true;
@@ -301,7 +319,7 @@ static bool apply_file(Pending *p, const char *path, KilnError *err)
         size_t l = strlen(line);
         if (l == sizeof line - 1 && line[l - 1] != '\n') {
             ok = kiln_error_set(err, 0, "config", "line %d of %s is too long; keep lines under %zu "
-                                "bytes", lineno, path, sizeof line - 2);
+                                "bytes", lineno, name, sizeof line - 2);
             break;
         }
         char *s = trim(line);
@@ -310,7 +328,7 @@ static bool apply_file(Pending *p, const char *path, KilnError *err)
         char *eq = strchr(s, '=');
         if (!eq) {
             ok = kiln_error_set(err, 0, "config", "%s:%d is not `key = value`; fix or remove it",
-                                path, lineno);
+                                name, lineno);
             break;
         }
         *eq = '\0';
@@ -323,7 +341,7 @@ static bool apply_file(Pending *p, const char *path, KilnError *err)
             value++;
         }
         char where[192];
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        snprintf(where, sizeof where, "%s:%d", name, lineno);
         int idx = key_index(key);
         if (idx < 0 || strchr(key, '-')) {
             ok = unknown_key(key, where, err);
@@ -371,6 +389,7 @@ static bool parse_bool(const char *s, bool *out)
 
 static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError *err)
 {
+    char sv[72];
     for (size_t i = 0; i < NKEYS; i++) {
         const CfgKey *k = &cfg_keys[i];
         const char *v = p->value[i];
@@ -387,7 +406,7 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
             if (!v || !*v || errno || *end != '\0')
                 return kiln_error_set(err, 0, "config",
                                       "%s (%s) must be a whole number from %ld to %ld; got '%s'",
-                                      k->name, where, k->min, k->max, v ? v : "");
+                                      k->name, where, k->min, k->max, shown(v, sv, sizeof sv));
             if (n < k->min || n > k->max)
                 return kiln_error_set(err, 0, "config",
                                       "%s = %ld (%s) is out of range; use a value from %ld to %ld",
@@ -399,7 +418,7 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
             if (!v || !parse_bool(v, (bool *)field))
                 return kiln_error_set(err, 0, "config",
                                       "%s (%s) must be true or false; got '%s'", k->name, where,
-                                      v ? v : "");
+                                      shown(v, sv, sizeof sv));
             break;
         }
         const char *s = k->type == CFG_STR ? *(char **)field : NULL;
@@ -417,7 +436,7 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                 return kiln_error_set(err, 0, "config",
                                       "%s = '%s' (%s) is not an IP address; use e.g. 127.0.0.1 or "
                                       "::1",
-                                      k->name, s, where);
+                                      k->name, shown(s, sv, sizeof sv), where);
             break;
         }
         case CHECK_LOG_LEVEL: {
@@ -426,7 +445,7 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                 return kiln_error_set(err, 0, "config",
                                       "%s = '%s' (%s) is not a log level; use error, warn, info "
                                       "or debug",
-                                      k->name, s, where);
+                                      k->name, shown(s, sv, sizeof sv), where);
             break;
         }
         case CHECK_SECRET32:
