@@ -353,14 +353,20 @@ static bool apply_file(Pending *p, const char *path, KilnError *err)
     return ok;
 }
 
+/* KILN_<NAME in upper case>: the environment variable of a key. */
+static void env_name(const char *key, char *env, size_t len)
+{
+    size_t j = (size_t)snprintf(env, len, "KILN_");
+    for (const char *c = key; *c && j + 1 < len; c++)
+        env[j++] = (char)toupper((unsigned char)*c);
+    env[j] = '\0';
+}
+
 static void apply_env(Pending *p)
 {
     for (size_t i = 0; i < NKEYS; i++) {
-        char env[96] = "KILN_";
-        size_t j = 5;
-        for (const char *c = cfg_keys[i].name; *c && j + 1 < sizeof env; c++)
-            env[j++] = (char)toupper((unsigned char)*c);
-        env[j] = '\0';
+        char env[96];
+        env_name(cfg_keys[i].name, env, sizeof env);
         const char *v = getenv(env);
         if (v) {
             char where[192];
@@ -422,11 +428,14 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
             break;
         }
         const char *s = k->type == CFG_STR ? *(char **)field : NULL;
-        if (k->serve_req && for_serve && (!s || !*s))
+        if (k->serve_req && for_serve && (!s || !*s)) {
+            char env[96];
+            env_name(k->name, env, sizeof env);
             return kiln_error_set(err, 0, "config",
-                                  "%s is not set; set it in the config file, as KILN_%s, or with "
+                                  "%s is not set; set it in the config file, as %s, or with "
                                   "--%s (or use `kiln dev`, which generates one)",
-                                  k->name, k->name, k->name);
+                                  k->name, env, k->name);
+        }
         switch (k->check) {
         case CHECK_NONE:
             break;
@@ -612,11 +621,8 @@ void config_print_help(FILE *out, bool markdown)
     }
     for (size_t i = 0; i < NKEYS; i++) {
         const CfgKey *k = &cfg_keys[i];
-        char env[96] = "KILN_";
-        size_t j = 5;
-        for (const char *c = k->name; *c; c++)
-            env[j++] = (char)toupper((unsigned char)*c);
-        env[j] = '\0';
+        char env[96];
+        env_name(k->name, env, sizeof env);
         char range[64] = "";
         if (k->type == CFG_INT)
             snprintf(range, sizeof range, "%ld..%ld", k->min, k->max);

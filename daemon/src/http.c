@@ -124,6 +124,16 @@ static void db_job(KilnJob *job, bool expired)
         KilnConn *conn = pool_checkout(srv->pool, left_ms > 0 ? (int)left_ms : 1, &err);
         ctx->req.t.pool_us = kiln_now_us() - ctx->req.t.dispatch_us;
         if (!conn) {
+            /* The reason (libpq's text) goes to the log, never to the client. */
+            KilnBuf f = KILN_BUF_INIT;
+            buf_puts(&f, "\"request_id\":");
+            buf_put_json_string(&f, ctx->req.request_id);
+            buf_puts(&f, ",\"reason\":");
+            buf_put_json_string(&f, err.message);
+            log_write(KILN_LOG_WARN, "no database connection", buf_str(&f));
+            buf_free(&f);
+            if (strcmp(err.code, "db_unavailable") == 0)
+                snprintf(err.message, sizeof err.message, "database unreachable");
             response_error(&ctx->res, &err);
         } else {
             bool broken = false;

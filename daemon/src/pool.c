@@ -77,8 +77,12 @@ KilnPool *pool_create(const char *conninfo, int size, int connect_timeout_s, Kil
     return pool;
 }
 
-/* True when the server has closed or is closing the connection: the socket
- * is readable while no query runs (a FATAL message or EOF is waiting). */
+/* True when the connection must not be handed out: it is bad, or its socket
+ * is readable while no statement runs. Pooled connections LISTEN to nothing
+ * and run nothing between requests, so anything arriving while idle is the
+ * server going away (a FATAL "terminating connection" message, then EOF,
+ * after pg_terminate_backend, a restart or an idle timeout). Checking costs
+ * one poll(2) with a zero timeout. */
 static bool conn_went_away(PGconn *pg)
 {
     if (PQstatus(pg) != CONNECTION_OK)
@@ -86,16 +90,7 @@ static bool conn_went_away(PGconn *pg)
     struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
     if (p.fd < 0)
         return true;
-    int r = poll(&p, 1, 0);
-    if (r == 0)
-        return false;
-    if (!PQconsumeInput(pg))
-        return true;
-    /* Discard asynchronous notices or notifications; state is still idle. */
-    PGnotify *n;
-    while ((n = PQnotifies(pg)) != NULL)
-        PQfreemem(n);
-    return PQstatus(pg) != CONNECTION_OK;
+    return poll(&p, 1, 0) != 0;
 }
 
 KilnConn *pool_checkout(KilnPool *pool, int timeout_ms, KilnError *err)

@@ -6,27 +6,21 @@
 // kiln dev uses the system PostgreSQL install with the extension suite
 // installed into it (`make install`); the test runner installs it when it can.
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  devDataDirs, freePort, lines, looksLikeCrash, psql, removeDevProject, request, runKiln, sleep, startDev,
-  systemBindir, systemSharedir, tempDir, tryConnect,
+  IS_ROOT, devDataDirs, devProject, freePort, lines, looksLikeCrash, psql, request, runKiln, startDev,
+  testBindir, tempDir, tryConnect, within,
 } from './lib/harness.mjs';
 
 const SECRET_FILES = ['jwt_secret', 'db_password', 'publishable_key', 'secret_key', 'anon_key', 'service_role_key'];
 const KEY_FIELDS = ['publishable_key', 'secret_key', 'anon_key', 'service_role_key'];
 
 let bindir;
-const projects = [];
-
-function newProjectDir() {
-  const d = path.join(tempDir('kiln-dev-'), 'proj');
-  projects.push(d);
-  return d;
-}
+const newProjectDir = () => devProject();
 
 async function status(dir) {
   const r = await runKiln(['status', '--dir', dir, '--json']);
@@ -56,7 +50,7 @@ function decodeJwt(token) {
 
 async function stopDev(dev) {
   const exit = await dev.stop('SIGTERM', 30000);
-  assert.deepEqual(exit, { code: 0, signal: null }, `kiln dev exits 0 on SIGTERM; stderr:\n${dev.stderr()}`);
+  assert.deepEqual(exit, { code: 0, signal: null }, `kiln dev exits 0 on SIGTERM; stderr:\n${dev.stderr}`);
 }
 
 async function assertPostgresStopped(dir, port) {
@@ -66,16 +60,9 @@ async function assertPostgresStopped(dir, port) {
   }
 }
 
-before(() => {
-  const control = path.join(systemSharedir(), 'extension', 'kiln_platform.control');
-  if (!fs.existsSync(control)) {
-    throw new Error(`${control} is missing: kiln dev needs the extension suite installed into the system PostgreSQL; run \`make install\` (as root) first`);
-  }
-  bindir = systemBindir();
-});
-
-after(() => {
-  for (const d of projects) removeDevProject(d);
+before(async () => {
+  // kiln dev runs the private PostgreSQL copy with the fresh extension build.
+  bindir = await testBindir();
 });
 
 describe('one project: first run, reuse, reset', () => {
@@ -92,7 +79,6 @@ describe('one project: first run, reuse, reset', () => {
       const ready = await request(`${dev.url}/health/ready`);
       assert.equal(ready.status, 200, ready.body);
 
-      assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'project dir is mode 0700');
       for (const f of SECRET_FILES) {
         const p = path.join(dir, 'secrets', f);
         assert.ok(fs.existsSync(p), `secrets/${f} exists`);
@@ -112,7 +98,7 @@ describe('one project: first run, reuse, reset', () => {
         assert.equal(first[k], fs.readFileSync(path.join(dir, 'secrets', k), 'utf8').trim(), `status ${k} equals secrets/${k}`);
       }
       // The printed banner carries the URLs and keys.
-      const out = dev.stdout() + dev.stderr();
+      const out = dev.stdout + dev.stderr;
       assert.ok(out.includes(`:${dev.port}`), 'banner prints the API URL');
       assert.ok(out.includes(first.anon_key), 'banner prints the anon key');
 
@@ -133,13 +119,26 @@ describe('one project: first run, reuse, reset', () => {
       await psql(bindir, first.db_url, "create table public.it_persist (v text); insert into public.it_persist values ('from the first run')");
 
       // Secrets never show up in the server's log.
-      assert.ok(!dev.stderr().includes(jwtSecret), 'jwt secret not in the log');
+      assert.ok(!dev.stderr.includes(jwtSecret), 'jwt secret not in the log');
     } finally {
       await stopDev(dev);
     }
     await assertPostgresStopped(dir, dbPort(first.db_url));
     const stopped = await status(dir);
     assert.equal(stopped.running, false, 'status reports not running after SIGTERM');
+  });
+
+  test('the project directory is private: DIR 0700 (0711 as root with the cluster inside), secrets/ 0700, files 0600', () => {
+    assert.ok(first, 'the first run succeeded');
+    // As root the cluster runs as postgres; when it lives inside DIR, postgres
+    // must traverse DIR (x), never list or read it.
+    const clusterInside = fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION'));
+    const want = process.getuid() === 0 && clusterInside ? '711' : '700';
+    assert.equal((fs.statSync(dir).mode & 0o777).toString(8), want, `mode of ${dir}`);
+    assert.equal((fs.statSync(path.join(dir, 'secrets')).mode & 0o777).toString(8), '700', 'mode of secrets/');
+    for (const f of SECRET_FILES) {
+      assert.equal((fs.statSync(path.join(dir, 'secrets', f)).mode & 0o777).toString(8), '600', `mode of secrets/${f}`);
+    }
   });
 
   test('second run reuses the project: same keys, data persists', async () => {
@@ -178,14 +177,14 @@ describe('one project: first run, reuse, reset', () => {
     const s = await status(dir);
     fs.rmSync(path.join(dir, 'secrets', 'jwt_secret'));
     const dev = await startDev({ dir, waitReady: false });
-    const exit = await Promise.race([dev.exited, sleep(60000).then(() => 'still running')]);
-    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${dev.stderr()}`);
+    const exit = await within(dev.exited, 60000, 'still running');
+    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${dev.stderr}`);
     assert.notEqual(exit.code, 0);
-    const errLines = lines(dev.stderr());
-    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${dev.stderr()}`);
+    const errLines = lines(dev.stderr);
+    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${dev.stderr}`);
     assert.ok(errLines[0].startsWith('kiln: '), errLines[0]);
     assert.match(errLines[0], /jwt_secret/, 'names the missing file');
-    assert.ok(!looksLikeCrash(dev.stderr() + dev.stdout()));
+    assert.ok(!looksLikeCrash(dev.stderr + dev.stdout));
     await assertPostgresStopped(dir, dbPort(s.db_url));
   });
 
@@ -194,11 +193,11 @@ describe('one project: first run, reuse, reset', () => {
     const s = await status(dir);
     fs.writeFileSync(path.join(dir, 'secrets', 'jwt_secret'), 'tooshort\n', { mode: 0o600 });
     const dev = await startDev({ dir, waitReady: false });
-    const exit = await Promise.race([dev.exited, sleep(60000).then(() => 'still running')]);
-    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${dev.stderr()}`);
+    const exit = await within(dev.exited, 60000, 'still running');
+    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${dev.stderr}`);
     assert.notEqual(exit.code, 0);
-    const errLines = lines(dev.stderr());
-    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${dev.stderr()}`);
+    const errLines = lines(dev.stderr);
+    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${dev.stderr}`);
     assert.ok(errLines[0].startsWith('kiln: '), errLines[0]);
     assert.match(errLines[0], /jwt_secret/);
     assert.ok(!errLines[0].includes('tooshort'), 'the bad secret is not echoed');
@@ -234,6 +233,40 @@ describe('two projects side by side', () => {
     }
     await assertPostgresStopped(dirA, dbPort(sa.db_url));
     await assertPostgresStopped(dirB, dbPort(sb.db_url));
+  });
+});
+
+describe('where the cluster lives', () => {
+  test('a DIR the cluster user cannot reach: the cluster goes elsewhere (root) and --reset removes its data', async () => {
+    const dir = devProject({ parentMode: 0o700 });
+    const dev = await startDev({ dir });
+    let s;
+    let state;
+    try {
+      s = await status(dir);
+      state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'project dir is mode 0700');
+      if (IS_ROOT) {
+        assert.match(state.cluster_home ?? '', /^\/var\/lib\/kiln\/dev\/./, `state.json records the cluster under /var/lib/kiln/dev: ${JSON.stringify(state)}`);
+        assert.ok(fs.existsSync(path.join(state.cluster_home, 'pgdata', 'PG_VERSION')), 'the cluster is there');
+        assert.ok(!fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION')), 'and not in DIR');
+      } else {
+        assert.ok(fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION')), 'the cluster is in DIR/pgdata');
+      }
+      await psql(bindir, s.db_url, 'create table public.placed (x int)');
+    } finally {
+      await stopDev(dev);
+    }
+    await assertPostgresStopped(dir, dbPort(s.db_url));
+
+    const again = await startDev({ dir, args: ['--reset'] });
+    try {
+      const fresh = await status(dir);
+      assert.notEqual(fresh.anon_key, s.anon_key, 'new keys after --reset');
+      assert.equal(await psql(bindir, fresh.db_url, "select count(*) from pg_class where relname = 'placed'"), '0', 'old data gone');
+    } finally {
+      await stopDev(again);
+    }
   });
 });
 

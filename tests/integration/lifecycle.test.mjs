@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request, sleep, startCluster, startKiln, tryConnect, waitFor } from './lib/harness.mjs';
+import { request, sleep, startCluster, startKiln, tryConnect, waitFor, within } from './lib/harness.mjs';
 
 const SLEEPERS = "select count(*) from pg_stat_activity where query ilike '%pg_sleep%' and state = 'active' and pid <> pg_backend_pid()";
 const RELOAD_FAILED = 'reload failed, keeping the previous configuration';
@@ -38,8 +38,8 @@ describe('SIGTERM', () => {
     assert.equal(res.status, 200, res.body);
     assert.deepEqual(res.json, { slept_ms: 1500 });
 
-    const exit = await Promise.race([kiln.exited, sleep(10000).then(() => 'still running')]);
-    assert.deepEqual(exit, { code: 0, signal: null }, `exit status; stderr:\n${kiln.stderr()}`);
+    const exit = await within(kiln.exited, 10000, 'still running');
+    assert.deepEqual(exit, { code: 0, signal: null }, `exit status; stderr:\n${kiln.stderr}`);
     const stoppedIdx = kiln.logs.findIndex((l) => l.msg === 'stopped');
     const shuttingIdx = kiln.logs.findIndex((l) => l.msg === 'shutting down');
     assert.ok(stoppedIdx > shuttingIdx, '"stopped" is logged after "shutting down"');
@@ -51,7 +51,7 @@ describe('SIGTERM', () => {
     const kiln = await startKiln({ dbUrl: cluster.dbUrl });
     const exit = await kiln.stop('SIGINT', 10000);
     assert.deepEqual(exit, { code: 0, signal: null });
-    assert.ok(kiln.logs.some((l) => l.msg === 'stopped'), `"stopped" logged:\n${kiln.stderr()}`);
+    assert.ok(kiln.logs.some((l) => l.msg === 'stopped'), `"stopped" logged:\n${kiln.stderr}`);
   });
 
   test('shutdown_timeout_s bounds the drain: a longer request does not hold the exit', async () => {
@@ -60,9 +60,9 @@ describe('SIGTERM', () => {
     await waitFor(async () => Number(await cluster.psql(SLEEPERS)) === 1, { what: 'the slow request to reach the database' });
     const t0 = Date.now();
     kiln.proc.kill('SIGTERM');
-    const exit = await Promise.race([kiln.exited, sleep(6000).then(() => 'still running')]);
+    const exit = await within(kiln.exited, 6000, 'still running');
     const took = Date.now() - t0;
-    assert.deepEqual(exit, { code: 0, signal: null }, `exit status within 6 s (took ${took} ms); stderr:\n${kiln.stderr()}`);
+    assert.deepEqual(exit, { code: 0, signal: null }, `exit status within 6 s (took ${took} ms); stderr:\n${kiln.stderr}`);
     assert.ok(took >= 900, `waited about shutdown_timeout_s before giving up (${took} ms)`);
     assert.ok(took < 4000, `gave up after about shutdown_timeout_s (${took} ms)`);
     assert.ok(kiln.logs.some((l) => l.msg === 'stopped'));

@@ -10,9 +10,10 @@
 // process exits or is interrupted, so a failing test never leaks a postgres
 // or kiln process.
 //
-// It never touches the system's PostgreSQL clusters and never asserts: test
-// files do the asserting; the harness throws only when something it was asked
-// to start does not come up, with the output that explains why.
+// It never touches clusters it did not start (`kiln dev` projects use the
+// system's PostgreSQL binaries, in their own directories) and never asserts:
+// test files do the asserting; the harness throws only when something it was
+// asked to start does not come up, with the output that explains why.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +42,14 @@ export const CONFIG_KEYS = [
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves with promise's value, or with `onTimeout` after ms; the timer is
+ *  cleared either way so it never keeps the process alive. */
+export function within(promise, ms, onTimeout = 'timeout') {
+  let timer;
+  const t = new Promise((resolve) => { timer = setTimeout(() => resolve(onTimeout), ms); });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
 // ---------------------------------------------------------------------------
 // Registry of everything started, and the cleanup that always runs.
 
@@ -52,11 +61,13 @@ function register(entry) {
   return () => live.delete(entry);
 }
 
-/** Stops everything still running (gracefully, then by force). Idempotent. */
+// KILN_HARNESS_TRACE=1 logs every stop/kill to stderr (for leak hunting).
 const trace = process.env.KILN_HARNESS_TRACE
   ? (msg) => process.stderr.write(`harness: ${msg}\n`)
   : () => {};
 
+/** Stops everything still running (gracefully, then by force), newest
+ *  first, then removes the temporary directories. Idempotent. */
 export async function stopAll() {
   const entries = [...live].reverse();
   for (const entry of entries) {
@@ -243,17 +254,27 @@ export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 100, what = 
 
 let clusterSeq = 0;
 
-async function testRoot() {
-  if (process.env.KILN_TEST_ROOT) {
-    const root = process.env.KILN_TEST_ROOT;
-    if (!fs.existsSync(path.join(root, 'install', '.done'))) {
-      await mustRun(CLUSTER, ['install', root], { timeoutMs: 300000 });
-    }
-    return root;
+let rootPromise = null;
+/** The cluster root with the private PostgreSQL copy (KILN_TEST_ROOT, or one
+ *  made once per test process). */
+function testRoot() {
+  if (!rootPromise) {
+    rootPromise = (async () => {
+      const root = process.env.KILN_TEST_ROOT || tempDir('kiln-pg-');
+      if (!fs.existsSync(path.join(root, 'install', '.done'))) {
+        await mustRun(CLUSTER, ['install', root], { timeoutMs: 300000 });
+      }
+      return root;
+    })();
   }
-  const root = tempDir('kiln-pg-');
-  await mustRun(CLUSTER, ['install', root], { timeoutMs: 300000 });
-  return root;
+  return rootPromise;
+}
+
+/** bin directory of the private PostgreSQL copy that holds the freshly built
+ *  extension suite; `kiln dev` is pointed at it with KILN_PG_BINDIR, so tests
+ *  never need the suite installed system-wide. */
+export async function testBindir() {
+  return copyBindir(await testRoot());
 }
 
 let bindirCache = new Map();
@@ -356,8 +377,7 @@ export async function psql(bindir, conninfo, sql, { timeoutMs = 30000 } = {}) {
   return r.stdout.trim();
 }
 
-/** The system PostgreSQL's bin directory (for `kiln dev`, which uses the
- *  system install). */
+/** The system PostgreSQL's bin directory. */
 export function systemBindir() {
   const r = spawnSync(process.env.PG_CONFIG || 'pg_config', ['--bindir'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`pg_config --bindir failed: ${r.stderr}`);
@@ -391,8 +411,10 @@ function assertBinary() {
 /**
  * Wraps a spawned kiln process: collects stdout, stderr lines and parsed
  * JSON log lines; registers it for cleanup.
- * Returns {proc, logs, stderrLines, stderr(), stdout(), exited, waitForLog,
- *          waitForOutput, stop, kill}.
+ * Returns {proc, logs, stderrLines, stderr (text so far), stdout (text so
+ * far), exitInfo (null while running), exited, waitForLog, waitForOutput,
+ * stop, kill}; callers add their own fields with Object.assign (the getters
+ * must stay live, so never copy it with spread).
  */
 export function superviseKiln(proc, name) {
   const logs = [];
@@ -412,28 +434,48 @@ export function superviseKiln(proc, name) {
   proc.stdout.setEncoding('utf8').on('data', (d) => { stdoutText += d; notify(); });
 
   let exitInfo = null;
+  // `exited` resolves once the process is gone and its output has been read
+  // (stdio closed), or 1 s after exit when a child of it still holds the
+  // pipes open.
+  let closed = false;
   const exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => { exitInfo = { code, signal }; notify(); resolve(exitInfo); });
+    const finish = () => { closed = true; notify(); resolve(exitInfo); };
+    proc.on('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      setTimeout(finish, 1000).unref();
+    });
+    proc.on('close', (code, signal) => {
+      if (!exitInfo) exitInfo = { code, signal };
+      finish();
+    });
+    proc.on('error', (err) => {
+      exitInfo = { code: null, signal: null, error: err.message };
+      finish();
+    });
   });
-  proc.on('error', (err) => { exitInfo = { code: null, signal: null, error: err }; notify(); });
 
   const stderr = () => stderrLines.join('\n');
   const stdout = () => stdoutText;
+  const context = () => `\n--- ${name} stderr ---\n${stderr()}\n--- stdout ---\n${stdoutText}`;
 
+  // Resolves with check()'s first truthy value; rejects on timeout, or as
+  // soon as the process is gone without check() having come true.
   const waitUntil = (check, timeoutMs, what) => new Promise((resolve, reject) => {
-    const tryIt = () => {
-      const v = check();
-      if (v) { cleanup(); resolve(v); return true; }
-      return false;
-    };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- ${name} stderr ---\n${stderr()}\n--- stdout ---\n${stdoutText}`));
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${context()}`));
     }, timeoutMs);
-    const waiter = () => { tryIt(); };
+    const waiter = () => {
+      const v = check();
+      if (v) { cleanup(); resolve(v); return; }
+      if (closed) {
+        cleanup();
+        reject(new Error(`${name} exited (${JSON.stringify(exitInfo)}) while waiting for ${what}${context()}`));
+      }
+    };
     const cleanup = () => { clearTimeout(timer); waiters.delete(waiter); };
     waiters.add(waiter);
-    tryIt();
+    waiter();
   });
 
   /** Resolves with the first parsed log line (index >= from) matching predicate. */
@@ -443,9 +485,7 @@ export function superviseKiln(proc, name) {
   /** Resolves when stdout+stderr contains text (string or RegExp). */
   const waitForOutput = (pattern, timeoutMs = 5000) => waitUntil(() => {
     const all = stdoutText + '\n' + stderr();
-    const hit = typeof pattern === 'string' ? all.includes(pattern) : pattern.test(all);
-    if (hit) return true;
-    return false;
+    return typeof pattern === 'string' ? all.includes(pattern) : pattern.test(all);
   }, timeoutMs, `output matching ${pattern}`);
 
   const kill = () => { if (!exitInfo) proc.kill('SIGKILL'); };
@@ -455,8 +495,7 @@ export function superviseKiln(proc, name) {
   const stop = async (signal = 'SIGTERM', timeoutMs = 40000) => {
     if (!exitInfo) {
       proc.kill(signal);
-      const timer = sleep(timeoutMs).then(() => 'timeout');
-      const outcome = await Promise.race([exited, timer]);
+      const outcome = await within(exited, timeoutMs, 'timeout');
       if (outcome === 'timeout') {
         proc.kill('SIGKILL');
         await exited;
@@ -466,13 +505,17 @@ export function superviseKiln(proc, name) {
     return exitInfo;
   };
 
-  return { proc, logs, stderrLines, stderr, stdout, exited, waitForLog, waitForOutput, stop, kill,
-    get exitInfo() { return exitInfo; } };
+  return {
+    proc, logs, stderrLines, exited, waitForLog, waitForOutput, stop, kill,
+    get stderr() { return stderr(); },
+    get stdout() { return stdout(); },
+    get exitInfo() { return exitInfo; },
+  };
 }
 
 /**
  * startKiln({dbUrl, args, env, config, jwtSecret, port, waitHealthy})
- *   -> {url, port, proc, logs, stderrLines, stderr(), stdout(), jwtSecret,
+ *   -> {url, port, proc, logs, stderrLines, stderr, stdout, exitInfo, jwtSecret,
  *       configPath, writeConfig(obj), reload(), stop(signal), waitForLog(pred, ms, from), exited}
  * Spawns `kiln serve --port P --db-url URL --jwt-secret S [--config F] ...args`
  * and waits (15 s) until GET /health answers 200.
@@ -505,8 +548,7 @@ export async function startKiln({ dbUrl, args = [], env = {}, config = null, jwt
   k.exited.then(() => live.delete(entry));
 
   const url = `http://127.0.0.1:${port}`;
-  const handle = {
-    ...k,
+  const handle = Object.assign(k, {
     url,
     port,
     jwtSecret: secret,
@@ -515,14 +557,13 @@ export async function startKiln({ dbUrl, args = [], env = {}, config = null, jwt
     writeConfig: (obj) => writeConfigFile(configPath, obj),
     writeConfigText: (text) => fs.writeFileSync(configPath, text),
     reload: () => proc.kill('SIGHUP'),
-    get exitInfo() { return k.exitInfo; },
-  };
+  });
 
   if (waitHealthy) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (k.exitInfo) {
-        throw new Error(`kiln exited (${JSON.stringify(k.exitInfo)}) before /health answered\nargs: ${argv.join(' ')}\n--- stderr ---\n${k.stderr()}`);
+        throw new Error(`kiln exited (${JSON.stringify(k.exitInfo)}) before /health answered\nargs: ${argv.join(' ')}\n--- stderr ---\n${k.stderr}`);
       }
       try {
         const r = await request(`${url}/health`, { timeoutMs: 1000 });
@@ -530,7 +571,7 @@ export async function startKiln({ dbUrl, args = [], env = {}, config = null, jwt
       } catch { /* not listening yet */ }
       if (Date.now() > deadline) {
         k.kill();
-        throw new Error(`kiln did not answer GET /health within ${timeoutMs} ms\nargs: ${argv.join(' ')}\n--- stderr ---\n${k.stderr()}`);
+        throw new Error(`kiln did not answer GET /health within ${timeoutMs} ms\nargs: ${argv.join(' ')}\n--- stderr ---\n${k.stderr}`);
       }
       await sleep(50);
     }
@@ -578,8 +619,11 @@ export function devDataDirs(dir) {
   return [...found];
 }
 
+// bin directory the dev projects were started with (see startDev).
+let devBindir = null;
+
 function stopDevClustersSync(dir) {
-  const pgCtl = path.join(systemBindir(), 'pg_ctl');
+  const pgCtl = path.join(devBindir || systemBindir(), 'pg_ctl');
   for (const data of devDataDirs(dir)) {
     if (fs.existsSync(path.join(data, 'postmaster.pid'))) {
       const [cmd, argv] = asPgUser(pgCtl, ['-D', data, '-m', 'immediate', '-w', '-t', '30', 'stop']);
@@ -602,6 +646,25 @@ export function removeDevProject(dir) {
 }
 
 /**
+ * devProject({parentMode}) -> path of a not yet existing project directory
+ * inside a fresh temporary parent (mode parentMode, default 0755). Registered
+ * so that, after the kiln dev processes using it have stopped, its clusters
+ * are stopped and it is removed together with any cluster kept for it under
+ * /var/lib/kiln/dev.
+ */
+export function devProject({ parentMode = 0o755 } = {}) {
+  const parent = tempDir('kiln-dev-');
+  fs.chmodSync(parent, parentMode);
+  const dir = path.join(parent, 'proj');
+  register({
+    name: `dev project ${dir}`,
+    stop: async () => removeDevProject(dir),
+    kill: () => removeDevProject(dir),
+  });
+  return dir;
+}
+
+/**
  * startDev({dir, port, args, env, waitReady, timeoutMs}) -> supervised
  * `kiln dev --dir DIR --port P ...args` plus {url, port, dir}. With
  * waitReady (default) waits for "Kiln is running" and GET /health 200.
@@ -611,8 +674,11 @@ export function removeDevProject(dir) {
 export async function startDev({ dir, port, args = [], env = {}, waitReady = true, timeoutMs = 90000 } = {}) {
   assertBinary();
   port = port || await freePort();
+  devBindir = devBindir || await testBindir();
   const argv = ['dev', '--dir', dir, '--port', String(port), ...args];
-  const proc = spawn(KILN_BIN, argv, { env: kilnEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(KILN_BIN, argv, {
+    env: { ...kilnEnv(env), KILN_PG_BINDIR: devBindir }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const k = superviseKiln(proc, `kiln dev ${dir}`);
   const entry = {
     name: `kiln dev ${dir}`,
@@ -629,13 +695,10 @@ export async function startDev({ dir, port, args = [], env = {}, waitReady = tru
     register({ name: `dev clusters of ${dir}`, stop: async () => stopDevClustersSync(dir), kill: () => stopDevClustersSync(dir) });
   });
   const url = `http://127.0.0.1:${port}`;
-  const handle = { ...k, url, port, dir, argv, get exitInfo() { return k.exitInfo; } };
+  const handle = Object.assign(k, { url, port, dir, argv });
   if (waitReady) {
     const deadline = Date.now() + timeoutMs;
-    await Promise.race([
-      k.waitForOutput('Kiln is running', timeoutMs),
-      k.exited.then((info) => { throw new Error(`kiln dev exited ${JSON.stringify(info)} before "Kiln is running"\n--- stderr ---\n${k.stderr()}\n--- stdout ---\n${k.stdout()}`); }),
-    ]);
+    await k.waitForOutput('Kiln is running', timeoutMs);
     await waitFor(async () => (await request(`${url}/health`, { timeoutMs: 1000 })).status === 200,
       { timeoutMs: Math.max(1000, deadline - Date.now()), what: `GET ${url}/health` });
   }
