@@ -393,6 +393,17 @@ static bool parse_bool(const char *s, bool *out)
     return false;
 }
 
+/* Text that documentation and templates put where a secret belongs. */
+static bool is_placeholder(const char *s)
+{
+    static const char *const marks[] = {"replace", "changeme", "change-me", "change_me",
+                                        "placeholder", "example", "your-secret", "xxxxxxxx"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (strcasestr(s, marks[i]))
+            return true;
+    return false;
+}
+
 static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError *err)
 {
     char sv[72];
@@ -458,6 +469,11 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
             break;
         }
         case CHECK_SECRET32:
+            if (for_serve && is_placeholder(s))
+                return kiln_error_set(err, 0, "config",
+                                      "%s (%s) is a placeholder, not a secret; use at least 32 "
+                                      "random characters, e.g. from `openssl rand -base64 48`",
+                                      k->name, where);
             if (for_serve && strlen(s) < 32)
                 return kiln_error_set(err, 0, "config",
                                       "%s (%s) is too short (%zu characters); use at least 32 "

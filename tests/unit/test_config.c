@@ -61,6 +61,19 @@ UNIT_TEST(serve_requires_db_url_and_secret)
     CHECK(strstr(err.message, "short;") == NULL); /* never echoes the secret itself */
 }
 
+UNIT_TEST(serve_refuses_placeholder_secrets)
+{
+    KilnError err = {0};
+    char *argv[] = {"--db-url", "host=/tmp", "--jwt-secret",
+                    "REPLACE-WITH-A-RANDOM-SECRET-OF-AT-LEAST-32-CHARACTERS"};
+    CHECK(load_args(4, argv, true, &err) == NULL);
+    CHECK(strstr(err.message, "placeholder") != NULL);
+    char *argv2[] = {"--db-url", "host=/tmp", "--jwt-secret", (char *)SECRET};
+    KilnConfig *cfg = load_args(4, argv2, true, &err);
+    CHECK(cfg != NULL);
+    config_release(cfg);
+}
+
 UNIT_TEST(flags_both_spellings_and_bool_without_value)
 {
     KilnError err = {0};
