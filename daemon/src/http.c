@@ -192,13 +192,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
                 response_set_header(&ctx->res, "Allow", allow);
             ctx->state = ST_READY;
             ctx->req.t.dispatch_us = kiln_now_us();
-            return send_response(ctx);
+            /* A body too large is refused before it is read (the connection
+             * then closes). Other errors are answered on the next call:
+             * libmicrohttpd closes the connection when a response is queued
+             * on the first one, which would cost keep-alive clients a
+             * reconnect per 404. */
+            if (err.status == 413)
+                return send_response(ctx);
         }
         return MHD_YES;
     }
 
-    if (ctx->state == ST_READY) /* resumed after a worker finished */
+    if (ctx->state == ST_READY) {
+        /* Answered already (an error found from the headers, or resumed
+         * after a worker finished): discard any body, then send. */
+        if (*upload_data_size > 0) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         return send_response(ctx);
+    }
 
     if (*upload_data_size > 0) {
         if (ctx->req.body.len + *upload_data_size > (size_t)ctx->req.cfg->max_body_bytes)
