@@ -84,7 +84,12 @@ static Jsonb *kiln_jwt_json(uint8 *buf, size_t len, const char *what)
 
     if (memchr(buf, '\0', len) != NULL || !pg_verify_mbstr(PG_UTF8, (const char *)buf, (int)len, true))
         kiln_jwt_invalid(psprintf("The token %s is not valid UTF-8 text.", what));
-    lex = makeJsonLexContextCstringLen((char *)buf, (int)len, GetDatabaseEncoding(), true);
+    /*
+     * Escapes need the slower de-escaping lexer, which also catches what
+     * jsonb_in would reject (\u0000, escapes the database encoding lacks).
+     */
+    lex = makeJsonLexContextCstringLen((char *)buf, (int)len, GetDatabaseEncoding(),
+                                       memchr(buf, '\\', len) != NULL);
     if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
         kiln_jwt_invalid(psprintf("The token %s is not valid JSON.", what));
     jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *)buf)));
@@ -304,44 +309,45 @@ static void kiln_claim_uuid(Jsonb *claims, const char *name, bool *has, pg_uuid_
     *has = true;
 }
 
-void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
-{
-    const char *dot1;
-    const char *dot2;
-    uint8 *hbuf;
-    uint8 *pbuf;
-    uint8 *sig;
-    size_t hlen;
-    size_t plen;
-    size_t siglen;
-    Jsonb *header;
-    Jsonb *claims;
-    char *alg_name;
-    char *kid;
-    char *typ;
-    char *iss;
-    char *role;
-    JsonbValue *aud;
+/*
+ * Recently seen headers and what they said: most tokens of a deployment
+ * share a few headers, so this saves a JSON parse per verification. Only
+ * headers that passed every check are remembered.
+ */
+#define KILN_HEADER_CACHE 8
+#define KILN_HEADER_MAX 256
+typedef struct KilnHeaderSeen {
+    size_t len;
+    char seg[KILN_HEADER_MAX];
     KilnJwtAlg alg;
-    const KilnJwtKey *keys;
-    const KilnJwtKey *key = NULL;
-    int nkeys;
-    int i;
-    double now;
-    double exp;
-    double t;
+    bool has_kid;
+    char kid[KILN_HEADER_MAX];
+} KilnHeaderSeen;
+static KilnHeaderSeen kiln_headers_seen[KILN_HEADER_CACHE];
+static int kiln_headers_next = 0;
+
+/* Parses and checks the header segment; KL001 when it is refused. kid is NULL or palloc'd. */
+static void kiln_jwt_header(const char *seg, size_t seglen, KilnJwtAlg *alg, char **kid)
+{
     static const char *const refused[] = {"jku", "x5u", "jwk", "x5c", "crit"};
+    uint8 *hbuf;
+    size_t hlen;
+    Jsonb *header;
+    char *alg_name;
+    char *typ;
+    int i;
 
-    memset(out, 0, sizeof(*out));
-    if (len > KILN_JWT_MAX_LEN)
-        kiln_jwt_invalid("The token is longer than 8192 bytes.");
-    dot1 = memchr(token, '.', len);
-    dot2 = dot1 ? memchr(dot1 + 1, '.', len - (dot1 + 1 - token)) : NULL;
-    if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', len - (dot2 + 1 - token)) != NULL)
-        kiln_jwt_invalid("A token has exactly three dot-separated parts.");
+    for (i = 0; i < KILN_HEADER_CACHE; i++) {
+        KilnHeaderSeen *h = &kiln_headers_seen[i];
 
-    /* Header: the algorithm and key come from our allowlist, never from the token. */
-    hbuf = kiln_jwt_segment(token, dot1 - token, &hlen);
+        if (h->len == seglen && seglen > 0 && memcmp(h->seg, seg, seglen) == 0) {
+            *alg = h->alg;
+            *kid = h->has_kid ? pstrdup(h->kid) : NULL;
+            return;
+        }
+    }
+
+    hbuf = kiln_jwt_segment(seg, seglen, &hlen);
     header = kiln_jwt_json(hbuf, hlen, "header");
     for (i = 0; i < lengthof(refused); i++)
         if (kiln_jsonb_get(header, refused[i]) != NULL)
@@ -355,11 +361,57 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
             break;
     if (i == lengthof(kiln_alg_names))
         kiln_jwt_invalid("The token's algorithm is not allowed.");
-    alg = (KilnJwtAlg)i;
+    *alg = (KilnJwtAlg)i;
     typ = kiln_jsonb_string(header, "typ");
     if (typ != NULL && pg_strcasecmp(typ, "JWT") != 0 && pg_strcasecmp(typ, "at+jwt") != 0)
         kiln_jwt_invalid("The token type is not JWT.");
-    kid = kiln_jsonb_string(header, "kid");
+    *kid = kiln_jsonb_string(header, "kid");
+
+    if (seglen < KILN_HEADER_MAX && (*kid == NULL || strlen(*kid) < KILN_HEADER_MAX)) {
+        KilnHeaderSeen *h = &kiln_headers_seen[kiln_headers_next];
+
+        kiln_headers_next = (kiln_headers_next + 1) % KILN_HEADER_CACHE;
+        memcpy(h->seg, seg, seglen);
+        h->len = seglen;
+        h->alg = *alg;
+        h->has_kid = *kid != NULL;
+        if (*kid != NULL)
+            strlcpy(h->kid, *kid, sizeof(h->kid));
+    }
+}
+
+void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
+{
+    const char *dot1;
+    const char *dot2;
+    uint8 *pbuf;
+    uint8 *sig;
+    size_t plen;
+    size_t siglen;
+    Jsonb *claims;
+    char *kid;
+    char *iss;
+    char *role;
+    JsonbValue *aud;
+    KilnJwtAlg alg;
+    const KilnJwtKey *keys;
+    const KilnJwtKey *key = NULL;
+    int nkeys;
+    int i;
+    double now;
+    double exp;
+    double t;
+
+    memset(out, 0, sizeof(*out));
+    if (len > KILN_JWT_MAX_LEN)
+        kiln_jwt_invalid("The token is longer than 8192 bytes.");
+    dot1 = memchr(token, '.', len);
+    dot2 = dot1 ? memchr(dot1 + 1, '.', len - (dot1 + 1 - token)) : NULL;
+    if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', len - (dot2 + 1 - token)) != NULL)
+        kiln_jwt_invalid("A token has exactly three dot-separated parts.");
+
+    /* Header: the algorithm and key come from our allowlist, never from the token. */
+    kiln_jwt_header(token, dot1 - token, &alg, &kid);
 
     /* Signature, over the first two parts as sent. */
     sig = kiln_jwt_segment(dot2 + 1, len - (dot2 + 1 - token), &siglen);
