@@ -125,19 +125,19 @@ RESET SESSION AUTHORIZATION;
 
 -- Session revocation: a cached token of a revoked session is refused from commit on.
 SELECT kiln.sign_jwt(jsonb_build_object('iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated',
-         'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b', 'session_id', '0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c',
+         'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b', 'session_id', '5e55105e-0000-4000-8000-000000000003',
          'exp', extract(epoch FROM now())::int8 + 600)) AS session_token \gset
 SET SESSION AUTHORIZATION authenticator;
 SELECT pg_temp.auth_as(:'session_token') AS before;
 SELECT pg_temp.auth_as(:'session_token') AS cached;
 RESET SESSION AUTHORIZATION;
 BEGIN;
-SELECT kiln.revoke_session('0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c');
+SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 ROLLBACK;
 SET SESSION AUTHORIZATION authenticator;
 SELECT pg_temp.auth_as(:'session_token') AS after_rolled_back_revoke;
 RESET SESSION AUTHORIZATION;
-SELECT kiln.revoke_session('0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c');
+SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 SET SESSION AUTHORIZATION authenticator;
 SELECT pg_temp.auth_as(:'session_token') AS after_revoke;
 SELECT pg_temp.auth_as(:'server_tenant_token') AS other_session;
@@ -158,6 +158,6 @@ SELECT kiln.create_api_key('secret');
 \echo :SQLSTATE
 SELECT count(*) FROM kiln.api_keys;
 \echo :SQLSTATE
-SELECT kiln.revoke_session('0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c');
+SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 \echo :SQLSTATE
 RESET ROLE;
