@@ -184,6 +184,55 @@ COMMENT ON FUNCTION kiln.bench_verify(pg_catalog.text, pg_catalog.int4, pg_catal
   IS 'benchmark aid: mean ns per verification (cached: token-cache hit); not an API';
 REVOKE EXECUTE ON FUNCTION kiln.bench_verify(pg_catalog.text, pg_catalog.int4, pg_catalog.bool) FROM PUBLIC;
 
+CREATE FUNCTION kiln.import_api_key(key pg_catalog.text, tenant pg_catalog.uuid DEFAULT NULL)
+RETURNS pg_catalog.uuid
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  key_kind text;
+  key_role text;
+  key_id uuid;
+  digest bytea;
+BEGIN
+  -- sb_<kind>_ then at least 32 base64url characters (192 random bits).
+  key_kind := substring(key FROM '^sb_(publishable|secret)_[A-Za-z0-9_-]{32,255}$');
+  IF key_kind IS NULL THEN
+    RAISE EXCEPTION 'not an importable API key'
+      USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'An API key is sb_publishable_ or sb_secret_ followed by 32 to 255 base64url characters.';
+  END IF;
+  IF tenant IS NOT NULL AND key_kind OPERATOR(pg_catalog.=) 'publishable' THEN
+    RAISE EXCEPTION 'only secret keys can be minted for one tenant' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  key_role := CASE WHEN key_kind OPERATOR(pg_catalog.=) 'publishable' THEN 'anon'
+                   WHEN tenant IS NULL THEN 'service_role'
+                   ELSE 'tenant_service' END;
+  digest := sha256(convert_to(key, 'UTF8'));
+  INSERT INTO kiln.api_keys (kind, role, tenant_id, key_hash, key_prefix)
+  VALUES (key_kind, key_role, tenant, digest,
+          substr(key, 1, length('sb_' OPERATOR(pg_catalog.||) key_kind OPERATOR(pg_catalog.||) '_') OPERATOR(pg_catalog.+) 6))
+  ON CONFLICT (key_hash) DO NOTHING
+  RETURNING id INTO key_id;
+  IF key_id IS NULL THEN
+    -- Already registered: the same key with the same meaning is a no-op; a
+    -- revoked key or one registered for another role or tenant is refused.
+    SELECT k.id INTO key_id FROM kiln.api_keys k
+     WHERE k.key_hash OPERATOR(pg_catalog.=) digest AND k.revoked_at IS NULL
+       AND k.role OPERATOR(pg_catalog.=) key_role
+       AND k.tenant_id IS NOT DISTINCT FROM tenant;
+    IF key_id IS NULL THEN
+      RAISE EXCEPTION 'this API key is already registered with another role or tenant, or revoked'
+        USING ERRCODE = 'unique_violation';
+    END IF;
+  END IF;
+  RETURN key_id;
+END
+$$;
+COMMENT ON FUNCTION kiln.import_api_key(pg_catalog.text, pg_catalog.uuid)
+  IS 'register an existing opaque key (stored as SHA-256); idempotent; returns its id';
+REVOKE EXECUTE ON FUNCTION kiln.import_api_key(pg_catalog.text, pg_catalog.uuid) FROM PUBLIC;
+
 CREATE FUNCTION kiln.create_api_key(kind pg_catalog.text, tenant pg_catalog.uuid DEFAULT NULL)
 RETURNS pg_catalog.text
 LANGUAGE plpgsql VOLATILE
@@ -191,21 +240,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   key text;
-  key_role text;
 BEGIN
   IF kind IS NULL OR kind OPERATOR(pg_catalog.<>) ALL (ARRAY['publishable', 'secret']) THEN
     RAISE EXCEPTION 'API key kind must be publishable or secret' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF tenant IS NOT NULL AND kind OPERATOR(pg_catalog.=) 'publishable' THEN
-    RAISE EXCEPTION 'only secret keys can be minted for one tenant' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  key_role := CASE WHEN kind OPERATOR(pg_catalog.=) 'publishable' THEN 'anon'
-                   WHEN tenant IS NULL THEN 'service_role'
-                   ELSE 'tenant_service' END;
   key := 'sb_' OPERATOR(pg_catalog.||) kind OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) kiln.random_token(32);
-  INSERT INTO kiln.api_keys (kind, role, tenant_id, key_hash, key_prefix)
-  VALUES (kind, key_role, tenant, sha256(convert_to(key, 'UTF8')),
-          substr(key, 1, length('sb_' OPERATOR(pg_catalog.||) kind OPERATOR(pg_catalog.||) '_') OPERATOR(pg_catalog.+) 6));
+  PERFORM kiln.import_api_key(key, tenant);
   RETURN key;
 END
 $$;

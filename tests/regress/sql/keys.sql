@@ -93,6 +93,20 @@ SELECT kiln.create_api_key('publishable', '7d9e3c1a-2b4f-4c6d-8e0f-1a2b3c4d5e6f'
 SELECT kiln.create_api_key('admin');
 \echo :SQLSTATE
 
+-- Importing keys made elsewhere (kiln dev, a Supabase project): idempotent
+-- for the same meaning, refused for another meaning, malformed or revoked.
+SELECT kiln.import_api_key('sb_secret_' || repeat('k', 40)) = kiln.import_api_key('sb_secret_' || repeat('k', 40)) AS import_idempotent;
+SELECT role, tenant_id, key_prefix FROM kiln.api_keys WHERE key_hash = sha256(convert_to('sb_secret_' || repeat('k', 40), 'UTF8'));
+SELECT kiln.import_api_key('sb_secret_' || repeat('k', 40), '7d9e3c1a-2b4f-4c6d-8e0f-1a2b3c4d5e6f');
+\echo :SQLSTATE
+SELECT kiln.import_api_key('sb_secret_tooshort');
+\echo :SQLSTATE
+SELECT kiln.import_api_key('sb_secret_' || repeat('k', 39) || '!');
+\echo :SQLSTATE
+SELECT kiln.import_api_key(:'sk');
+\echo :SQLSTATE
+SELECT kiln.revoke_api_key('sb_secret_' || repeat('k', 40)) AS revoked_import;
+
 -- Legacy keys: HS256 JWTs with the Supabase layout, signed with the legacy secret.
 SELECT kiln.legacy_api_key('anon') AS legacy_anon \gset
 SELECT kiln.legacy_api_key('service_role') AS legacy_service \gset
