@@ -776,7 +776,8 @@ static bool first_run(DevProject *p, KilnError *err)
     p->cluster_known = true;
     printf("Setting up %s (first run): PostgreSQL cluster in %s\n", p->dir, p->cluster.home);
     fflush(stdout);
-    if (!dev_cluster_initdb(&p->cluster, p->secrets[SEC_DB_PASSWORD], err))
+    if (!dev_cluster_initdb(&p->cluster, p->secrets[SEC_DB_PASSWORD], err) ||
+        !dev_cluster_master_key(&p->cluster, true, err))
         return false;
     return check_interrupt(p, err);
 }
@@ -794,6 +795,8 @@ static bool later_run(DevProject *p, KilnError *err)
         return false;
     cluster_home_from_state(p);
     p->cluster_known = true;
+    if (!dev_cluster_master_key(c, false, err))
+        return false;
     char version[PATH_MAX];
     if (!join(version, sizeof version, c->pgdata, "PG_VERSION") || access(version, F_OK) != 0)
         return kiln_error_set(err, 0, "dev",
@@ -837,7 +840,9 @@ static bool bring_up(DevProject *p, KilnError *err)
         if (!dev_cluster_start(c, p->state.pg_port, err))
             return false;
     }
-    if (!check_interrupt(p, err) || !dev_cluster_prepare_db(c, err) || !check_interrupt(p, err))
+    KilnDevKeys keys = {p->secrets[SEC_JWT], p->secrets[SEC_PUBLISHABLE], p->secrets[SEC_SECRET]};
+    if (!check_interrupt(p, err) || !dev_cluster_prepare_db(c, &keys, err) ||
+        !check_interrupt(p, err))
         return false;
     p->state.pg_port = c->port;
     snprintf(p->state.socket_dir, sizeof p->state.socket_dir, "%s", c->socket_dir);

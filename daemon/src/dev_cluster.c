@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -772,15 +773,18 @@ static bool write_dev_conf(KilnDevCluster *c, int port, KilnError *err)
     if (!path_join(path, sizeof path, c->pgdata, "kiln_dev.conf"))
         return kiln_error_set(err, 0, "dev", "path %s is too long; choose a shorter --dir",
                               c->pgdata);
+    char key[2 * PATH_MAX];
     conf_quote(sock, sizeof sock, c->socket_dir);
+    conf_quote(key, sizeof key, c->master_key);
     int n = snprintf(text, sizeof text,
                      "# Written by kiln dev at every start; put your own settings in "
                      "postgresql.conf.\n"
                      "port = %d\n"
                      "listen_addresses = '127.0.0.1'\n"
                      "unix_socket_directories = '%s'\n"
-                     "unix_socket_permissions = 0700\n",
-                     port, sock);
+                     "unix_socket_permissions = 0700\n"
+                     "kiln.master_key_file = '%s'\n",
+                     port, sock, key);
     return dev_fs_write_atomic(path, text, (size_t)n, 0600, c, err);
 }
 
@@ -1009,7 +1013,72 @@ static bool exec_sql(PGconn *conn, const char *sql, const char *what, const Kiln
     return true;
 }
 
-bool dev_cluster_prepare_db(KilnDevCluster *c, KilnError *err)
+bool dev_cluster_master_key(KilnDevCluster *c, bool create, KilnError *err)
+{
+    if (!path_join(c->master_key, sizeof c->master_key, c->home, "master.key"))
+        return kiln_error_set(err, 0, "dev", "path %s is too long; choose a shorter --dir",
+                              c->home);
+    struct stat st;
+    if (stat(c->master_key, &st) == 0) {
+        if (!S_ISREG(st.st_mode) || st.st_size != 32 || (st.st_mode & 077) != 0)
+            return kiln_error_set(err, 0, "dev",
+                                  "master key %s must be a 32-byte file of mode 0600; restore it "
+                                  "or start over with kiln dev --reset",
+                                  c->master_key);
+        return true;
+    }
+    if (!create)
+        return kiln_error_set(err, 0, "dev",
+                              "master key %s is missing (it encrypts the keys in the database); "
+                              "restore it or start over with kiln dev --reset",
+                              c->master_key);
+    unsigned char key[32];
+    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key)
+        return kiln_error_set(err, 0, "dev", "no random bytes for the master key: %s",
+                              strerror(errno));
+    bool ok = dev_fs_write_atomic(c->master_key, key, sizeof key, 0600, c, err);
+    explicit_bzero(key, sizeof key);
+    return ok;
+}
+
+/* Runs sql with text parameters; the error names `what`, never a value. */
+static bool exec_params(PGconn *conn, const char *sql, int n, const char *const *values,
+                        const char *what, const KilnDevCluster *c, KilnError *err)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, values, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    if (!ok) {
+        char reason[400];
+        pq_reason(PQerrorMessage(conn), reason, sizeof reason);
+        kiln_error_set(err, 0, "dev", "%s failed: %s; see %s", what, reason, c->log_path);
+    }
+    PQclear(res);
+    return ok;
+}
+
+/* Registers the project's keys (see KilnDevKeys); idempotent. */
+static bool register_keys(PGconn *conn, const KilnDevCluster *c, const KilnDevKeys *keys,
+                          KilnError *err)
+{
+    const char *legacy[] = {keys->jwt_secret};
+    const char *pub[] = {keys->publishable_key};
+    const char *sec[] = {keys->secret_key};
+    return exec_params(conn,
+                       "SELECT kiln.set_legacy_jwt_secret($1, "
+                       "ARRAY['kiln', 'supabase', 'supabase-demo'])",
+                       1, legacy, "registering the legacy JWT secret", c, err) &&
+           exec_params(conn, "SELECT kiln.import_api_key($1)", 1, pub,
+                       "registering the publishable key", c, err) &&
+           exec_params(conn, "SELECT kiln.import_api_key($1)", 1, sec,
+                       "registering the secret key", c, err) &&
+           exec_params(conn,
+                       "SELECT kiln.rotate_signing_key('ES256') WHERE NOT EXISTS "
+                       "(SELECT 1 FROM kiln.jwt_keys WHERE signing AND retired_at IS NULL)",
+                       0, NULL, "creating the signing key", c, err);
+}
+
+bool dev_cluster_prepare_db(KilnDevCluster *c, const KilnDevKeys *keys, KilnError *err)
 {
     PGconn *conn = connect_db(c, "postgres");
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -1054,6 +1123,8 @@ bool dev_cluster_prepare_db(KilnDevCluster *c, KilnError *err)
     if (ok)
         ok = exec_sql(conn, "CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE",
                       "CREATE EXTENSION kiln_platform", c, NULL, err);
+    if (ok)
+        ok = register_keys(conn, c, keys, err);
     PQfinish(conn);
     return ok;
 }

@@ -34,6 +34,7 @@ typedef struct KilnDevCluster {
     char pgdata[PATH_MAX];     /* home/pgdata */
     char log_path[PATH_MAX];   /* home/postgres.log (pg_ctl -l) */
     char socket_dir[PATH_MAX]; /* unix socket directory, mode 0700 */
+    char master_key[PATH_MAX]; /* home/master.key, see dev_cluster_master_key */
     bool switch_user;          /* we are root: tools run as uid/gid below */
     uid_t uid;                 /* owner of every file the cluster uses */
     gid_t gid;
@@ -89,11 +90,27 @@ bool dev_cluster_start(KilnDevCluster *c, int want_port, KilnError *err);
  * c->port accepts connections. */
 bool dev_cluster_wait_ready(KilnDevCluster *c, int timeout_s, KilnError *err);
 
+/* The master key of the extension suite (kiln.master_key_file): 32 random
+ * bytes in HOME/master.key, owned by the cluster user, mode 0600; it never
+ * enters the database. With `create`, writes it when missing; otherwise a
+ * missing or wrongly sized file is an error (restore it or --reset). */
+bool dev_cluster_master_key(KilnDevCluster *c, bool create, KilnError *err);
+
+/* The keys a dev project hands out, registered in database kiln on every
+ * start (idempotent): the legacy HS256 secret (issuers kiln, supabase,
+ * supabase-demo), the opaque publishable and secret keys, and an ES256
+ * signing key for user tokens when there is none. */
+typedef struct KilnDevKeys {
+    const char *jwt_secret;
+    const char *publishable_key;
+    const char *secret_key;
+} KilnDevKeys;
+
 /* Creates database kiln when missing, then CREATE EXTENSION IF NOT EXISTS
  * kiln_platform CASCADE in it (connecting over the unix socket as
  * postgres). A missing extension gives "extension kiln_platform is not
  * installed in <sharedir>/extension; run make install". */
-bool dev_cluster_prepare_db(KilnDevCluster *c, KilnError *err);
+bool dev_cluster_prepare_db(KilnDevCluster *c, const KilnDevKeys *keys, KilnError *err);
 
 /* `pg_ctl stop -m fast -w` (then immediate if that fails) when a postmaster
  * is running in c->pgdata; true when none is running afterwards. Signals

@@ -3,8 +3,8 @@
 // --reset starts over; a damaged project refuses to start; SIGTERM stops both
 // the server and its PostgreSQL.
 //
-// kiln dev uses the system PostgreSQL install with the extension suite
-// installed into it (`make install`); the test runner installs it when it can.
+// kiln dev runs the private PostgreSQL copy of the test root (KILN_PG_BINDIR),
+// which holds the freshly built extension suite.
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -141,6 +141,33 @@ describe('one project: first run, reuse, reset', () => {
     }
   });
 
+  test('the keys it hands out are registered in the database: each authenticates to its role', async () => {
+    assert.ok(first, 'the first run succeeded');
+    const dev = await startDev({ dir });
+    try {
+      const want = { publishable_key: 'anon', anon_key: 'anon', secret_key: 'service_role', service_role_key: 'service_role' };
+      for (const [field, role] of Object.entries(want)) {
+        const key = first[field].replace(/'/g, "''");
+        const got = await psql(bindir, first.db_url,
+          `begin; set session authorization authenticator; select kiln.authenticate('${key}', '{}'); ` +
+          `select current_user; rollback;`);
+        assert.equal(got.split('\n').pop(), role, `${field} authenticates as ${role}`);
+      }
+      // A key the project never issued is refused.
+      await assert.rejects(psql(bindir, first.db_url,
+        `begin; set session authorization authenticator; select kiln.authenticate('sb_secret_${'x'.repeat(32)}', '{}'); rollback;`),
+        /KL|invalid|unknown|API key/i);
+      // The master key encrypting the keys lives beside the cluster, 0600, 32 bytes, never in the database.
+      const home = devDataDirs(dir).map((d) => path.dirname(d))[0];
+      const mk = fs.statSync(path.join(home, 'master.key'));
+      assert.equal(mk.size, 32);
+      assert.equal((mk.mode & 0o777).toString(8), '600');
+      assert.equal(await psql(bindir, first.db_url, "select current_setting('kiln.master_key_file')"), path.join(home, 'master.key'));
+    } finally {
+      await stopDev(dev);
+    }
+  });
+
   test('second run reuses the project: same keys, data persists', async () => {
     assert.ok(first, 'the first run succeeded');
     const dev = await startDev({ dir });
@@ -201,6 +228,25 @@ describe('one project: first run, reuse, reset', () => {
     assert.ok(errLines[0].startsWith('kiln: '), errLines[0]);
     assert.match(errLines[0], /jwt_secret/);
     assert.ok(!errLines[0].includes('tooshort'), 'the bad secret is not echoed');
+    await assertPostgresStopped(dir, dbPort(s.db_url));
+  });
+});
+
+describe('the master key', () => {
+  test('a missing master key refuses to start with one line and stops PostgreSQL', async () => {
+    const dir = newProjectDir();
+    const dev = await startDev({ dir });
+    const s = await status(dir);
+    await stopDev(dev);
+    const home = devDataDirs(dir).map((d) => path.dirname(d))[0];
+    fs.rmSync(path.join(home, 'master.key'));
+    const again = await startDev({ dir, waitReady: false });
+    const exit = await within(again.exited, 60000, 'still running');
+    assert.notEqual(exit, 'still running', `kiln dev refused to start; it is running instead:\n${again.stderr}`);
+    assert.notEqual(exit.code, 0);
+    const errLines = lines(again.stderr);
+    assert.equal(errLines.length, 1, `exactly one line on stderr:\n${again.stderr}`);
+    assert.match(errLines[0], /^kiln: master key .*master\.key is missing/);
     await assertPostgresStopped(dir, dbPort(s.db_url));
   });
 });
