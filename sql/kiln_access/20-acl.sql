@@ -25,14 +25,19 @@ AS 'MODULE_PATHNAME', 'kiln_get_acl_principals';
 COMMENT ON FUNCTION kiln.acl_principals(pg_catalog.text) IS '''<action>:<principal>'' for each principal of the request; action read, update or delete';
 
 -- One pattern for an entry; entries hold no comma, so a whole array is
--- checked with one match over its comma-joined text.
+-- checked with one match over its comma-joined text (and a comma count).
 CREATE FUNCTION kiln.acl_is_valid(acl pg_catalog.text[])
 RETURNS pg_catalog.bool
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN pg_catalog.array_to_string(acl, ',') OPERATOR(pg_catalog.~)
   ('^((read|update|delete):(any|guests|users|role:[a-z_][a-z0-9_]{0,62}|(user|team|tenant):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(team|tenant):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[a-z0-9_-]{1,64})'
    '(,(read|update|delete):(any|guests|users|role:[a-z_][a-z0-9_]{0,62}|(user|team|tenant):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(team|tenant):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[a-z0-9_-]{1,64}))*)?$')
-  AND pg_catalog.array_position(acl, NULL) IS NULL;
+  AND pg_catalog.array_position(acl, NULL) IS NULL
+  -- as many entries as the text has commas plus one: no entry hides a comma
+  AND pg_catalog.cardinality(acl) OPERATOR(pg_catalog.=)
+      ((pg_catalog.length(pg_catalog.array_to_string(acl, ',')) OPERATOR(pg_catalog.-)
+        pg_catalog.length(pg_catalog.replace(pg_catalog.array_to_string(acl, ','), ',', '')))
+       OPERATOR(pg_catalog.+) pg_catalog.sign(pg_catalog.cardinality(acl))::pg_catalog.int4);
 COMMENT ON FUNCTION kiln.acl_is_valid(pg_catalog.text[]) IS 'true when every entry is a well-formed, lower-case ACL entry';
 
 -- Lower-cases entries, expands write:<p> into update:<p> and delete:<p>,
