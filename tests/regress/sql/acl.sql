@@ -23,9 +23,11 @@ INSERT INTO auth.team_members (team_id, user_id, roles) VALUES
   ('70000000-0000-0000-0000-000000000007', 'a0000000-0000-0000-0000-00000000000a', '{owner}'),
   ('70000000-0000-0000-0000-000000000007', 'b0000000-0000-0000-0000-00000000000b', '{}');
 -- Roles are short lower-case words: no principal can be spelled with one.
+\set VERBOSITY terse
 INSERT INTO auth.team_members (team_id, user_id, roles) VALUES
   ('70000000-0000-0000-0000-000000000007', 'c0000000-0000-0000-0000-00000000000c', '{"owner/../x"}');
 \echo :SQLSTATE
+\set VERBOSITY default
 
 -- Principals.
 SELECT kiln.principals() AS no_context;

@@ -11,8 +11,8 @@ END $$;
 RESET client_min_messages;
 GRANT CREATE ON SCHEMA public TO kiln_test_owner;
 
-SHOW kiln.exposed_schemas;
 SELECT kiln.exposed_schemas();
+SHOW kiln.exposed_schemas;
 
 -- Relations in exposed schemas, with their row security and options.
 CREATE VIEW pg_temp.guarded AS
