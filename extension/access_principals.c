@@ -28,7 +28,6 @@
 
 #include "kiln.h"
 #include "access.h"
-#include "access_context_shim.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"

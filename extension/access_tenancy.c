@@ -15,7 +15,6 @@
 
 #include "kiln.h"
 #include "access.h"
-#include "access_context_shim.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"

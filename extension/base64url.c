@@ -48,3 +48,49 @@ size_t kiln_base64url_encode(const uint8 *src, size_t len, char *dst)
     *out = '\0';
     return (size_t)(out - dst);
 }
+
+/* Value of a base64url character, or -1. */
+static inline int kiln_base64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_t *outlen)
+{
+    size_t i;
+    size_t n = 0;
+    uint32 acc = 0;
+    int bits = 0;
+
+    if (len % 4 == 1)
+        return false;
+
+    for (i = 0; i < len; i++) {
+        int v = kiln_base64url_value((unsigned char)src[i]);
+
+        if (v < 0)
+            return false;
+        acc = (acc << 6) | (uint32)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            dst[n++] = (uint8)((acc >> bits) & 0xFF);
+        }
+    }
+    /* Leftover bits (2 or 4) must be zero: one encoding per byte string. */
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return false;
+
+    *outlen = n;
+    return true;
+}

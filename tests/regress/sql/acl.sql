@@ -6,12 +6,21 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 
+-- The request context, as the daemon sets it: kiln.authenticate with a
+-- token signed by this database's key ({"apikey": k}: an API key; {"role":
+-- "anon"} alone: no token).
+SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
 CREATE FUNCTION public.test_login(claims jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_catalog.set_config('request.jwt.claims', claims::text, true);
-  PERFORM pg_catalog.set_config('role', claims->>'role', true);
-  RETURN claims->>'role';
+  IF claims ? 'apikey' THEN
+    RETURN kiln.authenticate(claims->>'apikey');
+  ELSIF claims = '{"role": "anon"}' THEN
+    RETURN kiln.authenticate(NULL);
+  END IF;
+  RETURN kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
+    'iss', 'kiln', 'aud', 'authenticated',
+    'exp', extract(epoch FROM now())::int8 + 600) || claims));
 END $$;
 -- alice, bob, carol; team T: alice is owner, bob a plain member.
 INSERT INTO auth.users (id, email) VALUES
@@ -41,10 +50,15 @@ ROLLBACK;
 BEGIN;
 SELECT test_login('{"role": "anon"}');
 SELECT kiln.principals() AS anon;
--- A new identity in the same transaction gets its own principals.
-SELECT test_login('{"role": "tenant_service", "tenant_id": "dddddddd-dddd-dddd-dddd-dddddddddddd"}');
-SELECT kiln.principals() AS tenant_service;
 COMMIT;
+-- A context that changes inside the transaction (service_role narrowed to a
+-- tenant) gets its own principals.
+BEGIN;
+SELECT test_login('{"role": "service_role"}');
+SELECT kiln.principals() AS service_role;
+SELECT kiln.act_as_tenant('dddddddd-dddd-dddd-dddd-dddddddddddd');
+SELECT kiln.principals() AS acting_for_tenant;
+ROLLBACK;
 
 -- Entries.
 SELECT kiln.acl_is_valid('{read:any,update:users,delete:user:a0000000-0000-0000-0000-00000000000a}') AS ok,
@@ -179,8 +193,9 @@ BEGIN;
 SELECT test_login('{"role": "authenticated", "sub": "a0000000-0000-0000-0000-00000000000a", "tenant_id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}');
 SELECT id, body FROM public.notes ORDER BY id;
 COMMIT;
+SELECT kiln.create_api_key('secret', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb') AS b_key \gset
 BEGIN;
-SELECT test_login('{"role": "tenant_service", "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}');
+SELECT test_login(jsonb_build_object('apikey', :'b_key'));
 SELECT id, body FROM public.notes ORDER BY id;
 UPDATE public.notes SET body = body || '!' WHERE true;
 DELETE FROM public.notes WHERE true;

@@ -29,6 +29,15 @@ SELECT r.rolname, c.relname,
  WHERE has_table_privilege(r.rolname, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
  ORDER BY 1, 2;
 
+-- The request context, as the daemon sets it (kiln.authenticate).
+SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
+CREATE FUNCTION public.test_login(sub uuid) RETURNS text
+LANGUAGE sql AS $$
+  SELECT kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
+    'iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated', 'sub', sub,
+    'exp', extract(epoch FROM now())::int8 + 600)))
+$$;
+
 -- What the platform sets up before an app's migrations, as Supabase does:
 -- app roles get table privileges by default; row security decides.
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
@@ -118,8 +127,7 @@ VALUES ('opaque-token', 'a0000000-0000-0000-0000-00000000000a', '5e000000-0000-0
 
 -- alice, signed in.
 BEGIN;
-SELECT pg_catalog.set_config('request.jwt.claims', '{"role": "authenticated", "sub": "a0000000-0000-0000-0000-00000000000a"}', true) IS NOT NULL AS signed_in;
-SET LOCAL ROLE authenticated;
+SELECT test_login('a0000000-0000-0000-0000-00000000000a');
 SELECT auth.uid();
 INSERT INTO todos (user_id, task) VALUES (auth.uid(), 'write tests');
 SELECT user_id, task, is_complete FROM todos;
@@ -128,15 +136,13 @@ UPDATE profiles SET username = 'not-bob' WHERE id = 'b0000000-0000-0000-0000-000
 SELECT id, username, full_name FROM profiles ORDER BY id;
 COMMIT;
 BEGIN;
-SELECT pg_catalog.set_config('request.jwt.claims', '{"role": "authenticated", "sub": "a0000000-0000-0000-0000-00000000000a"}', true) IS NOT NULL AS signed_in;
-SET LOCAL ROLE authenticated;
+SELECT test_login('a0000000-0000-0000-0000-00000000000a');
 -- A todo for someone else.
 INSERT INTO todos (user_id, task) VALUES ('b0000000-0000-0000-0000-00000000000b', 'not mine');
 \echo :SQLSTATE
 ROLLBACK;
 BEGIN;
-SELECT pg_catalog.set_config('request.jwt.claims', '{"role": "authenticated", "sub": "a0000000-0000-0000-0000-00000000000a"}', true) IS NOT NULL AS signed_in;
-SET LOCAL ROLE authenticated;
+SELECT test_login('a0000000-0000-0000-0000-00000000000a');
 -- The auth tables themselves stay closed.
 SELECT count(*) FROM auth.users;
 \echo :SQLSTATE
@@ -144,12 +150,18 @@ ROLLBACK;
 
 -- bob sees his (no) todos, everyone's public profiles.
 BEGIN;
-SELECT pg_catalog.set_config('request.jwt.claims', '{"role": "authenticated", "sub": "b0000000-0000-0000-0000-00000000000b"}', true) IS NOT NULL AS signed_in;
-SET LOCAL ROLE authenticated;
+SELECT test_login('b0000000-0000-0000-0000-00000000000b');
 SELECT count(*) AS bobs_todos FROM todos;
 DELETE FROM todos;
 SELECT count(*) AS profiles FROM profiles;
 COMMIT;
+
+-- Claims written into the setting by the app role sign nobody in.
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT pg_catalog.set_config('request.jwt.claims', '{"role": "authenticated", "sub": "a0000000-0000-0000-0000-00000000000a"}', true) IS NOT NULL AS forged;
+SELECT auth.uid() IS NULL AS no_uid, count(*) AS todos FROM todos;
+ROLLBACK;
 
 -- anon: public profiles, no todos, no auth tables.
 SET ROLE anon;
@@ -163,5 +175,6 @@ DROP TRIGGER on_auth_user_created ON auth.users;
 DROP FUNCTION public.handle_new_user();
 DROP TABLE todos, profiles;
 DELETE FROM auth.users;
+DROP FUNCTION public.test_login(uuid);
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM anon, authenticated, service_role;

@@ -13,13 +13,21 @@ END $$;
 RESET client_min_messages;
 GRANT CREATE ON SCHEMA public TO kiln_test_owner;
 
--- Request context for a transaction: the claims the daemon would verify.
+-- The request context, as the daemon sets it: kiln.authenticate with a
+-- token signed by this database's key ({"apikey": k}: an API key; {"role":
+-- "anon"} alone: no token).
+SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
 CREATE FUNCTION public.test_login(claims jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_catalog.set_config('request.jwt.claims', claims::text, true);
-  PERFORM pg_catalog.set_config('role', claims->>'role', true);
-  RETURN claims->>'role';
+  IF claims ? 'apikey' THEN
+    RETURN kiln.authenticate(claims->>'apikey');
+  ELSIF claims = '{"role": "anon"}' THEN
+    RETURN kiln.authenticate(NULL);
+  END IF;
+  RETURN kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
+    'iss', 'kiln', 'aud', 'authenticated',
+    'exp', extract(epoch FROM now())::int8 + 600) || claims));
 END $$;
 
 INSERT INTO auth.users (id, email) VALUES
@@ -185,26 +193,37 @@ SELECT count(*) AS owner_no_context FROM public.projects;
 COMMIT;
 
 -- tenant_service: a secret key minted for B.
+SELECT kiln.create_api_key('secret', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb') AS b_key \gset
 BEGIN;
-SELECT test_login('{"role": "tenant_service", "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}');
+SELECT test_login(jsonb_build_object('apikey', :'b_key'));
+SELECT kiln.tenant_id();
 SELECT id, name FROM public.projects ORDER BY id;
 UPDATE public.projects SET name = name || '!' WHERE true;
 DELETE FROM public.tasks WHERE true;
 INSERT INTO public.projects (id, name) VALUES (7, 'b-by-service-key');
 COMMIT;
 BEGIN;
-SELECT test_login('{"role": "tenant_service", "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}');
+SELECT test_login(jsonb_build_object('apikey', :'b_key'));
 INSERT INTO public.projects (id, name, tenant_id) VALUES (8, 'forged', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
 \echo :SQLSTATE
 ROLLBACK;
 SELECT rolbypassrls FROM pg_roles WHERE rolname = 'tenant_service';
 
--- service_role bypasses row security (Supabase semantics).
+-- service_role bypasses row security (Supabase semantics) ...
 BEGIN;
 SELECT test_login('{"role": "service_role"}');
 SELECT id, name, tenant_id FROM public.projects ORDER BY id;
 SELECT id, title FROM public.tasks ORDER BY id;
 COMMIT;
+-- ... until it acts as one tenant: then it is that tenant's service key.
+BEGIN;
+SELECT test_login('{"role": "service_role"}');
+SELECT kiln.act_as_tenant('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
+SELECT current_user, kiln.tenant_id();
+SELECT id, name FROM public.projects ORDER BY id;
+INSERT INTO public.projects (id, name, tenant_id) VALUES (9, 'forged', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb');
+\echo :SQLSTATE
+ROLLBACK;
 
 -- A foreign key between tenant tables must carry tenant_id.
 ALTER TABLE public.tasks ADD CONSTRAINT tasks_project_plain FOREIGN KEY (project_id) REFERENCES public.projects (id);
