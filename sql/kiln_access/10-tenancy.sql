@@ -318,6 +318,10 @@ BEGIN
     'CREATE POLICY kiln_tenant_isolation ON %s AS RESTRICTIVE FOR ALL TO PUBLIC'
     ' USING (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())'
     ' WITH CHECK (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())', tbl);
+  -- The permissive policies say who may use the table at all; the
+  -- restrictive one, ANDed into every command of every role, confines
+  -- everyone to the request's tenant. Each states the tenant too, so that
+  -- neither alone ever opens another tenant's rows.
   EXECUTE pg_catalog.format(
     'CREATE POLICY kiln_tenant_service ON %s FOR ALL TO tenant_service'
     ' USING (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())'
