@@ -49,20 +49,18 @@ size_t kiln_base64url_encode(const uint8 *src, size_t len, char *dst)
     return (size_t)(out - dst);
 }
 
-/* Value of a base64url character, or -1. */
-static inline int kiln_base64url_value(unsigned char c)
+/* Value of each byte as a base64url character, or -1 (built on first use). */
+static int8 kiln_base64url_values[256];
+static bool kiln_base64url_values_ready = false;
+
+static void kiln_base64url_build_values(void)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    int i;
+
+    memset(kiln_base64url_values, -1, sizeof(kiln_base64url_values));
+    for (i = 0; i < 64; i++)
+        kiln_base64url_values[(unsigned char)kiln_base64url_alphabet[i]] = (int8)i;
+    kiln_base64url_values_ready = true;
 }
 
 bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_t *outlen)
@@ -74,9 +72,26 @@ bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_t *outl
 
     if (len % 4 == 1)
         return false;
+    if (!kiln_base64url_values_ready)
+        kiln_base64url_build_values();
 
-    for (i = 0; i < len; i++) {
-        int v = kiln_base64url_value((unsigned char)src[i]);
+    /* Whole groups of four characters make three bytes. */
+    for (i = 0; i + 4 <= len; i += 4) {
+        int a = kiln_base64url_values[(unsigned char)src[i]];
+        int b = kiln_base64url_values[(unsigned char)src[i + 1]];
+        int c = kiln_base64url_values[(unsigned char)src[i + 2]];
+        int d = kiln_base64url_values[(unsigned char)src[i + 3]];
+        uint32 g;
+
+        if ((a | b | c | d) < 0)
+            return false;
+        g = ((uint32)a << 18) | ((uint32)b << 12) | ((uint32)c << 6) | (uint32)d;
+        dst[n++] = (uint8)(g >> 16);
+        dst[n++] = (uint8)(g >> 8);
+        dst[n++] = (uint8)g;
+    }
+    for (; i < len; i++) {
+        int v = kiln_base64url_values[(unsigned char)src[i]];
 
         if (v < 0)
             return false;

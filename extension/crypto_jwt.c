@@ -84,7 +84,12 @@ static Jsonb *kiln_jwt_json(uint8 *buf, size_t len, const char *what)
 
     if (memchr(buf, '\0', len) != NULL || !pg_verify_mbstr(PG_UTF8, (const char *)buf, (int)len, true))
         kiln_jwt_invalid(psprintf("The token %s is not valid UTF-8 text.", what));
-    lex = makeJsonLexContextCstringLen((char *)buf, (int)len, GetDatabaseEncoding(), true);
+    /*
+     * Escapes need the slower de-escaping lexer, which also catches what
+     * jsonb_in would reject (\u0000, escapes the database encoding lacks).
+     */
+    lex = makeJsonLexContextCstringLen((char *)buf, (int)len, GetDatabaseEncoding(),
+                                       memchr(buf, '\\', len) != NULL);
     if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
         kiln_jwt_invalid(psprintf("The token %s is not valid JSON.", what));
     jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum((char *)buf)));
@@ -113,25 +118,6 @@ static char *kiln_jsonb_string(Jsonb *jb, const char *key)
     if (v->type != jbvString)
         kiln_jwt_invalid(psprintf("Member \"%s\" is not a string.", key));
     return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/* A numeric member; false when absent; KL001 when not a finite number. */
-static bool kiln_jsonb_number(Jsonb *jb, const char *key, double *out)
-{
-    JsonbValue *v = kiln_jsonb_get(jb, key);
-    char *s;
-    char *end;
-
-    if (v == NULL)
-        return false;
-    if (v->type != jbvNumeric)
-        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a number.", key));
-    s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-    *out = strtod(s, &end);
-    if (*end != '\0' || !isfinite(*out))
-        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a finite number.", key));
-    pfree(s);
-    return true;
 }
 
 static int kiln_hex_digit(char c)
@@ -209,6 +195,67 @@ static bool kiln_key_allows(int n, char **items, const char *guc_list, const cha
     return false;
 }
 
+/* SHA-256, fetched once per backend (an implicit fetch per call costs microseconds). */
+static EVP_MD *kiln_sha256 = NULL;
+
+const EVP_MD *kiln_sha256_md(void)
+{
+    if (kiln_sha256 == NULL)
+        kiln_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return kiln_sha256;
+}
+
+bool kiln_hmac_prepare(KilnJwtKey *key)
+{
+    uint8 k[64];
+    uint8 pad[64];
+    unsigned int klen = 0;
+    int i;
+    bool ok;
+
+    if (kiln_sha256_md() == NULL)
+        return false;
+    memset(k, 0, sizeof(k));
+    if (key->secret_len > sizeof(k)) {
+        if (!EVP_Digest(key->secret, key->secret_len, k, &klen, kiln_sha256, NULL))
+            return false;
+    } else
+        memcpy(k, key->secret, key->secret_len);
+
+    key->hmac_inner = EVP_MD_CTX_new();
+    key->hmac_outer = EVP_MD_CTX_new();
+    for (i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    ok = key->hmac_inner != NULL && key->hmac_outer != NULL &&
+         EVP_DigestInit_ex(key->hmac_inner, kiln_sha256, NULL) && EVP_DigestUpdate(key->hmac_inner, pad, 64);
+    for (i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex(key->hmac_outer, kiln_sha256, NULL) && EVP_DigestUpdate(key->hmac_outer, pad, 64);
+    sodium_memzero(k, sizeof(k));
+    sodium_memzero(pad, sizeof(pad));
+    ERR_clear_error();
+    return ok;
+}
+
+bool kiln_hmac_sha256(const KilnJwtKey *key, const uint8 *msg, size_t len, uint8 out[32])
+{
+    static EVP_MD_CTX *ctx = NULL;
+    uint8 inner[32];
+    unsigned int n = 0;
+    bool ok;
+
+    if (key->hmac_inner == NULL || key->hmac_outer == NULL)
+        return false;
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
+        return false;
+    ok = EVP_MD_CTX_copy_ex(ctx, key->hmac_inner) && EVP_DigestUpdate(ctx, msg, len) &&
+         EVP_DigestFinal_ex(ctx, inner, &n) && n == 32 && EVP_MD_CTX_copy_ex(ctx, key->hmac_outer) &&
+         EVP_DigestUpdate(ctx, inner, 32) && EVP_DigestFinal_ex(ctx, out, &n) && n == 32;
+    sodium_memzero(inner, sizeof(inner));
+    ERR_clear_error();
+    return ok;
+}
+
 /* ES256: raw R||S (64 bytes) to DER for OpenSSL; palloc'd. */
 static uint8 *kiln_es256_raw_to_der(const uint8 *raw, int *derlen)
 {
@@ -242,17 +289,12 @@ static bool kiln_jwt_check_sig(const KilnJwtKey *key, const char *msg, size_t ms
 {
     switch (key->alg) {
     case KILN_ALG_HS256: {
-        crypto_auth_hmacsha256_state st;
-        uint8 mac[crypto_auth_hmacsha256_BYTES];
+        uint8 mac[32];
         bool ok;
 
-        if (siglen != sizeof(mac))
+        if (siglen != sizeof(mac) || !kiln_hmac_sha256(key, (const uint8 *)msg, msglen, mac))
             return false;
-        crypto_auth_hmacsha256_init(&st, key->secret, key->secret_len);
-        crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, msglen);
-        crypto_auth_hmacsha256_final(&st, mac);
-        ok = sodium_memcmp(mac, sig, sizeof(mac)) == 0;
-        sodium_memzero(&st, sizeof(st));
+        ok = CRYPTO_memcmp(mac, sig, sizeof(mac)) == 0;
         sodium_memzero(mac, sizeof(mac));
         return ok;
     }
@@ -292,9 +334,57 @@ static double kiln_now_unix(void)
     return (double)(now + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1e6;
 }
 
-static void kiln_claim_uuid(Jsonb *claims, const char *name, bool *has, pg_uuid_t *out)
+/* Claims the verifier reads, in the order of kiln_claim_names. */
+enum {
+    KILN_CLAIM_EXP,
+    KILN_CLAIM_NBF,
+    KILN_CLAIM_IAT,
+    KILN_CLAIM_ISS,
+    KILN_CLAIM_AUD,
+    KILN_CLAIM_ROLE,
+    KILN_CLAIM_SUB,
+    KILN_CLAIM_SESSION,
+    KILN_CLAIM_TENANT,
+    KILN_CLAIM_AAL,
+    KILN_CLAIM_EMAIL,
+    KILN_CLAIM_COUNT
+};
+static const char *const kiln_claim_names[KILN_CLAIM_COUNT] = {
+    "exp", "nbf", "iat", "iss", "aud", "role", "sub", "session_id", "tenant_id", "aal", "email"};
+
+/* A string claim as a palloc'd C string; NULL when absent or null; KL001 when not a string. */
+static char *kiln_claim_string(const KilnJsonSpan *v, const char *name)
 {
-    char *s = kiln_jsonb_string(claims, name);
+    if (v->type == KILN_JV_NONE || v->type == KILN_JV_NULL)
+        return NULL;
+    if (v->type != KILN_JV_STRING)
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a string.", name));
+    return kiln_json_string(v);
+}
+
+/* A numeric claim; false when absent; KL001 when not a finite number. */
+static bool kiln_claim_number(const KilnJsonSpan *v, const char *name, double *out)
+{
+    char buf[64];
+    char *end;
+
+    if (v->type == KILN_JV_NONE)
+        return false;
+    if (v->type != KILN_JV_NUMBER)
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a number.", name));
+    if (v->len >= sizeof(buf))
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a usable number.", name));
+    memcpy(buf, v->start, v->len);
+    buf[v->len] = '\0';
+    *out = strtod(buf, &end);
+    if (*end != '\0' || !isfinite(*out))
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a finite number.", name));
+    return true;
+}
+
+static void kiln_claim_uuid(const KilnJsonSpan *v, const char *name, bool *has, pg_uuid_t *out)
+{
+    char *s = kiln_claim_string(v, name);
 
     *has = false;
     if (s == NULL)
@@ -304,44 +394,45 @@ static void kiln_claim_uuid(Jsonb *claims, const char *name, bool *has, pg_uuid_
     *has = true;
 }
 
-void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
-{
-    const char *dot1;
-    const char *dot2;
-    uint8 *hbuf;
-    uint8 *pbuf;
-    uint8 *sig;
-    size_t hlen;
-    size_t plen;
-    size_t siglen;
-    Jsonb *header;
-    Jsonb *claims;
-    char *alg_name;
-    char *kid;
-    char *typ;
-    char *iss;
-    char *role;
-    JsonbValue *aud;
+/*
+ * Recently seen headers and what they said: most tokens of a deployment
+ * share a few headers, so this saves a JSON parse per verification. Only
+ * headers that passed every check are remembered.
+ */
+#define KILN_HEADER_CACHE 8
+#define KILN_HEADER_MAX 256
+typedef struct KilnHeaderSeen {
+    size_t len;
+    char seg[KILN_HEADER_MAX];
     KilnJwtAlg alg;
-    const KilnJwtKey *keys;
-    const KilnJwtKey *key = NULL;
-    int nkeys;
-    int i;
-    double now;
-    double exp;
-    double t;
+    bool has_kid;
+    char kid[KILN_HEADER_MAX];
+} KilnHeaderSeen;
+static KilnHeaderSeen kiln_headers_seen[KILN_HEADER_CACHE];
+static int kiln_headers_next = 0;
+
+/* Parses and checks the header segment; KL001 when it is refused. kid is NULL or palloc'd. */
+static void kiln_jwt_header(const char *seg, size_t seglen, KilnJwtAlg *alg, char **kid)
+{
     static const char *const refused[] = {"jku", "x5u", "jwk", "x5c", "crit"};
+    uint8 *hbuf;
+    size_t hlen;
+    Jsonb *header;
+    char *alg_name;
+    char *typ;
+    int i;
 
-    memset(out, 0, sizeof(*out));
-    if (len > KILN_JWT_MAX_LEN)
-        kiln_jwt_invalid("The token is longer than 8192 bytes.");
-    dot1 = memchr(token, '.', len);
-    dot2 = dot1 ? memchr(dot1 + 1, '.', len - (dot1 + 1 - token)) : NULL;
-    if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', len - (dot2 + 1 - token)) != NULL)
-        kiln_jwt_invalid("A token has exactly three dot-separated parts.");
+    for (i = 0; i < KILN_HEADER_CACHE; i++) {
+        KilnHeaderSeen *h = &kiln_headers_seen[i];
 
-    /* Header: the algorithm and key come from our allowlist, never from the token. */
-    hbuf = kiln_jwt_segment(token, dot1 - token, &hlen);
+        if (h->len == seglen && seglen > 0 && memcmp(h->seg, seg, seglen) == 0) {
+            *alg = h->alg;
+            *kid = h->has_kid ? pstrdup(h->kid) : NULL;
+            return;
+        }
+    }
+
+    hbuf = kiln_jwt_segment(seg, seglen, &hlen);
     header = kiln_jwt_json(hbuf, hlen, "header");
     for (i = 0; i < lengthof(refused); i++)
         if (kiln_jsonb_get(header, refused[i]) != NULL)
@@ -355,11 +446,58 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
             break;
     if (i == lengthof(kiln_alg_names))
         kiln_jwt_invalid("The token's algorithm is not allowed.");
-    alg = (KilnJwtAlg)i;
+    *alg = (KilnJwtAlg)i;
     typ = kiln_jsonb_string(header, "typ");
     if (typ != NULL && pg_strcasecmp(typ, "JWT") != 0 && pg_strcasecmp(typ, "at+jwt") != 0)
         kiln_jwt_invalid("The token type is not JWT.");
-    kid = kiln_jsonb_string(header, "kid");
+    *kid = kiln_jsonb_string(header, "kid");
+
+    if (seglen < KILN_HEADER_MAX && (*kid == NULL || strlen(*kid) < KILN_HEADER_MAX)) {
+        KilnHeaderSeen *h = &kiln_headers_seen[kiln_headers_next];
+
+        kiln_headers_next = (kiln_headers_next + 1) % KILN_HEADER_CACHE;
+        memcpy(h->seg, seg, seglen);
+        h->len = seglen;
+        h->alg = *alg;
+        h->has_kid = *kid != NULL;
+        if (*kid != NULL)
+            strlcpy(h->kid, *kid, sizeof(h->kid));
+    }
+}
+
+void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
+{
+    const char *dot1;
+    const char *dot2;
+    uint8 *pbuf;
+    uint8 *sig;
+    size_t plen;
+    size_t siglen;
+    KilnJsonSpan c[KILN_CLAIM_COUNT];
+    const char *why;
+    char *kid;
+    char *iss;
+    char *role;
+    KilnJsonSpan *aud;
+    KilnJwtAlg alg;
+    const KilnJwtKey *keys;
+    const KilnJwtKey *key = NULL;
+    int nkeys;
+    int i;
+    double now;
+    double exp;
+    double t;
+
+    memset(out, 0, sizeof(*out));
+    if (len > KILN_JWT_MAX_LEN)
+        kiln_jwt_invalid("The token is longer than 8192 bytes.");
+    dot1 = memchr(token, '.', len);
+    dot2 = dot1 ? memchr(dot1 + 1, '.', len - (dot1 + 1 - token)) : NULL;
+    if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', len - (dot2 + 1 - token)) != NULL)
+        kiln_jwt_invalid("A token has exactly three dot-separated parts.");
+
+    /* Header: the algorithm and key come from our allowlist, never from the token. */
+    kiln_jwt_header(token, dot1 - token, &alg, &kid);
 
     /* Signature, over the first two parts as sent. */
     sig = kiln_jwt_segment(dot2 + 1, len - (dot2 + 1 - token), &siglen);
@@ -392,24 +530,29 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
 
     /* Claims, now that they are known to come from a key holder. */
     pbuf = kiln_jwt_segment(dot1 + 1, dot2 - (dot1 + 1), &plen);
-    claims = kiln_jwt_json(pbuf, plen, "payload");
+    if (memchr(pbuf, '\0', plen) != NULL || !pg_verify_mbstr(PG_UTF8, (const char *)pbuf, (int)plen, true))
+        kiln_jwt_invalid("The token payload is not valid UTF-8 text.");
+    why = kiln_json_top_members((const char *)pbuf, plen, kiln_claim_names, KILN_CLAIM_COUNT, c);
+    if (why != NULL)
+        kiln_jwt_invalid(psprintf("The token payload is not a valid JSON object (%s).", why));
+
     now = kiln_now_unix();
-    if (!kiln_jsonb_number(claims, "exp", &exp))
+    if (!kiln_claim_number(&c[KILN_CLAIM_EXP], "exp", &exp))
         kiln_jwt_invalid("The token has no exp claim.");
     if (now > exp + KILN_JWT_SKEW_SECONDS)
         ereport(ERROR, (errcode(KILN_ERRCODE_EXPIRED_TOKEN), errmsg("token expired"),
                         errdetail("The token's exp lies more than %d seconds in the past.",
                                   KILN_JWT_SKEW_SECONDS)));
-    if (kiln_jsonb_number(claims, "nbf", &t) && now + KILN_JWT_SKEW_SECONDS < t)
+    if (kiln_claim_number(&c[KILN_CLAIM_NBF], "nbf", &t) && now + KILN_JWT_SKEW_SECONDS < t)
         kiln_jwt_invalid("The token is not valid yet (nbf).");
-    if (kiln_jsonb_number(claims, "iat", &t) && now + KILN_JWT_SKEW_SECONDS < t)
+    if (kiln_claim_number(&c[KILN_CLAIM_IAT], "iat", &t) && now + KILN_JWT_SKEW_SECONDS < t)
         kiln_jwt_invalid("The token was issued in the future (iat).");
 
-    iss = kiln_jsonb_string(claims, "iss");
+    iss = kiln_claim_string(&c[KILN_CLAIM_ISS], "iss");
     if (iss == NULL || !kiln_key_allows(key->n_issuers, key->issuers, kiln_jwt_issuers, iss, strlen(iss)))
         kiln_jwt_invalid("The token's issuer is not accepted.");
 
-    role = kiln_jsonb_string(claims, "role");
+    role = kiln_claim_string(&c[KILN_CLAIM_ROLE], "role");
     for (i = 0; role != NULL && i < lengthof(kiln_token_roles); i++)
         if (strcmp(role, kiln_token_roles[i]) == 0)
             break;
@@ -418,45 +561,53 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
     out->role = kiln_token_roles[i];
 
     /* aud: when present, one entry must be allowed; only API-key tokens may omit it. */
-    aud = kiln_jsonb_get(claims, "aud");
-    if (aud == NULL || aud->type == jbvNull) {
+    aud = &c[KILN_CLAIM_AUD];
+    if (aud->type == KILN_JV_NONE || aud->type == KILN_JV_NULL) {
         if (strcmp(out->role, "authenticated") == 0)
             kiln_jwt_invalid("The token has no aud claim.");
-    } else if (aud->type == jbvString) {
-        if (!kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences, aud->val.string.val,
-                             aud->val.string.len))
+    } else if (aud->type == KILN_JV_STRING) {
+        char *a = kiln_json_string(aud);
+
+        if (!kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences, a, strlen(a)))
             kiln_jwt_invalid("The token's audience is not accepted.");
-    } else if (aud->type == jbvBinary && JsonContainerIsArray(aud->val.binary.data)) {
+    } else if (aud->type == KILN_JV_ARRAY) {
         bool ok = false;
-        uint32 n = JsonContainerSize(aud->val.binary.data);
-        uint32 j;
+        size_t pos = 0;
+        KilnJsonSpan e;
 
-        for (j = 0; j < n && !ok; j++) {
-            JsonbValue *e = getIthJsonbValueFromContainer(aud->val.binary.data, j);
+        while (!ok && kiln_json_array_next(aud, &pos, &e)) {
+            char *a;
 
-            if (e->type != jbvString)
+            if (e.type != KILN_JV_STRING)
                 kiln_jwt_invalid("The token's aud claim holds a non-string.");
-            ok = kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences,
-                                 e->val.string.val, e->val.string.len);
+            a = kiln_json_string(&e);
+            ok = kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences, a, strlen(a));
         }
         if (!ok)
             kiln_jwt_invalid("The token's audience is not accepted.");
     } else
         kiln_jwt_invalid("The token's aud claim is neither a string nor an array.");
 
-    kiln_claim_uuid(claims, "sub", &out->has_user, &out->user_id);
-    kiln_claim_uuid(claims, "session_id", &out->has_session, &out->session_id);
+    kiln_claim_uuid(&c[KILN_CLAIM_SUB], "sub", &out->has_user, &out->user_id);
+    kiln_claim_uuid(&c[KILN_CLAIM_SESSION], "session_id", &out->has_session, &out->session_id);
     if (key->trusted_tenant) {
-        kiln_claim_uuid(claims, "tenant_id", &out->has_tenant, &out->tenant_id);
+        kiln_claim_uuid(&c[KILN_CLAIM_TENANT], "tenant_id", &out->has_tenant, &out->tenant_id);
         /* A tenant-scoped service token never bypasses tenant isolation. */
         if (out->has_tenant && strcmp(out->role, "service_role") == 0)
             out->role = kiln_role_static("tenant_service");
     }
-    out->aal = kiln_jsonb_string(claims, "aal");
-    out->email = kiln_jsonb_string(claims, "email");
+    out->aal = kiln_claim_string(&c[KILN_CLAIM_AAL], "aal");
+    out->email = kiln_claim_string(&c[KILN_CLAIM_EMAIL], "email");
     out->exp = exp;
-    out->claims = claims;
+    out->claims = NULL;
     out->claims_text = (char *)pbuf;
+}
+
+Jsonb *kiln_verified_claims(KilnVerified *v)
+{
+    if (v->claims == NULL)
+        v->claims = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(v->claims_text)));
+    return v->claims;
 }
 
 /* The signing key, or the key named kid (which must be able to sign). */
@@ -497,16 +648,9 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
 
     switch (key->alg) {
     case KILN_ALG_HS256:
-        /* The streaming API takes a key of any length. */
-        {
-            crypto_auth_hmacsha256_state st;
-
-            crypto_auth_hmacsha256_init(&st, key->secret, key->secret_len);
-            crypto_auth_hmacsha256_update(&st, (const unsigned char *)buf.data, buf.len);
-            crypto_auth_hmacsha256_final(&st, sig);
-            sodium_memzero(&st, sizeof(st));
-        }
-        siglen = crypto_auth_hmacsha256_BYTES;
+        if (!kiln_hmac_sha256(key, (const uint8 *)buf.data, buf.len, sig))
+            elog(ERROR, "HMAC-SHA-256 failed");
+        siglen = 32;
         break;
     case KILN_ALG_EDDSA:
         crypto_sign_detached(sig, NULL, (const unsigned char *)buf.data, buf.len, key->secret);
@@ -584,7 +728,7 @@ Datum kiln_verify_jwt(PG_FUNCTION_ARGS)
     if (v.has_session && kiln_session_revoked(&v.session_id))
         ereport(ERROR, (errcode(KILN_ERRCODE_REVOKED_TOKEN), errmsg("token revoked"),
                         errdetail("The token's session was revoked.")));
-    PG_RETURN_JSONB_P(v.claims);
+    PG_RETURN_JSONB_P(kiln_verified_claims(&v));
 }
 
 static char *kiln_b64(const uint8 *p, size_t len)
@@ -701,6 +845,7 @@ Datum kiln_bench_verify(PG_FUNCTION_ARGS)
     if (n < 1)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be positive")));
     kiln_jwt_verify(tok, len, &v);
+    kiln_verified_claims(&v);
     kiln_token_hash(tok, len, h);
     kiln_token_cache_put(h, &v);
     MemoryContextReset(tmp);

@@ -60,6 +60,9 @@ void kiln_keys_flush(void)
                 sodium_memzero(kiln_keys[i].secret, kiln_keys[i].secret_len);
             if (kiln_keys[i].pkey != NULL)
                 EVP_PKEY_free(kiln_keys[i].pkey);
+            /* Freeing a digest context cleanses its state (the padded key). */
+            EVP_MD_CTX_free(kiln_keys[i].hmac_inner);
+            EVP_MD_CTX_free(kiln_keys[i].hmac_outer);
         }
         MemoryContextDelete(kiln_keys_ctx);
         kiln_keys_ctx = NULL;
@@ -140,6 +143,18 @@ static Oid kiln_rel(const char *name)
     return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
+/*
+ * Learns the relations whose invalidation flushes the caches; called before
+ * anything read from them is cached. Returns whether kiln.jwt_keys exists.
+ */
+static bool kiln_track_relids(void)
+{
+    kiln_rel_jwt_keys = kiln_rel("jwt_keys");
+    kiln_rel_api_keys = kiln_rel("api_keys");
+    kiln_rel_revoked = kiln_rel("revoked_sessions");
+    return OidIsValid(kiln_rel_jwt_keys);
+}
+
 /* A text[] column as a C array in the key context; -1 when NULL. */
 static int kiln_text_array(HeapTuple tup, TupleDesc desc, int col, char ***out)
 {
@@ -207,6 +222,8 @@ static void kiln_keys_load_spi(void *arg)
         sodium_memzero(plain, plainlen);
         pfree(plain);
         kiln_nkeys++;
+        if (k->alg == KILN_ALG_HS256 && !kiln_hmac_prepare(k))
+            elog(ERROR, "could not prepare HMAC-SHA-256 for key \"%s\"", k->kid);
         if (k->alg == KILN_ALG_ES256) {
             const unsigned char *p = k->secret;
 
@@ -226,10 +243,7 @@ const KilnJwtKey *kiln_keys_get(int *n)
 
     /* An invalidation that arrives while loading makes the result stale: load again. */
     for (attempt = 0; kiln_keys_ctx == NULL && attempt < 5; attempt++) {
-        kiln_rel_jwt_keys = kiln_rel("jwt_keys");
-        kiln_rel_api_keys = kiln_rel("api_keys");
-        kiln_rel_revoked = kiln_rel("revoked_sessions");
-        if (!OidIsValid(kiln_rel_jwt_keys)) {
+        if (!kiln_track_relids()) {
             *n = 0;
             return NULL;
         }
@@ -307,7 +321,8 @@ bool kiln_api_key_lookup(const char *token, size_t len, KilnVerified *out)
 
     memset(&q, 0, sizeof(q));
     memset(out, 0, sizeof(*out));
-    if (!OidIsValid(kiln_rel("api_keys")))
+    kiln_track_relids();
+    if (!OidIsValid(kiln_rel_api_keys))
         return false;
     crypto_hash_sha256(q.hash, (const unsigned char *)token, len);
     kiln_as_owner(kiln_api_key_spi, &q);
@@ -360,7 +375,8 @@ bool kiln_session_revoked(const pg_uuid_t *session_id)
 {
     KilnSessionQuery q;
 
-    if (!OidIsValid(kiln_rel("revoked_sessions")))
+    kiln_track_relids();
+    if (!OidIsValid(kiln_rel_revoked))
         return false;
     q.sid = *session_id;
     q.revoked = false;
