@@ -52,24 +52,22 @@ SELECT kiln.sign_jwt(jsonb_build_object(
 BEGIN;
 SELECT kiln.authenticate(:'token') AS role;
 SELECT kiln.acl_principals('read') AS principals \gset
-\set q_list 'SELECT id, title FROM public.bench_docs'
-\set q_point 'SELECT title FROM public.bench_docs WHERE id = 420000'
-\echo '-- anchor plan (no row security, principals written by hand)'
-RESET ROLE;
-EXPLAIN (COSTS OFF) SELECT id, title FROM public.bench_docs WHERE acl && :'principals'::text[];
 \echo '-- plans through the ACL policy'
-SET LOCAL ROLE authenticated;
 EXPLAIN (COSTS OFF) SELECT id, title FROM public.bench_docs;
 EXPLAIN (COSTS OFF) SELECT title FROM public.bench_docs WHERE id = 420000;
 SELECT count(*) AS visible FROM public.bench_docs;
-RESET ROLE;
-SELECT kiln_bench.compare('acl_listing', :'q_list', 'authenticated',
+COMMIT;
+\echo '-- anchor plan (no row security, principals written by hand)'
+EXPLAIN (COSTS OFF) SELECT id, title FROM public.bench_docs WHERE acl && :'principals'::text[];
+
+\set q_list 'SELECT id, title FROM public.bench_docs'
+\set q_point 'SELECT title FROM public.bench_docs WHERE id = 420000'
+CALL kiln_bench.compare('acl_listing', :'q_list', :'token',
   :'q_list' || ' WHERE acl && ' || quote_literal(:'principals') || '::text[]', NULL, :reps, 5,
   'ACL policy vs hand-written acl && const without RLS; ~100 of ' || :rows || ' rows');
-SELECT kiln_bench.compare('acl_point', :'q_point', 'authenticated',
+CALL kiln_bench.compare('acl_point', :'q_point', :'token',
   :'q_point' || ' AND acl && ' || quote_literal(:'principals') || '::text[]', NULL, :reps * 5, 5,
   'ACL policy vs hand-written filter, primary-key lookup');
-COMMIT;
 
 SELECT * FROM kiln_bench.report;
 

@@ -60,31 +60,27 @@ SELECT kiln.sign_jwt(jsonb_build_object(
 \set q_sel_wrapped 'SELECT count(*), sum(amount) FROM public.bench_orders_wrapped'
 \set q_point 'SELECT amount FROM public.bench_orders WHERE id = 42042'
 
-BEGIN;
-SELECT kiln.authenticate(:'token') AS role;
 \echo '-- anchor plan (no row security, tenant written by hand)'
-RESET ROLE;
 EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM public.bench_orders WHERE tenant_id = :tenant;
 \echo '-- plans through the policies'
-SET LOCAL ROLE authenticated;
+BEGIN;
+SELECT kiln.authenticate(:'token') AS role;
 EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM public.bench_orders;
 EXPLAIN (COSTS OFF) SELECT amount FROM public.bench_orders WHERE id = 42042;
 EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM public.bench_orders_wrapped;
-RESET ROLE;
-SELECT kiln_bench.compare('tenant_selective', :'q_sel', 'authenticated',
+COMMIT;
+
+CALL kiln_bench.compare('tenant_selective', :'q_sel', :'token',
   :'q_sel' || ' WHERE tenant_id = ' || quote_literal(:tenant), NULL, :reps, 5,
   'policy vs hand-written WHERE tenant_id = const without RLS');
-SELECT kiln_bench.compare('tenant_point', :'q_point', 'authenticated',
+CALL kiln_bench.compare('tenant_point', :'q_point', :'token',
   :'q_point' || ' AND tenant_id = ' || quote_literal(:tenant), NULL, :reps * 5, 5,
   'policy vs hand-written tenant filter without RLS');
-SELECT kiln_bench.compare('bare_vs_wrapped', :'q_sel', 'authenticated', :'q_sel_wrapped', 'authenticated',
+CALL kiln_bench.compare('bare_vs_wrapped', :'q_sel', :'token', :'q_sel_wrapped', :'token',
   :reps, 5, 'tenant_id = kiln.tenant_id() vs tenant_id = (SELECT kiln.tenant_id())');
-SET LOCAL enable_indexscan = off;
-SET LOCAL enable_bitmapscan = off;
-SET LOCAL max_parallel_workers_per_gather = 0;
-SELECT kiln_bench.compare('bare_vs_wrapped_seqscan', :'q_sel', 'authenticated', :'q_sel_wrapped', 'authenticated',
-  greatest(:reps / 40, 2), 5, 'same, index scans off: policy evaluated per row');
-COMMIT;
+CALL kiln_bench.compare('bare_vs_wrapped_seqscan', :'q_sel', :'token', :'q_sel_wrapped', :'token',
+  greatest(:reps / 40, 2), 5, 'same, index scans off: policy evaluated per row',
+  'SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL max_parallel_workers_per_gather = 0');
 
 SELECT * FROM kiln_bench.report;
 

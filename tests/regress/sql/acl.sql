@@ -242,3 +242,4 @@ DELETE FROM kiln.tenants;
 DELETE FROM auth.teams;
 DELETE FROM auth.users;
 DROP FUNCTION public.test_login(jsonb);
+DELETE FROM kiln.api_keys WHERE tenant_id = 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';

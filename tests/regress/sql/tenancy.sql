@@ -257,3 +257,4 @@ DELETE FROM kiln.tenants;
 DELETE FROM auth.users;
 DROP FUNCTION public.test_login(jsonb);
 REVOKE CREATE ON SCHEMA public FROM kiln_test_owner;
+DELETE FROM kiln.api_keys WHERE tenant_id = 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';
