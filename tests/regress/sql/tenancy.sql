@@ -251,6 +251,28 @@ SELECT count(*) AS triggers FROM pg_trigger
  WHERE tgrelid IN ('public.projects'::regclass, 'public.tasks'::regclass) AND NOT tgisinternal;
 SELECT has_table_privilege('tenant_service', 'public.projects', 'SELECT') AS tenant_service_reads;
 
+-- A partitioned tenant table: partitions made before and after, one key.
+CREATE TABLE public.events (id int, day int NOT NULL, body text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+CREATE TABLE public.events_1 PARTITION OF public.events FOR VALUES FROM (0) TO (10);
+SELECT kiln.enable_tenancy('public.events');
+CREATE TABLE public.events_2 PARTITION OF public.events FOR VALUES FROM (10) TO (20);
+GRANT SELECT, INSERT ON public.events, public.events_1 TO authenticated;
+INSERT INTO public.events VALUES (1, 1, 'a-event', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa'),
+                                 (2, 12, 'b-event', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb');
+BEGIN;
+SELECT test_login('{"role": "authenticated", "sub": "b0000000-0000-0000-0000-00000000000b", "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}');
+SELECT id, day, body FROM public.events ORDER BY id;
+-- A partition read directly has no policy of its own: nothing.
+SELECT count(*) AS partition_direct FROM public.events_1;
+INSERT INTO public.events (id, day, body) VALUES (3, 15, 'b-event-2');
+SELECT id, day, tenant_id FROM public.events ORDER BY id;
+INSERT INTO public.events (id, day, body, tenant_id) VALUES (4, 5, 'forged', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
+\echo :SQLSTATE
+ROLLBACK;
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'public.events'::regclass ORDER BY 1;
+SELECT kiln.disable_tenancy('public.events');
+DROP TABLE public.events;
+
 DROP FUNCTION public.project_names_definer(), public.project_names_invoker();
 DROP TABLE public.tasks, public.projects;
 DELETE FROM kiln.tenants;
