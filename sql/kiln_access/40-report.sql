@@ -10,6 +10,8 @@
 --   rls_disabled                        table with row security off
 --   rls_not_forced                      table whose owner skips its policies
 --   constant_true_policy_for_anon       permissive policy anon gets with USING/WITH CHECK true
+--   constant_true_policy_on_tenant_table  the same for authenticated on a tenant table
+--                                       (every row of the tenant, whoever the user)
 --   security_definer_without_search_path  function that runs as its owner with a caller's search_path
 --   view_without_security_invoker       view that reads as its owner
 --   materialized_view_readable          materialized view (no row security) an app role can read
@@ -92,6 +94,14 @@ WITH exposed AS (
                                   AND (p.qual OPERATOR(pg_catalog.=) 'true'
                                        OR (g.cmd OPERATOR(pg_catalog.=) 'a' AND p.withcheck OPERATOR(pg_catalog.=) 'true')))
               THEN 'constant_true_policy_for_anon'
+              WHEN g.rolname OPERATOR(pg_catalog.=) 'authenticated' AND g.relrowsecurity
+                   AND kiln.is_tenant_table(g.oid::pg_catalog.regclass)
+                   AND EXISTS (SELECT 1 FROM pols p
+                                WHERE p.polrelid OPERATOR(pg_catalog.=) g.oid AND p.polpermissive
+                                  AND p.polname OPERATOR(pg_catalog.=) ANY (g.permissive)
+                                  AND (p.qual OPERATOR(pg_catalog.=) 'true'
+                                       OR (g.cmd OPERATOR(pg_catalog.=) 'a' AND p.withcheck OPERATOR(pg_catalog.=) 'true')))
+              THEN 'constant_true_policy_on_tenant_table'
               WHEN g.relkind OPERATOR(pg_catalog.=) 'm' AND g.rolname OPERATOR(pg_catalog.<>) 'service_role'
               THEN 'materialized_view_readable' END AS issue
     FROM grid g

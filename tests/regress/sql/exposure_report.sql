@@ -29,6 +29,7 @@ GRANT INSERT ON public.guestbook TO anon;
 CREATE TABLE public.orders (id int PRIMARY KEY);
 SELECT kiln.enable_tenancy('public.orders');
 GRANT SELECT ON public.orders TO authenticated;
+CREATE POLICY everyone_in_tenant ON public.orders FOR SELECT TO authenticated USING (true);
 -- Views: one reads as its owner.
 CREATE VIEW public.orders_as_owner WITH (security_invoker = false) AS SELECT id FROM public.orders;
 CREATE VIEW public.orders_as_caller AS SELECT id FROM public.orders;
