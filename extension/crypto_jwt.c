@@ -32,7 +32,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 /* Longest token accepted, in bytes. */
@@ -315,7 +314,7 @@ static bool kiln_jwt_check_sig(const KilnJwtKey *key, const char *msg, size_t ms
         if (der == NULL)
             return false;
         ctx = EVP_MD_CTX_new();
-        ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) == 1 &&
+        ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, kiln_sha256_md(), NULL, key->pkey) == 1 &&
              EVP_DigestVerify(ctx, der, derlen, (const unsigned char *)msg, msglen) == 1;
         EVP_MD_CTX_free(ctx);
         ERR_clear_error();
@@ -665,7 +664,7 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
         const BIGNUM *r;
         const BIGNUM *s;
         bool ok = ctx != NULL && key->pkey != NULL &&
-                  EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) == 1 &&
+                  EVP_DigestSignInit(ctx, NULL, kiln_sha256_md(), NULL, key->pkey) == 1 &&
                   EVP_DigestSign(ctx, der, &derlen, (const unsigned char *)buf.data, buf.len) == 1 &&
                   (es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) != NULL;
 

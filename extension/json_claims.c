@@ -161,7 +161,7 @@ static bool kiln_json_number(KilnJsonScanner *s, KilnJsonSpan *out)
     }
 #undef KILN_DIGIT
     /* A number runs into nothing but a delimiter ("01" stops after "0"). */
-    if (s->p < s->end && !strchr(" \t\n\r,]}", *s->p))
+    if (s->p < s->end && (*s->p == '\0' || !strchr(" \t\n\r,]}", *s->p)))
         return kiln_json_fail(s, "a bad number");
     out->type = KILN_JV_NUMBER;
     out->start = start;
@@ -181,7 +181,7 @@ static bool kiln_json_literal(KilnJsonScanner *s, const char *word, KilnJsonType
     out->len = n;
     out->escaped = false;
     s->p += n;
-    if (s->p < s->end && !strchr(" \t\n\r,]}", *s->p))
+    if (s->p < s->end && (*s->p == '\0' || !strchr(" \t\n\r,]}", *s->p)))
         return kiln_json_fail(s, "an unknown literal");
     return true;
 }

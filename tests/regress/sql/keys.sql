@@ -161,3 +161,15 @@ SELECT count(*) FROM kiln.api_keys;
 SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 \echo :SQLSTATE
 RESET ROLE;
+
+-- A session table can revoke deleted sessions with a trigger.
+CREATE TABLE public.my_sessions (id uuid PRIMARY KEY);
+CREATE TRIGGER revoke_deleted AFTER DELETE ON public.my_sessions
+  FOR EACH ROW EXECUTE FUNCTION kiln.revoke_session_on_delete();
+INSERT INTO public.my_sessions VALUES ('5e55105e-0000-4000-8000-000000000004');
+GRANT DELETE, SELECT ON public.my_sessions TO service_role;
+SET ROLE service_role;
+DELETE FROM public.my_sessions;
+RESET ROLE;
+SELECT session_id FROM kiln.revoked_sessions WHERE session_id = '5e55105e-0000-4000-8000-000000000004';
+DROP TABLE public.my_sessions;
