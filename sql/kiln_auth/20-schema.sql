@@ -100,6 +100,10 @@ CREATE TABLE auth.sessions (
 COMMENT ON TABLE auth.sessions IS 'sign-in sessions; not_after ends one absolutely';
 CREATE INDEX sessions_user_id_idx ON auth.sessions (user_id);
 CREATE INDEX sessions_not_after_idx ON auth.sessions (not_after DESC);
+-- A deleted session (sign-out, user deleted) revokes its access tokens at
+-- commit, in every backend (kiln.revoked_sessions; KL003 from then on).
+CREATE TRIGGER sessions_revoke_on_delete AFTER DELETE ON auth.sessions
+  FOR EACH ROW EXECUTE FUNCTION kiln.revoke_session_on_delete();
 
 -- GoTrue keeps the token itself (refresh_tokens.token); Kiln keeps only
 -- SHA-256 of it, and of the parent it replaced.

@@ -171,6 +171,13 @@ SELECT count(*) FROM auth.users;
 \echo :SQLSTATE
 RESET ROLE;
 
+-- Deleting a session (sign-out) revokes its access tokens.
+SELECT count(*) AS revoked_before FROM kiln.revoked_sessions WHERE session_id = '5e000000-0000-0000-0000-000000000005';
+DELETE FROM auth.sessions WHERE id = '5e000000-0000-0000-0000-000000000005';
+SELECT count(*) AS refresh_tokens_left FROM auth.refresh_tokens;
+SELECT count(*) AS revoked_after FROM kiln.revoked_sessions WHERE session_id = '5e000000-0000-0000-0000-000000000005';
+DELETE FROM kiln.revoked_sessions WHERE session_id = '5e000000-0000-0000-0000-000000000005';
+
 DROP TRIGGER on_auth_user_created ON auth.users;
 DROP FUNCTION public.handle_new_user();
 DROP TABLE todos, profiles;
