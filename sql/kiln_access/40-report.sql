@@ -13,6 +13,8 @@
 --   constant_true_policy_on_tenant_table  the same for authenticated on a tenant table
 --                                       (every row of the tenant, whoever the user)
 --   security_definer_without_search_path  function that runs as its owner with a caller's search_path
+--   security_definer_bypasses_rls       function app roles may call that runs as a
+--                                       superuser or BYPASSRLS owner: no policy applies in it
 --   view_without_security_invoker       view that reads as its owner
 --   materialized_view_readable          materialized view (no row security) an app role can read
 -- It reads catalogs only and changes nothing.
@@ -124,6 +126,16 @@ WITH exposed AS (
     FROM pg_catalog.pg_proc p JOIN exposed e ON e.oid OPERATOR(pg_catalog.=) p.pronamespace
    WHERE p.prosecdef
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c OPERATOR(pg_catalog.~~) 'search\_path=%')
+  UNION ALL
+  SELECT e.nspname, p.oid::pg_catalog.regprocedure::pg_catalog.text::pg_catalog.name, 'function',
+         'security_definer_bypasses_rls'
+    FROM pg_catalog.pg_proc p JOIN exposed e ON e.oid OPERATOR(pg_catalog.=) p.pronamespace
+    JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
+   WHERE p.prosecdef AND (o.rolsuper OR o.rolbypassrls)
+     AND p.prorettype OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.trigger'::pg_catalog.regtype,
+                                                         'pg_catalog.event_trigger'::pg_catalog.regtype])
+     AND (pg_catalog.has_function_privilege('anon', p.oid, 'EXECUTE')
+          OR pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE'))
 )
 SELECT a.nspname, a.relname, a.kind, a.rolname, a.priv, a.columns, a.allowed, a.via, a.restricted_by, a.issue
   FROM access a

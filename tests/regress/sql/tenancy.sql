@@ -109,6 +109,10 @@ CREATE FUNCTION public.project_names_definer() RETURNS SETOF text
 CREATE FUNCTION public.project_names_invoker() RETURNS SETOF text
   LANGUAGE sql STABLE SET search_path = '' AS 'SELECT name FROM public.projects ORDER BY id';
 RESET ROLE;
+-- The one route no policy can close: a SECURITY DEFINER function owned by a
+-- role that bypasses row security. The exposure report flags it.
+CREATE FUNCTION public.project_count_as_superuser() RETURNS bigint
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS 'SELECT count(*) FROM public.projects';
 -- A view a superuser creates runs as the caller (exposure guard).
 CREATE VIEW public.projects_by_superuser AS SELECT id, name FROM public.projects;
 GRANT SELECT ON public.projects_as_caller, public.projects_as_owner, public.projects_by_superuser TO authenticated;
@@ -127,6 +131,7 @@ SELECT * FROM public.projects_as_owner ORDER BY id;
 SELECT * FROM public.projects_by_superuser ORDER BY id;
 SELECT public.project_names_definer();
 SELECT public.project_names_invoker();
+SELECT public.project_count_as_superuser() AS superuser_definer_sees_all;
 -- A's rows cannot be changed or removed.
 UPDATE public.projects SET name = 'pwned' WHERE id IN (1, 2);
 DELETE FROM public.projects WHERE id IN (1, 2);
@@ -273,7 +278,11 @@ SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'p
 SELECT kiln.disable_tenancy('public.events');
 DROP TABLE public.events;
 
-DROP FUNCTION public.project_names_definer(), public.project_names_invoker();
+SET ROLE service_role;
+SELECT object_name, issue FROM kiln.exposure_report()
+ WHERE object_kind = 'function' ORDER BY 1, 2;
+RESET ROLE;
+DROP FUNCTION public.project_names_definer(), public.project_names_invoker(), public.project_count_as_superuser();
 DROP TABLE public.tasks, public.projects;
 DELETE FROM kiln.tenants;
 DELETE FROM auth.users;
