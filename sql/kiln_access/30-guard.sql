@@ -13,7 +13,9 @@
 --   * a new materialized view there (which row security cannot cover) is
 --     revoked from PUBLIC and the app roles;
 --   * a foreign key between two tenant tables must pair tenant_id with
---     tenant_id (ERROR 42830), since foreign key checks bypass row security.
+--     tenant_id (ERROR 42830), since foreign key checks bypass row security;
+--   * a table moved into an exposed schema (ALTER TABLE ... SET SCHEMA) is
+--     treated as new there (kiln.exposure_guard_moves, in C).
 -- Objects that belong to an extension are left alone. It never drops or
 -- disables anything.
 
@@ -84,6 +86,20 @@ CREATE EVENT TRIGGER kiln_exposure_guard ON ddl_command_end
   WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE SCHEMA',
                'CREATE VIEW', 'CREATE MATERIALIZED VIEW', 'ALTER TABLE')
   EXECUTE FUNCTION kiln.exposure_guard();
+
+-- A table moved into an exposed schema (ALTER TABLE ... SET SCHEMA) is
+-- guarded as if it had been created there; only the parse tree (C) tells
+-- such a move from other ALTER TABLEs.
+CREATE FUNCTION kiln.exposure_guard_moves()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'kiln_exposure_guard_moves';
+COMMENT ON FUNCTION kiln.exposure_guard_moves()
+  IS 'event trigger: a table moved into an exposed schema gets row security enabled and forced';
+
+CREATE EVENT TRIGGER kiln_exposure_guard_moves ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE')
+  EXECUTE FUNCTION kiln.exposure_guard_moves();
 
 -- The explicit way to publish a table: everyone (anon included) reads every
 -- row; writes stay denied until a policy allows them.

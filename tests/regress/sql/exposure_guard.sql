@@ -46,6 +46,9 @@ DO $$ BEGIN EXECUTE 'CREATE TABLE public.by_function (id int)'; END $$;
 -- Outside the exposed schemas nothing changes.
 CREATE SCHEMA private;
 CREATE TABLE private.internal (id int);
+CREATE TABLE private.moved (id int);
+ALTER TABLE private.moved SET SCHEMA public;
+ALTER TABLE IF EXISTS private.missing SET SCHEMA public;
 CREATE TEMP TABLE scratch (id int);
 SELECT relrowsecurity FROM pg_class WHERE oid = 'pg_temp.scratch'::regclass;
 -- Another exposed schema, set by a superuser; CREATE SCHEMA with elements.
@@ -110,5 +113,5 @@ DROP SCHEMA private CASCADE;
 DROP MATERIALIZED VIEW public.plain_mat;
 DROP VIEW public.plain_view, public.plain_owner_view;
 DROP TABLE public.plain, public.copied, public.selected, public.unlogged, public.liked,
-  public.parted, public.migrated, public.by_owner, public.by_function;
+  public.parted, public.migrated, public.by_owner, public.by_function, public.moved;
 REVOKE CREATE ON SCHEMA public FROM kiln_test_owner;
