@@ -229,25 +229,44 @@ AS $$
 $$;
 
 -- The tenant-wide policy for signed-in users: every row of their tenant.
--- Tables with a row ACL go without it (the ACL decides inside the tenant).
-CREATE FUNCTION kiln.tenant_members_policy(tbl pg_catalog.regclass, present pg_catalog.bool)
+-- Added only where nothing else decides inside the tenant: not on tables
+-- with a row ACL, and (unless forced) not on tables whose own permissive
+-- policies already apply to authenticated, which it would widen (policies
+-- are ORed): `using (auth.uid() = user_id)` must stay per user.
+CREATE FUNCTION kiln.tenant_members_policy(tbl pg_catalog.regclass, present pg_catalog.bool,
+                                           force pg_catalog.bool DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF present THEN
-    EXECUTE pg_catalog.format(
-      'CREATE POLICY kiln_tenant_members ON %s FOR ALL TO authenticated'
-      ' USING (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())'
-      ' WITH CHECK (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())', tbl);
-  ELSE
-    EXECUTE pg_catalog.format('DROP POLICY IF EXISTS kiln_tenant_members ON %s', tbl);
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+              WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
+                AND p.polname OPERATOR(pg_catalog.=) 'kiln_tenant_members') THEN
+    IF NOT present THEN
+      EXECUTE pg_catalog.format('DROP POLICY kiln_tenant_members ON %s', tbl);
+    END IF;
+    RETURN;
+  ELSIF NOT present THEN
+    RETURN;
   END IF;
+  IF NOT force AND EXISTS (
+       SELECT 1 FROM pg_catalog.pg_policy p
+        WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polpermissive
+          AND p.polname OPERATOR(pg_catalog.!~~) 'kiln\_%'
+          AND (0::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (p.polroles)
+               OR 'authenticated'::pg_catalog.regrole::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (p.polroles))) THEN
+    RETURN;
+  END IF;
+  EXECUTE pg_catalog.format(
+    'CREATE POLICY kiln_tenant_members ON %s FOR ALL TO authenticated'
+    ' USING (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())'
+    ' WITH CHECK (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())', tbl);
 END
 $$;
 
-CREATE FUNCTION kiln.enable_tenancy(tbl pg_catalog.regclass, existing_tenant pg_catalog.uuid DEFAULT NULL)
+CREATE FUNCTION kiln.enable_tenancy(tbl pg_catalog.regclass, existing_tenant pg_catalog.uuid DEFAULT NULL,
+                                    member_access pg_catalog.bool DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -326,14 +345,16 @@ BEGIN
     'CREATE POLICY kiln_tenant_service ON %s FOR ALL TO tenant_service'
     ' USING (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())'
     ' WITH CHECK (tenant_id OPERATOR(pg_catalog.=) kiln.tenant_id())', tbl);
-  IF NOT kiln.has_row_acl(tbl) THEN
-    PERFORM kiln.tenant_members_policy(tbl, true);
+  -- member_access: NULL = when no policy of the table's own applies to
+  -- authenticated; true = always; false = never.
+  IF member_access IS DISTINCT FROM false AND NOT kiln.has_row_acl(tbl) THEN
+    PERFORM kiln.tenant_members_policy(tbl, true, COALESCE(member_access, false));
   END IF;
   EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO tenant_service', tbl);
 
 END
 $$;
-COMMENT ON FUNCTION kiln.enable_tenancy(pg_catalog.regclass, pg_catalog.uuid)
+COMMENT ON FUNCTION kiln.enable_tenancy(pg_catalog.regclass, pg_catalog.uuid, pg_catalog.bool)
   IS 'makes a table tenant-keyed: tenant_id, tenant-leading key, forced isolation policy, composite foreign keys';
 
 CREATE FUNCTION kiln.disable_tenancy(tbl pg_catalog.regclass, keep_column pg_catalog.bool DEFAULT false)
@@ -356,7 +377,7 @@ BEGIN
   -- table for a tenant table and lets the plain foreign keys back in.
   EXECUTE pg_catalog.format('DROP POLICY kiln_tenant_isolation ON %s', tbl);
   EXECUTE pg_catalog.format('DROP POLICY kiln_tenant_service ON %s', tbl);
-  EXECUTE pg_catalog.format('DROP POLICY IF EXISTS kiln_tenant_members ON %s', tbl);
+  PERFORM kiln.tenant_members_policy(tbl, false);
   FOR con IN
     SELECT c.oid FROM pg_catalog.pg_constraint c
      WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0

@@ -13,6 +13,9 @@
 --   constant_true_policy_on_tenant_table  the same for authenticated on a tenant table
 --                                       (every row of the tenant, whoever the user)
 --   security_definer_without_search_path  function that runs as its owner with a caller's search_path
+--   tenant_wide_policy_widens_others    kiln_tenant_members next to the table's own
+--                                       permissive policies: every user of the tenant
+--                                       gets every row whatever those say
 --   security_definer_bypasses_rls       function app roles may call that runs as a
 --                                       superuser or BYPASSRLS owner: no policy applies in it
 --   view_without_security_invoker       view that reads as its owner
@@ -104,6 +107,10 @@ WITH exposed AS (
                                   AND (p.qual OPERATOR(pg_catalog.=) 'true'
                                        OR (g.cmd OPERATOR(pg_catalog.=) 'a' AND p.withcheck OPERATOR(pg_catalog.=) 'true')))
               THEN 'constant_true_policy_on_tenant_table'
+              WHEN g.rolname OPERATOR(pg_catalog.=) 'authenticated'
+                   AND 'kiln_tenant_members' OPERATOR(pg_catalog.=) ANY (g.permissive)
+                   AND pg_catalog.cardinality(g.permissive) OPERATOR(pg_catalog.>) 1
+              THEN 'tenant_wide_policy_widens_others'
               WHEN g.relkind OPERATOR(pg_catalog.=) 'm' AND g.rolname OPERATOR(pg_catalog.<>) 'service_role'
               THEN 'materialized_view_readable' END AS issue
     FROM grid g

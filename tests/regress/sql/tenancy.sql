@@ -256,6 +256,29 @@ SELECT count(*) AS triggers FROM pg_trigger
  WHERE tgrelid IN ('public.projects'::regclass, 'public.tasks'::regclass) AND NOT tgisinternal;
 SELECT has_table_privilege('tenant_service', 'public.projects', 'SELECT') AS tenant_service_reads;
 
+-- A table with its own per-user policy keeps it: enable_tenancy adds no
+-- tenant-wide policy there (it would widen the app's one).
+CREATE TABLE public.diary (id int PRIMARY KEY, user_id uuid NOT NULL, body text NOT NULL);
+CREATE POLICY own_entries ON public.diary FOR ALL TO authenticated USING (user_id = auth.uid());
+GRANT SELECT, INSERT ON public.diary TO authenticated;
+SELECT kiln.enable_tenancy('public.diary');
+SELECT polname FROM pg_policy WHERE polrelid = 'public.diary'::regclass ORDER BY 1;
+INSERT INTO public.diary VALUES
+  (1, 'b0000000-0000-0000-0000-00000000000b', 'bob in B', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb'),
+  (2, 'c0000000-0000-0000-0000-00000000000c', 'carol in B', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb'),
+  (3, 'b0000000-0000-0000-0000-00000000000b', 'bob in A', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
+BEGIN;
+SELECT test_login('{"role": "authenticated", "sub": "b0000000-0000-0000-0000-00000000000b", "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}');
+SELECT id, body FROM public.diary ORDER BY id;
+COMMIT;
+SELECT kiln.disable_tenancy('public.diary');
+-- Forced, it is there (and the exposure report says what it does).
+SELECT kiln.enable_tenancy('public.diary', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', member_access => true);
+SELECT polname FROM pg_policy WHERE polrelid = 'public.diary'::regclass ORDER BY 1;
+SELECT role_name, privilege, via, issue FROM kiln.exposure_report()
+ WHERE object_name = 'diary' AND role_name = 'authenticated';
+DROP TABLE public.diary;
+
 -- A partitioned tenant table: partitions made before and after, one key.
 CREATE TABLE public.events (id int, day int NOT NULL, body text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
 CREATE TABLE public.events_1 PARTITION OF public.events FOR VALUES FROM (0) TO (10);
