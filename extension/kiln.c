@@ -30,6 +30,7 @@ void _PG_init(void)
     kiln_keys_init();
     kiln_token_cache_init();
     kiln_context_init();
+    kiln_access_init();
 
     MarkGUCPrefixReserved(KILN_GUC_PREFIX);
 }

@@ -81,6 +81,13 @@ typedef struct KilnContext {
 extern const KilnContext *kiln_context_current(void);
 
 /*
+ * access_principals.c: kiln_access's per-transaction principal cache and
+ * the setting kiln.exposed_schemas. Called once per backend from _PG_init,
+ * before the prefix is reserved.
+ */
+extern void kiln_access_init(void);
+
+/*
  * base64url.c: unpadded base64url (RFC 4648 section 5), a pure leaf.
  *
  * kiln_base64url_encoded_len: number of characters (without a terminator)
