@@ -15,7 +15,8 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS kiln_bench CASCADE;
 CREATE SCHEMA kiln_bench;
 GRANT USAGE ON SCHEMA kiln_bench TO PUBLIC;
-CREATE TABLE kiln_bench.results (figure text PRIMARY KEY, kiln_ms float8, anchor_ms float8, note text);
+CREATE TABLE kiln_bench.results (figure text PRIMARY KEY, kiln_ms float8, anchor_ms float8, note text,
+                                 ratio_lo float8, ratio_hi float8);
 
 CREATE FUNCTION kiln_bench.run(q text, n int) RETURNS float8
 LANGUAGE plpgsql AS $$
@@ -49,14 +50,18 @@ BEGIN
     COMMIT;
     IF r > 0 THEN k := k || ms; END IF;
   END LOOP;
+  -- Medians of each side, and the spread of the per-round ratios.
   INSERT INTO kiln_bench.results
   SELECT fig,
          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(k) x),
          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(a) x),
-         note;
+         note,
+         (SELECT min(kx / ax) FROM unnest(k, a) AS u(kx, ax)),
+         (SELECT max(kx / ax) FROM unnest(k, a) AS u(kx, ax));
 END $$;
 
 CREATE VIEW kiln_bench.report AS
 SELECT figure, round(kiln_ms::numeric, 4) AS kiln_ms, round(anchor_ms::numeric, 4) AS anchor_ms,
-       round((kiln_ms / anchor_ms)::numeric, 3) AS ratio, note
+       round((kiln_ms / anchor_ms)::numeric, 3) AS ratio,
+       round(ratio_lo::numeric, 2) AS ratio_lo, round(ratio_hi::numeric, 2) AS ratio_hi, note
   FROM kiln_bench.results ORDER BY figure;
