@@ -36,16 +36,27 @@ COMMENT ON FUNCTION kiln.act_as_tenant(pg_catalog.uuid)
   IS 'service_role: act as tenant_service inside one tenant for the rest of the transaction (recorded)';
 REVOKE EXECUTE ON FUNCTION kiln.act_as_tenant(pg_catalog.uuid) FROM PUBLIC;
 
+-- Planner support of the context readers: a bare call in a policy is
+-- planned as (SELECT <call>), evaluated once per execution instead of once
+-- per row (extension/context_support.c).
+CREATE FUNCTION kiln.context_support(pg_catalog.internal)
+RETURNS pg_catalog.internal
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'kiln_context_support';
+REVOKE EXECUTE ON FUNCTION kiln.context_support(pg_catalog.internal) FROM PUBLIC;
+
 CREATE FUNCTION kiln.tenant_id()
 RETURNS pg_catalog.uuid
 LANGUAGE c STABLE LEAKPROOF PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_get_tenant_id';
+AS 'MODULE_PATHNAME', 'kiln_get_tenant_id'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION kiln.tenant_id() IS 'tenant of the verified context, NULL without one';
 
 CREATE FUNCTION kiln.session_id()
 RETURNS pg_catalog.uuid
 LANGUAGE c STABLE LEAKPROOF PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_get_session_id';
+AS 'MODULE_PATHNAME', 'kiln_get_session_id'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION kiln.session_id() IS 'session of the verified context, NULL without one';
 
 CREATE FUNCTION kiln.current_context()

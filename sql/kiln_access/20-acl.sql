@@ -15,13 +15,15 @@
 CREATE FUNCTION kiln.principals()
 RETURNS pg_catalog.text[]
 LANGUAGE c STABLE PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_get_principals';
+AS 'MODULE_PATHNAME', 'kiln_get_principals'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION kiln.principals() IS 'ACL principals of the request (any, users, user:<id>, team:<id>/<role>, ...), cached per transaction';
 
 CREATE FUNCTION kiln.acl_principals(action pg_catalog.text)
 RETURNS pg_catalog.text[]
 LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_get_acl_principals';
+AS 'MODULE_PATHNAME', 'kiln_get_acl_principals'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION kiln.acl_principals(pg_catalog.text) IS '''<action>:<principal>'' for each principal of the request; action read, update or delete';
 
 -- One pattern for an entry; entries hold no comma, so a whole array is

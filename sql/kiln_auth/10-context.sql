@@ -9,25 +9,29 @@
 CREATE FUNCTION auth.uid()
 RETURNS pg_catalog.uuid
 LANGUAGE c STABLE LEAKPROOF PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_auth_uid';
+AS 'MODULE_PATHNAME', 'kiln_auth_uid'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION auth.uid() IS 'user id (claim sub) of the verified context, NULL without one';
 
 CREATE FUNCTION auth.role()
 RETURNS pg_catalog.text
 LANGUAGE c STABLE LEAKPROOF PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_auth_role';
+AS 'MODULE_PATHNAME', 'kiln_auth_role'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION auth.role() IS 'role of the verified context, NULL without one';
 
 CREATE FUNCTION auth.jwt()
 RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE LEAKPROOF PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_auth_jwt';
+AS 'MODULE_PATHNAME', 'kiln_auth_jwt'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION auth.jwt() IS 'verified claims of the context, NULL without one';
 
 CREATE FUNCTION auth.email()
 RETURNS pg_catalog.text
 LANGUAGE c STABLE LEAKPROOF PARALLEL RESTRICTED
-AS 'MODULE_PATHNAME', 'kiln_auth_email';
+AS 'MODULE_PATHNAME', 'kiln_auth_email'
+SUPPORT kiln.context_support;
 COMMENT ON FUNCTION auth.email() IS 'claim email of the verified context, NULL without one';
 
 GRANT EXECUTE ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.jsonb) TO authenticator;
