@@ -26,6 +26,7 @@ void _PG_init(void);
 void _PG_init(void)
 {
     kiln_context_init();
+    kiln_audit_init();
 
     MarkGUCPrefixReserved(KILN_GUC_PREFIX);
 }

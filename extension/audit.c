@@ -1,0 +1,759 @@
+/*
+ * audit.c: change capture for kiln_audit.
+ *
+ * kiln.audit_capture() is the trigger kiln.enable_audit() attaches: AFTER
+ * ... FOR EACH ROW, or FOR EACH STATEMENT with transition tables (one call
+ * per statement: cheaper for bulk writes), and AFTER TRUNCATE. For every
+ * changed row it records, in the same transaction, the actor from the
+ * verified request context (kiln_context_current()), the database role, the
+ * table, the operation, the primary key, and the values: the whole row for
+ * INSERT (new) and DELETE (old), only the changed columns for UPDATE.
+ * kiln.audit_guard() keeps the log append-only; kiln.audit_break_glass()
+ * opens it for one transaction, superuser only, and says so in the log;
+ * kiln.audit_note() records enabling and disabling.
+ *
+ * Rows are built in a memory context reset every row; per-table facts
+ * (names, primary key, output functions) are cached per relation and
+ * dropped on relcache invalidation. This file never writes SQL text for the
+ * log and never keeps chain state (audit_chain.c does both).
+ */
+#include "postgres.h"
+
+#include "kiln.h"
+#include "audit.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/bitmapset.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/catcache.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/xid8.h"
+
+/* How a column's value becomes a jsonb value. */
+typedef enum AuditKind {
+    KIND_TEXT,    /* string: the type's output function */
+    KIND_BOOL,    /* true / false */
+    KIND_INT,     /* number, from int2/int4/int8 */
+    KIND_NUMERIC, /* number, or string for NaN / Infinity */
+    KIND_FLOAT,   /* number via the output text, or string when not finite */
+    KIND_JSONB,   /* nested */
+    KIND_JSON,    /* nested, parsed */
+} AuditKind;
+
+typedef struct AuditCol {
+    bool dropped;
+    bool in_pk;
+    bool byval;
+    int16 typlen;
+    Oid typid;
+    Oid basetype;
+    AuditKind kind;
+    char *name; /* entry context */
+    int namelen;
+    FmgrInfo out; /* output function (KIND_TEXT, KIND_FLOAT) */
+} AuditCol;
+
+typedef struct AuditRel {
+    Oid relid; /* hash key */
+    bool valid;
+    int busy; /* calls using this entry right now */
+    MemoryContext cxt;
+    char *schema;
+    char *name;
+    bool has_pk;
+    int natts;
+    AuditCol *cols;
+} AuditRel;
+
+static HTAB *audit_rels = NULL;         /* CacheMemoryContext */
+static MemoryContext audit_row_cxt = NULL; /* reset every row */
+
+static void audit_rel_invalidate(Datum arg, Oid relid)
+{
+    HASH_SEQ_STATUS st;
+    AuditRel *e;
+
+    if (audit_rels == NULL)
+        return;
+    if (OidIsValid(relid)) {
+        e = hash_search(audit_rels, &relid, HASH_FIND, NULL);
+        if (e != NULL)
+            e->valid = false;
+        return;
+    }
+    hash_seq_init(&st, audit_rels);
+    while ((e = hash_seq_search(&st)) != NULL)
+        e->valid = false;
+}
+
+/*
+ * kiln_audit_init: registers the invalidation and transaction callbacks.
+ * Called once per backend from _PG_init; allocates nothing (caches are
+ * created on first use, when CacheMemoryContext exists).
+ */
+void kiln_audit_init(void)
+{
+    CacheRegisterRelcacheCallback(audit_rel_invalidate, (Datum)0);
+    audit_chain_init();
+}
+
+static void audit_caches_create(void)
+{
+    HASHCTL ctl;
+
+    if (audit_rels != NULL)
+        return;
+    if (CacheMemoryContext == NULL)
+        CreateCacheMemoryContext();
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.keysize = sizeof(Oid);
+    ctl.entrysize = sizeof(AuditRel);
+    ctl.hcxt = CacheMemoryContext;
+    audit_rels = hash_create("kiln audit relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "kiln audit row", ALLOCSET_DEFAULT_SIZES);
+}
+
+static AuditKind audit_kind_of(Oid basetype)
+{
+    switch (basetype) {
+    case BOOLOID:
+        return KIND_BOOL;
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+        return KIND_INT;
+    case NUMERICOID:
+        return KIND_NUMERIC;
+    case FLOAT4OID:
+    case FLOAT8OID:
+        return KIND_FLOAT;
+    case JSONBOID:
+        return KIND_JSONB;
+    case JSONOID:
+        return KIND_JSON;
+    default:
+        return KIND_TEXT;
+    }
+}
+
+/* audit_rel_get: the cached facts about rel, rebuilt when invalidated. */
+static AuditRel *audit_rel_get(Relation rel)
+{
+    Oid relid = RelationGetRelid(rel);
+    TupleDesc desc = RelationGetDescr(rel);
+    AuditRel *e;
+    bool found;
+    MemoryContext cxt, old;
+    Bitmapset *pk;
+    int i;
+
+    audit_caches_create();
+    e = hash_search(audit_rels, &relid, HASH_ENTER, &found);
+    if (found && e->valid && e->natts == desc->natts)
+        return e;
+    if (found && e->cxt != NULL && e->busy == 0)
+        MemoryContextDelete(e->cxt); /* else left to its context's parent: rare */
+
+    e->valid = false;
+    e->busy = 0;
+    e->cxt = NULL;
+    cxt = AllocSetContextCreate(CacheMemoryContext, "kiln audit relation", ALLOCSET_SMALL_SIZES);
+    old = MemoryContextSwitchTo(cxt);
+    e->schema = get_namespace_name(RelationGetNamespace(rel));
+    e->name = pstrdup(RelationGetRelationName(rel));
+    e->natts = desc->natts;
+    e->cols = palloc0(sizeof(AuditCol) * Max(desc->natts, 1));
+    pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+    e->has_pk = !bms_is_empty(pk);
+    for (i = 0; i < desc->natts; i++) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        AuditCol *c = &e->cols[i];
+
+        c->dropped = att->attisdropped;
+        if (c->dropped)
+            continue;
+        c->typid = att->atttypid;
+        c->basetype = getBaseType(att->atttypid);
+        c->byval = att->attbyval;
+        c->typlen = att->attlen;
+        c->kind = audit_kind_of(c->basetype);
+        c->name = pstrdup(NameStr(att->attname));
+        c->namelen = strlen(c->name);
+        c->in_pk = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pk);
+        if (c->kind == KIND_TEXT || c->kind == KIND_FLOAT) {
+            Oid fn;
+            bool varlena;
+
+            getTypeOutputInfo(att->atttypid, &fn, &varlena);
+            fmgr_info_cxt(fn, &c->out, cxt);
+        }
+    }
+    MemoryContextSwitchTo(old);
+    bms_free(pk);
+    e->cxt = cxt;
+    e->valid = true;
+    return e;
+}
+
+/* ------------------------------------------------------------ row to jsonb */
+
+static void push_string(JsonbParseState **st, char *s, JsonbIteratorToken tok)
+{
+    JsonbValue v;
+
+    v.type = jbvString;
+    v.val.string.val = s;
+    v.val.string.len = strlen(s);
+    pushJsonbValue(st, tok, &v);
+}
+
+static void push_value(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
+{
+    JsonbValue v;
+
+    if (isnull) {
+        v.type = jbvNull;
+        pushJsonbValue(st, WJB_VALUE, &v);
+        return;
+    }
+    switch (c->kind) {
+    case KIND_BOOL:
+        v.type = jbvBool;
+        v.val.boolean = DatumGetBool(d);
+        break;
+    case KIND_INT: {
+        int64 i;
+
+        switch (c->basetype) {
+        case INT2OID:
+            i = DatumGetInt16(d);
+            break;
+        case INT4OID:
+            i = DatumGetInt32(d);
+            break;
+        default:
+            i = DatumGetInt64(d);
+            break;
+        }
+        v.type = jbvNumeric;
+        v.val.numeric = int64_to_numeric(i);
+        break;
+    }
+    case KIND_NUMERIC: {
+        Numeric n = DatumGetNumeric(d);
+
+        if (numeric_is_nan(n) || numeric_is_inf(n)) {
+            push_string(st, DatumGetCString(DirectFunctionCall1(numeric_out, d)), WJB_VALUE);
+            return;
+        }
+        v.type = jbvNumeric;
+        v.val.numeric = n;
+        break;
+    }
+    case KIND_FLOAT: {
+        char *s = OutputFunctionCall(&c->out, d);
+
+        if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0) {
+            push_string(st, s, WJB_VALUE);
+            return;
+        }
+        v.type = jbvNumeric;
+        v.val.numeric = DatumGetNumeric(
+            DirectFunctionCall3(numeric_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
+                                Int32GetDatum(-1)));
+        break;
+    }
+    case KIND_JSON:
+    case KIND_JSONB: {
+        Jsonb *jb = c->kind == KIND_JSONB
+                        ? DatumGetJsonbP(d)
+                        : DatumGetJsonbP(DirectFunctionCall1(
+                              jsonb_in, CStringGetDatum(TextDatumGetCString(d))));
+
+        v.type = jbvBinary;
+        v.val.binary.data = &jb->root;
+        v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+        break;
+    }
+    default:
+        push_string(st, OutputFunctionCall(&c->out, d), WJB_VALUE);
+        return;
+    }
+    pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * row_jsonb: {column: value} for the columns of r where want is NULL or
+ * want[i]; which = 0 all, 1 primary key only. NULL when which selects no
+ * column at all.
+ */
+static Datum row_jsonb(AuditRel *r, Datum *values, bool *nulls, const bool *want, bool pk_only)
+{
+    JsonbParseState *st = NULL;
+    JsonbValue *res;
+    int i;
+
+    pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+    for (i = 0; i < r->natts; i++) {
+        AuditCol *c = &r->cols[i];
+        JsonbValue k;
+
+        if (c->dropped || (want != NULL && !want[i]) || (pk_only && !c->in_pk))
+            continue;
+        k.type = jbvString;
+        k.val.string.val = c->name;
+        k.val.string.len = c->namelen;
+        pushJsonbValue(&st, WJB_KEY, &k);
+        push_value(&st, c, values[i], nulls[i]);
+    }
+    res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+    return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/* ------------------------------------------------------------ capture */
+
+/*
+ * A row's columns that are the same for a whole trigger call: time, xid,
+ * roles, actor, table. Filled once per call in the call's context.
+ */
+typedef struct AuditBase {
+    Datum values[AUDIT_NCOLS];
+    bool nulls[AUDIT_NCOLS];
+} AuditBase;
+
+static void set_text(AuditBase *b, AuditColumn col, const char *s)
+{
+    b->nulls[col] = s == NULL;
+    b->values[col] = s == NULL ? (Datum)0 : CStringGetTextDatum(s);
+}
+
+static void set_uuid(AuditBase *b, AuditColumn col, bool has, const pg_uuid_t *u)
+{
+    b->nulls[col] = !has;
+    if (has) {
+        pg_uuid_t *copy = palloc(sizeof(pg_uuid_t));
+
+        *copy = *u;
+        b->values[col] = UUIDPGetDatum(copy);
+    }
+}
+
+static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
+{
+    const KilnContext *ctx = kiln_context_current();
+    const char *request_id = ctx->request_id;
+
+    memset(b->nulls, true, sizeof(b->nulls));
+    b->values[AUDIT_COL_AT] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+    b->nulls[AUDIT_COL_AT] = false;
+    b->values[AUDIT_COL_TXID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    b->nulls[AUDIT_COL_TXID] = false;
+    set_text(b, AUDIT_COL_DB_USER, GetUserNameFromId(GetUserId(), false));
+    if (ctx->present) {
+        set_text(b, AUDIT_COL_ACTOR_ROLE, ctx->role);
+        set_uuid(b, AUDIT_COL_ACTOR_USER, ctx->has_user, &ctx->user_id);
+        set_uuid(b, AUDIT_COL_TENANT_ID, ctx->has_tenant, &ctx->tenant_id);
+        set_uuid(b, AUDIT_COL_SESSION_ID, ctx->has_session, &ctx->session_id);
+        set_text(b, AUDIT_COL_CLIENT_IP, ctx->client_ip);
+    }
+    /* Correlation only: without a verified context, the kiln.request_id setting. */
+    if (request_id == NULL) {
+        const char *g = GetConfigOption("kiln.request_id", true, false);
+
+        if (g != NULL && g[0] != '\0')
+            request_id = g;
+    }
+    set_text(b, AUDIT_COL_REQUEST_ID, request_id);
+    set_text(b, AUDIT_COL_TABLE_SCHEMA, schema);
+    set_text(b, AUDIT_COL_TABLE_NAME, table);
+}
+
+/*
+ * audit_row: writes one row for a change of r: op, and the old and/or new
+ * version (values/nulls arrays of r's columns; NULL when absent).
+ */
+static void audit_row(AuditWriter *w, AuditRel *r, const AuditBase *b, const char *op,
+                      Datum *ov, bool *on, Datum *nv, bool *nn)
+{
+    MemoryContext old = MemoryContextSwitchTo(audit_row_cxt);
+    Datum values[AUDIT_NCOLS];
+    bool nulls[AUDIT_NCOLS];
+
+    memcpy(values, b->values, sizeof(values));
+    memcpy(nulls, b->nulls, sizeof(nulls));
+    values[AUDIT_COL_OP] = CStringGetTextDatum(op);
+    nulls[AUDIT_COL_OP] = false;
+    if (r->has_pk && (ov != NULL || nv != NULL)) {
+        values[AUDIT_COL_PK] = nv != NULL ? row_jsonb(r, nv, nn, NULL, true)
+                                          : row_jsonb(r, ov, on, NULL, true);
+        nulls[AUDIT_COL_PK] = false;
+    }
+    if (ov != NULL && nv != NULL) {
+        bool *changed = palloc(sizeof(bool) * Max(r->natts, 1));
+        int i;
+
+        for (i = 0; i < r->natts; i++) {
+            if (r->cols[i].dropped) {
+                changed[i] = false;
+                continue;
+            }
+            if (on[i] || nn[i]) {
+                changed[i] = on[i] != nn[i];
+                continue;
+            }
+            /* Binary comparison: unchanged toasted values compare equal without detoasting. */
+            changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
+        }
+        values[AUDIT_COL_OLD] = row_jsonb(r, ov, on, changed, false);
+        values[AUDIT_COL_NEW] = row_jsonb(r, nv, nn, changed, false);
+        nulls[AUDIT_COL_OLD] = nulls[AUDIT_COL_NEW] = false;
+    } else if (ov != NULL) {
+        values[AUDIT_COL_OLD] = row_jsonb(r, ov, on, NULL, false);
+        nulls[AUDIT_COL_OLD] = false;
+    } else if (nv != NULL) {
+        values[AUDIT_COL_NEW] = row_jsonb(r, nv, nn, NULL, false);
+        nulls[AUDIT_COL_NEW] = false;
+    }
+    audit_writer_append(w, values, nulls);
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(audit_row_cxt);
+}
+
+static const char *op_name(TriggerEvent ev)
+{
+    if (TRIGGER_FIRED_BY_INSERT(ev))
+        return "INSERT";
+    if (TRIGGER_FIRED_BY_UPDATE(ev))
+        return "UPDATE";
+    if (TRIGGER_FIRED_BY_DELETE(ev))
+        return "DELETE";
+    return "TRUNCATE";
+}
+
+static TupleTableSlot *fetch_next(Tuplestorestate *ts, TupleTableSlot *slot)
+{
+    if (!tuplestore_gettupleslot(ts, true, false, slot))
+        return NULL;
+    slot_getallattrs(slot);
+    return slot;
+}
+
+/*
+ * audit_capture_rows: the rows of one trigger call of the capture trigger.
+ */
+static void audit_capture_rows(TriggerData *td, AuditRel *r, AuditWriter *w, const AuditBase *b)
+{
+    TriggerEvent ev = td->tg_event;
+    const char *op = op_name(ev);
+    TupleDesc desc = RelationGetDescr(td->tg_relation);
+
+    if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
+        audit_row(w, r, b, op, NULL, NULL, NULL, NULL);
+        return;
+    }
+    if (TRIGGER_FIRED_FOR_ROW(ev)) {
+        TupleTableSlot *o = NULL, *n = NULL;
+
+        if (TRIGGER_FIRED_BY_INSERT(ev))
+            n = td->tg_trigslot;
+        else if (TRIGGER_FIRED_BY_DELETE(ev))
+            o = td->tg_trigslot;
+        else {
+            o = td->tg_trigslot;
+            n = td->tg_newslot;
+        }
+        if (o != NULL)
+            slot_getallattrs(o);
+        if (n != NULL)
+            slot_getallattrs(n);
+        audit_row(w, r, b, op, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
+                  n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
+        return;
+    }
+
+    /* Statement level: walk the transition tables (old and new in step for UPDATE). */
+    {
+        Tuplestorestate *ots = TRIGGER_FIRED_BY_INSERT(ev) ? NULL : td->tg_oldtable;
+        Tuplestorestate *nts = TRIGGER_FIRED_BY_DELETE(ev) ? NULL : td->tg_newtable;
+        TupleTableSlot *os = NULL, *ns = NULL;
+
+        if ((!TRIGGER_FIRED_BY_INSERT(ev) && ots == NULL) ||
+            (!TRIGGER_FIRED_BY_DELETE(ev) && nts == NULL))
+            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                            errmsg("statement-level kiln.audit_capture() needs transition tables"),
+                            errhint("Attach it with kiln.enable_audit(table, 'statement').")));
+        if (ots != NULL) {
+            os = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+            tuplestore_rescan(ots);
+        }
+        if (nts != NULL) {
+            ns = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+            tuplestore_rescan(nts);
+        }
+        for (;;) {
+            TupleTableSlot *o = os ? fetch_next(ots, os) : NULL;
+            TupleTableSlot *n = ns ? fetch_next(nts, ns) : NULL;
+
+            if (o == NULL && n == NULL)
+                break;
+            if ((os != NULL && o == NULL) || (ns != NULL && n == NULL))
+                elog(ERROR, "audit: transition tables of an UPDATE differ in length");
+            audit_row(w, r, b, op, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
+                      n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
+            CHECK_FOR_INTERRUPTS();
+        }
+        if (os != NULL)
+            ExecDropSingleTupleTableSlot(os);
+        if (ns != NULL)
+            ExecDropSingleTupleTableSlot(ns);
+    }
+}
+
+/*
+ * kiln.audit_capture() returns trigger: AFTER INSERT/UPDATE/DELETE (row or
+ * statement with transition tables) and AFTER TRUNCATE. Writes the audit
+ * rows of the firing change; returns NULL (AFTER triggers' result is
+ * ignored). Raises 39P01 when fired otherwise.
+ */
+PG_FUNCTION_INFO_V1(kiln_audit_capture);
+
+Datum kiln_audit_capture(PG_FUNCTION_ARGS)
+{
+    TriggerData *td = (TriggerData *)fcinfo->context;
+    AuditRel *r;
+    AuditWriter *w;
+    AuditBase b;
+
+    if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("kiln.audit_capture() must be fired as an AFTER trigger")));
+
+    r = audit_rel_get(td->tg_relation);
+    r->busy++;
+    PG_TRY();
+    {
+        audit_base_fill(&b, r->schema, r->name);
+        w = audit_writer_open();
+        audit_capture_rows(td, r, w, &b);
+        audit_writer_close(w);
+    }
+    PG_FINALLY();
+    {
+        r->busy--;
+    }
+    PG_END_TRY();
+    return PointerGetDatum(NULL);
+}
+
+/* ------------------------------------------------------------ guard, break-glass, notes */
+
+/*
+ * kiln.audit_guard() returns trigger: on kiln.audit_log and
+ * kiln.audit_seals, BEFORE UPDATE/DELETE (row) and BEFORE TRUNCATE raise
+ * 42501 unless break-glass is active in this transaction; when it is, each
+ * changed log row is itself logged (AFTER TRUNCATE logs the truncation).
+ */
+PG_FUNCTION_INFO_V1(kiln_audit_guard);
+
+Datum kiln_audit_guard(PG_FUNCTION_ARGS)
+{
+    TriggerData *td = (TriggerData *)fcinfo->context;
+    TriggerEvent ev;
+    AuditRel *r;
+    AuditWriter *w;
+    AuditBase b;
+
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("kiln.audit_guard() must be fired as a trigger")));
+    ev = td->tg_event;
+    if (TRIGGER_FIRED_BY_INSERT(ev))
+        return PointerGetDatum(td->tg_trigtuple);
+    if (!audit_break_glass_active())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("%s of %s.%s is not allowed", op_name(ev),
+                               get_namespace_name(RelationGetNamespace(td->tg_relation)),
+                               RelationGetRelationName(td->tg_relation)),
+                        errdetail("The audit log accepts inserts only."),
+                        errhint("A superuser can call kiln.audit_break_glass(reason) first; "
+                                "that is logged.")));
+
+    /* Break-glass: log the change, then let it happen. */
+    if (TRIGGER_FIRED_BY_TRUNCATE(ev) && TRIGGER_FIRED_BEFORE(ev))
+        return PointerGetDatum(NULL);
+    r = audit_rel_get(td->tg_relation);
+    r->busy++;
+    PG_TRY();
+    {
+        audit_base_fill(&b, r->schema, r->name);
+        w = audit_writer_open();
+        if (TRIGGER_FIRED_BY_TRUNCATE(ev))
+            audit_row(w, r, &b, "TRUNCATE", NULL, NULL, NULL, NULL);
+        else {
+            TupleTableSlot *o = td->tg_trigslot;
+            TupleTableSlot *n = TRIGGER_FIRED_BY_UPDATE(ev) ? td->tg_newslot : NULL;
+
+            slot_getallattrs(o);
+            if (n != NULL)
+                slot_getallattrs(n);
+            audit_row(w, r, &b, op_name(ev), o->tts_values, o->tts_isnull,
+                      n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
+        }
+        audit_writer_close(w);
+    }
+    PG_FINALLY();
+    {
+        r->busy--;
+    }
+    PG_END_TRY();
+    if (TRIGGER_FIRED_BY_UPDATE(ev))
+        return PointerGetDatum(td->tg_newtuple);
+    if (TRIGGER_FIRED_BY_DELETE(ev))
+        return PointerGetDatum(td->tg_trigtuple);
+    return PointerGetDatum(NULL);
+}
+
+/* audit_note_row: one row on kiln.audit_log for an event about relid. */
+static void audit_note_row(Oid relid, const char *op, Datum detail, bool detail_null)
+{
+    AuditBase b;
+    AuditWriter *w;
+    Datum values[AUDIT_NCOLS];
+    bool nulls[AUDIT_NCOLS];
+    char *nsp = get_namespace_name(get_rel_namespace(relid));
+    char *name = get_rel_name(relid);
+
+    if (nsp == NULL || name == NULL)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("relation with OID %u does not exist", relid)));
+    audit_base_fill(&b, nsp, name);
+    memcpy(values, b.values, sizeof(values));
+    memcpy(nulls, b.nulls, sizeof(nulls));
+    values[AUDIT_COL_OP] = CStringGetTextDatum(op);
+    nulls[AUDIT_COL_OP] = false;
+    values[AUDIT_COL_NEW] = detail;
+    nulls[AUDIT_COL_NEW] = detail_null;
+    w = audit_writer_open();
+    audit_writer_append(w, values, nulls);
+    audit_writer_close(w);
+}
+
+/*
+ * kiln.audit_break_glass(reason text) returns void: superuser only (42501
+ * otherwise); reason must not be blank (22023). Writes a BREAK_GLASS row
+ * with the reason, then lets UPDATE/DELETE/TRUNCATE of the audit log pass
+ * the guard until the end of the transaction (or until the subtransaction
+ * that called it aborts, which also removes the row).
+ */
+PG_FUNCTION_INFO_V1(kiln_audit_break_glass);
+
+Datum kiln_audit_break_glass(PG_FUNCTION_ARGS)
+{
+    char *reason = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    JsonbParseState *st = NULL;
+    JsonbValue *res;
+    const char *p;
+
+    if (!superuser())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to break the glass of the audit log"),
+                        errdetail("Only a superuser may change the audit log.")));
+    for (p = reason; *p != '\0' && isspace((unsigned char)*p); p++)
+        ;
+    if (*p == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("a break-glass reason is required")));
+    PreventCommandIfReadOnly("kiln.audit_break_glass()");
+
+    pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+    push_string(&st, "reason", WJB_KEY);
+    push_string(&st, reason, WJB_VALUE);
+    res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+    audit_note_row(audit_log_relid(), "BREAK_GLASS", JsonbPGetDatum(JsonbValueToJsonb(res)), false);
+    audit_break_glass_enable();
+    PG_RETURN_VOID();
+}
+
+/* Does relid carry a trigger calling kiln.audit_capture()? */
+static bool audit_attached(Relation rel)
+{
+    TriggerDesc *trig = rel->trigdesc;
+    Oid fn = InvalidOid;
+    int i;
+
+    if (trig == NULL)
+        return false;
+    {
+        Oid nsp = get_namespace_oid("kiln", true);
+
+        if (OidIsValid(nsp)) {
+            List *names = list_make2(makeString("kiln"), makeString("audit_capture"));
+
+            fn = LookupFuncName(names, 0, NULL, true);
+        }
+    }
+    for (i = 0; i < trig->numtriggers; i++)
+        if (trig->triggers[i].tgfoid == fn)
+            return true;
+    return false;
+}
+
+/*
+ * kiln.audit_note(t regclass, op text, detail jsonb) returns void: writes
+ * an AUDIT_ENABLE or AUDIT_DISABLE row for t. The caller must own t (42501)
+ * and the note must be true: AUDIT_ENABLE only while the capture trigger is
+ * attached, AUDIT_DISABLE only while it is not (55000); any other op: 22023.
+ */
+PG_FUNCTION_INFO_V1(kiln_audit_note);
+
+Datum kiln_audit_note(PG_FUNCTION_ARGS)
+{
+    Oid relid;
+    char *op;
+    Relation rel;
+    bool attached;
+
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("table and operation must not be null")));
+    relid = PG_GETARG_OID(0);
+    op = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    if (strcmp(op, "AUDIT_ENABLE") != 0 && strcmp(op, "AUDIT_DISABLE") != 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("audit note must be AUDIT_ENABLE or AUDIT_DISABLE")));
+    if (!pg_class_ownercheck(relid, GetUserId()))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("must be owner of table %s", get_rel_name(relid))));
+    CommandCounterIncrement(); /* see triggers just created or dropped */
+    rel = table_open(relid, AccessShareLock);
+    attached = audit_attached(rel);
+    table_close(rel, AccessShareLock);
+    if (attached != (strcmp(op, "AUDIT_ENABLE") == 0))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("audit note %s does not match the table's triggers", op)));
+    audit_note_row(relid, op, PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+    PG_RETURN_VOID();
+}
