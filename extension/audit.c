@@ -306,17 +306,17 @@ static void push_value(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
 }
 
 /*
- * row_jsonb: {column: value} for the columns of r where want is NULL or
- * want[i]; which = 0 all, 1 primary key only. NULL when which selects no
- * column at all.
+ * row_push: pushes {column: value} for the columns of r where want is NULL
+ * or want[i] (pk_only: the primary key columns) as one object, or as an
+ * element when st is inside an array. Returns the finished object when it
+ * is the outermost value, NULL otherwise.
  */
-static Datum row_jsonb(AuditRel *r, Datum *values, bool *nulls, const bool *want, bool pk_only)
+static JsonbValue *row_push(JsonbParseState **st, AuditRel *r, Datum *values, bool *nulls,
+                            const bool *want, bool pk_only)
 {
-    JsonbParseState *st = NULL;
-    JsonbValue *res;
     int i;
 
-    pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+    pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
     for (i = 0; i < r->natts; i++) {
         AuditCol *c = &r->cols[i];
         JsonbValue k;
@@ -326,11 +326,10 @@ static Datum row_jsonb(AuditRel *r, Datum *values, bool *nulls, const bool *want
         k.type = jbvString;
         k.val.string.val = c->name;
         k.val.string.len = c->namelen;
-        pushJsonbValue(&st, WJB_KEY, &k);
-        push_value(&st, c, values[i], nulls[i]);
+        pushJsonbValue(st, WJB_KEY, &k);
+        push_value(st, c, values[i], nulls[i]);
     }
-    res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-    return JsonbPGetDatum(JsonbValueToJsonb(res));
+    return pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
 /* ------------------------------------------------------------ capture */
@@ -391,55 +390,117 @@ static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
     set_text(b, AUDIT_COL_TABLE_NAME, table);
 }
 
+/* Changed rows per log row in statement-level capture. */
+#define AUDIT_BATCH_ROWS 1000
+
 /*
- * audit_row: writes one row for a change of r: op, and the old and/or new
- * version (values/nulls arrays of r's columns; NULL when absent).
+ * A log row being built: one change (row level), or up to AUDIT_BATCH_ROWS
+ * changes of one statement whose pk/old/new are then arrays. Everything it
+ * allocates lives in audit_row_cxt, reset by every flush.
  */
-static void audit_row(AuditWriter *w, AuditRel *r, const AuditBase *b, const char *op,
-                      Datum *ov, bool *on, Datum *nv, bool *nn)
+typedef struct AuditBatch {
+    AuditWriter *w;
+    AuditRel *r;
+    const AuditBase *b;
+    const char *op;
+    bool array;
+    bool want_old, want_new;
+    int n;
+    JsonbParseState *st[3]; /* pk, old, new */
+    JsonbValue *done[3];    /* finished values (row level) */
+} AuditBatch;
+
+enum { BATCH_PK = 0, BATCH_OLD = 1, BATCH_NEW = 2 };
+
+static void batch_init(AuditBatch *bt, AuditWriter *w, AuditRel *r, const AuditBase *b,
+                       const char *op, bool array)
 {
+    memset(bt, 0, sizeof(*bt));
+    bt->w = w;
+    bt->r = r;
+    bt->b = b;
+    bt->op = op;
+    bt->array = array;
+    bt->want_old = strcmp(op, "UPDATE") == 0 || strcmp(op, "DELETE") == 0;
+    bt->want_new = strcmp(op, "UPDATE") == 0 || strcmp(op, "INSERT") == 0;
+}
+
+/*
+ * batch_flush: writes the log row, also for zero changes (TRUNCATE, notes),
+ * then resets the row context.
+ */
+static void batch_flush(AuditBatch *bt)
+{
+    static const AuditColumn cols[3] = {AUDIT_COL_PK, AUDIT_COL_OLD, AUDIT_COL_NEW};
     MemoryContext old = MemoryContextSwitchTo(audit_row_cxt);
     Datum values[AUDIT_NCOLS];
     bool nulls[AUDIT_NCOLS];
+    int i;
 
-    memcpy(values, b->values, sizeof(values));
-    memcpy(nulls, b->nulls, sizeof(nulls));
-    values[AUDIT_COL_OP] = CStringGetTextDatum(op);
+    memcpy(values, bt->b->values, sizeof(values));
+    memcpy(nulls, bt->b->nulls, sizeof(nulls));
+    values[AUDIT_COL_OP] = CStringGetTextDatum(bt->op);
     nulls[AUDIT_COL_OP] = false;
-    if (r->has_pk && (ov != NULL || nv != NULL)) {
-        values[AUDIT_COL_PK] = nv != NULL ? row_jsonb(r, nv, nn, NULL, true)
-                                          : row_jsonb(r, ov, on, NULL, true);
-        nulls[AUDIT_COL_PK] = false;
-    }
-    if (ov != NULL && nv != NULL) {
-        bool *changed = palloc(sizeof(bool) * Max(r->natts, 1));
-        int i;
+    values[AUDIT_COL_NROWS] = Int32GetDatum(bt->n);
+    nulls[AUDIT_COL_NROWS] = false;
+    for (i = 0; i < 3 && bt->n > 0; i++) {
+        JsonbValue *v = bt->array && bt->st[i] != NULL
+                            ? pushJsonbValue(&bt->st[i], WJB_END_ARRAY, NULL)
+                            : bt->done[i];
 
-        for (i = 0; i < r->natts; i++) {
-            if (r->cols[i].dropped) {
-                changed[i] = false;
-                continue;
-            }
-            if (on[i] || nn[i]) {
-                changed[i] = on[i] != nn[i];
-                continue;
-            }
-            /* Binary comparison: unchanged toasted values compare equal without detoasting. */
-            changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
-        }
-        values[AUDIT_COL_OLD] = row_jsonb(r, ov, on, changed, false);
-        values[AUDIT_COL_NEW] = row_jsonb(r, nv, nn, changed, false);
-        nulls[AUDIT_COL_OLD] = nulls[AUDIT_COL_NEW] = false;
-    } else if (ov != NULL) {
-        values[AUDIT_COL_OLD] = row_jsonb(r, ov, on, NULL, false);
-        nulls[AUDIT_COL_OLD] = false;
-    } else if (nv != NULL) {
-        values[AUDIT_COL_NEW] = row_jsonb(r, nv, nn, NULL, false);
-        nulls[AUDIT_COL_NEW] = false;
+        if (v == NULL)
+            continue;
+        values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(v));
+        nulls[cols[i]] = false;
     }
-    audit_writer_append(w, values, nulls);
+    audit_writer_append(bt->w, values, nulls);
     MemoryContextSwitchTo(old);
     MemoryContextReset(audit_row_cxt);
+    bt->n = 0;
+    memset(bt->st, 0, sizeof(bt->st));
+    memset(bt->done, 0, sizeof(bt->done));
+}
+
+/*
+ * batch_add: adds one change (old and/or new version as values/nulls
+ * arrays of r's columns; NULL when absent); flushes at the row level and
+ * when a statement batch is full.
+ */
+static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
+{
+    MemoryContext old = MemoryContextSwitchTo(audit_row_cxt);
+    AuditRel *r = bt->r;
+    bool *changed = NULL;
+    int i;
+
+    if (bt->n == 0 && bt->array)
+        for (i = 0; i < 3; i++)
+            if ((i == BATCH_PK && r->has_pk) || (i == BATCH_OLD && bt->want_old) ||
+                (i == BATCH_NEW && bt->want_new))
+                pushJsonbValue(&bt->st[i], WJB_BEGIN_ARRAY, NULL);
+
+    if (ov != NULL && nv != NULL) {
+        changed = palloc(sizeof(bool) * Max(r->natts, 1));
+        for (i = 0; i < r->natts; i++) {
+            if (r->cols[i].dropped)
+                changed[i] = false;
+            else if (on[i] || nn[i])
+                changed[i] = on[i] != nn[i];
+            else /* binary: unchanged toasted values compare equal without detoasting */
+                changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
+        }
+    }
+    if (r->has_pk)
+        bt->done[BATCH_PK] = nv != NULL ? row_push(&bt->st[BATCH_PK], r, nv, nn, NULL, true)
+                                        : row_push(&bt->st[BATCH_PK], r, ov, on, NULL, true);
+    if (ov != NULL)
+        bt->done[BATCH_OLD] = row_push(&bt->st[BATCH_OLD], r, ov, on, changed, false);
+    if (nv != NULL)
+        bt->done[BATCH_NEW] = row_push(&bt->st[BATCH_NEW], r, nv, nn, changed, false);
+    bt->n++;
+    MemoryContextSwitchTo(old);
+    if (!bt->array || bt->n >= AUDIT_BATCH_ROWS)
+        batch_flush(bt);
 }
 
 static const char *op_name(TriggerEvent ev)
@@ -469,9 +530,11 @@ static void audit_capture_rows(TriggerData *td, AuditRel *r, AuditWriter *w, con
     TriggerEvent ev = td->tg_event;
     const char *op = op_name(ev);
     TupleDesc desc = RelationGetDescr(td->tg_relation);
+    AuditBatch bt;
 
+    batch_init(&bt, w, r, b, op, !TRIGGER_FIRED_FOR_ROW(ev));
     if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
-        audit_row(w, r, b, op, NULL, NULL, NULL, NULL);
+        batch_flush(&bt);
         return;
     }
     if (TRIGGER_FIRED_FOR_ROW(ev)) {
@@ -489,7 +552,7 @@ static void audit_capture_rows(TriggerData *td, AuditRel *r, AuditWriter *w, con
             slot_getallattrs(o);
         if (n != NULL)
             slot_getallattrs(n);
-        audit_row(w, r, b, op, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
+        batch_add(&bt, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
                   n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
         return;
     }
@@ -521,10 +584,12 @@ static void audit_capture_rows(TriggerData *td, AuditRel *r, AuditWriter *w, con
                 break;
             if ((os != NULL && o == NULL) || (ns != NULL && n == NULL))
                 elog(ERROR, "audit: transition tables of an UPDATE differ in length");
-            audit_row(w, r, b, op, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
+            batch_add(&bt, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
                       n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
             CHECK_FOR_INTERRUPTS();
         }
+        if (bt.n > 0)
+            batch_flush(&bt);
         if (os != NULL)
             ExecDropSingleTupleTableSlot(os);
         if (ns != NULL)
@@ -608,10 +673,13 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
     r->busy++;
     PG_TRY();
     {
+        AuditBatch bt;
+
         audit_base_fill(&b, r->schema, r->name);
         w = audit_writer_open();
+        batch_init(&bt, w, r, &b, op_name(ev), false);
         if (TRIGGER_FIRED_BY_TRUNCATE(ev))
-            audit_row(w, r, &b, "TRUNCATE", NULL, NULL, NULL, NULL);
+            batch_flush(&bt);
         else {
             TupleTableSlot *o = td->tg_trigslot;
             TupleTableSlot *n = TRIGGER_FIRED_BY_UPDATE(ev) ? td->tg_newslot : NULL;
@@ -619,8 +687,8 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
             slot_getallattrs(o);
             if (n != NULL)
                 slot_getallattrs(n);
-            audit_row(w, r, &b, op_name(ev), o->tts_values, o->tts_isnull,
-                      n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
+            batch_add(&bt, o->tts_values, o->tts_isnull, n ? n->tts_values : NULL,
+                      n ? n->tts_isnull : NULL);
         }
         audit_writer_close(w);
     }
@@ -654,6 +722,8 @@ static void audit_note_row(Oid relid, const char *op, Datum detail, bool detail_
     memcpy(nulls, b.nulls, sizeof(nulls));
     values[AUDIT_COL_OP] = CStringGetTextDatum(op);
     nulls[AUDIT_COL_OP] = false;
+    values[AUDIT_COL_NROWS] = Int32GetDatum(0);
+    nulls[AUDIT_COL_NROWS] = false;
     values[AUDIT_COL_NEW] = detail;
     nulls[AUDIT_COL_NEW] = detail_null;
     w = audit_writer_open();

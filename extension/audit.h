@@ -32,6 +32,7 @@ typedef enum AuditColumn {
     AUDIT_COL_TABLE_SCHEMA,
     AUDIT_COL_TABLE_NAME,
     AUDIT_COL_OP,
+    AUDIT_COL_NROWS,
     AUDIT_COL_PK,
     AUDIT_COL_OLD,
     AUDIT_COL_NEW,

@@ -16,8 +16,10 @@
  * hash = SHA-256("kiln-audit-v1\0" || encoding of every column except seq
  * and hash, in table order, prev_hash included): a null column is the byte
  * 0x00; a value is 0x01, its length as 4 bytes big-endian, then its bytes:
- * uuid 16 raw bytes, timestamptz and xid8 8 bytes big-endian, text and bytea
- * their bytes, jsonb its canonical text (jsonb_out). seq is not hashed: the
+ * uuid 16 raw bytes, int4 4 and timestamptz and xid8 8 bytes big-endian, text and bytea
+ * their bytes, jsonb its binary form without the varlena header (canonical:
+ * keys sorted and unique, numbers normalised; jsonb_in of its text gives the
+ * same bytes, so a dump and restore keeps the chain verifiable). seq is not hashed: the
  * order of a chain is carried by prev_hash, so a renumbered row shows up as
  * reordered rather than edited.
  *
@@ -259,6 +261,12 @@ static void audit_hash_row(Datum *values, bool *nulls, uint8 out[AUDIT_HASH_LEN]
         case AUDIT_COL_SESSION_ID:
             hash_field(DatumGetUUIDP(values[col])->data, UUID_LEN);
             break;
+        case AUDIT_COL_NROWS: {
+            uint32 be = pg_hton32((uint32)DatumGetInt32(values[col]));
+
+            hash_field(&be, 4);
+            break;
+        }
         case AUDIT_COL_AT:
         case AUDIT_COL_TXID: {
             uint64 be = pg_hton64((uint64)DatumGetInt64(values[col]));
@@ -270,12 +278,8 @@ static void audit_hash_row(Datum *values, bool *nulls, uint8 out[AUDIT_HASH_LEN]
         case AUDIT_COL_OLD:
         case AUDIT_COL_NEW: {
             Jsonb *jb = DatumGetJsonbP(values[col]);
-            StringInfoData buf;
 
-            initStringInfo(&buf);
-            JsonbToCString(&buf, &jb->root, VARSIZE(jb));
-            hash_field(buf.data, (uint32)buf.len);
-            pfree(buf.data);
+            hash_field(VARDATA(jb), VARSIZE(jb) - VARHDRSZ);
             break;
         }
         default: { /* text and bytea */
@@ -313,7 +317,7 @@ struct AuditWriter {
 static const Oid audit_col_types[AUDIT_NCOLS] = {
     UUIDOID,  INT8OID,  TIMESTAMPTZOID, XID8OID,  TEXTOID,  TEXTOID,  UUIDOID,
     UUIDOID,  UUIDOID,  TEXTOID,        TEXTOID,  TEXTOID,  TEXTOID,  TEXTOID,
-    JSONBOID, JSONBOID, JSONBOID,       BYTEAOID, BYTEAOID,
+    INT4OID,  JSONBOID, JSONBOID,       JSONBOID, BYTEAOID, BYTEAOID,
 };
 
 Oid audit_log_relid(void)
@@ -513,7 +517,7 @@ Datum kiln_audit_verify_chains(PG_FUNCTION_ARGS)
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "audit verify: SPI_connect failed");
     plan = SPI_prepare("SELECT chain_id, seq, at, txid, db_user, actor_role, actor_user, tenant_id, "
-                       "session_id, request_id, client_ip, table_schema, table_name, op, pk, old, "
+                       "session_id, request_id, client_ip, table_schema, table_name, op, nrows, pk, old, "
                        "new, prev_hash, hash FROM kiln.audit_log ORDER BY chain_id, seq",
                        0, NULL);
     if (plan == NULL)

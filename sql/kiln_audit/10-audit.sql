@@ -24,6 +24,7 @@ CREATE TABLE kiln.audit_log (
   table_schema pg_catalog.text,
   table_name   pg_catalog.text,
   op           pg_catalog.text        NOT NULL,
+  nrows        pg_catalog.int4        NOT NULL,
   pk           pg_catalog.jsonb,
   old          pg_catalog.jsonb,
   new          pg_catalog.jsonb,
@@ -31,6 +32,10 @@ CREATE TABLE kiln.audit_log (
   hash         pg_catalog.bytea       NOT NULL,
   CONSTRAINT audit_log_pkey PRIMARY KEY (chain_id, seq)
 );
+-- Statement-level capture writes up to 1000 changed rows per log row (pk,
+-- old and new are then arrays): lz4 keeps compressing them cheap.
+ALTER TABLE kiln.audit_log ALTER COLUMN pk SET COMPRESSION lz4,
+  ALTER COLUMN old SET COMPRESSION lz4, ALTER COLUMN new SET COMPRESSION lz4;
 COMMENT ON TABLE kiln.audit_log IS
   'append-only audit trail; one hash chain per writing backend (chain_id, seq); see kiln.audit_verify()';
 
