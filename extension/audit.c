@@ -41,7 +41,9 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/datetime.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -61,6 +63,7 @@ typedef enum AuditKind {
     KIND_FLOAT,   /* number via the output text, or string when not finite */
     KIND_JSONB,   /* nested */
     KIND_JSON,    /* nested, parsed */
+    KIND_DATETIME, /* ISO 8601 string, whatever DateStyle says */
 } AuditKind;
 
 typedef struct AuditCol {
@@ -154,6 +157,12 @@ static AuditKind audit_kind_of(Oid basetype)
         return KIND_JSONB;
     case JSONOID:
         return KIND_JSON;
+    case DATEOID:
+    case TIMEOID:
+    case TIMETZOID:
+    case TIMESTAMPOID:
+    case TIMESTAMPTZOID:
+        return KIND_DATETIME;
     default:
         return KIND_TEXT;
     }
@@ -298,6 +307,9 @@ static void push_value(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
         v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
         break;
     }
+    case KIND_DATETIME: /* palloc'd: pushJsonbValue keeps the pointer */
+        push_string(st, JsonEncodeDateTime(NULL, d, c->basetype, NULL), WJB_VALUE);
+        return;
     default:
         push_string(st, OutputFunctionCall(&c->out, d), WJB_VALUE);
         return;
@@ -678,9 +690,11 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
         audit_base_fill(&b, r->schema, r->name);
         w = audit_writer_open();
         batch_init(&bt, w, r, &b, op_name(ev), false);
-        if (TRIGGER_FIRED_BY_TRUNCATE(ev))
+        if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
+            if (RelationGetRelid(td->tg_relation) == audit_log_relid())
+                audit_chain_restart();
             batch_flush(&bt);
-        else {
+        } else {
             TupleTableSlot *o = td->tg_trigslot;
             TupleTableSlot *n = TRIGGER_FIRED_BY_UPDATE(ev) ? td->tg_newslot : NULL;
 

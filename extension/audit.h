@@ -68,6 +68,12 @@ extern void audit_writer_close(AuditWriter *w);
  */
 extern void audit_writer_append(AuditWriter *w, Datum *values, bool *nulls);
 
+/*
+ * audit_chain_restart: the next row starts a new chain (seq 1). Used after
+ * a break-glass TRUNCATE of the log removed the chain's earlier rows.
+ */
+extern void audit_chain_restart(void);
+
 /* The Oid of kiln.audit_log, InvalidOid when not installed. Cached. */
 extern Oid audit_log_relid(void);
 

@@ -124,6 +124,12 @@ static void chain_prepare_write(void)
         chain_new(&chain_cur);
 }
 
+void audit_chain_restart(void)
+{
+    chain_prepare_write(); /* save the head for a subtransaction abort */
+    chain_cur.active = false;
+}
+
 static void audit_xact_callback(XactEvent event, void *arg)
 {
     switch (event) {

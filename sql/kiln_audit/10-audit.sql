@@ -117,6 +117,9 @@ BEGIN
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
    WHERE c.oid OPERATOR(pg_catalog.=) t;
+  IF NOT pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+    RAISE EXCEPTION 'must be owner of table %', t USING ERRCODE = 'insufficient_privilege';
+  END IF;
   IF rel.relkind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION '"%" is not a table', t
       USING ERRCODE = 'wrong_object_type',
@@ -185,6 +188,10 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
+  IF NOT pg_catalog.pg_has_role(current_user,
+           (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t), 'USAGE') THEN
+    RAISE EXCEPTION 'must be owner of table %', t USING ERRCODE = 'insufficient_privilege';
+  END IF;
   IF kiln.audit_drop_triggers(t) OPERATOR(pg_catalog.>) 0 THEN
     PERFORM kiln.audit_note(t, 'AUDIT_DISABLE', NULL);
   END IF;
