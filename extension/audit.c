@@ -89,6 +89,8 @@ typedef struct AuditRel {
     bool has_pk;
     int natts;
     AuditCol *cols;
+    int nkeys;  /* live columns */
+    int *order; /* their indexes in jsonb key order (length, then bytes) */
 } AuditRel;
 
 static HTAB *audit_rels = NULL;         /* CacheMemoryContext */
@@ -168,6 +170,19 @@ static AuditKind audit_kind_of(Oid basetype)
     }
 }
 
+/* Key order of jsonb objects: shorter first, then bytewise (as jsonb stores them). */
+static AuditCol *audit_sort_cols;
+
+static int audit_key_cmp(const void *a, const void *b)
+{
+    const AuditCol *x = &audit_sort_cols[*(const int *)a];
+    const AuditCol *y = &audit_sort_cols[*(const int *)b];
+
+    if (x->namelen != y->namelen)
+        return x->namelen < y->namelen ? -1 : 1;
+    return memcmp(x->name, y->name, x->namelen);
+}
+
 /* audit_rel_get: the cached facts about rel, rebuilt when invalidated. */
 static AuditRel *audit_rel_get(Relation rel)
 {
@@ -220,6 +235,13 @@ static AuditRel *audit_rel_get(Relation rel)
             fmgr_info_cxt(fn, &c->out, cxt);
         }
     }
+    e->order = palloc(sizeof(int) * Max(desc->natts, 1));
+    e->nkeys = 0;
+    for (i = 0; i < desc->natts; i++)
+        if (!e->cols[i].dropped)
+            e->order[e->nkeys++] = i;
+    audit_sort_cols = e->cols;
+    qsort(e->order, e->nkeys, sizeof(int), audit_key_cmp);
     MemoryContextSwitchTo(old);
     bms_free(pk);
     e->cxt = cxt;
@@ -229,30 +251,31 @@ static AuditRel *audit_rel_get(Relation rel)
 
 /* ------------------------------------------------------------ row to jsonb */
 
-static void push_string(JsonbParseState **st, char *s, JsonbIteratorToken tok)
-{
-    JsonbValue v;
+/*
+ * Values are built as in-memory JsonbValue trees (objects with their pairs
+ * already in jsonb key order, see AuditRel.order) and converted once per
+ * log row with JsonbValueToJsonb: no per-key sorting, no parse state.
+ */
 
-    v.type = jbvString;
-    v.val.string.val = s;
-    v.val.string.len = strlen(s);
-    pushJsonbValue(st, tok, &v);
+static void set_string(JsonbValue *v, char *s)
+{
+    v->type = jbvString;
+    v->val.string.val = s;
+    v->val.string.len = strlen(s);
 }
 
-static void push_value(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
+/* value_of: the jsonb value of one column value, written to v. */
+static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
 {
-    JsonbValue v;
-
     if (isnull) {
-        v.type = jbvNull;
-        pushJsonbValue(st, WJB_VALUE, &v);
+        v->type = jbvNull;
         return;
     }
     switch (c->kind) {
     case KIND_BOOL:
-        v.type = jbvBool;
-        v.val.boolean = DatumGetBool(d);
-        break;
+        v->type = jbvBool;
+        v->val.boolean = DatumGetBool(d);
+        return;
     case KIND_INT: {
         int64 i;
 
@@ -267,81 +290,88 @@ static void push_value(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
             i = DatumGetInt64(d);
             break;
         }
-        v.type = jbvNumeric;
-        v.val.numeric = int64_to_numeric(i);
-        break;
+        v->type = jbvNumeric;
+        v->val.numeric = int64_to_numeric(i);
+        return;
     }
     case KIND_NUMERIC: {
         Numeric n = DatumGetNumeric(d);
 
         if (numeric_is_nan(n) || numeric_is_inf(n)) {
-            push_string(st, DatumGetCString(DirectFunctionCall1(numeric_out, d)), WJB_VALUE);
+            set_string(v, DatumGetCString(DirectFunctionCall1(numeric_out, d)));
             return;
         }
-        v.type = jbvNumeric;
-        v.val.numeric = n;
-        break;
+        v->type = jbvNumeric;
+        v->val.numeric = n;
+        return;
     }
     case KIND_FLOAT: {
         char *s = OutputFunctionCall(&c->out, d);
 
         if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0) {
-            push_string(st, s, WJB_VALUE);
+            set_string(v, s);
             return;
         }
-        v.type = jbvNumeric;
-        v.val.numeric = DatumGetNumeric(
-            DirectFunctionCall3(numeric_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
-                                Int32GetDatum(-1)));
-        break;
+        v->type = jbvNumeric;
+        v->val.numeric = DatumGetNumeric(DirectFunctionCall3(
+            numeric_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+        return;
     }
     case KIND_JSON:
     case KIND_JSONB: {
+        /* Unpack the container into a tree: wrap it in an array, take element 0. */
         Jsonb *jb = c->kind == KIND_JSONB
                         ? DatumGetJsonbP(d)
                         : DatumGetJsonbP(DirectFunctionCall1(
                               jsonb_in, CStringGetDatum(TextDatumGetCString(d))));
+        JsonbParseState *st = NULL;
+        JsonbValue bin, *arr;
 
-        v.type = jbvBinary;
-        v.val.binary.data = &jb->root;
-        v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-        break;
+        bin.type = jbvBinary;
+        bin.val.binary.data = &jb->root;
+        bin.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+        pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+        pushJsonbValue(&st, WJB_ELEM, &bin);
+        arr = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+        *v = arr->val.array.elems[0];
+        return;
     }
-    case KIND_DATETIME: /* palloc'd: pushJsonbValue keeps the pointer */
-        push_string(st, JsonEncodeDateTime(NULL, d, c->basetype, NULL), WJB_VALUE);
+    case KIND_DATETIME:
+        set_string(v, JsonEncodeDateTime(NULL, d, c->basetype, NULL));
         return;
     default:
-        push_string(st, OutputFunctionCall(&c->out, d), WJB_VALUE);
+        set_string(v, OutputFunctionCall(&c->out, d));
         return;
     }
-    pushJsonbValue(st, WJB_VALUE, &v);
 }
 
 /*
- * row_push: pushes {column: value} for the columns of r where want is NULL
- * or want[i] (pk_only: the primary key columns) as one object, or as an
- * element when st is inside an array. Returns the finished object when it
- * is the outermost value, NULL otherwise.
+ * row_object: {column: value} for the columns of r where want is NULL or
+ * want[i] (pk_only: the primary key columns), written to obj.
  */
-static JsonbValue *row_push(JsonbParseState **st, AuditRel *r, Datum *values, bool *nulls,
-                            const bool *want, bool pk_only)
+static void row_object(JsonbValue *obj, AuditRel *r, Datum *values, bool *nulls, const bool *want,
+                       bool pk_only)
 {
-    int i;
+    JsonbPair *pairs = palloc(sizeof(JsonbPair) * Max(r->nkeys, 1));
+    int n = 0;
+    int k;
 
-    pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-    for (i = 0; i < r->natts; i++) {
+    for (k = 0; k < r->nkeys; k++) {
+        int i = r->order[k];
         AuditCol *c = &r->cols[i];
-        JsonbValue k;
 
-        if (c->dropped || (want != NULL && !want[i]) || (pk_only && !c->in_pk))
+        if ((want != NULL && !want[i]) || (pk_only && !c->in_pk))
             continue;
-        k.type = jbvString;
-        k.val.string.val = c->name;
-        k.val.string.len = c->namelen;
-        pushJsonbValue(st, WJB_KEY, &k);
-        push_value(st, c, values[i], nulls[i]);
+        pairs[n].key.type = jbvString;
+        pairs[n].key.val.string.val = c->name;
+        pairs[n].key.val.string.len = c->namelen;
+        value_of(&pairs[n].value, c, values[i], nulls[i]);
+        pairs[n].order = n;
+        n++;
     }
-    return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+    obj->type = jbvObject;
+    obj->val.object.nPairs = n;
+    obj->val.object.pairs = pairs;
 }
 
 /* ------------------------------------------------------------ capture */
@@ -416,10 +446,9 @@ typedef struct AuditBatch {
     const AuditBase *b;
     const char *op;
     bool array;
-    bool want_old, want_new;
     int n;
-    JsonbParseState *st[3]; /* pk, old, new */
-    JsonbValue *done[3];    /* finished values (row level) */
+    int cap;
+    JsonbValue *elems[3]; /* pk, old, new: one per change (NULL: not recorded) */
 } AuditBatch;
 
 enum { BATCH_PK = 0, BATCH_OLD = 1, BATCH_NEW = 2 };
@@ -433,8 +462,6 @@ static void batch_init(AuditBatch *bt, AuditWriter *w, AuditRel *r, const AuditB
     bt->b = b;
     bt->op = op;
     bt->array = array;
-    bt->want_old = strcmp(op, "UPDATE") == 0 || strcmp(op, "DELETE") == 0;
-    bt->want_new = strcmp(op, "UPDATE") == 0 || strcmp(op, "INSERT") == 0;
 }
 
 /*
@@ -456,21 +483,26 @@ static void batch_flush(AuditBatch *bt)
     values[AUDIT_COL_NROWS] = Int32GetDatum(bt->n);
     nulls[AUDIT_COL_NROWS] = false;
     for (i = 0; i < 3 && bt->n > 0; i++) {
-        JsonbValue *v = bt->array && bt->st[i] != NULL
-                            ? pushJsonbValue(&bt->st[i], WJB_END_ARRAY, NULL)
-                            : bt->done[i];
+        JsonbValue arr;
 
-        if (v == NULL)
+        if (bt->elems[i] == NULL)
             continue;
-        values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(v));
+        if (bt->array) {
+            arr.type = jbvArray;
+            arr.val.array.nElems = bt->n;
+            arr.val.array.elems = bt->elems[i];
+            arr.val.array.rawScalar = false;
+            values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(&arr));
+        } else
+            values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(&bt->elems[i][0]));
         nulls[cols[i]] = false;
     }
     audit_writer_append(bt->w, values, nulls);
     MemoryContextSwitchTo(old);
     MemoryContextReset(audit_row_cxt);
     bt->n = 0;
-    memset(bt->st, 0, sizeof(bt->st));
-    memset(bt->done, 0, sizeof(bt->done));
+    bt->cap = 0;
+    memset(bt->elems, 0, sizeof(bt->elems));
 }
 
 /*
@@ -485,11 +517,20 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
     bool *changed = NULL;
     int i;
 
-    if (bt->n == 0 && bt->array)
+    if (bt->n == 0) {
+        bt->cap = bt->array ? 64 : 1;
+        if (r->has_pk)
+            bt->elems[BATCH_PK] = palloc(sizeof(JsonbValue) * bt->cap);
+        if (ov != NULL)
+            bt->elems[BATCH_OLD] = palloc(sizeof(JsonbValue) * bt->cap);
+        if (nv != NULL)
+            bt->elems[BATCH_NEW] = palloc(sizeof(JsonbValue) * bt->cap);
+    } else if (bt->n == bt->cap) {
+        bt->cap *= 2;
         for (i = 0; i < 3; i++)
-            if ((i == BATCH_PK && r->has_pk) || (i == BATCH_OLD && bt->want_old) ||
-                (i == BATCH_NEW && bt->want_new))
-                pushJsonbValue(&bt->st[i], WJB_BEGIN_ARRAY, NULL);
+            if (bt->elems[i] != NULL)
+                bt->elems[i] = repalloc(bt->elems[i], sizeof(JsonbValue) * bt->cap);
+    }
 
     if (ov != NULL && nv != NULL) {
         changed = palloc(sizeof(bool) * Max(r->natts, 1));
@@ -502,13 +543,16 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
                 changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
         }
     }
-    if (r->has_pk)
-        bt->done[BATCH_PK] = nv != NULL ? row_push(&bt->st[BATCH_PK], r, nv, nn, NULL, true)
-                                        : row_push(&bt->st[BATCH_PK], r, ov, on, NULL, true);
+    if (r->has_pk) {
+        if (nv != NULL)
+            row_object(&bt->elems[BATCH_PK][bt->n], r, nv, nn, NULL, true);
+        else
+            row_object(&bt->elems[BATCH_PK][bt->n], r, ov, on, NULL, true);
+    }
     if (ov != NULL)
-        bt->done[BATCH_OLD] = row_push(&bt->st[BATCH_OLD], r, ov, on, changed, false);
+        row_object(&bt->elems[BATCH_OLD][bt->n], r, ov, on, changed, false);
     if (nv != NULL)
-        bt->done[BATCH_NEW] = row_push(&bt->st[BATCH_NEW], r, nv, nn, changed, false);
+        row_object(&bt->elems[BATCH_NEW][bt->n], r, nv, nn, changed, false);
     bt->n++;
     MemoryContextSwitchTo(old);
     if (!bt->array || bt->n >= AUDIT_BATCH_ROWS)
@@ -757,8 +801,8 @@ PG_FUNCTION_INFO_V1(kiln_audit_break_glass);
 Datum kiln_audit_break_glass(PG_FUNCTION_ARGS)
 {
     char *reason = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    JsonbParseState *st = NULL;
-    JsonbValue *res;
+    JsonbValue obj;
+    JsonbPair pair;
     const char *p;
 
     if (!superuser())
@@ -772,11 +816,13 @@ Datum kiln_audit_break_glass(PG_FUNCTION_ARGS)
                         errmsg("a break-glass reason is required")));
     PreventCommandIfReadOnly("kiln.audit_break_glass()");
 
-    pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-    push_string(&st, "reason", WJB_KEY);
-    push_string(&st, reason, WJB_VALUE);
-    res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-    audit_note_row(audit_log_relid(), "BREAK_GLASS", JsonbPGetDatum(JsonbValueToJsonb(res)), false);
+    set_string(&pair.key, "reason");
+    set_string(&pair.value, reason);
+    pair.order = 0;
+    obj.type = jbvObject;
+    obj.val.object.nPairs = 1;
+    obj.val.object.pairs = &pair;
+    audit_note_row(audit_log_relid(), "BREAK_GLASS", JsonbPGetDatum(JsonbValueToJsonb(&obj)), false);
     audit_break_glass_enable();
     PG_RETURN_VOID();
 }
