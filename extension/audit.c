@@ -89,6 +89,7 @@ typedef struct AuditRel {
     bool has_pk;
     int natts;
     AuditCol *cols;
+    int npk;    /* primary key columns */
     int nkeys;  /* live columns */
     int *order; /* their indexes in jsonb key order (length, then bytes) */
 } AuditRel;
@@ -209,6 +210,7 @@ static AuditRel *audit_rel_get(Relation rel)
     e->schema = get_namespace_name(RelationGetNamespace(rel));
     e->name = pstrdup(RelationGetRelationName(rel));
     e->natts = desc->natts;
+    e->npk = 0;
     e->cols = palloc0(sizeof(AuditCol) * Max(desc->natts, 1));
     pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
     e->has_pk = !bms_is_empty(pk);
@@ -227,6 +229,8 @@ static AuditRel *audit_rel_get(Relation rel)
         c->name = pstrdup(NameStr(att->attname));
         c->namelen = strlen(c->name);
         c->in_pk = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pk);
+        if (c->in_pk)
+            e->npk++;
         if (c->kind == KIND_TEXT || c->kind == KIND_FLOAT) {
             Oid fn;
             bool varlena;
@@ -372,6 +376,27 @@ static void row_object(JsonbValue *obj, AuditRel *r, Datum *values, bool *nulls,
     obj->type = jbvObject;
     obj->val.object.nPairs = n;
     obj->val.object.pairs = pairs;
+}
+
+/*
+ * pk_from_row: the primary-key object of a whole-row object built by
+ * row_object (same key order), sharing its values.
+ */
+static void pk_from_row(JsonbValue *pk, AuditRel *r, const JsonbValue *row)
+{
+    JsonbPair *pairs = palloc(sizeof(JsonbPair) * Max(r->npk, 1));
+    int n = 0;
+    int k;
+
+    for (k = 0; k < r->nkeys; k++)
+        if (r->cols[r->order[k]].in_pk) {
+            pairs[n] = row->val.object.pairs[k];
+            pairs[n].order = n;
+            n++;
+        }
+    pk->type = jbvObject;
+    pk->val.object.nPairs = n;
+    pk->val.object.pairs = pairs;
 }
 
 /* ------------------------------------------------------------ capture */
@@ -543,16 +568,17 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
                 changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
         }
     }
-    if (r->has_pk) {
-        if (nv != NULL)
-            row_object(&bt->elems[BATCH_PK][bt->n], r, nv, nn, NULL, true);
-        else
-            row_object(&bt->elems[BATCH_PK][bt->n], r, ov, on, NULL, true);
-    }
     if (ov != NULL)
         row_object(&bt->elems[BATCH_OLD][bt->n], r, ov, on, changed, false);
     if (nv != NULL)
         row_object(&bt->elems[BATCH_NEW][bt->n], r, nv, nn, changed, false);
+    if (r->has_pk) {
+        if (changed == NULL) /* a whole row was just built: take its key columns */
+            pk_from_row(&bt->elems[BATCH_PK][bt->n], r,
+                        &bt->elems[nv != NULL ? BATCH_NEW : BATCH_OLD][bt->n]);
+        else
+            row_object(&bt->elems[BATCH_PK][bt->n], r, nv, nn, NULL, true);
+    }
     bt->n++;
     MemoryContextSwitchTo(old);
     if (!bt->array || bt->n >= AUDIT_BATCH_ROWS)
