@@ -203,7 +203,8 @@ static AuditRel *audit_rel_get(Relation rel)
         MemoryContextDelete(e->cxt); /* else left to its context's parent: rare */
 
     e->valid = false;
-    e->busy = 0;
+    if (!found)
+        e->busy = 0; /* a rebuilt entry keeps the count of the calls using it */
     e->cxt = NULL;
     cxt = AllocSetContextCreate(CacheMemoryContext, "kiln audit relation", ALLOCSET_SMALL_SIZES);
     old = MemoryContextSwitchTo(cxt);
