@@ -88,25 +88,5 @@ extern void audit_chain_init(void);
 extern void audit_break_glass_enable(void);
 extern bool audit_break_glass_active(void);
 
-/*
- * TEMPORARY until the identity branch is merged: the verified-context
- * interface of docs/security-core.md, served by audit_context_fallback.c
- * with an empty context. Removed when kiln.h declares it.
- */
-typedef struct KilnContext {
-    bool present;
-    const char *role;
-    bool has_user;
-    pg_uuid_t user_id;
-    bool has_tenant;
-    pg_uuid_t tenant_id;
-    bool has_session;
-    pg_uuid_t session_id;
-    const char *request_id;
-    const char *client_ip;
-    const char *aal;
-    Jsonb *claims;
-} KilnContext;
-extern const KilnContext *kiln_context_current(void);
 
 #endif /* KILN_AUDIT_H */
