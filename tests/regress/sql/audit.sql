@@ -182,6 +182,44 @@ INSERT INTO accounts (id, owner) VALUES (30, 'req');
 COMMIT;
 SELECT request_id FROM kiln.audit_log WHERE pk = '{"id": 30}';
 
+-- With a verified context (kiln.authenticate), the actor columns come from
+-- it: user, role, tenant, session, request id, client ip.
+SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
+SELECT kiln.sign_jwt(jsonb_build_object(
+  'iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated',
+  'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b',
+  'session_id', '0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c',
+  'exp', extract(epoch FROM now())::int8 + 600)) AS user_token \gset
+SELECT kiln.sign_jwt(jsonb_build_object(
+  'iss', 'kiln', 'role', 'service_role',
+  'exp', extract(epoch FROM now())::int8 + 600)) AS service_token \gset
+CREATE TABLE public.notes (id int PRIMARY KEY, body text);
+SELECT kiln.enable_audit('public.notes');
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.notes TO authenticated, service_role, tenant_service;
+SET SESSION AUTHORIZATION authenticator;
+BEGIN;
+SELECT kiln.authenticate(:'user_token', '{"request_id": "req-ctx-1", "client_ip": "203.0.113.7"}');
+INSERT INTO notes VALUES (1, 'by a user');
+COMMIT;
+BEGIN;
+SELECT kiln.authenticate(:'service_token', '{"request_id": "req-ctx-2"}');
+SELECT kiln.act_as_tenant('7d9e3c1a-2b4f-4c6d-8e0f-1a2b3c4d5e6f');
+UPDATE notes SET body = 'by a tenant service' WHERE id = 1;
+COMMIT;
+RESET SESSION AUTHORIZATION;
+-- Settings an app role can write are not the context: a forged claim is
+-- not an actor.
+BEGIN;
+SELECT set_config('request.jwt.claims',
+  '{"sub": "00000000-0000-0000-0000-000000000001", "role": "service_role"}', true) IS NOT NULL AS forged;
+SET LOCAL ROLE authenticated;
+DELETE FROM notes WHERE id = 1;
+COMMIT;
+SELECT l.op, l.db_user, l.actor_role, l.actor_user, l.tenant_id, l.session_id, l.request_id, l.client_ip
+  FROM kiln.audit_log l
+ WHERE l.table_name = 'notes'
+ ORDER BY l.seq;
+
 -- Every change of this file, in one intact chain per session.
 SELECT * FROM kiln.audit_verify();
 
@@ -197,5 +235,5 @@ COMMIT;
 SELECT * FROM kiln.audit_verify();
 
 DROP VIEW public.v_accounts;
-DROP TABLE public.accounts, public.events, public.kinds, public.bulk;
+DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes;
 DROP ROLE audit_app;
