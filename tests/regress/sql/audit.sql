@@ -187,7 +187,7 @@ SELECT request_id FROM kiln.audit_log WHERE pk = '{"id": 30}';
 SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
 SELECT kiln.sign_jwt(jsonb_build_object(
   'iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated',
-  'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b',
+  'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b', 'tenant_id', '7d9e3c1a-2b4f-4c6d-8e0f-1a2b3c4d5e6f',
   'session_id', '0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c',
   'exp', extract(epoch FROM now())::int8 + 600)) AS user_token \gset
 SELECT kiln.sign_jwt(jsonb_build_object(
@@ -203,8 +203,7 @@ INSERT INTO notes VALUES (1, 'by a user');
 COMMIT;
 BEGIN;
 SELECT kiln.authenticate(:'service_token', '{"request_id": "req-ctx-2"}');
-SELECT kiln.act_as_tenant('7d9e3c1a-2b4f-4c6d-8e0f-1a2b3c4d5e6f');
-UPDATE notes SET body = 'by a tenant service' WHERE id = 1;
+UPDATE notes SET body = 'by the service' WHERE id = 1;
 COMMIT;
 RESET SESSION AUTHORIZATION;
 -- Settings an app role can write are not the context: a forged claim is
