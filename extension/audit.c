@@ -789,19 +789,15 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
     return PointerGetDatum(NULL);
 }
 
-/* audit_note_row: one row on kiln.audit_log for an event about relid. */
-static void audit_note_row(Oid relid, const char *op, Datum detail, bool detail_null)
+/* audit_note_names: one row on kiln.audit_log for an event about schema.name. */
+static void audit_note_names(const char *nsp, const char *name, const char *op, Datum detail,
+                             bool detail_null)
 {
     AuditBase b;
     AuditWriter *w;
     Datum values[AUDIT_NCOLS];
     bool nulls[AUDIT_NCOLS];
-    char *nsp = get_namespace_name(get_rel_namespace(relid));
-    char *name = get_rel_name(relid);
 
-    if (nsp == NULL || name == NULL)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-                        errmsg("relation with OID %u does not exist", relid)));
     audit_base_fill(&b, nsp, name);
     memcpy(values, b.values, sizeof(values));
     memcpy(nulls, b.nulls, sizeof(nulls));
@@ -816,6 +812,43 @@ static void audit_note_row(Oid relid, const char *op, Datum detail, bool detail_
     audit_writer_close(w);
 }
 
+/* audit_note_row: one row on kiln.audit_log for an event about relid. */
+static void audit_note_row(Oid relid, const char *op, Datum detail, bool detail_null)
+{
+    char *nsp = get_namespace_name(get_rel_namespace(relid));
+    char *name = get_rel_name(relid);
+
+    if (nsp == NULL || name == NULL)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("relation with OID %u does not exist", relid)));
+    audit_note_names(nsp, name, op, detail, detail_null);
+}
+
+/* One-pair object {key: value} as a jsonb datum. */
+static Datum jsonb_pair(char *key, char *value)
+{
+    JsonbValue obj;
+    JsonbPair pair;
+
+    set_string(&pair.key, key);
+    set_string(&pair.value, value);
+    pair.order = 0;
+    obj.type = jbvObject;
+    obj.val.object.nPairs = 1;
+    obj.val.object.pairs = &pair;
+    return JsonbPGetDatum(JsonbValueToJsonb(&obj));
+}
+
+void audit_note_detached(Oid relid)
+{
+    audit_note_row(relid, "AUDIT_DISABLE", (Datum)0, true);
+}
+
+void audit_note_dropped(const char *schema, const char *table)
+{
+    audit_note_names(schema, table, "AUDIT_DISABLE", jsonb_pair("reason", "table dropped"), false);
+}
+
 /*
  * kiln.audit_break_glass(reason text) returns void: superuser only (42501
  * otherwise); reason must not be blank (22023). Writes a BREAK_GLASS row
@@ -828,8 +861,6 @@ PG_FUNCTION_INFO_V1(kiln_audit_break_glass);
 Datum kiln_audit_break_glass(PG_FUNCTION_ARGS)
 {
     char *reason = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    JsonbValue obj;
-    JsonbPair pair;
     const char *p;
 
     if (!superuser())
@@ -843,13 +874,7 @@ Datum kiln_audit_break_glass(PG_FUNCTION_ARGS)
                         errmsg("a break-glass reason is required")));
     PreventCommandIfReadOnly("kiln.audit_break_glass()");
 
-    set_string(&pair.key, "reason");
-    set_string(&pair.value, reason);
-    pair.order = 0;
-    obj.type = jbvObject;
-    obj.val.object.nPairs = 1;
-    obj.val.object.pairs = &pair;
-    audit_note_row(audit_log_relid(), "BREAK_GLASS", JsonbPGetDatum(JsonbValueToJsonb(&obj)), false);
+    audit_note_row(audit_log_relid(), "BREAK_GLASS", jsonb_pair("reason", reason), false);
     audit_break_glass_enable();
     PG_RETURN_VOID();
 }
@@ -880,9 +905,9 @@ static bool audit_attached(Relation rel)
 
 /*
  * kiln.audit_note(t regclass, op text, detail jsonb) returns void: writes
- * an AUDIT_ENABLE or AUDIT_DISABLE row for t. The caller must own t (42501)
- * and the note must be true: AUDIT_ENABLE only while the capture trigger is
- * attached, AUDIT_DISABLE only while it is not (55000); any other op: 22023.
+ * an AUDIT_ENABLE row for t (any other op: 22023). The caller must own t
+ * (42501) and the note must be true: the capture trigger is attached
+ * (55000). AUDIT_DISABLE rows come from kiln.audit_detach().
  */
 PG_FUNCTION_INFO_V1(kiln_audit_note);
 
@@ -898,9 +923,9 @@ Datum kiln_audit_note(PG_FUNCTION_ARGS)
                         errmsg("table and operation must not be null")));
     relid = PG_GETARG_OID(0);
     op = text_to_cstring(PG_GETARG_TEXT_PP(1));
-    if (strcmp(op, "AUDIT_ENABLE") != 0 && strcmp(op, "AUDIT_DISABLE") != 0)
+    if (strcmp(op, "AUDIT_ENABLE") != 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("audit note must be AUDIT_ENABLE or AUDIT_DISABLE")));
+                        errmsg("audit note must be AUDIT_ENABLE")));
     if (!pg_class_ownercheck(relid, GetUserId()))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("must be owner of table %s", get_rel_name(relid))));
@@ -908,7 +933,7 @@ Datum kiln_audit_note(PG_FUNCTION_ARGS)
     rel = table_open(relid, AccessShareLock);
     attached = audit_attached(rel);
     table_close(rel, AccessShareLock);
-    if (attached != (strcmp(op, "AUDIT_ENABLE") == 0))
+    if (!attached)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("audit note %s does not match the table's triggers", op)));
     audit_note_row(relid, op, PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));

@@ -89,4 +89,13 @@ extern void audit_break_glass_enable(void);
 extern bool audit_break_glass_active(void);
 
 
+/*
+ * audit_note_dropped (audit.c): writes an AUDIT_DISABLE row, detail
+ * {"reason": "table dropped"}, for schema.table, which is being dropped.
+ */
+extern void audit_note_dropped(const char *schema, const char *table);
+
+/* audit_note_detached (audit.c): writes an AUDIT_DISABLE row for relid. */
+extern void audit_note_detached(Oid relid);
+
 #endif /* KILN_AUDIT_H */

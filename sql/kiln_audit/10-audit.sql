@@ -87,9 +87,9 @@ AS 'MODULE_PATHNAME', 'kiln_audit_capture';
 -- EXECUTE stays with PUBLIC: CREATE TRIGGER needs it, and only the table's
 -- owner can attach a trigger; the trigger records only real changes.
 
--- Writes one AUDIT_ENABLE / AUDIT_DISABLE row (detail as new) on the
--- caller's chain. The C function checks that the caller owns the table and
--- that the note is true (the capture trigger is attached, resp. detached).
+-- Writes one AUDIT_ENABLE row (detail as new) on the caller's chain. The C
+-- function checks that the caller owns the table and that the note is true
+-- (the capture trigger is attached).
 CREATE FUNCTION kiln.audit_note(t pg_catalog.regclass, op pg_catalog.text, detail pg_catalog.jsonb)
 RETURNS void
 LANGUAGE c VOLATILE
@@ -135,7 +135,7 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
-  PERFORM kiln.audit_drop_triggers(t);
+  PERFORM kiln.audit_detach(t);
   IF mode OPERATOR(pg_catalog.=) 'row' THEN
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER kiln_audit_row AFTER INSERT OR UPDATE OR DELETE ON %s '
@@ -160,27 +160,27 @@ $fn$;
 COMMENT ON FUNCTION kiln.enable_audit(pg_catalog.regclass, pg_catalog.text) IS
   'attach the audit trigger to a table (mode row or statement); the caller must own the table (CREATE TRIGGER checks)';
 
-CREATE FUNCTION kiln.audit_drop_triggers(t pg_catalog.regclass)
+-- Drops the capture triggers of t (the caller must own t) and logs
+-- AUDIT_DISABLE; the only way past the DDL guard below. Returns how many.
+CREATE FUNCTION kiln.audit_detach(t pg_catalog.regclass)
 RETURNS pg_catalog.int4
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-  tg record;
-  n pg_catalog.int4 := 0;
-BEGIN
-  FOR tg IN
-    SELECT g.tgname FROM pg_catalog.pg_trigger g
-     WHERE g.tgrelid OPERATOR(pg_catalog.=) t
-       AND g.tgfoid OPERATOR(pg_catalog.=) 'kiln.audit_capture()'::pg_catalog.regprocedure
-       AND NOT g.tgisinternal
-  LOOP
-    EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', tg.tgname, t);
-    n := n OPERATOR(pg_catalog.+) 1;
-  END LOOP;
-  RETURN n;
-END
-$fn$;
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'kiln_audit_detach';
+COMMENT ON FUNCTION kiln.audit_detach(pg_catalog.regclass) IS
+  'drop the capture triggers of a table and log AUDIT_DISABLE (used by enable_audit/disable_audit)';
+
+-- DDL guard: capture triggers leave only through kiln.audit_detach() (or
+-- with their table); they cannot be disabled or renamed.
+CREATE FUNCTION kiln.audit_ddl_guard()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'kiln_audit_ddl_guard';
+REVOKE EXECUTE ON FUNCTION kiln.audit_ddl_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER kiln_audit_drop_guard ON sql_drop
+  EXECUTE FUNCTION kiln.audit_ddl_guard();
+CREATE EVENT TRIGGER kiln_audit_alter_guard ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
+  EXECUTE FUNCTION kiln.audit_ddl_guard();
 
 CREATE FUNCTION kiln.disable_audit(t pg_catalog.regclass)
 RETURNS void
@@ -192,9 +192,7 @@ BEGIN
            (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t), 'USAGE') THEN
     RAISE EXCEPTION 'must be owner of table %', t USING ERRCODE = 'insufficient_privilege';
   END IF;
-  IF kiln.audit_drop_triggers(t) OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM kiln.audit_note(t, 'AUDIT_DISABLE', NULL);
-  END IF;
+  PERFORM kiln.audit_detach(t);   -- logs AUDIT_DISABLE when it removed any
 END
 $fn$;
 COMMENT ON FUNCTION kiln.disable_audit(pg_catalog.regclass) IS

@@ -135,7 +135,7 @@ SELECT kiln.enable_audit('public.v_accounts');
 \echo :SQLSTATE
 SELECT kiln.enable_audit('kiln.audit_log');
 \echo :SQLSTATE
-SELECT kiln.audit_note('public.accounts', 'AUDIT_DISABLE', NULL);   -- not true
+SELECT kiln.audit_note('public.bulk', 'AUDIT_ENABLE', NULL);   -- not true
 \echo :SQLSTATE
 SELECT kiln.audit_note('public.accounts', 'FORGED', NULL);
 \echo :SQLSTATE
@@ -170,6 +170,39 @@ SELECT count(*) > 0 AS service_role_reads FROM kiln.audit_log;
 SELECT count(*) AS problems FROM kiln.audit_verify();
 RESET ROLE;
 SELECT op, pk, db_user FROM pg_temp.trail('accounts') WHERE pk = '{"id": 20}';
+
+-- Capture cannot be switched off behind the log's back: a table's owner
+-- cannot drop, disable or rename the capture triggers (only
+-- kiln.disable_audit() removes them, and logs it); dropping the table
+-- itself is allowed and logged.
+CREATE ROLE audit_owner NOLOGIN;
+CREATE TABLE public.owned (id int PRIMARY KEY);
+ALTER TABLE public.owned OWNER TO audit_owner;
+SET ROLE audit_owner;
+SELECT kiln.enable_audit('public.owned');
+DROP TRIGGER kiln_audit_row ON public.owned;
+\echo :SQLSTATE
+ALTER TABLE public.owned DISABLE TRIGGER kiln_audit_row;
+\echo :SQLSTATE
+ALTER TABLE public.owned DISABLE TRIGGER USER;
+\echo :SQLSTATE
+ALTER TABLE public.owned ENABLE REPLICA TRIGGER kiln_audit_row;
+\echo :SQLSTATE
+ALTER TRIGGER kiln_audit_row ON public.owned RENAME TO quiet;
+\echo :SQLSTATE
+ALTER TABLE public.owned ENABLE ALWAYS TRIGGER kiln_audit_row;   -- stronger: fine
+ALTER TABLE public.owned ADD COLUMN note text;                   -- other DDL: fine
+INSERT INTO public.owned VALUES (1, 'x');
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'public.owned'::regclass ORDER BY 1;
+RESET ROLE;
+SET ROLE audit_app;
+SELECT kiln.audit_detach('public.owned');
+\echo :SQLSTATE
+RESET ROLE;
+SET ROLE audit_owner;
+DROP TABLE public.owned;
+RESET ROLE;
+SELECT op, new FROM kiln.audit_log WHERE table_name = 'owned' ORDER BY seq;
 
 -- Without a verified context the actor columns are null.
 SELECT count(*) FILTER (WHERE actor_role IS NOT NULL OR actor_user IS NOT NULL
@@ -235,4 +268,4 @@ SELECT * FROM kiln.audit_verify();
 
 DROP VIEW public.v_accounts;
 DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes;
-DROP ROLE audit_app;
+DROP ROLE audit_app, audit_owner;
