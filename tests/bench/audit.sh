@@ -76,7 +76,7 @@ psql_b() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U po
 note "setting up (pgbench scale $BENCH_SCALE, $BENCH_ROWS-row bulk tables)"
 "$bindir/pgbench" -i -q -s "$BENCH_SCALE" -h 127.0.0.1 -p "$port" -U postgres postgres >/dev/null 2>&1 \
   || die "pgbench -i failed"
-psql_b <<'SQL'
+psql_b >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION kiln_audit CASCADE;
 CREATE TABLE bulk_plain (id bigint PRIMARY KEY, name text, n int, at timestamptz, amount numeric);
