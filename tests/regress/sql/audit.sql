@@ -116,6 +116,22 @@ SELECT nrows, jsonb_array_length(new) AS n, new -> 0 ->> 'id' AS first_id
   FROM pg_temp.trail('bulk') WHERE op = 'INSERT' AND nrows > 2;
 SELECT * FROM kiln.audit_verify();
 
+-- Partitioned tables: row level records the partition a row lives in (a
+-- row moving between partitions is a DELETE and an INSERT); statement level
+-- records the partitioned table, a move as one UPDATE.
+CREATE TABLE public.parted (id int, region text, v int, PRIMARY KEY (id, region))
+  PARTITION BY LIST (region);
+CREATE TABLE public.parted_eu PARTITION OF public.parted FOR VALUES IN ('eu');
+CREATE TABLE public.parted_us PARTITION OF public.parted FOR VALUES IN ('us');
+SELECT kiln.enable_audit('public.parted');
+INSERT INTO parted VALUES (1, 'eu', 1), (2, 'us', 2);
+UPDATE parted SET region = 'us' WHERE id = 1;
+SELECT kiln.enable_audit('public.parted', 'statement');
+UPDATE parted SET v = v + 1;
+UPDATE parted SET region = 'eu' WHERE id = 2;
+SELECT tbl, op, nrows, pk, old, new FROM pg_temp.trail() WHERE tbl LIKE 'public.parted%';
+DROP TABLE public.parted;
+
 -- TRUNCATE is recorded (no values); mode can be switched; disabling is logged.
 TRUNCATE bulk;
 SELECT kiln.enable_audit('public.bulk', 'row');
