@@ -12,7 +12,9 @@
  *     {"reason": "table dropped"});
  *   - on ddl_command_end of ALTER TABLE / ALTER TRIGGER: leaving a capture
  *     trigger disabled (or enabled for replica only), or renamed away from
- *     kiln_audit_*.
+ *     kiln_audit_*, or a guard trigger of kiln.audit_log / kiln.audit_seals
+ *     other than ENABLE ALWAYS;
+ *   - on sql_drop: dropping a guard trigger of those tables.
  * A superuser can still disable event triggers; docs/sql.md says so. This
  * file writes log rows only through audit.c's note functions.
  */
@@ -164,8 +166,16 @@ static void guard_drops(void)
         schema = text_array_elem(names, 1);
         table = text_array_elem(names, 2);
         trigger = text_array_elem(names, 3);
-        if (schema == NULL || table == NULL || trigger == NULL ||
-            strncmp(trigger, "kiln_audit_", strlen("kiln_audit_")) != 0)
+        if (schema == NULL || table == NULL || trigger == NULL)
+            continue;
+        if (strcmp(schema, "kiln") == 0 &&
+            (strcmp(table, "audit_log") == 0 || strcmp(table, "audit_seals") == 0)) {
+            ereport(ERROR,
+                    (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                     errmsg("trigger \"%s\" keeps kiln.%s append-only and cannot be dropped",
+                            trigger, table)));
+        }
+        if (strncmp(trigger, "kiln_audit_", strlen("kiln_audit_")) != 0)
             continue;
         qualified = psprintf("%s.%s", schema, table);
         foreach (lc, tables)
@@ -186,25 +196,38 @@ static void guard_drops(void)
 static void guard_alters(void)
 {
     Oid fn = audit_capture_oid();
-    Datum args[1];
-    Oid types[1] = {OIDOID};
+    Oid guard = LookupFuncName(list_make2(makeString("kiln"), makeString("audit_guard")), 0,
+                               NULL, true);
+    Datum args[2];
+    Oid types[2] = {OIDOID, OIDOID};
 
     if (!OidIsValid(fn))
         return;
     args[0] = ObjectIdGetDatum(fn);
-    if (SPI_execute_with_args("SELECT tgname::text, tgrelid::pg_catalog.regclass::text "
-                              "FROM pg_catalog.pg_trigger WHERE tgfoid = $1 AND NOT tgisinternal "
-                              "AND (tgenabled NOT IN ('O', 'A') OR tgname NOT LIKE 'kiln\\_audit\\_%') "
+    args[1] = ObjectIdGetDatum(guard);
+    /* Capture triggers: enabled (origin or always), named kiln_audit_*; the log's guards: always. */
+    if (SPI_execute_with_args("SELECT tgname::text, tgrelid::pg_catalog.regclass::text, tgfoid = $2 "
+                              "FROM pg_catalog.pg_trigger WHERE NOT tgisinternal AND "
+                              "((tgfoid = $1 AND (tgenabled NOT IN ('O', 'A') "
+                              "                   OR tgname NOT LIKE 'kiln\\_audit\\_%')) "
+                              " OR (tgfoid = $2 AND tgenabled <> 'A')) "
                               "LIMIT 1",
-                              1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+                              2, types, args, NULL, false, 0) != SPI_OK_SELECT)
         elog(ERROR, "audit guard: trigger lookup failed");
-    if (SPI_processed > 0)
+    if (SPI_processed > 0) {
+        char *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        char *rel = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+        char *is_guard = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+        if (strcmp(is_guard, "t") == 0)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("trigger \"%s\" keeps %s append-only and must stay ENABLE ALWAYS",
+                                   name, rel)));
         ereport(ERROR,
                 (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                 errmsg("audit trigger \"%s\" on %s must stay enabled and keep its name",
-                        SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-                        SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+                 errmsg("audit trigger \"%s\" on %s must stay enabled and keep its name", name, rel),
                  errhint("Use kiln.disable_audit(table) to stop auditing a table; it is logged.")));
+    }
 }
 
 /*

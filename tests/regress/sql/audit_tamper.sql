@@ -37,6 +37,15 @@ SET session_replication_role = replica;
 DELETE FROM kiln.audit_log WHERE seq = 2;
 \echo :SQLSTATE
 RESET session_replication_role;
+-- Nor can the owner switch the guard off or drop it.
+ALTER TABLE kiln.audit_log DISABLE TRIGGER audit_log_guard;
+\echo :SQLSTATE
+ALTER TABLE kiln.audit_log ENABLE TRIGGER audit_log_guard;
+\echo :SQLSTATE
+DROP TRIGGER audit_log_guard ON kiln.audit_log;
+\echo :SQLSTATE
+DROP TRIGGER audit_seals_guard_truncate ON kiln.audit_seals;
+\echo :SQLSTATE
 SELECT length(kiln.audit_seal()) AS digest_hex_len;
 UPDATE kiln.audit_seals SET digest = '\x00';
 \echo :SQLSTATE
