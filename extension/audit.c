@@ -10,7 +10,8 @@
  * INSERT (new) and DELETE (old), only the changed columns for UPDATE.
  * kiln.audit_guard() keeps the log append-only; kiln.audit_break_glass()
  * opens it for one transaction, superuser only, and says so in the log;
- * kiln.audit_note() records enabling and disabling.
+ * kiln.audit_note() records enabling (audit_ddl.c detaches and logs
+ * disabling through the note functions here).
  *
  * Rows are built in a memory context reset every row; per-table facts
  * (names, primary key, output functions) are cached per relation and
