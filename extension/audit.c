@@ -215,7 +215,7 @@ static AuditRel *audit_rel_get(Relation rel)
     e->npk = 0;
     e->cols = palloc0(sizeof(AuditCol) * Max(desc->natts, 1));
     pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
-    e->has_pk = !bms_is_empty(pk);
+    e->has_pk = !bms_is_empty(pk) || relid == audit_log_relid();
     for (i = 0; i < desc->natts; i++) {
         Form_pg_attribute att = TupleDescAttr(desc, i);
         AuditCol *c = &e->cols[i];
@@ -231,6 +231,9 @@ static AuditRel *audit_rel_get(Relation rel)
         c->name = pstrdup(NameStr(att->attname));
         c->namelen = strlen(c->name);
         c->in_pk = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pk);
+        /* The log itself has no index; its rows are named by (chain_id, seq). */
+        if (relid == audit_log_relid())
+            c->in_pk = i == AUDIT_COL_CHAIN_ID || i == AUDIT_COL_SEQ;
         if (c->in_pk)
             e->npk++;
         if (c->kind == KIND_TEXT || c->kind == KIND_FLOAT) {

@@ -29,15 +29,18 @@ CREATE TABLE kiln.audit_log (
   old          pg_catalog.jsonb,
   new          pg_catalog.jsonb,
   prev_hash    pg_catalog.bytea       NOT NULL,
-  hash         pg_catalog.bytea       NOT NULL,
-  CONSTRAINT audit_log_pkey PRIMARY KEY (chain_id, seq)
+  hash         pg_catalog.bytea       NOT NULL
 );
+-- No index: every index costs every audited write (a btree insert and its
+-- WAL), and nothing on the write path reads the log. (chain_id, seq) is
+-- unique by construction; kiln.audit_verify() sorts and would report a
+-- duplicate. Add plain indexes for queries if needed (docs/sql.md).
 -- Statement-level capture writes up to 1000 changed rows per log row (pk,
 -- old and new are then arrays): lz4 keeps compressing them cheap.
 ALTER TABLE kiln.audit_log ALTER COLUMN pk SET COMPRESSION lz4,
   ALTER COLUMN old SET COMPRESSION lz4, ALTER COLUMN new SET COMPRESSION lz4;
 COMMENT ON TABLE kiln.audit_log IS
-  'append-only audit trail; one hash chain per writing backend (chain_id, seq); see kiln.audit_verify()';
+  'append-only audit trail; one hash chain per writing backend, ordered by (chain_id, seq); see kiln.audit_verify()';
 
 -- Nobody but the owner (the installing superuser) holds any privilege; the
 -- guard trigger below refuses UPDATE, DELETE and TRUNCATE even to the owner.
