@@ -36,9 +36,18 @@ CREATE TABLE kiln.audit_log (
 -- unique by construction; kiln.audit_verify() sorts and would report a
 -- duplicate. Add plain indexes for queries if needed (docs/sql.md).
 -- Statement-level capture writes up to 1000 changed rows per log row (pk,
--- old and new are then arrays): lz4 keeps compressing them cheap.
-ALTER TABLE kiln.audit_log ALTER COLUMN pk SET COMPRESSION lz4,
-  ALTER COLUMN old SET COMPRESSION lz4, ALTER COLUMN new SET COMPRESSION lz4;
+-- old and new are then arrays): lz4, where the server has it, keeps
+-- compressing them cheap.
+DO $lz4$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_settings
+              WHERE name OPERATOR(pg_catalog.=) 'default_toast_compression'
+                AND 'lz4' OPERATOR(pg_catalog.=) ANY (enumvals)) THEN
+    ALTER TABLE kiln.audit_log ALTER COLUMN pk SET COMPRESSION lz4,
+      ALTER COLUMN old SET COMPRESSION lz4, ALTER COLUMN new SET COMPRESSION lz4;
+  END IF;
+END
+$lz4$;
 COMMENT ON TABLE kiln.audit_log IS
   'append-only audit trail; one hash chain per writing backend, ordered by (chain_id, seq); see kiln.audit_verify()';
 

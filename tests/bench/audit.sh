@@ -126,9 +126,10 @@ pgbench_tps() { # clients
   "$bindir/pgbench" -n -M prepared -c "$1" -j 2 -T "$BENCH_SECONDS" -h 127.0.0.1 -p "$port" -U postgres postgres 2>/dev/null \
     | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1
 }
-bulk_ms() { # table
+bulk_ms() { # table; every run starts right after a checkpoint, so that none lands inside one
   psql_b -c "TRUNCATE $1" >/dev/null
-  psql_b -c 'VACUUM plpgsql_audit_log' >/dev/null
+  psql_b -c 'TRUNCATE plpgsql_audit_log' >/dev/null
+  psql_b -c 'CHECKPOINT' >/dev/null
   psql_b -c '\timing on' -c "INSERT INTO $1 SELECT g, 'name ' || g, g % 100, statement_timestamp(), g * 1.5 FROM generate_series(1, $BENCH_ROWS) g" \
     | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 }
