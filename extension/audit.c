@@ -58,13 +58,14 @@
 /* How a column's value becomes a jsonb value. */
 typedef enum AuditKind {
     KIND_TEXT,    /* string: the type's output function */
+    KIND_VARTEXT, /* string: the bytes of a text or varchar value, no copy */
     KIND_BOOL,    /* true / false */
     KIND_INT,     /* number, from int2/int4/int8 */
     KIND_NUMERIC, /* number, or string for NaN / Infinity */
     KIND_FLOAT,   /* number via the output text, or string when not finite */
     KIND_JSONB,   /* nested */
     KIND_JSON,    /* nested, parsed */
-    KIND_DATETIME, /* ISO 8601 string, whatever DateStyle says */
+    KIND_DATETIME, /* ISO 8601 string, whatever DateStyle says; with time zone: in UTC */
 } AuditKind;
 
 typedef struct AuditCol {
@@ -161,6 +162,9 @@ static AuditKind audit_kind_of(Oid basetype)
         return KIND_JSONB;
     case JSONOID:
         return KIND_JSON;
+    case TEXTOID:
+    case VARCHAROID:
+        return KIND_VARTEXT;
     case DATEOID:
     case TIMEOID:
     case TIMETZOID:
@@ -285,6 +289,14 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
         v->type = jbvBool;
         v->val.boolean = DatumGetBool(d);
         return;
+    case KIND_VARTEXT: {
+        text *t = DatumGetTextPP(d); /* detoasted in the row context if need be */
+
+        v->type = jbvString;
+        v->val.string.val = VARDATA_ANY(t);
+        v->val.string.len = VARSIZE_ANY_EXHDR(t);
+        return;
+    }
     case KIND_INT: {
         int64 i;
 
@@ -345,9 +357,13 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
         *v = arr->val.array.elems[0];
         return;
     }
-    case KIND_DATETIME:
-        set_string(v, JsonEncodeDateTime(NULL, d, c->basetype, NULL));
+    case KIND_DATETIME: {
+        /* timestamptz and timetz in UTC: no time zone lookup, same text whatever TimeZone says */
+        static const int utc = 0;
+
+        set_string(v, JsonEncodeDateTime(NULL, d, c->basetype, &utc));
         return;
+    }
     default:
         set_string(v, OutputFunctionCall(&c->out, d));
         return;
@@ -601,12 +617,35 @@ static const char *op_name(TriggerEvent ev)
     return "TRUNCATE";
 }
 
-static TupleTableSlot *fetch_next(Tuplestorestate *ts, TupleTableSlot *slot)
+/*
+ * A row of a transition table, deformed from a copy in audit_row_cxt: the
+ * slot's own tuple may be freed by the next fetch (a tuplestore spilled to
+ * disk), while the batch keeps pointing into values until it is flushed.
+ */
+typedef struct AuditRow {
+    Datum *values;
+    bool *nulls;
+} AuditRow;
+
+static bool fetch_next(Tuplestorestate *ts, TupleTableSlot *slot, AuditRow *row)
 {
+    MemoryContext old;
+    MinimalTuple mt;
+    HeapTupleData htup;
+
     if (!tuplestore_gettupleslot(ts, true, false, slot))
-        return NULL;
-    slot_getallattrs(slot);
-    return slot;
+        return false;
+    old = MemoryContextSwitchTo(audit_row_cxt);
+    mt = ExecCopySlotMinimalTuple(slot);
+    htup.t_len = mt->t_len + MINIMAL_TUPLE_OFFSET;
+    htup.t_data = (HeapTupleHeader)((char *)mt - MINIMAL_TUPLE_OFFSET);
+    ItemPointerSetInvalid(&htup.t_self);
+    htup.t_tableOid = InvalidOid;
+    row->values = palloc(sizeof(Datum) * Max(slot->tts_tupleDescriptor->natts, 1));
+    row->nulls = palloc(sizeof(bool) * Max(slot->tts_tupleDescriptor->natts, 1));
+    heap_deform_tuple(&htup, slot->tts_tupleDescriptor, row->values, row->nulls);
+    MemoryContextSwitchTo(old);
+    return true;
 }
 
 /*
@@ -664,15 +703,16 @@ static void audit_capture_rows(TriggerData *td, AuditRel *r, AuditWriter *w, con
             tuplestore_rescan(nts);
         }
         for (;;) {
-            TupleTableSlot *o = os ? fetch_next(ots, os) : NULL;
-            TupleTableSlot *n = ns ? fetch_next(nts, ns) : NULL;
+            AuditRow o, n;
+            bool have_o = os != NULL && fetch_next(ots, os, &o);
+            bool have_n = ns != NULL && fetch_next(nts, ns, &n);
 
-            if (o == NULL && n == NULL)
+            if (!have_o && !have_n)
                 break;
-            if ((os != NULL && o == NULL) || (ns != NULL && n == NULL))
+            if ((os != NULL && !have_o) || (ns != NULL && !have_n))
                 elog(ERROR, "audit: transition tables of an UPDATE differ in length");
-            batch_add(&bt, o ? o->tts_values : NULL, o ? o->tts_isnull : NULL,
-                      n ? n->tts_values : NULL, n ? n->tts_isnull : NULL);
+            batch_add(&bt, have_o ? o.values : NULL, have_o ? o.nulls : NULL,
+                      have_n ? n.values : NULL, have_n ? n.nulls : NULL);
             CHECK_FOR_INTERRUPTS();
         }
         if (bt.n > 0)

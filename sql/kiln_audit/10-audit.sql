@@ -35,6 +35,7 @@ CREATE TABLE kiln.audit_log (
 -- WAL), and nothing on the write path reads the log. (chain_id, seq) is
 -- unique by construction; kiln.audit_verify() sorts and would report a
 -- duplicate. Add plain indexes for queries if needed (docs/sql.md).
+
 -- Statement-level capture writes up to 1000 changed rows per log row (pk,
 -- old and new are then arrays): lz4, where the server has it, keeps
 -- compressing them cheap.

@@ -116,6 +116,24 @@ SELECT nrows, jsonb_array_length(new) AS n, new -> 0 ->> 'id' AS first_id
   FROM pg_temp.trail('bulk') WHERE op = 'INSERT' AND nrows > 2;
 SELECT * FROM kiln.audit_verify();
 
+-- A statement whose transition table spills to disk (tiny work_mem): every
+-- logged value still matches the table.
+CREATE TABLE public.spill (id int PRIMARY KEY, v text, n numeric);
+SELECT kiln.enable_audit('public.spill', 'statement');
+SET work_mem = '64kB';
+INSERT INTO spill SELECT g, repeat('x', g % 50) || g, g / 7.0 FROM generate_series(1, 3000) g;
+UPDATE spill SET v = v || '!', n = n * 2;
+RESET work_mem;
+SELECT l.op, count(*) AS changes,
+       count(*) FILTER (WHERE (e ->> 'v') = s.v OR (e ->> 'v') = left(s.v, -1)) AS v_ok,
+       count(*) FILTER (WHERE (e ->> 'n')::numeric IN (s.n, s.n / 2)) AS n_ok
+  FROM pg_temp.trail('spill') l
+ CROSS JOIN LATERAL jsonb_array_elements(l.new) WITH ORDINALITY AS x(e, i)
+  JOIN spill s ON s.id = (l.pk -> (x.i::int - 1) ->> 'id')::int
+ WHERE l.op IN ('INSERT', 'UPDATE')
+ GROUP BY l.op ORDER BY 1;
+DROP TABLE public.spill;
+
 -- Partitioned tables: row level records the partition a row lives in (a
 -- row moving between partitions is a DELETE and an INSERT); statement level
 -- records the partitioned table, a move as one UPDATE.
