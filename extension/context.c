@@ -277,6 +277,7 @@ static void kiln_verify_token(const char *tok, size_t len, KilnVerified *v)
         if (v->has_session && kiln_session_revoked(&v->session_id))
             ereport(ERROR, (errcode(KILN_ERRCODE_REVOKED_TOKEN), errmsg("token revoked"),
                             errdetail("The token's session was revoked.")));
+        kiln_verified_claims(v);
     }
     kiln_token_cache_put(h, v);
 }

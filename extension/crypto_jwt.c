@@ -32,7 +32,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 /* Longest token accepted, in bytes. */
@@ -120,25 +119,6 @@ static char *kiln_jsonb_string(Jsonb *jb, const char *key)
     return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* A numeric member; false when absent; KL001 when not a finite number. */
-static bool kiln_jsonb_number(Jsonb *jb, const char *key, double *out)
-{
-    JsonbValue *v = kiln_jsonb_get(jb, key);
-    char *s;
-    char *end;
-
-    if (v == NULL)
-        return false;
-    if (v->type != jbvNumeric)
-        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a number.", key));
-    s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-    *out = strtod(s, &end);
-    if (*end != '\0' || !isfinite(*out))
-        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a finite number.", key));
-    pfree(s);
-    return true;
-}
-
 static int kiln_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
@@ -214,6 +194,67 @@ static bool kiln_key_allows(int n, char **items, const char *guc_list, const cha
     return false;
 }
 
+/* SHA-256, fetched once per backend (an implicit fetch per call costs microseconds). */
+static EVP_MD *kiln_sha256 = NULL;
+
+const EVP_MD *kiln_sha256_md(void)
+{
+    if (kiln_sha256 == NULL)
+        kiln_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return kiln_sha256;
+}
+
+bool kiln_hmac_prepare(KilnJwtKey *key)
+{
+    uint8 k[64];
+    uint8 pad[64];
+    unsigned int klen = 0;
+    int i;
+    bool ok;
+
+    if (kiln_sha256_md() == NULL)
+        return false;
+    memset(k, 0, sizeof(k));
+    if (key->secret_len > sizeof(k)) {
+        if (!EVP_Digest(key->secret, key->secret_len, k, &klen, kiln_sha256, NULL))
+            return false;
+    } else
+        memcpy(k, key->secret, key->secret_len);
+
+    key->hmac_inner = EVP_MD_CTX_new();
+    key->hmac_outer = EVP_MD_CTX_new();
+    for (i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    ok = key->hmac_inner != NULL && key->hmac_outer != NULL &&
+         EVP_DigestInit_ex(key->hmac_inner, kiln_sha256, NULL) && EVP_DigestUpdate(key->hmac_inner, pad, 64);
+    for (i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex(key->hmac_outer, kiln_sha256, NULL) && EVP_DigestUpdate(key->hmac_outer, pad, 64);
+    sodium_memzero(k, sizeof(k));
+    sodium_memzero(pad, sizeof(pad));
+    ERR_clear_error();
+    return ok;
+}
+
+bool kiln_hmac_sha256(const KilnJwtKey *key, const uint8 *msg, size_t len, uint8 out[32])
+{
+    static EVP_MD_CTX *ctx = NULL;
+    uint8 inner[32];
+    unsigned int n = 0;
+    bool ok;
+
+    if (key->hmac_inner == NULL || key->hmac_outer == NULL)
+        return false;
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
+        return false;
+    ok = EVP_MD_CTX_copy_ex(ctx, key->hmac_inner) && EVP_DigestUpdate(ctx, msg, len) &&
+         EVP_DigestFinal_ex(ctx, inner, &n) && n == 32 && EVP_MD_CTX_copy_ex(ctx, key->hmac_outer) &&
+         EVP_DigestUpdate(ctx, inner, 32) && EVP_DigestFinal_ex(ctx, out, &n) && n == 32;
+    sodium_memzero(inner, sizeof(inner));
+    ERR_clear_error();
+    return ok;
+}
+
 /* ES256: raw R||S (64 bytes) to DER for OpenSSL; palloc'd. */
 static uint8 *kiln_es256_raw_to_der(const uint8 *raw, int *derlen)
 {
@@ -247,17 +288,12 @@ static bool kiln_jwt_check_sig(const KilnJwtKey *key, const char *msg, size_t ms
 {
     switch (key->alg) {
     case KILN_ALG_HS256: {
-        crypto_auth_hmacsha256_state st;
-        uint8 mac[crypto_auth_hmacsha256_BYTES];
+        uint8 mac[32];
         bool ok;
 
-        if (siglen != sizeof(mac))
+        if (siglen != sizeof(mac) || !kiln_hmac_sha256(key, (const uint8 *)msg, msglen, mac))
             return false;
-        crypto_auth_hmacsha256_init(&st, key->secret, key->secret_len);
-        crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, msglen);
-        crypto_auth_hmacsha256_final(&st, mac);
-        ok = sodium_memcmp(mac, sig, sizeof(mac)) == 0;
-        sodium_memzero(&st, sizeof(st));
+        ok = CRYPTO_memcmp(mac, sig, sizeof(mac)) == 0;
         sodium_memzero(mac, sizeof(mac));
         return ok;
     }
@@ -278,7 +314,7 @@ static bool kiln_jwt_check_sig(const KilnJwtKey *key, const char *msg, size_t ms
         if (der == NULL)
             return false;
         ctx = EVP_MD_CTX_new();
-        ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) == 1 &&
+        ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, kiln_sha256_md(), NULL, key->pkey) == 1 &&
              EVP_DigestVerify(ctx, der, derlen, (const unsigned char *)msg, msglen) == 1;
         EVP_MD_CTX_free(ctx);
         ERR_clear_error();
@@ -297,9 +333,57 @@ static double kiln_now_unix(void)
     return (double)(now + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1e6;
 }
 
-static void kiln_claim_uuid(Jsonb *claims, const char *name, bool *has, pg_uuid_t *out)
+/* Claims the verifier reads, in the order of kiln_claim_names. */
+enum {
+    KILN_CLAIM_EXP,
+    KILN_CLAIM_NBF,
+    KILN_CLAIM_IAT,
+    KILN_CLAIM_ISS,
+    KILN_CLAIM_AUD,
+    KILN_CLAIM_ROLE,
+    KILN_CLAIM_SUB,
+    KILN_CLAIM_SESSION,
+    KILN_CLAIM_TENANT,
+    KILN_CLAIM_AAL,
+    KILN_CLAIM_EMAIL,
+    KILN_CLAIM_COUNT
+};
+static const char *const kiln_claim_names[KILN_CLAIM_COUNT] = {
+    "exp", "nbf", "iat", "iss", "aud", "role", "sub", "session_id", "tenant_id", "aal", "email"};
+
+/* A string claim as a palloc'd C string; NULL when absent or null; KL001 when not a string. */
+static char *kiln_claim_string(const KilnJsonSpan *v, const char *name)
 {
-    char *s = kiln_jsonb_string(claims, name);
+    if (v->type == KILN_JV_NONE || v->type == KILN_JV_NULL)
+        return NULL;
+    if (v->type != KILN_JV_STRING)
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a string.", name));
+    return kiln_json_string(v);
+}
+
+/* A numeric claim; false when absent; KL001 when not a finite number. */
+static bool kiln_claim_number(const KilnJsonSpan *v, const char *name, double *out)
+{
+    char buf[64];
+    char *end;
+
+    if (v->type == KILN_JV_NONE)
+        return false;
+    if (v->type != KILN_JV_NUMBER)
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a number.", name));
+    if (v->len >= sizeof(buf))
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a usable number.", name));
+    memcpy(buf, v->start, v->len);
+    buf[v->len] = '\0';
+    *out = strtod(buf, &end);
+    if (*end != '\0' || !isfinite(*out))
+        kiln_jwt_invalid(psprintf("Claim \"%s\" is not a finite number.", name));
+    return true;
+}
+
+static void kiln_claim_uuid(const KilnJsonSpan *v, const char *name, bool *has, pg_uuid_t *out)
+{
+    char *s = kiln_claim_string(v, name);
 
     *has = false;
     if (s == NULL)
@@ -388,11 +472,12 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
     uint8 *sig;
     size_t plen;
     size_t siglen;
-    Jsonb *claims;
+    KilnJsonSpan c[KILN_CLAIM_COUNT];
+    const char *why;
     char *kid;
     char *iss;
     char *role;
-    JsonbValue *aud;
+    KilnJsonSpan *aud;
     KilnJwtAlg alg;
     const KilnJwtKey *keys;
     const KilnJwtKey *key = NULL;
@@ -444,24 +529,29 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
 
     /* Claims, now that they are known to come from a key holder. */
     pbuf = kiln_jwt_segment(dot1 + 1, dot2 - (dot1 + 1), &plen);
-    claims = kiln_jwt_json(pbuf, plen, "payload");
+    if (memchr(pbuf, '\0', plen) != NULL || !pg_verify_mbstr(PG_UTF8, (const char *)pbuf, (int)plen, true))
+        kiln_jwt_invalid("The token payload is not valid UTF-8 text.");
+    why = kiln_json_top_members((const char *)pbuf, plen, kiln_claim_names, KILN_CLAIM_COUNT, c);
+    if (why != NULL)
+        kiln_jwt_invalid(psprintf("The token payload is not a valid JSON object (%s).", why));
+
     now = kiln_now_unix();
-    if (!kiln_jsonb_number(claims, "exp", &exp))
+    if (!kiln_claim_number(&c[KILN_CLAIM_EXP], "exp", &exp))
         kiln_jwt_invalid("The token has no exp claim.");
     if (now > exp + KILN_JWT_SKEW_SECONDS)
         ereport(ERROR, (errcode(KILN_ERRCODE_EXPIRED_TOKEN), errmsg("token expired"),
                         errdetail("The token's exp lies more than %d seconds in the past.",
                                   KILN_JWT_SKEW_SECONDS)));
-    if (kiln_jsonb_number(claims, "nbf", &t) && now + KILN_JWT_SKEW_SECONDS < t)
+    if (kiln_claim_number(&c[KILN_CLAIM_NBF], "nbf", &t) && now + KILN_JWT_SKEW_SECONDS < t)
         kiln_jwt_invalid("The token is not valid yet (nbf).");
-    if (kiln_jsonb_number(claims, "iat", &t) && now + KILN_JWT_SKEW_SECONDS < t)
+    if (kiln_claim_number(&c[KILN_CLAIM_IAT], "iat", &t) && now + KILN_JWT_SKEW_SECONDS < t)
         kiln_jwt_invalid("The token was issued in the future (iat).");
 
-    iss = kiln_jsonb_string(claims, "iss");
+    iss = kiln_claim_string(&c[KILN_CLAIM_ISS], "iss");
     if (iss == NULL || !kiln_key_allows(key->n_issuers, key->issuers, kiln_jwt_issuers, iss, strlen(iss)))
         kiln_jwt_invalid("The token's issuer is not accepted.");
 
-    role = kiln_jsonb_string(claims, "role");
+    role = kiln_claim_string(&c[KILN_CLAIM_ROLE], "role");
     for (i = 0; role != NULL && i < lengthof(kiln_token_roles); i++)
         if (strcmp(role, kiln_token_roles[i]) == 0)
             break;
@@ -470,45 +560,53 @@ void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out)
     out->role = kiln_token_roles[i];
 
     /* aud: when present, one entry must be allowed; only API-key tokens may omit it. */
-    aud = kiln_jsonb_get(claims, "aud");
-    if (aud == NULL || aud->type == jbvNull) {
+    aud = &c[KILN_CLAIM_AUD];
+    if (aud->type == KILN_JV_NONE || aud->type == KILN_JV_NULL) {
         if (strcmp(out->role, "authenticated") == 0)
             kiln_jwt_invalid("The token has no aud claim.");
-    } else if (aud->type == jbvString) {
-        if (!kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences, aud->val.string.val,
-                             aud->val.string.len))
+    } else if (aud->type == KILN_JV_STRING) {
+        char *a = kiln_json_string(aud);
+
+        if (!kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences, a, strlen(a)))
             kiln_jwt_invalid("The token's audience is not accepted.");
-    } else if (aud->type == jbvBinary && JsonContainerIsArray(aud->val.binary.data)) {
+    } else if (aud->type == KILN_JV_ARRAY) {
         bool ok = false;
-        uint32 n = JsonContainerSize(aud->val.binary.data);
-        uint32 j;
+        size_t pos = 0;
+        KilnJsonSpan e;
 
-        for (j = 0; j < n && !ok; j++) {
-            JsonbValue *e = getIthJsonbValueFromContainer(aud->val.binary.data, j);
+        while (!ok && kiln_json_array_next(aud, &pos, &e)) {
+            char *a;
 
-            if (e->type != jbvString)
+            if (e.type != KILN_JV_STRING)
                 kiln_jwt_invalid("The token's aud claim holds a non-string.");
-            ok = kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences,
-                                 e->val.string.val, e->val.string.len);
+            a = kiln_json_string(&e);
+            ok = kiln_key_allows(key->n_audiences, key->audiences, kiln_jwt_audiences, a, strlen(a));
         }
         if (!ok)
             kiln_jwt_invalid("The token's audience is not accepted.");
     } else
         kiln_jwt_invalid("The token's aud claim is neither a string nor an array.");
 
-    kiln_claim_uuid(claims, "sub", &out->has_user, &out->user_id);
-    kiln_claim_uuid(claims, "session_id", &out->has_session, &out->session_id);
+    kiln_claim_uuid(&c[KILN_CLAIM_SUB], "sub", &out->has_user, &out->user_id);
+    kiln_claim_uuid(&c[KILN_CLAIM_SESSION], "session_id", &out->has_session, &out->session_id);
     if (key->trusted_tenant) {
-        kiln_claim_uuid(claims, "tenant_id", &out->has_tenant, &out->tenant_id);
+        kiln_claim_uuid(&c[KILN_CLAIM_TENANT], "tenant_id", &out->has_tenant, &out->tenant_id);
         /* A tenant-scoped service token never bypasses tenant isolation. */
         if (out->has_tenant && strcmp(out->role, "service_role") == 0)
             out->role = kiln_role_static("tenant_service");
     }
-    out->aal = kiln_jsonb_string(claims, "aal");
-    out->email = kiln_jsonb_string(claims, "email");
+    out->aal = kiln_claim_string(&c[KILN_CLAIM_AAL], "aal");
+    out->email = kiln_claim_string(&c[KILN_CLAIM_EMAIL], "email");
     out->exp = exp;
-    out->claims = claims;
+    out->claims = NULL;
     out->claims_text = (char *)pbuf;
+}
+
+Jsonb *kiln_verified_claims(KilnVerified *v)
+{
+    if (v->claims == NULL)
+        v->claims = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(v->claims_text)));
+    return v->claims;
 }
 
 /* The signing key, or the key named kid (which must be able to sign). */
@@ -549,16 +647,9 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
 
     switch (key->alg) {
     case KILN_ALG_HS256:
-        /* The streaming API takes a key of any length. */
-        {
-            crypto_auth_hmacsha256_state st;
-
-            crypto_auth_hmacsha256_init(&st, key->secret, key->secret_len);
-            crypto_auth_hmacsha256_update(&st, (const unsigned char *)buf.data, buf.len);
-            crypto_auth_hmacsha256_final(&st, sig);
-            sodium_memzero(&st, sizeof(st));
-        }
-        siglen = crypto_auth_hmacsha256_BYTES;
+        if (!kiln_hmac_sha256(key, (const uint8 *)buf.data, buf.len, sig))
+            elog(ERROR, "HMAC-SHA-256 failed");
+        siglen = 32;
         break;
     case KILN_ALG_EDDSA:
         crypto_sign_detached(sig, NULL, (const unsigned char *)buf.data, buf.len, key->secret);
@@ -573,7 +664,7 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
         const BIGNUM *r;
         const BIGNUM *s;
         bool ok = ctx != NULL && key->pkey != NULL &&
-                  EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) == 1 &&
+                  EVP_DigestSignInit(ctx, NULL, kiln_sha256_md(), NULL, key->pkey) == 1 &&
                   EVP_DigestSign(ctx, der, &derlen, (const unsigned char *)buf.data, buf.len) == 1 &&
                   (es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) != NULL;
 
@@ -636,7 +727,7 @@ Datum kiln_verify_jwt(PG_FUNCTION_ARGS)
     if (v.has_session && kiln_session_revoked(&v.session_id))
         ereport(ERROR, (errcode(KILN_ERRCODE_REVOKED_TOKEN), errmsg("token revoked"),
                         errdetail("The token's session was revoked.")));
-    PG_RETURN_JSONB_P(v.claims);
+    PG_RETURN_JSONB_P(kiln_verified_claims(&v));
 }
 
 static char *kiln_b64(const uint8 *p, size_t len)
@@ -753,6 +844,7 @@ Datum kiln_bench_verify(PG_FUNCTION_ARGS)
     if (n < 1)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be positive")));
     kiln_jwt_verify(tok, len, &v);
+    kiln_verified_claims(&v);
     kiln_token_hash(tok, len, h);
     kiln_token_cache_put(h, &v);
     MemoryContextReset(tmp);

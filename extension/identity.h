@@ -29,6 +29,8 @@ typedef struct KilnJwtKey {
     uint8 *secret;       /* HS256: HMAC secret; ES256: private key DER; EdDSA: 64-byte sk */
     size_t secret_len;
     EVP_PKEY *pkey;      /* ES256 only */
+    EVP_MD_CTX *hmac_inner; /* HS256 only: SHA-256 states after the padded key */
+    EVP_MD_CTX *hmac_outer;
     bool signing;
     bool verify;
     bool trusted_tenant; /* honour the tenant_id claim of tokens it signed */
@@ -53,9 +55,46 @@ typedef struct KilnVerified {
     char *aal;          /* may be NULL */
     char *email;        /* may be NULL */
     double exp;         /* unix seconds; +infinity for API keys */
-    Jsonb *claims;      /* never NULL */
-    char *claims_text;  /* claims as JSON text, for request.jwt.claims */
+    Jsonb *claims;      /* NULL until kiln_verified_claims builds it */
+    char *claims_text;  /* claims as JSON text (checked strictly), never NULL */
 } KilnVerified;
+
+/* kiln_verified_claims: v->claims, built from v->claims_text on first use (current context). */
+extern Jsonb *kiln_verified_claims(KilnVerified *v);
+
+/* json_claims.c: a strict JSON scanner for token payloads (no jsonb built). */
+typedef enum KilnJsonType {
+    KILN_JV_NONE = 0,
+    KILN_JV_STRING,
+    KILN_JV_NUMBER,
+    KILN_JV_TRUE,
+    KILN_JV_FALSE,
+    KILN_JV_NULL,
+    KILN_JV_ARRAY,
+    KILN_JV_OBJECT
+} KilnJsonType;
+
+/* A value inside the scanned text: strings without their quotes, others as lexed. */
+typedef struct KilnJsonSpan {
+    KilnJsonType type;
+    const char *start;
+    size_t len;
+    bool escaped; /* a string holding escapes: decode with kiln_json_string */
+} KilnJsonSpan;
+
+/*
+ * kiln_json_top_members: checks that json[0..len) (valid UTF-8) is exactly
+ * one JSON object that jsonb_in would accept, and sets spans[i] to the
+ * top-level member named names[i] (type KILN_JV_NONE when absent). Returns
+ * NULL, or a static phrase saying what is wrong (also for a duplicate of a
+ * named member). Spans point into json.
+ */
+extern const char *kiln_json_top_members(const char *json, size_t len, const char *const *names, int n,
+                                         KilnJsonSpan *spans);
+/* kiln_json_string: a palloc'd, NUL-terminated, unescaped copy of a string span. */
+extern char *kiln_json_string(const KilnJsonSpan *v);
+/* kiln_json_array_next: the next element of an array span; *pos starts at 0. */
+extern bool kiln_json_array_next(const KilnJsonSpan *array, size_t *pos, KilnJsonSpan *elem);
 
 /* crypto_jwt.c */
 
@@ -67,6 +106,17 @@ typedef struct KilnVerified {
  * or KL002 (expired); never checks revocation (callers do).
  */
 extern void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out);
+
+/*
+ * kiln_hmac_sha256: HMAC-SHA-256 of msg with an HS256 key's precomputed
+ * states (OpenSSL, hardware SHA where the CPU has it). Returns false when
+ * OpenSSL fails.
+ */
+extern bool kiln_hmac_sha256(const KilnJwtKey *key, const uint8 *msg, size_t len, uint8 out[32]);
+/* kiln_sha256_md: OpenSSL's SHA-256, fetched once per backend; NULL if unavailable. */
+extern const EVP_MD *kiln_sha256_md(void);
+/* kiln_hmac_prepare: fills key->hmac_inner/outer from key->secret (keys.c calls it at load). */
+extern bool kiln_hmac_prepare(KilnJwtKey *key);
 
 /* kiln_role_static: the static name of an allowed app role, or NULL. */
 extern const char *kiln_role_static(const char *role);
@@ -90,7 +140,10 @@ extern void kiln_as_owner(void (*fn)(void *), void *arg);
 
 /* token_cache.c */
 
-/* Keyed BLAKE2b-256 of the token (per-backend random key): the cache key. */
+/*
+ * SHA-256 of a per-backend random 64-byte block followed by the token: the
+ * cache key (the cache never holds tokens). Hardware SHA where available.
+ */
 extern void kiln_token_hash(const char *token, size_t len, uint8 out[32]);
 /*
  * kiln_token_cache_get: on a hit whose exp (+30 s skew) has not passed,

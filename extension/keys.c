@@ -60,6 +60,9 @@ void kiln_keys_flush(void)
                 sodium_memzero(kiln_keys[i].secret, kiln_keys[i].secret_len);
             if (kiln_keys[i].pkey != NULL)
                 EVP_PKEY_free(kiln_keys[i].pkey);
+            /* Freeing a digest context cleanses its state (the padded key). */
+            EVP_MD_CTX_free(kiln_keys[i].hmac_inner);
+            EVP_MD_CTX_free(kiln_keys[i].hmac_outer);
         }
         MemoryContextDelete(kiln_keys_ctx);
         kiln_keys_ctx = NULL;
@@ -219,6 +222,8 @@ static void kiln_keys_load_spi(void *arg)
         sodium_memzero(plain, plainlen);
         pfree(plain);
         kiln_nkeys++;
+        if (k->alg == KILN_ALG_HS256 && !kiln_hmac_prepare(k))
+            elog(ERROR, "could not prepare HMAC-SHA-256 for key \"%s\"", k->kid);
         if (k->alg == KILN_ALG_ES256) {
             const unsigned char *p = k->secret;
 

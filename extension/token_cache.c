@@ -2,8 +2,8 @@
  * token_cache.c: per-backend cache of verified tokens, so that a repeated
  * token costs a hash and a lookup instead of a signature check and SQL.
  *
- * Keyed by keyed BLAKE2b-256 of the token (a random key per backend: the
- * cache never holds tokens). Holds at most kiln.token_cache_size entries;
+ * Keyed by SHA-256 of a random per-backend block and the token (the cache
+ * never holds tokens). Holds at most kiln.token_cache_size entries;
  * when full it is emptied. An entry is used only while its exp (+30 s skew)
  * has not passed. The whole cache is dropped whenever kiln.jwt_keys,
  * kiln.api_keys or kiln.revoked_sessions change (keys.c), or the issuer or
@@ -30,7 +30,9 @@ typedef struct KilnTokenEntry {
 static int kiln_token_cache_size = 1024;
 static MemoryContext kiln_token_ctx = NULL;
 static HTAB *kiln_token_htab = NULL;
-static unsigned char kiln_token_hash_key[crypto_generichash_KEYBYTES];
+/* The SHA-256 state after the random block, copied for every hash. */
+static EVP_MD_CTX *kiln_token_hash_base = NULL;
+static EVP_MD_CTX *kiln_token_hash_ctx = NULL;
 
 void kiln_token_cache_flush(void)
 {
@@ -51,13 +53,32 @@ void kiln_token_cache_init(void)
                             "0 disables the cache. When full, the cache is emptied.",
                             &kiln_token_cache_size, 1024, 0, 1000000, PGC_SUSET, 0, NULL,
                             kiln_assign_cache_size, NULL);
-    randombytes_buf(kiln_token_hash_key, sizeof(kiln_token_hash_key));
 }
 
 void kiln_token_hash(const char *token, size_t len, uint8 out[32])
 {
-    crypto_generichash(out, 32, (const unsigned char *)token, len, kiln_token_hash_key,
-                       sizeof(kiln_token_hash_key));
+    unsigned int n = 0;
+
+    if (kiln_token_hash_base == NULL) {
+        unsigned char block[64];
+        const EVP_MD *md = kiln_sha256_md();
+
+        randombytes_buf(block, sizeof(block));
+        kiln_token_hash_base = EVP_MD_CTX_new();
+        kiln_token_hash_ctx = EVP_MD_CTX_new();
+        if (md == NULL || kiln_token_hash_base == NULL || kiln_token_hash_ctx == NULL ||
+            !EVP_DigestInit_ex(kiln_token_hash_base, md, NULL) ||
+            !EVP_DigestUpdate(kiln_token_hash_base, block, sizeof(block))) {
+            EVP_MD_CTX_free(kiln_token_hash_base);
+            kiln_token_hash_base = NULL;
+            elog(ERROR, "SHA-256 is not available");
+        }
+        sodium_memzero(block, sizeof(block));
+    }
+    if (!EVP_MD_CTX_copy_ex(kiln_token_hash_ctx, kiln_token_hash_base) ||
+        !EVP_DigestUpdate(kiln_token_hash_ctx, token, len) || !EVP_DigestFinal_ex(kiln_token_hash_ctx, out, &n) ||
+        n != 32)
+        elog(ERROR, "SHA-256 failed");
 }
 
 static double kiln_token_now(void)

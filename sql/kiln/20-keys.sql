@@ -272,3 +272,20 @@ $$;
 COMMENT ON FUNCTION kiln.revoke_session(pg_catalog.uuid)
   IS 'refuse access tokens carrying this session_id (KL003) in every backend from commit on';
 REVOKE EXECUTE ON FUNCTION kiln.revoke_session(pg_catalog.uuid) FROM PUBLIC;
+
+-- For session tables whose key column "id" is the session id (auth.sessions):
+-- AFTER DELETE FOR EACH ROW EXECUTE FUNCTION kiln.revoke_session_on_delete()
+-- makes every deleted session's access tokens invalid at commit.
+CREATE FUNCTION kiln.revoke_session_on_delete()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  INSERT INTO kiln.revoked_sessions (session_id) VALUES (OLD.id) ON CONFLICT DO NOTHING;
+  RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION kiln.revoke_session_on_delete()
+  IS 'row trigger: revoke the session whose id the deleted row holds';
+REVOKE EXECUTE ON FUNCTION kiln.revoke_session_on_delete() FROM PUBLIC;

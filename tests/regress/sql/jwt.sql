@@ -156,6 +156,49 @@ WITH t(n, name, token) AS (VALUES
 )
 SELECT n, name, pg_temp.verdict(token) AS verdict FROM t ORDER BY n;
 
+-- The payload scanner: exactly one JSON object that jsonb accepts; claims
+-- found also when their names are escaped; duplicate claims refused.
+-- (Signed with the legacy secret, so only the JSON text varies.)
+\set base '"iss":"supabase","aud":"authenticated","role":"authenticated","exp":4102444800'
+WITH t(n, name, payload) AS (VALUES
+  (1, 'baseline', '{' || :'base' || '}'),
+  (2, 'whitespace around and inside', E' \n{ ' || replace(:'base', ',', E' ,\t') || E' }\r\n'),
+  (3, 'trailing comma', '{' || :'base' || ',}'),
+  (4, 'duplicate exp', '{' || :'base' || ',"exp":1}'),
+  (5, 'duplicate other member', '{' || :'base' || ',"x":1,"x":2}'),
+  (6, 'leading zero', '{' || :'base' || ',"x":01}'),
+  (7, 'bare minus', '{' || :'base' || ',"x":-}'),
+  (8, 'exponent form exp', '{"iss":"supabase","aud":"authenticated","role":"authenticated","exp":4.1e9}'),
+  (9, 'exp overflowing a double', '{"iss":"supabase","aud":"authenticated","role":"authenticated","exp":1e400}'),
+  (10, 'exp as a string', '{"iss":"supabase","aud":"authenticated","role":"authenticated","exp":"4102444800"}'),
+  (11, 'NaN', '{' || :'base' || ',"x":NaN}'),
+  (12, 'single quotes', '{' || :'base' || ',''x'':1}'),
+  (13, '\u0000 in a string', '{' || :'base' || ',"x":"a\u0000"}'),
+  (14, 'lone high surrogate', '{' || :'base' || ',"x":"\ud800"}'),
+  (15, 'lone low surrogate', '{' || :'base' || ',"x":"\udc00x"}'),
+  (16, 'surrogate pair', '{' || :'base' || ',"x":"\ud83d\ude00"}'),
+  (17, 'bad escape', '{' || :'base' || ',"x":"\q"}'),
+  (18, 'raw tab in a string', '{' || :'base' || E',"x":"a\tb"}'),
+  (19, 'escaped claim name', '{"\u0069ss":"supabase","aud":"authenticated","role":"authenticated","exp":4102444800}'),
+  (20, 'escaped claim value', '{"iss":"supa\u0062ase","aud":"authenticated","role":"authenticated","exp":4102444800}'),
+  (21, 'escaped duplicate of exp', '{' || :'base' || ',"\u0065xp":1}'),
+  (22, 'text after the object', '{' || :'base' || '} x'),
+  (23, 'two objects', '{' || :'base' || '}{}'),
+  (24, 'top-level array', '[{' || :'base' || '}]'),
+  (25, 'empty object', '{}'),
+  (26, 'nesting 60 deep', '{' || :'base' || ',"x":' || repeat('[', 60) || repeat(']', 60) || '}'),
+  (27, 'nesting 70 deep', '{' || :'base' || ',"x":' || repeat('[', 70) || repeat(']', 70) || '}'),
+  (28, 'unterminated', '{' || :'base'),
+  (29, 'unicode text', '{' || :'base' || ',"email":"zoë@exämple.com"}'),
+  (30, 'literals', '{' || :'base' || ',"a":true,"b":false,"c":null,"d":[1,-2.5e-3,{"e":[]}]}')
+)
+SELECT n, name,
+       pg_temp.verdict(pg_temp.hs256('{"alg":"HS256","typ":"JWT"}', payload, :legacy_secret)) AS verdict
+  FROM t ORDER BY n;
+SELECT kiln.verify_jwt(pg_temp.hs256('{"alg":"HS256","typ":"JWT"}',
+         '{"\u0069ss":"supabase","aud":"authenticated","role":"authenticated","exp":4102444800,"x":"\ud83d\ude00"}',
+         :legacy_secret)) AS escaped_claims_as_jsonb;
+
 -- Rotation: a new signing key signs; the previous one still verifies.
 SELECT kiln.sign_jwt(pg_temp.claims()) AS tok_old \gset
 SELECT kiln.rotate_signing_key('EdDSA') AS kid_new \gset

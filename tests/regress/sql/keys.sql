@@ -125,19 +125,19 @@ RESET SESSION AUTHORIZATION;
 
 -- Session revocation: a cached token of a revoked session is refused from commit on.
 SELECT kiln.sign_jwt(jsonb_build_object('iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated',
-         'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b', 'session_id', '0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c',
+         'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b', 'session_id', '5e55105e-0000-4000-8000-000000000003',
          'exp', extract(epoch FROM now())::int8 + 600)) AS session_token \gset
 SET SESSION AUTHORIZATION authenticator;
 SELECT pg_temp.auth_as(:'session_token') AS before;
 SELECT pg_temp.auth_as(:'session_token') AS cached;
 RESET SESSION AUTHORIZATION;
 BEGIN;
-SELECT kiln.revoke_session('0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c');
+SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 ROLLBACK;
 SET SESSION AUTHORIZATION authenticator;
 SELECT pg_temp.auth_as(:'session_token') AS after_rolled_back_revoke;
 RESET SESSION AUTHORIZATION;
-SELECT kiln.revoke_session('0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c');
+SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 SET SESSION AUTHORIZATION authenticator;
 SELECT pg_temp.auth_as(:'session_token') AS after_revoke;
 SELECT pg_temp.auth_as(:'server_tenant_token') AS other_session;
@@ -158,6 +158,18 @@ SELECT kiln.create_api_key('secret');
 \echo :SQLSTATE
 SELECT count(*) FROM kiln.api_keys;
 \echo :SQLSTATE
-SELECT kiln.revoke_session('0b6f4a2c-1d3e-4f5a-8b9c-0d1e2f3a4b5c');
+SELECT kiln.revoke_session('5e55105e-0000-4000-8000-000000000003');
 \echo :SQLSTATE
 RESET ROLE;
+
+-- A session table can revoke deleted sessions with a trigger.
+CREATE TABLE public.my_sessions (id uuid PRIMARY KEY);
+CREATE TRIGGER revoke_deleted AFTER DELETE ON public.my_sessions
+  FOR EACH ROW EXECUTE FUNCTION kiln.revoke_session_on_delete();
+INSERT INTO public.my_sessions VALUES ('5e55105e-0000-4000-8000-000000000004');
+GRANT DELETE, SELECT ON public.my_sessions TO service_role;
+SET ROLE service_role;
+DELETE FROM public.my_sessions;
+RESET ROLE;
+SELECT session_id FROM kiln.revoked_sessions WHERE session_id = '5e55105e-0000-4000-8000-000000000004';
+DROP TABLE public.my_sessions;
