@@ -31,6 +31,7 @@ void _PG_init(void)
     kiln_token_cache_init();
     kiln_context_init();
     kiln_access_init();
+    kiln_audit_init();
 
     MarkGUCPrefixReserved(KILN_GUC_PREFIX);
 }

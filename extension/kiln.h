@@ -88,6 +88,12 @@ extern const KilnContext *kiln_context_current(void);
 extern void kiln_access_init(void);
 
 /*
+ * audit.c: registers the audit module's cache invalidation and transaction
+ * callbacks. Called once per backend from _PG_init.
+ */
+extern void kiln_audit_init(void);
+
+/*
  * base64url.c: unpadded base64url (RFC 4648 section 5), a pure leaf.
  *
  * kiln_base64url_encoded_len: number of characters (without a terminator)

@@ -1,0 +1,610 @@
+/*
+ * audit_chain.c: the hash chains of kiln.audit_log, their writer and their
+ * verification (kiln.audit_verify_chains()).
+ *
+ * Every backend appends to a chain of its own: a random chain id drawn at
+ * its first audited write, a sequence number and the previous row's hash
+ * kept in backend memory. No lock or shared state is taken on the write
+ * path beyond the RowExclusiveLock every INSERT takes, so concurrent writers
+ * never wait for each other. The head advances only when a row is written;
+ * transaction callbacks move it back to the last committed head on abort,
+ * and to the head at the start of a subtransaction when that aborts, so a
+ * chain never has a gap left by rolled-back work. A prepared transaction
+ * ends its chain (it may commit or roll back elsewhere); the next write
+ * starts a new one.
+ *
+ * hash = SHA-256("kiln-audit-v1\0" || encoding of every column except seq
+ * and hash, in table order, prev_hash included): a null column is the byte
+ * 0x00; a value is 0x01, its length as 4 bytes big-endian, then its bytes:
+ * uuid 16 raw bytes, int4 4 and timestamptz and xid8 8 bytes big-endian, text and bytea
+ * their bytes, jsonb its binary form without the varlena header (canonical:
+ * keys sorted and unique, numbers normalised; jsonb_in of its text gives the
+ * same bytes, so a dump and restore keeps the chain verifiable). seq is not hashed: the
+ * order of a chain is carried by prev_hash, so a renumbered row shows up as
+ * reordered rather than edited.
+ *
+ * Rows are inserted with heap_insert and index_insert directly: no SQL, no
+ * INSERT privilege needed by the writing role, no plan. This file never
+ * decides what a row contains (audit.c does) and never reads the request
+ * context.
+ */
+#include "postgres.h"
+
+#include "kiln.h"
+#include "audit.h"
+
+#include <openssl/evp.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* ------------------------------------------------------------ chain state */
+
+typedef struct ChainHead {
+    bool active;                 /* a chain id has been drawn */
+    pg_uuid_t id;
+    int64 seq;                   /* seq of the last row written (0: none) */
+    uint8 hash[AUDIT_HASH_LEN];  /* hash of that row (zeros: none) */
+} ChainHead;
+
+typedef struct ChainSave {
+    int level;       /* subtransaction nesting level the save belongs to */
+    ChainHead head;  /* head before that level's first write */
+} ChainSave;
+
+/* Current head (includes uncommitted rows) and last committed head. */
+static ChainHead chain_cur;
+static ChainHead chain_committed;
+
+/* Heads saved at the first write in each open subtransaction, innermost last. */
+static ChainSave *chain_saves = NULL; /* TopMemoryContext */
+static int chain_nsaves = 0;
+static int chain_maxsaves = 0;
+
+/* Nesting level whose work enabled break-glass; 0 = off. */
+static int break_glass_level = 0;
+
+/* Cached Oid of kiln.audit_log and whether its shape was checked. */
+static Oid audit_log_oid = InvalidOid;
+static bool audit_log_shape_ok = false;
+
+/* Reused digest context and algorithm (OpenSSL), created on first use. */
+static EVP_MD_CTX *hash_ctx = NULL;
+static EVP_MD *hash_md = NULL;
+
+static void chain_new(ChainHead *h)
+{
+    if (!pg_strong_random(h->id.data, UUID_LEN))
+        ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("could not generate random bytes")));
+    h->id.data[6] = (h->id.data[6] & 0x0f) | 0x40; /* version 4 */
+    h->id.data[8] = (h->id.data[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+    h->seq = 0;
+    memset(h->hash, 0, sizeof(h->hash));
+    h->active = true;
+}
+
+/*
+ * chain_prepare_write: makes sure a chain exists and that the head as it is
+ * now can be restored if the current subtransaction aborts.
+ */
+static void chain_prepare_write(void)
+{
+    int level = GetCurrentTransactionNestLevel();
+
+    if (level > 1 && (chain_nsaves == 0 || chain_saves[chain_nsaves - 1].level < level)) {
+        if (chain_nsaves == chain_maxsaves) {
+            int n = chain_maxsaves == 0 ? 8 : chain_maxsaves * 2;
+
+            chain_saves = chain_saves == NULL
+                              ? MemoryContextAlloc(TopMemoryContext, n * sizeof(ChainSave))
+                              : repalloc(chain_saves, n * sizeof(ChainSave));
+            chain_maxsaves = n;
+        }
+        chain_saves[chain_nsaves].level = level;
+        chain_saves[chain_nsaves].head = chain_cur;
+        chain_nsaves++;
+    }
+    if (!chain_cur.active)
+        chain_new(&chain_cur);
+}
+
+void audit_chain_restart(void)
+{
+    chain_prepare_write(); /* save the head for a subtransaction abort */
+    chain_cur.active = false;
+}
+
+static void audit_xact_callback(XactEvent event, void *arg)
+{
+    switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+        chain_committed = chain_cur;
+        break;
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+        chain_cur = chain_committed;
+        break;
+    case XACT_EVENT_PREPARE:
+        /* The prepared rows may commit or vanish elsewhere: start afresh. */
+        chain_cur.active = false;
+        chain_committed = chain_cur;
+        break;
+    default:
+        return;
+    }
+    chain_nsaves = 0;
+    break_glass_level = 0;
+}
+
+static void audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+                                   SubTransactionId parentSubid, void *arg)
+{
+    int level = GetCurrentTransactionNestLevel();
+
+    switch (event) {
+    case SUBXACT_EVENT_ABORT_SUB:
+        while (chain_nsaves > 0 && chain_saves[chain_nsaves - 1].level >= level) {
+            chain_cur = chain_saves[chain_nsaves - 1].head;
+            chain_nsaves--;
+        }
+        if (break_glass_level >= level)
+            break_glass_level = 0;
+        break;
+    case SUBXACT_EVENT_COMMIT_SUB:
+        if (chain_nsaves > 0 && chain_saves[chain_nsaves - 1].level == level) {
+            /* The parent keeps the earlier of its own save and this one. */
+            if (level - 1 <= 1 ||
+                (chain_nsaves > 1 && chain_saves[chain_nsaves - 2].level == level - 1))
+                chain_nsaves--;
+            else
+                chain_saves[chain_nsaves - 1].level = level - 1;
+        }
+        if (break_glass_level == level)
+            break_glass_level = level - 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void audit_relcache_callback(Datum arg, Oid relid)
+{
+    if (relid == InvalidOid || relid == audit_log_oid) {
+        audit_log_oid = InvalidOid;
+        audit_log_shape_ok = false;
+    }
+}
+
+void audit_chain_init(void)
+{
+    RegisterXactCallback(audit_xact_callback, NULL);
+    RegisterSubXactCallback(audit_subxact_callback, NULL);
+    CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum)0);
+}
+
+void audit_break_glass_enable(void)
+{
+    int level = GetCurrentTransactionNestLevel();
+
+    if (break_glass_level == 0 || level < break_glass_level)
+        break_glass_level = level;
+}
+
+bool audit_break_glass_active(void)
+{
+    return break_glass_level > 0;
+}
+
+/* ------------------------------------------------------------ hashing */
+
+static void hash_fail(void)
+{
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SHA-256 computation failed")));
+}
+
+static void hash_field(const void *data, uint32 len)
+{
+    uint8 hdr[5];
+    uint32 be = pg_hton32(len);
+
+    hdr[0] = 1;
+    memcpy(hdr + 1, &be, 4);
+    if (EVP_DigestUpdate(hash_ctx, hdr, 5) != 1 || EVP_DigestUpdate(hash_ctx, data, len) != 1)
+        hash_fail();
+}
+
+/*
+ * audit_hash_row: the row hash over values/nulls (every column but seq and
+ * hash), written to out. Allocates (jsonb text) in the current context.
+ */
+static void audit_hash_row(Datum *values, bool *nulls, uint8 out[AUDIT_HASH_LEN])
+{
+    static const char tag[] = "kiln-audit-v1";
+    unsigned int outlen = 0;
+    int col;
+
+    if (hash_ctx == NULL) {
+        hash_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        hash_ctx = EVP_MD_CTX_new();
+        if (hash_md == NULL || hash_ctx == NULL)
+            hash_fail();
+    }
+    if (EVP_DigestInit_ex(hash_ctx, hash_md, NULL) != 1 ||
+        EVP_DigestUpdate(hash_ctx, tag, sizeof(tag)) != 1)
+        hash_fail();
+
+    for (col = 0; col < AUDIT_NCOLS; col++) {
+        if (col == AUDIT_COL_SEQ || col == AUDIT_COL_HASH)
+            continue;
+        if (nulls[col]) {
+            uint8 z = 0;
+
+            if (EVP_DigestUpdate(hash_ctx, &z, 1) != 1)
+                hash_fail();
+            continue;
+        }
+        switch (col) {
+        case AUDIT_COL_CHAIN_ID:
+        case AUDIT_COL_ACTOR_USER:
+        case AUDIT_COL_TENANT_ID:
+        case AUDIT_COL_SESSION_ID:
+            hash_field(DatumGetUUIDP(values[col])->data, UUID_LEN);
+            break;
+        case AUDIT_COL_NROWS: {
+            uint32 be = pg_hton32((uint32)DatumGetInt32(values[col]));
+
+            hash_field(&be, 4);
+            break;
+        }
+        case AUDIT_COL_AT:
+        case AUDIT_COL_TXID: {
+            uint64 be = pg_hton64((uint64)DatumGetInt64(values[col]));
+
+            hash_field(&be, 8);
+            break;
+        }
+        case AUDIT_COL_PK:
+        case AUDIT_COL_OLD:
+        case AUDIT_COL_NEW: {
+            Jsonb *jb = DatumGetJsonbP(values[col]);
+
+            hash_field(VARDATA(jb), VARSIZE(jb) - VARHDRSZ);
+            break;
+        }
+        default: { /* text and bytea */
+            struct varlena *v = pg_detoast_datum_packed((struct varlena *)DatumGetPointer(values[col]));
+
+            hash_field(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+            break;
+        }
+        }
+    }
+    if (EVP_DigestFinal_ex(hash_ctx, out, &outlen) != 1 || outlen != AUDIT_HASH_LEN)
+        hash_fail();
+}
+
+static bytea *hash_to_bytea(const uint8 *hash)
+{
+    bytea *b = palloc(VARHDRSZ + AUDIT_HASH_LEN);
+
+    SET_VARSIZE(b, VARHDRSZ + AUDIT_HASH_LEN);
+    memcpy(VARDATA(b), hash, AUDIT_HASH_LEN);
+    return b;
+}
+
+/* ------------------------------------------------------------ writer */
+
+struct AuditWriter {
+    Relation rel;
+    int nindexes;
+    Relation *indexes;
+    IndexInfo **info;
+    CommandId cid;
+};
+
+/* Expected column types of kiln.audit_log, by AuditColumn. */
+static const Oid audit_col_types[AUDIT_NCOLS] = {
+    UUIDOID,  INT8OID,  TIMESTAMPTZOID, XID8OID,  TEXTOID,  TEXTOID,  UUIDOID,
+    UUIDOID,  UUIDOID,  TEXTOID,        TEXTOID,  TEXTOID,  TEXTOID,  TEXTOID,
+    INT4OID,  JSONBOID, JSONBOID,       JSONBOID, BYTEAOID, BYTEAOID,
+};
+
+Oid audit_log_relid(void)
+{
+    if (!OidIsValid(audit_log_oid)) {
+        Oid nsp = get_namespace_oid("kiln", true);
+
+        if (OidIsValid(nsp))
+            audit_log_oid = get_relname_relid("audit_log", nsp);
+    }
+    return audit_log_oid;
+}
+
+static void audit_check_shape(Relation rel)
+{
+    TupleDesc desc = RelationGetDescr(rel);
+    int i;
+
+    if (audit_log_shape_ok)
+        return;
+    if (desc->natts != AUDIT_NCOLS)
+        goto bad;
+    for (i = 0; i < AUDIT_NCOLS; i++) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+
+        if (att->attisdropped || att->atttypid != audit_col_types[i])
+            goto bad;
+    }
+    audit_log_shape_ok = true;
+    return;
+bad:
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("kiln.audit_log does not have the shape kiln_audit created"),
+                    errhint("Reinstall the extension kiln_audit.")));
+}
+
+AuditWriter *audit_writer_open(void)
+{
+    Oid relid = audit_log_relid();
+    AuditWriter *w;
+    List *idx;
+    ListCell *lc;
+    int i = 0;
+
+    if (!OidIsValid(relid))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the audit log does not exist in this database"),
+                        errhint("Run CREATE EXTENSION kiln_audit.")));
+    if (IsInParallelMode())
+        ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+                        errmsg("cannot write audit rows during a parallel operation")));
+    PreventCommandIfReadOnly("audit");
+
+    w = palloc0(sizeof(AuditWriter));
+    w->rel = table_open(relid, RowExclusiveLock);
+    audit_check_shape(w->rel);
+    idx = RelationGetIndexList(w->rel);
+    w->nindexes = list_length(idx);
+    w->indexes = palloc(sizeof(Relation) * Max(w->nindexes, 1));
+    w->info = palloc(sizeof(IndexInfo *) * Max(w->nindexes, 1));
+    foreach (lc, idx) {
+        Relation ir = index_open(lfirst_oid(lc), RowExclusiveLock);
+        IndexInfo *ii = BuildIndexInfo(ir);
+
+        if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || ii->ii_ExclusionOps != NULL)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("kiln.audit_log has an index the audit writer cannot maintain"),
+                            errdetail("Index \"%s\" has expressions, a predicate or exclusion.",
+                                      RelationGetRelationName(ir))));
+        w->indexes[i] = ir;
+        w->info[i] = ii;
+        i++;
+    }
+    list_free(idx);
+    w->cid = GetCurrentCommandId(true);
+    return w;
+}
+
+void audit_writer_close(AuditWriter *w)
+{
+    int i;
+
+    for (i = 0; i < w->nindexes; i++)
+        index_close(w->indexes[i], NoLock);
+    table_close(w->rel, NoLock);
+    pfree(w->indexes);
+    pfree(w->info);
+    pfree(w);
+}
+
+void audit_writer_append(AuditWriter *w, Datum *values, bool *nulls)
+{
+    uint8 hash[AUDIT_HASH_LEN];
+    HeapTuple tup;
+    int i;
+
+    chain_prepare_write();
+    values[AUDIT_COL_CHAIN_ID] = UUIDPGetDatum(&chain_cur.id);
+    nulls[AUDIT_COL_CHAIN_ID] = false;
+    values[AUDIT_COL_SEQ] = Int64GetDatum(chain_cur.seq + 1);
+    nulls[AUDIT_COL_SEQ] = false;
+    values[AUDIT_COL_PREV_HASH] = PointerGetDatum(hash_to_bytea(chain_cur.hash));
+    nulls[AUDIT_COL_PREV_HASH] = false;
+    audit_hash_row(values, nulls, hash);
+    values[AUDIT_COL_HASH] = PointerGetDatum(hash_to_bytea(hash));
+    nulls[AUDIT_COL_HASH] = false;
+
+    tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
+    heap_insert(w->rel, tup, w->cid, 0, NULL);
+
+    for (i = 0; i < w->nindexes; i++) {
+        IndexInfo *ii = w->info[i];
+        Datum iv[INDEX_MAX_KEYS];
+        bool in[INDEX_MAX_KEYS];
+        int k;
+
+        for (k = 0; k < ii->ii_NumIndexAttrs; k++) {
+            AttrNumber a = ii->ii_IndexAttrNumbers[k];
+
+            iv[k] = values[a - 1];
+            in[k] = nulls[a - 1];
+        }
+        index_insert(w->indexes[i], iv, in, &tup->t_self, w->rel,
+                     w->indexes[i]->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+                     false, ii);
+    }
+
+    chain_cur.seq++;
+    memcpy(chain_cur.hash, hash, AUDIT_HASH_LEN);
+}
+
+/* ------------------------------------------------------------ verification */
+
+#define VERIFY_BATCH 1000
+
+static void verify_report(Tuplestorestate *ts, TupleDesc desc, const pg_uuid_t *chain, int64 seq,
+                          const char *problem, const char *detail)
+{
+    Datum v[4];
+    bool n[4] = {false, false, false, false};
+
+    v[0] = UUIDPGetDatum(chain);
+    v[1] = Int64GetDatum(seq);
+    v[2] = CStringGetTextDatum(problem);
+    v[3] = CStringGetTextDatum(detail);
+    tuplestore_putvalues(ts, desc, v, n);
+}
+
+/* seq of the row of chain whose hash is hash, or 0 when there is none. */
+static int64 verify_find_hash(const pg_uuid_t *chain, const uint8 *hash)
+{
+    Oid types[2] = {UUIDOID, BYTEAOID};
+    Datum args[2];
+    bool isnull;
+    int64 seq = 0;
+
+    args[0] = UUIDPGetDatum(chain);
+    args[1] = PointerGetDatum(hash_to_bytea(hash));
+    if (SPI_execute_with_args("SELECT seq FROM kiln.audit_log WHERE chain_id = $1 AND hash = $2 "
+                              "ORDER BY seq LIMIT 1",
+                              2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "audit verify: lookup failed");
+    if (SPI_processed == 1) {
+        Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+        if (!isnull)
+            seq = DatumGetInt64(d);
+    }
+    return seq;
+}
+
+/*
+ * kiln.audit_verify_chains() returns setof (chain_id, seq, problem, detail):
+ * for each chain in seq order, rows whose content does not match their
+ * hash ("edited"), gaps ("removed": reported at the row after the gap),
+ * rows that do not link to the row before them ("reordered" when the row
+ * they link to is elsewhere in the chain, "broken link" otherwise). No
+ * rows: every chain is intact as far as the log itself can tell.
+ */
+PG_FUNCTION_INFO_V1(kiln_audit_verify_chains);
+
+Datum kiln_audit_verify_chains(PG_FUNCTION_ARGS)
+{
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    Portal portal;
+    SPIPlanPtr plan;
+    MemoryContext rowcxt;
+    pg_uuid_t chain;
+    bool have_chain = false;
+    int64 last_seq = 0;
+    uint8 last_hash[AUDIT_HASH_LEN];
+
+    InitMaterializedSRF(fcinfo, 0);
+    rowcxt = AllocSetContextCreate(CurrentMemoryContext, "kiln audit verify row",
+                                   ALLOCSET_DEFAULT_SIZES);
+
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "audit verify: SPI_connect failed");
+    plan = SPI_prepare("SELECT chain_id, seq, at, txid, db_user, actor_role, actor_user, tenant_id, "
+                       "session_id, request_id, client_ip, table_schema, table_name, op, nrows, pk, old, "
+                       "new, prev_hash, hash FROM kiln.audit_log ORDER BY chain_id, seq",
+                       0, NULL);
+    if (plan == NULL)
+        elog(ERROR, "audit verify: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+    portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+
+    for (;;) {
+        SPITupleTable *tt;
+        uint64 r, n;
+
+        SPI_cursor_fetch(portal, true, VERIFY_BATCH);
+        tt = SPI_tuptable;
+        n = SPI_processed;
+        if (n == 0)
+            break;
+        for (r = 0; r < n; r++) {
+            Datum values[AUDIT_NCOLS];
+            bool nulls[AUDIT_NCOLS];
+            uint8 computed[AUDIT_HASH_LEN];
+            const uint8 *stored, *prev;
+            pg_uuid_t id;
+            int64 seq;
+            int c;
+            MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+            for (c = 0; c < AUDIT_NCOLS; c++)
+                values[c] = SPI_getbinval(tt->vals[r], tt->tupdesc, c + 1, &nulls[c]);
+            id = *DatumGetUUIDP(values[AUDIT_COL_CHAIN_ID]);
+            seq = DatumGetInt64(values[AUDIT_COL_SEQ]);
+            if (!have_chain || memcmp(id.data, chain.data, UUID_LEN) != 0) {
+                chain = id;
+                have_chain = true;
+                last_seq = 0;
+                memset(last_hash, 0, sizeof(last_hash));
+            }
+
+            {
+                bytea *hb = DatumGetByteaPP(values[AUDIT_COL_HASH]);
+                bytea *pb = DatumGetByteaPP(values[AUDIT_COL_PREV_HASH]);
+                bool stored_ok = VARSIZE_ANY_EXHDR(hb) == AUDIT_HASH_LEN;
+                bool prev_ok = VARSIZE_ANY_EXHDR(pb) == AUDIT_HASH_LEN;
+                static const uint8 zero[AUDIT_HASH_LEN];
+
+                stored = stored_ok ? (const uint8 *)VARDATA_ANY(hb) : zero;
+                prev = prev_ok ? (const uint8 *)VARDATA_ANY(pb) : zero;
+
+                audit_hash_row(values, nulls, computed);
+                MemoryContextSwitchTo(old);
+                if (!stored_ok || !prev_ok || memcmp(computed, stored, AUDIT_HASH_LEN) != 0)
+                    verify_report(rsinfo->setResult, rsinfo->setDesc, &chain, seq, "edited",
+                                  "the row's content does not match its hash");
+                if (seq > last_seq + 1)
+                    verify_report(rsinfo->setResult, rsinfo->setDesc, &chain, seq, "removed",
+                                  last_seq + 1 == seq - 1
+                                      ? psprintf("row %lld is missing", (long long)(seq - 1))
+                                      : psprintf("rows %lld to %lld are missing",
+                                                 (long long)(last_seq + 1), (long long)(seq - 1)));
+                else if (memcmp(prev, last_hash, AUDIT_HASH_LEN) != 0) {
+                    int64 follows = prev_ok ? verify_find_hash(&chain, prev) : 0;
+
+                    if (follows > 0)
+                        verify_report(rsinfo->setResult, rsinfo->setDesc, &chain, seq,
+                                      "reordered",
+                                      psprintf("the row was written after row %lld, not after row %lld",
+                                               (long long)follows, (long long)last_seq));
+                    else
+                        verify_report(rsinfo->setResult, rsinfo->setDesc, &chain, seq,
+                                      "broken link",
+                                      psprintf("the row does not follow row %lld: that row was "
+                                               "edited and re-hashed, or replaced",
+                                               (long long)last_seq));
+                }
+                last_seq = seq;
+                memcpy(last_hash, stored, AUDIT_HASH_LEN);
+            }
+            MemoryContextReset(rowcxt);
+        }
+        SPI_freetuptable(tt);
+    }
+    SPI_cursor_close(portal);
+    SPI_finish();
+    MemoryContextDelete(rowcxt);
+    return (Datum)0;
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# tests/bench/audit.sh: what kiln_audit costs, as ratios against anchors run
+# in the same invocation on the same throwaway cluster. Prints a markdown
+# table (also written to BENCH_OUT). Not a test: it fails only when it cannot
+# measure, never because a ratio is low.
+#
+# Figures (medians of BENCH_RUNS runs per side, sides alternating):
+#   1. pgbench TPC-B (-c 2) with pgbench_accounts, _tellers, _branches
+#      audited (row mode) vs not audited                     target >= 0.9
+#   2. the same with -c 8                                     target >= 0.8
+#   3. INSERT of 100k rows into an audited table (statement mode) vs the
+#      same table unaudited: time ratio                       target <= 1.5
+#   4. the same 100k rows: a PL/pgSQL jsonb audit trigger writing the same
+#      columns (the anchor, defined below) vs kiln's statement-level
+#      capture: speed-up                                      target >= 3
+#      (row-mode kiln capture of the same insert is reported as info)
+# Each figure has two ratios: wall (tps or elapsed time) and server CPU
+# (CPU time of the cluster's processes per transaction or per insert, read
+# from /proc): on a shared machine the second is the stable one.
+#
+# Environment (defaults in brackets):
+#   BENCH_RUNS      runs per side [5]
+#   BENCH_SECONDS   seconds per pgbench run [5]
+#   BENCH_SCALE     pgbench -i scale [10]
+#   BENCH_ROWS      rows of the bulk insert [100000]
+#   BENCH_OUT       results file [<repo>/build/bench/audit.md]
+#   KILN_TEST_ROOT  reuse this cluster root (tests/lib/cluster install)
+#   PG_CONFIG       PostgreSQL to use [pg_config on PATH]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cluster=$top/tests/lib/cluster
+PG_CONFIG=${PG_CONFIG:-pg_config}
+export PG_CONFIG
+BENCH_RUNS=${BENCH_RUNS:-5}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_SCALE=${BENCH_SCALE:-10}
+BENCH_ROWS=${BENCH_ROWS:-100000}
+BENCH_OUT=${BENCH_OUT:-$top/build/bench/audit.md}
+
+die() { echo "bench-audit: $*" >&2; exit 1; }
+note() { echo "bench-audit: $*" >&2; }
+for v in BENCH_RUNS BENCH_SECONDS BENCH_SCALE BENCH_ROWS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+done
+
+name=bench-audit
+root='' own_root='' started='' port=''
+finish() {
+  local rc=$?
+  if [ -n "$started" ]; then "$cluster" stop "$root" "$name" || true; fi
+  if [ -n "$own_root" ]; then rm -rf "$own_root"; fi
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -n "${KILN_TEST_ROOT:-}" ]; then
+  root=$KILN_TEST_ROOT
+  if [ ! -e "$root/install/.done" ]; then "$cluster" install "$root"; fi
+else
+  own_root=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-audit.XXXXXX")
+  root=$own_root
+  "$cluster" install "$root"
+fi
+bindir=$("$cluster" bindir "$root")
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in 1 2 3 4 5; do
+  port=$(( 20000 + RANDOM % 40000 ))
+  port_is_free "$port" || continue
+  if "$cluster" start "$root" "$name" "$port" 2>/dev/null; then started=1; break; fi
+  "$cluster" stop "$root" "$name" || true
+done
+[ -n "$started" ] || die "could not start a cluster"
+
+psql_b() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
+
+note "setting up (pgbench scale $BENCH_SCALE, $BENCH_ROWS-row bulk tables)"
+"$bindir/pgbench" -i -q -s "$BENCH_SCALE" -h 127.0.0.1 -p "$port" -U postgres postgres >/dev/null 2>&1 \
+  || die "pgbench -i failed"
+psql_b >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION kiln_audit CASCADE;
+CREATE TABLE bulk_plain (id bigint PRIMARY KEY, name text, n int, at timestamptz, amount numeric);
+CREATE TABLE bulk_kiln (LIKE bulk_plain INCLUDING ALL);
+CREATE TABLE bulk_kiln_row (LIKE bulk_plain INCLUDING ALL);
+CREATE TABLE bulk_plpgsql (LIKE bulk_plain INCLUDING ALL);
+SELECT kiln.enable_audit('bulk_kiln', 'statement');
+SELECT kiln.enable_audit('bulk_kiln_row', 'row');
+
+-- The anchor: the usual PL/pgSQL audit trigger, one row per change with the
+-- same columns as kiln.audit_log minus the chain (no hash, no primary key
+-- index: cheaper than kiln's, which keeps the comparison conservative).
+CREATE TABLE plpgsql_audit_log (
+  at timestamptz NOT NULL, txid xid8 NOT NULL, db_user text NOT NULL,
+  actor_role text, actor_user uuid, tenant_id uuid, session_id uuid,
+  request_id text, client_ip text, table_schema text, table_name text,
+  op text NOT NULL, pk jsonb, old jsonb, new jsonb);
+CREATE FUNCTION plpgsql_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  o jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+  n jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+BEGIN
+  INSERT INTO plpgsql_audit_log
+  VALUES (statement_timestamp(), pg_current_xact_id(), current_user,
+          NULL, NULL, NULL, NULL, current_setting('kiln.request_id', true), NULL,
+          TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP,
+          jsonb_build_object('id', COALESCE(n, o) -> 'id'), o, n);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER plpgsql_audit AFTER INSERT OR UPDATE OR DELETE ON bulk_plpgsql
+  FOR EACH ROW EXECUTE FUNCTION plpgsql_audit();
+CHECKPOINT;
+SQL
+
+# server_ticks: CPU time (clock ticks) used so far by this cluster's server:
+# the postmaster, its live children, and (through the postmaster's cutime
+# and cstime) the children it has reaped, i.e. finished backends. Robust to
+# other load on the machine, unlike wall time.
+server_ticks() {
+  local pm p t=0 v
+  pm=$(head -1 "$root/$name/data/postmaster.pid")
+  v=$(sed 's/^.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
+  t=$((t + v))
+  for p in $(ps -o pid= --ppid "$pm"); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+# settle: let the postmaster reap backends that just exited.
+settle() { sleep 0.3; }
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+audit_pgbench() { # on|off
+  local t
+  for t in pgbench_accounts pgbench_tellers pgbench_branches; do
+    if [ "$1" = on ]; then psql_b -c "SELECT kiln.enable_audit('$t')" >/dev/null
+    else psql_b -c "SELECT kiln.disable_audit('$t')" >/dev/null; fi
+  done
+}
+# pgbench_run CLIENTS: prints "tps server-CPU-microseconds-per-transaction"
+pgbench_run() {
+  local t0 t1 out tps n
+  settle; t0=$(server_ticks)
+  out=$("$bindir/pgbench" -n -M prepared -c "$1" -j 2 -T "$BENCH_SECONDS" -h 127.0.0.1 -p "$port" -U postgres postgres 2>/dev/null)
+  settle; t1=$(server_ticks)
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | tail -1)
+  n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+  [ -n "$tps" ] && [ -n "$n" ] && [ "$n" -gt 0 ] || return 0
+  echo "$tps $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')"
+}
+# bulk_run TABLE: prints "wall-ms server-CPU-ms" of the bulk INSERT; every
+# run starts right after a checkpoint, so that none lands inside one.
+bulk_run() {
+  local t0 t1 ms
+  psql_b -c "TRUNCATE $1" >/dev/null
+  psql_b -c 'TRUNCATE plpgsql_audit_log' >/dev/null
+  psql_b -c 'CHECKPOINT' >/dev/null
+  settle; t0=$(server_ticks)
+  ms=$(psql_b -c '\timing on' -c "INSERT INTO $1 SELECT g, 'name ' || g, g % 100, statement_timestamp(), g * 1.5 FROM generate_series(1, $BENCH_ROWS) g" \
+    | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+  settle; t1=$(server_ticks)
+  [ -n "$ms" ] || return 0
+  echo "$ms $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", d * 1000 / hz}')"
+}
+
+tpcb() { # clients -> "plain-tps audited-tps plain-cpu-us audited-cpu-us" (medians)
+  local i plain=() audited=() pc=() ac=() v tps cpu
+  for i in $(seq "$BENCH_RUNS"); do
+    for side in $( [ $((i % 2)) -eq 1 ] && echo "off on" || echo "on off"); do
+      audit_pgbench "$side"
+      v=$(pgbench_run "$1"); [ -n "$v" ] || die "pgbench -c $1 failed"
+      read -r tps cpu <<<"$v"
+      if [ "$side" = off ]; then plain+=("$tps"); pc+=("$cpu"); else audited+=("$tps"); ac+=("$cpu"); fi
+    done
+  done
+  audit_pgbench off
+  echo "$(median "${plain[@]}") $(median "${audited[@]}") $(median "${pc[@]}") $(median "${ac[@]}")"
+}
+
+note "TPC-B -c 2 ($BENCH_RUNS x ${BENCH_SECONDS}s per side)"
+read -r tp2 ta2 cp2 ca2 < <(tpcb 2)
+note "TPC-B -c 8 ($BENCH_RUNS x ${BENCH_SECONDS}s per side)"
+read -r tp8 ta8 cp8 ca8 < <(tpcb 8)
+
+note "bulk insert of $BENCH_ROWS rows ($BENCH_RUNS runs per table)"
+bp=() bk=() br=() bg=() cbp=() cbk=() cbr=() cbg=()
+tables=(bulk_plain bulk_kiln bulk_plpgsql bulk_kiln_row)
+for i in $(seq "$BENCH_RUNS"); do
+  # rotate the order, so that no table always runs first
+  for j in 0 1 2 3; do
+    t=${tables[$(( (i + j) % 4 ))]}
+    v=$(bulk_run "$t"); [ -n "$v" ] || die "bulk insert into $t failed"
+    read -r ms cpu <<<"$v"
+    case $t in
+      bulk_plain) bp+=("$ms"); cbp+=("$cpu") ;; bulk_kiln) bk+=("$ms"); cbk+=("$cpu") ;;
+      bulk_plpgsql) bg+=("$ms"); cbg+=("$cpu") ;; bulk_kiln_row) br+=("$ms"); cbr+=("$cpu") ;;
+    esac
+  done
+done
+mp=$(median "${bp[@]}"); mk=$(median "${bk[@]}"); mg=$(median "${bg[@]}"); mr=$(median "${br[@]}")
+cmp=$(median "${cbp[@]}"); cmk=$(median "${cbk[@]}"); cmg=$(median "${cbg[@]}"); cmr=$(median "${cbr[@]}")
+
+problems=$(psql_b -At -c 'SELECT count(*) FROM kiln.audit_verify()')
+
+mkdir -p "$(dirname "$BENCH_OUT")"
+{
+  echo "| figure | anchor | kiln_audit | ratio (wall) | ratio (server CPU) | target |"
+  echo "|---|---|---|---|---|---|"
+  echo "| pgbench TPC-B -c 2, 3 tables audited: tps (server CPU µs/txn) | $tp2 ($cp2) | $ta2 ($ca2) | $(ratio "$ta2" "$tp2") | $(ratio "$cp2" "$ca2") | >= 0.9 |"
+  echo "| pgbench TPC-B -c 8, 3 tables audited: tps (server CPU µs/txn) | $tp8 ($cp8) | $ta8 ($ca8) | $(ratio "$ta8" "$tp8") | $(ratio "$cp8" "$ca8") | >= 0.8 |"
+  echo "| INSERT $BENCH_ROWS rows, statement capture vs unaudited: ms (server CPU ms); ratio = time | $mp ($cmp) | $mk ($cmk) | $(ratio "$mk" "$mp") | $(ratio "$cmk" "$cmp") | <= 1.5 |"
+  echo "| INSERT $BENCH_ROWS rows, PL/pgSQL jsonb trigger vs statement capture: ms (server CPU ms); ratio = speed-up | $mg ($cmg) | $mk ($cmk) | $(ratio "$mg" "$mk") | $(ratio "$cmg" "$cmk") | >= 3 |"
+  echo "| INSERT $BENCH_ROWS rows, row capture (info): ms (server CPU ms); ratio = time vs unaudited | $mp ($cmp) | $mr ($cmr) | $(ratio "$mr" "$mp") | $(ratio "$cmr" "$cmp") | – |"
+  echo
+  echo "medians of $BENCH_RUNS runs per side; pgbench ${BENCH_SECONDS}s runs, scale $BENCH_SCALE, $(nproc) cores;" \
+       "kiln.audit_verify() problems after the runs: $problems."
+  echo "Server CPU: CPU time of the cluster's processes during the run (from /proc), which other load" \
+       "on the machine barely moves; the CPU ratio is what the wall ratio would be on an otherwise idle, CPU-bound machine."
+} | tee "$BENCH_OUT"
