@@ -53,6 +53,7 @@ dev: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run
+	@tests/bench/audit.sh
 
 fuzz:
 	@$(MAKE) --no-print-directory -C daemon fuzz
