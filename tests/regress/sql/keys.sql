@@ -5,28 +5,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 
-CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-  SELECT translate(rtrim(replace(encode(b, 'base64'), E'\n', ''), '='), '+/', '-_')
-$$;
-CREATE FUNCTION pg_temp.hmac256(k bytea, m bytea) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  kp bytea := CASE WHEN length(k) > 64 THEN sha256(k) ELSE k END;
-  ip bytea;
-  op bytea;
-BEGIN
-  kp := kp || decode(repeat('00', 64 - length(kp)), 'hex');
-  ip := kp; op := kp;
-  FOR i IN 0..63 LOOP
-    ip := set_byte(ip, i, get_byte(kp, i) # 54);
-    op := set_byte(op, i, get_byte(kp, i) # 92);
-  END LOOP;
-  RETURN sha256(op || sha256(ip || m));
-END
-$$;
-CREATE FUNCTION pg_temp.hs256(header text, claims text, secret bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-  SELECT s || '.' || pg_temp.b64u(pg_temp.hmac256(secret, convert_to(s, 'UTF8')))
-    FROM (SELECT pg_temp.b64u(convert_to(header, 'UTF8')) || '.' || pg_temp.b64u(convert_to(claims, 'UTF8')) AS s) x
-$$;
+\getenv regress_dir KILN_REGRESS_DIR
+\i :regress_dir/include/forge.sql
 -- kiln.authenticate as the daemon would, in its own transaction: the
 -- resulting context, or the error.
 CREATE FUNCTION pg_temp.auth_as(tok text) RETURNS text LANGUAGE plpgsql AS $$
