@@ -48,3 +48,64 @@ size_t kiln_base64url_encode(const uint8 *src, size_t len, char *dst)
     *out = '\0';
     return (size_t)(out - dst);
 }
+
+/* Value of each byte as a base64url character, or -1 (built on first use). */
+static int8 kiln_base64url_values[256];
+static bool kiln_base64url_values_ready = false;
+
+static void kiln_base64url_build_values(void)
+{
+    int i;
+
+    memset(kiln_base64url_values, -1, sizeof(kiln_base64url_values));
+    for (i = 0; i < 64; i++)
+        kiln_base64url_values[(unsigned char)kiln_base64url_alphabet[i]] = (int8)i;
+    kiln_base64url_values_ready = true;
+}
+
+bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_t *outlen)
+{
+    size_t i;
+    size_t n = 0;
+    uint32 acc = 0;
+    int bits = 0;
+
+    if (len % 4 == 1)
+        return false;
+    if (!kiln_base64url_values_ready)
+        kiln_base64url_build_values();
+
+    /* Whole groups of four characters make three bytes. */
+    for (i = 0; i + 4 <= len; i += 4) {
+        int a = kiln_base64url_values[(unsigned char)src[i]];
+        int b = kiln_base64url_values[(unsigned char)src[i + 1]];
+        int c = kiln_base64url_values[(unsigned char)src[i + 2]];
+        int d = kiln_base64url_values[(unsigned char)src[i + 3]];
+        uint32 g;
+
+        if ((a | b | c | d) < 0)
+            return false;
+        g = ((uint32)a << 18) | ((uint32)b << 12) | ((uint32)c << 6) | (uint32)d;
+        dst[n++] = (uint8)(g >> 16);
+        dst[n++] = (uint8)(g >> 8);
+        dst[n++] = (uint8)g;
+    }
+    for (; i < len; i++) {
+        int v = kiln_base64url_values[(unsigned char)src[i]];
+
+        if (v < 0)
+            return false;
+        acc = (acc << 6) | (uint32)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            dst[n++] = (uint8)((acc >> bits) & 0xFF);
+        }
+    }
+    /* Leftover bits (2 or 4) must be zero: one encoding per byte string. */
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return false;
+
+    *outlen = n;
+    return true;
+}

@@ -25,6 +25,10 @@ void _PG_init(void);
  */
 void _PG_init(void)
 {
+    kiln_secretbox_init();
+    kiln_password_init();
+    kiln_keys_init();
+    kiln_token_cache_init();
     kiln_context_init();
 
     MarkGUCPrefixReserved(KILN_GUC_PREFIX);

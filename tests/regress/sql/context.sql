@@ -1,5 +1,5 @@
 -- context: kiln.request_id() and the setting behind it, the reserved kiln.*
--- prefix, and the placeholder auth.jwt()/uid()/role()/email().
+-- prefix, and the context readers without a verified context.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
@@ -46,33 +46,26 @@ SELECT kiln.version() IS NOT NULL AS loaded;
 SHOW kiln.early_bird;
 \echo :SQLSTATE
 
--- auth.*: NULL without claims.
+-- auth.*: NULL without a verified context.
 SELECT auth.jwt() IS NULL AS jwt, auth.uid() IS NULL AS uid,
-       auth.role() IS NULL AS role, auth.email() IS NULL AS email;
+       auth.role() IS NULL AS role, auth.email() IS NULL AS email,
+       kiln.tenant_id() IS NULL AS tenant, kiln.session_id() IS NULL AS session,
+       kiln.current_context() IS NULL AS context;
 
--- With claims, for this transaction only.
+-- request.jwt.claims is a plain setting anyone can write: the readers never
+-- look at it, whatever it holds (see authenticate and context_forgery).
 BEGIN;
 SELECT pg_catalog.set_config('request.jwt.claims',
-  '{"sub": "6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b", "role": "authenticated", "email": "ada@example.com", "aal": "aal1"}',
+  '{"sub": "6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b", "role": "service_role", "email": "ada@example.com"}',
   true) IS NOT NULL AS set;
-SELECT auth.uid(), auth.role(), auth.email(), auth.jwt() ->> 'aal' AS aal;
-COMMIT;
-SELECT auth.uid() IS NULL AS cleared;
-
--- Claims without sub or role: NULL for those.
-BEGIN;
-SELECT pg_catalog.set_config('request.jwt.claims', '{"role": "anon"}', true) IS NOT NULL AS set;
-SELECT auth.uid() IS NULL AS uid_null, auth.role();
-COMMIT;
-
--- Malformed claims and a sub that is no uuid are errors, not NULLs.
-BEGIN;
+SELECT auth.uid() IS NULL AS uid, auth.role() IS NULL AS role,
+       auth.email() IS NULL AS email, auth.jwt() IS NULL AS jwt;
 SELECT pg_catalog.set_config('request.jwt.claims', '{not json', true) IS NOT NULL AS set;
-SELECT auth.jwt();
-\echo :SQLSTATE
-ROLLBACK;
+SELECT auth.jwt() IS NULL AS malformed_ignored;
+COMMIT;
+
+-- Without a context, kiln.request_id() falls back to the setting.
 BEGIN;
-SELECT pg_catalog.set_config('request.jwt.claims', '{"sub": "42"}', true) IS NOT NULL AS set;
-SELECT auth.uid();
-\echo :SQLSTATE
-ROLLBACK;
+SELECT pg_catalog.set_config('kiln.request_id', 'req-setting', true) IS NOT NULL AS set;
+SELECT kiln.request_id();
+COMMIT;
