@@ -197,6 +197,31 @@ void pool_free(KilnPool *pool)
     free(pool);
 }
 
+KilnConn *pool_conn_open(const char *conninfo, int connect_timeout_s, KilnError *err)
+{
+    KilnPool tmp = {.conninfo = (char *)conninfo};
+    snprintf(tmp.connect_timeout, sizeof tmp.connect_timeout, "%d", connect_timeout_s);
+    PGconn *pg = pool_connect(&tmp, err);
+    if (!pg)
+        return NULL;
+    KilnConn *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->pg = pg;
+    c->busy = true;
+    c->index = -1;
+    return c;
+}
+
+void pool_conn_close(KilnConn *conn)
+{
+    if (!conn)
+        return;
+    if (conn->pg)
+        PQfinish(conn->pg);
+    free(conn);
+}
+
 PGconn *pool_conn_pg(KilnConn *conn)
 {
     return conn->pg;
