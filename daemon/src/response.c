@@ -56,6 +56,20 @@ void response_error(KilnResponse *res, const KilnError *err)
     /* Messages are written by the daemon, never copied from the database,
      * but 500s still say nothing specific. */
     buf_put_json_string(&res->body, status == 500 ? "internal server error" : err->message);
+    if (err->rest) {
+        /* Data API errors: PostgREST's four keys, "" meaning null. */
+        bool show = status < 500;
+        buf_puts(&res->body, ",\"details\":");
+        if (show && err->details[0])
+            buf_put_json_string(&res->body, err->details);
+        else
+            buf_puts(&res->body, "null");
+        buf_puts(&res->body, ",\"hint\":");
+        if (show && err->hint[0])
+            buf_put_json_string(&res->body, err->hint);
+        else
+            buf_puts(&res->body, "null");
+    }
     buf_putc(&res->body, '}');
     if (status == 503)
         response_set_header(res, "Retry-After", "1");

@@ -303,7 +303,7 @@ static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *f
             if (e->to_one)
                 buf_printf(b, "(SELECT pg_catalog.row_to_json(j%d) FROM (", e->id);
             else
-                buf_printf(b, "(SELECT pg_catalog.coalesce(pg_catalog.json_agg(j%d), '[]') FROM (",
+                buf_printf(b, "(SELECT coalesce(pg_catalog.json_agg(j%d), '[]') FROM (",
                            e->id);
             node_select(a, q, e);
             buf_printf(b, ") AS j%d)", e->id);
@@ -354,7 +354,7 @@ void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
 {
     const KilnPlanNode *root = plan->root;
     KilnBuf *b = &out->text;
-    buf_printf(b, "SELECT pg_catalog.coalesce(pg_catalog.json_agg(j%d), '[]')::text AS body, "
+    buf_printf(b, "SELECT coalesce(pg_catalog.json_agg(j%d), '[]')::text AS body, "
                   "pg_catalog.count(*) AS page_rows, ",
                root->id);
     if (plan->count_exact) {
@@ -401,9 +401,9 @@ const char *sql_listen_schema(void)
 const char *sql_schema_query(void)
 {
     return "SELECT pg_catalog.json_build_object("
-           "'tables', (SELECT pg_catalog.coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+           "'tables', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
            "'oid', c.oid::int8, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, "
-           "'columns', (SELECT pg_catalog.coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+           "'columns', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
            "'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod), "
            "'num', a.attnum, 'pk', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x "
            "WHERE x.conrelid OPERATOR(pg_catalog.=) c.oid AND x.contype OPERATOR(pg_catalog.=) 'p' "
@@ -415,7 +415,7 @@ const char *sql_schema_query(void)
            "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
            "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) "
            "AND c.relkind IN ('r', 'v', 'm', 'f', 'p')), "
-           "'fks', (SELECT pg_catalog.coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+           "'fks', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
            "'name', x.conname, 'from', x.conrelid::int8, 'to', x.confrelid::int8, "
            "'cols', x.conkey, 'refs', x.confkey) ORDER BY x.conname), '[]') "
            "FROM pg_catalog.pg_constraint x WHERE x.contype OPERATOR(pg_catalog.=) 'f'))::text";
