@@ -35,6 +35,10 @@ bool kiln_error_rest(KilnError *err, int status, const char *code, const char *f
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* Messages echo request text; keep them one line. */
+    for (char *c = err->message; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     err->rest = true;
     err->details[0] = '\0';
     err->hint[0] = '\0';

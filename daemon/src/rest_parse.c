@@ -58,14 +58,29 @@ typedef struct P {
     KilnError *err;
 } P;
 
-/* The input as it may appear in a message: at most 120 bytes. */
+/* The input as it may appear in a message: at most 120 bytes, control
+ * characters as '?', so messages stay one line. */
+static const char *shown(const char *text, char out[128])
+{
+    size_t i = 0;
+    for (; text[i] && i < 120; i++)
+        out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
+    if (text[i])
+        out[i++] = '.', out[i++] = '.', out[i++] = '.';
+    out[i] = '\0';
+    return out;
+}
+
 static bool fail_at(P *p, const char *expecting)
 {
-    size_t len = strlen(p->s);
-    kiln_error_rest(p->err, 400, "PGRST100", "\"failed to parse %s parameter (%.120s%s)\" (line 1, column %zu)",
-                    p->what, p->s, len > 120 ? "..." : "", p->i + 1);
-    if (p->s[p->i])
-        kiln_error_details(p->err, "unexpected \"%c\" expecting %s", p->s[p->i], expecting);
+    char sv[128];
+    kiln_error_rest(p->err, 400, "PGRST100",
+                    "\"failed to parse %s parameter (%s)\" (line 1, column %zu)", p->what,
+                    shown(p->s, sv), p->i + 1);
+    char c = p->s[p->i];
+    if (c)
+        kiln_error_details(p->err, "unexpected \"%c\" expecting %s",
+                           (unsigned char)c < 0x20 || c == 0x7f ? '?' : c, expecting);
     else
         kiln_error_details(p->err, "unexpected end of input expecting %s", expecting);
     return false;
@@ -73,9 +88,9 @@ static bool fail_at(P *p, const char *expecting)
 
 static bool fail_msg(KilnError *err, const char *what, const char *text, const char *details)
 {
-    size_t len = strlen(text);
-    kiln_error_rest(err, 400, "PGRST100", "\"failed to parse %s parameter (%.120s%s)\"", what, text,
-                    len > 120 ? "..." : "");
+    char sv[128];
+    kiln_error_rest(err, 400, "PGRST100", "\"failed to parse %s parameter (%s)\"", what,
+                    shown(text, sv));
     kiln_error_details(err, "%s", details);
     return false;
 }
@@ -802,8 +817,9 @@ bool rest_parse_query(KilnArena *a, const char *query, const KilnRestLimits *lim
         const char *last;
         split_key(a, key, &path, &last);
         if (path.n > lim->max_depth) {
+            char sv[128];
             kiln_error_rest(err, 400, "PGRST100", "the key '%.60s' nests deeper than %d levels",
-                            key, lim->max_depth);
+                            shown(key, sv), lim->max_depth);
             return false;
         }
         if (is_path_empty_segment(&path) || !*last)
