@@ -222,7 +222,7 @@ static bool ensure_conn(KilnSchemaHolder *h, KilnError *err)
 {
     if (h->conn)
         return true;
-    h->conn = pool_conn_open(h->conninfo, h->connect_timeout_s, err);
+    h->conn = pool_conn_open(h->conninfo, "kiln schema cache", h->connect_timeout_s, err);
     if (!h->conn)
         return false;
     bool broken = false;
@@ -260,7 +260,9 @@ bool schema_holder_reload(KilnSchemaHolder *h, KilnError *err)
     schema_cache_release(old);
     char f[96];
     snprintf(f, sizeof f, "\"tables\":%d,\"foreign_keys\":%d", sc->ntables, sc->nfks);
-    log_write(KILN_LOG_INFO, "schema cache loaded", f);
+    /* The load at start stays quiet (startup prints one line, `listening`,
+     * or one error); reloads are worth an info line. */
+    log_write(old ? KILN_LOG_INFO : KILN_LOG_DEBUG, old ? "schema cache reloaded" : "schema cache loaded", f);
     return true;
 }
 
