@@ -20,6 +20,7 @@ bool kiln_error_set(KilnError *err, int status, const char *code, const char *fm
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
     err->rest = false;
+    err->details_json = false;
     err->details[0] = '\0';
     err->hint[0] = '\0';
     return false;
@@ -40,6 +41,7 @@ bool kiln_error_rest(KilnError *err, int status, const char *code, const char *f
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
     err->rest = true;
+    err->details_json = false;
     err->details[0] = '\0';
     err->hint[0] = '\0';
     return false;

@@ -17,6 +17,7 @@ typedef struct KilnError {
     /* Data API errors ({code,message,details,hint} bodies, as PostgREST
      * writes them): rest is set, details and hint are "" for null. */
     bool rest;
+    bool details_json; /* details holds a JSON value, not text */
     char details[512];
     char hint[256];
 } KilnError;

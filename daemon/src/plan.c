@@ -8,6 +8,8 @@
  */
 #include "plan.h"
 
+#include "buf.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -110,27 +112,31 @@ static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, Ki
         kiln_error_rest(c->err, 300, "PGRST201",
                         "Could not embed because more than one relationship was found for '%s' "
                         "and '%s'", parent->table->name, it->rel);
-        char details[512] = "", hint[256] = "";
-        size_t dl = 0, hl = 0;
+        KilnBuf details = KILN_BUF_INIT, hint = KILN_BUF_INIT;
+        buf_putc(&details, '[');
         for (int i = 0; i < n; i++) {
             const KilnFk *fk = cands[i].fk;
-            int w = snprintf(details + dl, sizeof details - dl,
-                             "%s{\"cardinality\":\"%s\",\"embedding\":\"%s with %s\","
-                             "\"relationship\":\"%s\"}", i ? "," : "[",
-                             cands[i].on_parent ? "many-to-one" : "one-to-many",
-                             parent->table->name, it->rel, fk->name);
-            if (w > 0 && (size_t)w < sizeof details - dl)
-                dl += (size_t)w;
-            w = snprintf(hint + hl, sizeof hint - hl, "%s'%s!%s'", i ? ", " : "", it->rel,
-                         fk->name);
-            if (w > 0 && (size_t)w < sizeof hint - hl)
-                hl += (size_t)w;
+            char emb[300];
+            snprintf(emb, sizeof emb, "%s with %s", parent->table->name, it->rel);
+            buf_puts(&details, i ? ",{\"cardinality\":" : "{\"cardinality\":");
+            buf_put_json_string(&details, cands[i].on_parent ? "many-to-one" : "one-to-many");
+            buf_puts(&details, ",\"embedding\":");
+            buf_put_json_string(&details, emb);
+            buf_puts(&details, ",\"relationship\":");
+            buf_put_json_string(&details, fk->name);
+            buf_putc(&details, '}');
+            buf_printf(&hint, "%s'%s!%s'", i ? ", " : "", it->rel, fk->name);
         }
-        if (dl < sizeof details - 1)
-            details[dl++] = ']', details[dl] = '\0';
-        kiln_error_details(c->err, "%s", details);
+        buf_putc(&details, ']');
+        /* Only whole JSON fits: a details value cut short would not parse. */
+        if (details.len < sizeof c->err->details) {
+            kiln_error_details(c->err, "%s", buf_str(&details));
+            c->err->details_json = true;
+        }
         kiln_error_hint(c->err, "Try changing '%s' to one of the following: %s. Find the desired "
-                        "relationship in the 'details' key.", it->rel, hint);
+                        "relationship in the 'details' key.", it->rel, buf_str(&hint));
+        buf_free(&details);
+        buf_free(&hint);
         return false;
     }
     child->table = target;
@@ -225,16 +231,13 @@ static bool build_node(Ctx *c, KilnPlanNode *n, const KilnSelect *items, bool st
 }
 
 /* The node a dotted path names (embeds by alias or relation name). */
+static KilnPlanNode *child_named(KilnPlanNode *n, const char *name);
+
 static KilnPlanNode *find_node(KilnPlanNode *root, const KilnPath *path, int *failed_at)
 {
     KilnPlanNode *n = root;
     for (int i = 0; i < path->n; i++) {
-        KilnPlanNode *next = NULL;
-        for (int f = 0; f < n->nfields && !next; f++) {
-            KilnPlanNode *e = n->fields[f].embed;
-            if (e && (strcmp(e->name, path->names[i]) == 0 || strcmp(e->rel, path->names[i]) == 0))
-                next = e;
-        }
+        KilnPlanNode *next = child_named(n, path->names[i]);
         if (!next) {
             *failed_at = i;
             return NULL;
@@ -253,12 +256,43 @@ static bool not_embedded(Ctx *c, const KilnPath *path, int at)
     return false;
 }
 
-static bool check_logic(Ctx *c, const KilnTable *t, const KilnLogic *l)
+/* The embed of n named `name` (alias or relation), or NULL. */
+static KilnPlanNode *child_named(KilnPlanNode *n, const char *name)
 {
-    if (l->is_leaf)
-        return check_field(c, t, &l->filter.field, NULL);
-    for (const KilnLogic *ch = l->children; ch; ch = ch->next)
-        if (!check_logic(c, t, ch))
+    for (int f = 0; f < n->nfields; f++) {
+        KilnPlanNode *e = n->fields[f].embed;
+        if (e && (strcmp(e->name, name) == 0 || strcmp(e->rel, name) == 0))
+            return e;
+    }
+    return NULL;
+}
+
+/* Checks every leaf of l against node n. A leaf naming an embed instead of
+ * a column (`books=not.is.null`) filters the parents by the embed's
+ * existence; only is.null / not.is.null are allowed there (PGRST120). The
+ * planner records the embed in the leaf (the parse tree is this request's
+ * arena memory). */
+static bool check_logic(Ctx *c, KilnPlanNode *n, KilnLogic *l)
+{
+    if (l->is_leaf) {
+        KilnFilter *f = &l->filter;
+        KilnPlanNode *e;
+        if (!f->field.path && schema_cache_column(n->table, f->field.name) < 0 &&
+            (e = child_named(n, f->field.name)) != NULL) {
+            if (f->op != KILN_OP_IS || (f->is != KILN_IS_NULL && f->is != KILN_IS_NOT_NULL)) {
+                kiln_error_rest(c->err, 400, "PGRST120", "Bad operator on the '%s' embedded "
+                                "resource", f->field.name);
+                kiln_error_details(c->err, "Only is null or not is null filters are allowed on "
+                                   "embedded resources");
+                return false;
+            }
+            f->embed = e;
+            return true;
+        }
+        return check_field(c, n->table, &f->field, NULL);
+    }
+    for (KilnLogic *ch = l->children; ch; ch = ch->next)
+        if (!check_logic(c, n, ch))
             return false;
     return true;
 }
@@ -289,7 +323,7 @@ bool plan_read(KilnArena *a, const KilnSchemaCache *sc, const char *table, const
         KilnPlanNode *n = find_node(p->root, &k->path, &at);
         if (!n)
             return not_embedded(&c, &k->path, at);
-        if (!check_logic(&c, n->table, k->tree))
+        if (!check_logic(&c, n, k->tree))
             return false;
         KilnLogic **nc = arena_alloc(a, (size_t)(n->nconds + 1) * sizeof *nc);
         if (n->nconds)

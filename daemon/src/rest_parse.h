@@ -90,6 +90,10 @@ typedef struct KilnFilter {
     const char **list;      /* IN: the items, unquoted */
     int nlist;
     KilnIsValue is;         /* IS */
+    /* Set by plan.c, not the parser: for `rel=is.null` / `rel=not.is.null`
+     * the embedded resource (a KilnPlanNode) whose existence filters the
+     * parent rows; NULL for a column filter. */
+    const void *embed;
 } KilnFilter;
 
 /* A logic tree node: a filter leaf, or and/or over children. */

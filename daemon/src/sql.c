@@ -138,9 +138,22 @@ static const char *array_literal(KilnArena *a, const char **items, int n)
     return out;
 }
 
+static void exists_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *child);
+
 static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnFilter *f)
 {
     KilnBuf *b = &q->text;
+    if (f->embed) {
+        /* rel=is.null: no such related row; rel=not.is.null: one exists. */
+        if (f->negate)
+            buf_puts(b, "NOT (");
+        if (f->is == KILN_IS_NULL)
+            buf_puts(b, "NOT ");
+        exists_sql(a, q, f->embed);
+        if (f->negate)
+            buf_putc(b, ')');
+        return;
+    }
     int ci = schema_cache_column(n->table, f->field.name);
     const KilnColumn *col = &n->table->cols[ci];
     if (f->negate)
@@ -221,8 +234,6 @@ static void logic_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Kil
     }
     buf_putc(&q->text, ')');
 }
-
-static void exists_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *child);
 
 /* WHERE clause of a node: join with the parent, its filters, and EXISTS
  * for !inner children. Writes nothing when there is nothing to write. */

@@ -31,6 +31,8 @@ CREATE TABLE public.books (
   tags text[], pages int, body text);
 CREATE TABLE public.profiles (author_id int PRIMARY KEY REFERENCES public.authors(id), bio text);
 CREATE TABLE public.todos (id serial PRIMARY KEY, owner uuid NOT NULL, task text NOT NULL);
+CREATE TABLE public.pairs (id int PRIMARY KEY, left_id int REFERENCES public.authors(id),
+  right_id int REFERENCES public.authors(id));
 
 INSERT INTO public.authors VALUES
   (1, 'Ada', '{"a": {"b": 1}, "langs": ["en"]}', '1815-12-10'),
@@ -53,7 +55,7 @@ CREATE POLICY read_all ON public.authors FOR SELECT USING (true);
 CREATE POLICY read_all ON public.books FOR SELECT USING (true);
 CREATE POLICY read_all ON public.profiles FOR SELECT USING (true);
 CREATE POLICY own ON public.todos FOR SELECT TO authenticated USING (owner = auth.uid());
-GRANT SELECT ON public.authors, public.books, public.profiles TO anon, authenticated, service_role;
+GRANT SELECT ON public.authors, public.books, public.profiles, public.pairs TO anon, authenticated, service_role;
 GRANT SELECT ON public.todos TO authenticated, service_role;
 `;
 
@@ -251,6 +253,26 @@ describe('embedded resources', () => {
     r = await sb.from('authors').select('id, books(title)').eq('id', 2)
       .order('pages', { referencedTable: 'books', ascending: false }).limit(1, { referencedTable: 'books' });
     assert.deepEqual(r.data, [{ id: 2, books: [{ title: 'COBOL' }] }]);
+  });
+
+  test('an embed filtered with is.null / not.is.null filters the parents', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('authors').select('id, books(id)').not('books', 'is', null).order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data.map((a) => a.id), [1, 2]);
+    r = await sb.from('authors').select('id, books(id)').is('books', null);
+    assert.deepEqual(r.data, [{ id: 3, books: [] }]);
+  });
+
+  test('an ambiguous embed is 300 PGRST201 with the candidates', async () => {
+    const r = await client(keys.publishable).from('authors').select('id, pairs(*)');
+    assert.equal(r.status, 300);
+    assert.equal(r.error.code, 'PGRST201');
+    assert.ok(Array.isArray(r.error.details), JSON.stringify(r.error));
+    assert.deepEqual(r.error.details.map((d) => d.relationship).sort(), ['pairs_left_id_fkey', 'pairs_right_id_fkey']);
+    assert.match(r.error.hint, /'pairs!pairs_left_id_fkey'/);
+    const ok = await client(keys.publishable).from('authors').select('id, pairs!left_id(id)').eq('id', 1);
+    assert.deepEqual(ok.data, [{ id: 1, pairs: [] }]);
   });
 
   test('hints and spread', async () => {

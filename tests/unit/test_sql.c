@@ -186,6 +186,31 @@ UNIT_TEST(logic_trees_json_paths_fts_is)
     schema_cache_release(sc);
 }
 
+UNIT_TEST(embed_null_filters_parents)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "authors", "select=id,profiles(bio)&profiles=not.is.null&profiles.bio=like.*x*", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 HEAD(0) "NULL::bigint AS total FROM (SELECT k0.\"id\" AS \"id\", (SELECT "
+                 "pg_catalog.row_to_json(j1) FROM (SELECT k1.\"bio\" AS \"bio\" FROM "
+                 "\"public\".\"profiles\" AS k1 WHERE k1.\"author_id\" = k0.\"id\" AND k1.\"bio\" "
+                 "LIKE $1) AS j1) AS \"profiles\" FROM \"public\".\"authors\" AS k0 WHERE NOT "
+                 "(NOT EXISTS (SELECT 1 FROM \"public\".\"profiles\" AS k1 WHERE k1.\"author_id\" = "
+                 "k0.\"id\" AND k1.\"bio\" LIKE $2)) LIMIT 1000) AS j0");
+    done(&o);
+    gen(&o, sc, "authors", "select=id,profiles(bio)&or=(profiles.is.null,id.eq.1)", false);
+    CHECK(o.ok);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text), "WHERE (NOT EXISTS (SELECT 1 FROM") != NULL);
+    done(&o);
+    gen(&o, sc, "authors", "select=id,profiles(bio)&profiles=eq.1", false);
+    CHECK(!o.ok && o.err.status == 400);
+    CHECK_STR_EQ(o.err.code, "PGRST120");
+    done(&o);
+    schema_cache_release(sc);
+}
+
 UNIT_TEST(plan_errors)
 {
     KilnSchemaCache *sc = cache();
