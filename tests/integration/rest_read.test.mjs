@@ -3,7 +3,8 @@
 // The daemon logs in as `authenticator`; every request runs as the role
 // kiln.authenticate verifies (anon for the publishable key, authenticated
 // for a user token, service_role for the secret key), so row security is
-// decided by the database.
+// decided by the database. Every table gets RLS and an explicit policy, so
+// the tests hold with or without the exposure guard (deny by default).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -54,6 +55,8 @@ ALTER TABLE public.todos ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read_all ON public.authors FOR SELECT USING (true);
 CREATE POLICY read_all ON public.books FOR SELECT USING (true);
 CREATE POLICY read_all ON public.profiles FOR SELECT USING (true);
+ALTER TABLE public.pairs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_all ON public.pairs FOR SELECT USING (true);
 CREATE POLICY own ON public.todos FOR SELECT TO authenticated USING (owner = auth.uid());
 GRANT SELECT ON public.authors, public.books, public.profiles, public.pairs TO anon, authenticated, service_role;
 GRANT SELECT ON public.todos TO authenticated, service_role;
@@ -352,6 +355,8 @@ describe('schema cache', () => {
     assert.equal(r.status, 404);
     await cluster.psql(`CREATE TABLE public.late (id int PRIMARY KEY);
       INSERT INTO public.late VALUES (7); GRANT SELECT ON public.late TO anon;
+      ALTER TABLE public.late ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY read_all ON public.late FOR SELECT USING (true);
       NOTIFY kiln, 'reload schema';`);
     await waitFor(async () => (await sb.from('late').select('*')).status === 200, { timeoutMs: 5000, what: 'the reloaded schema cache' });
     r = await sb.from('late').select('*');
