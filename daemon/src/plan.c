@@ -63,9 +63,20 @@ static bool fk_matches_hint(const KilnSchemaCache *sc, const KilnFk *fk, const c
 }
 
 typedef struct Cand {
-    const KilnFk *fk;
+    const KilnFk *fk;       /* direct key, or the junction's key to the target */
     bool on_parent;
+    const KilnFk *via;      /* many-to-many: the junction's key to the parent */
 } Cand;
+
+/* Are all of the key's columns in its table's primary key? */
+static bool fk_in_pk(const KilnSchemaCache *sc, const KilnFk *fk)
+{
+    const KilnTable *t = &sc->tables[fk->from_table];
+    for (int i = 0; i < fk->ncols; i++)
+        if (!t->cols[fk->from_cols[i]].pk)
+            return false;
+    return true;
+}
 
 static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, KilnPlanNode *child)
 {
@@ -89,12 +100,33 @@ static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, Ki
             continue;
         if (fk->from_table == pi && fk->to_table == ti) {
             if (n < 8)
-                cands[n++] = (Cand){fk, true};
+                cands[n++] = (Cand){fk, true, NULL};
             total++;
         }
         if (fk->from_table == ti && fk->to_table == pi) {
             if (n < 8)
-                cands[n++] = (Cand){fk, false};
+                cands[n++] = (Cand){fk, false, NULL};
+            total++;
+        }
+    }
+    /* Many-to-many through a junction table J: keys J -> parent and J ->
+     * target whose columns are all in J's primary key. The hint may name
+     * J or either key. */
+    for (int i = 0; i < c->sc->nfks; i++) {
+        const KilnFk *to_parent = &c->sc->fks[i];
+        int j = to_parent->from_table;
+        if (to_parent->to_table != pi || j == pi || j == ti || !fk_in_pk(c->sc, to_parent))
+            continue;
+        for (int k = 0; k < c->sc->nfks; k++) {
+            const KilnFk *to_target = &c->sc->fks[k];
+            if (k == i || to_target->from_table != j || to_target->to_table != ti ||
+                !fk_in_pk(c->sc, to_target))
+                continue;
+            if (it->hint && strcmp(it->hint, c->sc->tables[j].name) != 0 &&
+                strcmp(it->hint, to_parent->name) != 0 && strcmp(it->hint, to_target->name) != 0)
+                continue;
+            if (n < 8)
+                cands[n++] = (Cand){to_target, false, to_parent};
             total++;
         }
     }
@@ -119,13 +151,22 @@ static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, Ki
             char emb[300];
             snprintf(emb, sizeof emb, "%s with %s", parent->table->name, it->rel);
             buf_puts(&details, i ? ",{\"cardinality\":" : "{\"cardinality\":");
-            buf_put_json_string(&details, cands[i].on_parent ? "many-to-one" : "one-to-many");
+            buf_put_json_string(&details, cands[i].via ? "many-to-many"
+                                          : cands[i].on_parent ? "many-to-one" : "one-to-many");
             buf_puts(&details, ",\"embedding\":");
             buf_put_json_string(&details, emb);
             buf_puts(&details, ",\"relationship\":");
-            buf_put_json_string(&details, fk->name);
+            if (cands[i].via) {
+                char rel[300];
+                snprintf(rel, sizeof rel, "%s using %s and %s",
+                         c->sc->tables[fk->from_table].name, cands[i].via->name, fk->name);
+                buf_put_json_string(&details, rel);
+            } else {
+                buf_put_json_string(&details, fk->name);
+            }
             buf_putc(&details, '}');
-            buf_printf(&hint, "%s'%s!%s'", i ? ", " : "", it->rel, fk->name);
+            buf_printf(&hint, "%s'%s!%s'", i ? ", " : "", it->rel,
+                       cands[i].via ? c->sc->tables[fk->from_table].name : fk->name);
         }
         buf_putc(&details, ']');
         /* Only whole JSON fits: a details value cut short would not parse. */
@@ -140,6 +181,13 @@ static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, Ki
         return false;
     }
     child->table = target;
+    if (cands[0].via) {
+        child->junction = &c->sc->tables[cands[0].fk->from_table];
+        child->junction_to_parent = cands[0].via;
+        child->junction_to_child = cands[0].fk;
+        child->to_one = false;
+        return true;
+    }
     child->fk = cands[0].fk;
     child->fk_on_parent = cands[0].on_parent;
     /* Many-to-one is to-one; one-to-many is to-one only when the key

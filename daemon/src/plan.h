@@ -43,6 +43,11 @@ struct KilnPlanNode {
     const KilnFk *fk;
     bool fk_on_parent;         /* many-to-one: the parent holds the key columns */
     bool to_one;               /* object (or null) rather than array */
+    /* many-to-many: the junction table, its key to the parent and its key
+     * to this node's table (fk is NULL then); all NULL otherwise */
+    const KilnTable *junction;
+    const KilnFk *junction_to_parent;
+    const KilnFk *junction_to_child;
     bool inner;                /* !inner: filters the parent */
     bool spread;
     KilnPlanField *fields;

@@ -73,6 +73,19 @@ static void join_cond(KilnBuf *b, const KilnPlanNode *child)
 {
     const KilnFk *fk = child->fk;
     const KilnPlanNode *parent = child->parent;
+    if (child->junction) {
+        /* m<id> is the junction, joined to k<id> in from_sql. */
+        const KilnFk *jp = child->junction_to_parent;
+        for (int i = 0; i < jp->ncols; i++) {
+            if (i)
+                buf_puts(b, " AND ");
+            buf_printf(b, "m%d.", child->id);
+            sql_quote_ident(b, child->junction->cols[jp->from_cols[i]].name);
+            buf_puts(b, " = ");
+            col_ref(b, parent, &parent->table->cols[jp->to_cols[i]]);
+        }
+        return;
+    }
     for (int i = 0; i < fk->ncols; i++) {
         if (i)
             buf_puts(b, " AND ");
@@ -260,11 +273,31 @@ static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
     }
 }
 
+/* table AS k<id>, and for many-to-many the junction m<id> joined to it. */
+static void from_sql(KilnBuf *b, const KilnPlanNode *n)
+{
+    table_ref(b, n->table);
+    buf_printf(b, " AS k%d", n->id);
+    if (!n->junction)
+        return;
+    const KilnFk *jc = n->junction_to_child;
+    buf_puts(b, " JOIN ");
+    table_ref(b, n->junction);
+    buf_printf(b, " AS m%d ON ", n->id);
+    for (int i = 0; i < jc->ncols; i++) {
+        if (i)
+            buf_puts(b, " AND ");
+        buf_printf(b, "m%d.", n->id);
+        sql_quote_ident(b, n->junction->cols[jc->from_cols[i]].name);
+        buf_puts(b, " = ");
+        col_ref(b, n, &n->table->cols[jc->to_cols[i]]);
+    }
+}
+
 static void exists_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *child)
 {
     buf_puts(&q->text, "EXISTS (SELECT 1 FROM ");
-    table_ref(&q->text, child->table);
-    buf_printf(&q->text, " AS k%d", child->id);
+    from_sql(&q->text, child);
     where_sql(a, q, child);
     buf_putc(&q->text, ')');
 }
@@ -333,8 +366,7 @@ static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
     bool first = true;
     select_list(a, q, n, &first);
     buf_puts(b, " FROM ");
-    table_ref(b, n->table);
-    buf_printf(b, " AS k%d", n->id);
+    from_sql(b, n);
     for (int i = 0; i < n->nfields; i++) {
         const KilnPlanNode *e = n->fields[i].embed;
         if (!e || !e->spread)

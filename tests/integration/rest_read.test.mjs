@@ -32,6 +32,10 @@ CREATE TABLE public.books (
   tags text[], pages int, body text);
 CREATE TABLE public.profiles (author_id int PRIMARY KEY REFERENCES public.authors(id), bio text);
 CREATE TABLE public.todos (id serial PRIMARY KEY, owner uuid NOT NULL, task text NOT NULL);
+CREATE TABLE public.labels (id int PRIMARY KEY, label text NOT NULL);
+CREATE TABLE public.book_labels (
+  book_id int REFERENCES public.books(id), label_id int REFERENCES public.labels(id),
+  PRIMARY KEY (book_id, label_id));
 CREATE TABLE public.pairs (id int PRIMARY KEY, left_id int REFERENCES public.authors(id),
   right_id int REFERENCES public.authors(id));
 
@@ -47,6 +51,8 @@ INSERT INTO public.books VALUES
 INSERT INTO public.profiles VALUES (1, 'first programmer');
 INSERT INTO public.todos (owner, task) VALUES
   ('${ALICE}', 'alice one'), ('${ALICE}', 'alice two'), ('${BOB}', 'bob one');
+INSERT INTO public.labels VALUES (1, 'classic'), (2, 'technical');
+INSERT INTO public.book_labels VALUES (1, 1), (2, 2), (3, 1), (3, 2);
 
 ALTER TABLE public.authors ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.books ENABLE ROW LEVEL SECURITY;
@@ -55,6 +61,11 @@ ALTER TABLE public.todos ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read_all ON public.authors FOR SELECT USING (true);
 CREATE POLICY read_all ON public.books FOR SELECT USING (true);
 CREATE POLICY read_all ON public.profiles FOR SELECT USING (true);
+ALTER TABLE public.labels ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.book_labels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_all ON public.labels FOR SELECT USING (true);
+CREATE POLICY read_all ON public.book_labels FOR SELECT USING (true);
+GRANT SELECT ON public.labels, public.book_labels TO anon, authenticated, service_role;
 ALTER TABLE public.pairs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read_all ON public.pairs FOR SELECT USING (true);
 CREATE POLICY own ON public.todos FOR SELECT TO authenticated USING (owner = auth.uid());
@@ -256,6 +267,21 @@ describe('embedded resources', () => {
     r = await sb.from('authors').select('id, books(title)').eq('id', 2)
       .order('pages', { referencedTable: 'books', ascending: false }).limit(1, { referencedTable: 'books' });
     assert.deepEqual(r.data, [{ id: 2, books: [{ title: 'COBOL' }] }]);
+  });
+
+  test('many-to-many through a junction table', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('books').select('id, labels(label)').order('id')
+      .order('label', { referencedTable: 'labels' });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { id: 1, labels: [{ label: 'classic' }] },
+      { id: 2, labels: [{ label: 'technical' }] },
+      { id: 3, labels: [{ label: 'classic' }, { label: 'technical' }] },
+      { id: 4, labels: [] },
+    ]);
+    r = await sb.from('labels').select('label, books!inner(id)').eq('books.id', 2);
+    assert.deepEqual(r.data, [{ label: 'technical', books: [{ id: 2 }] }]);
   });
 
   test('an embed filtered with is.null / not.is.null filters the parents', async () => {

@@ -27,11 +27,19 @@ static const char schema_json[] =
     "{\"name\":\"tags\",\"type\":\"text[]\",\"num\":6,\"pk\":false}]},"
     "{\"oid\":3,\"schema\":\"public\",\"name\":\"profiles\",\"kind\":\"r\",\"columns\":["
     "{\"name\":\"author_id\",\"type\":\"integer\",\"num\":1,\"pk\":true},"
-    "{\"name\":\"bio\",\"type\":\"text\",\"num\":2,\"pk\":false}]}],"
+    "{\"name\":\"bio\",\"type\":\"text\",\"num\":2,\"pk\":false}]},"
+    "{\"oid\":4,\"schema\":\"public\",\"name\":\"labels\",\"kind\":\"r\",\"columns\":["
+    "{\"name\":\"id\",\"type\":\"integer\",\"num\":1,\"pk\":true},"
+    "{\"name\":\"label\",\"type\":\"text\",\"num\":2,\"pk\":false}]},"
+    "{\"oid\":5,\"schema\":\"public\",\"name\":\"book_labels\",\"kind\":\"r\",\"columns\":["
+    "{\"name\":\"book_id\",\"type\":\"integer\",\"num\":1,\"pk\":true},"
+    "{\"name\":\"label_id\",\"type\":\"integer\",\"num\":2,\"pk\":true}]}],"
     "\"fks\":["
     "{\"name\":\"books_author_id_fkey\",\"from\":2,\"to\":1,\"cols\":[3],\"refs\":[1]},"
     "{\"name\":\"books_editor_id_fkey\",\"from\":2,\"to\":1,\"cols\":[5],\"refs\":[1]},"
     "{\"name\":\"profiles_author_id_fkey\",\"from\":3,\"to\":1,\"cols\":[1],\"refs\":[1]},"
+    "{\"name\":\"bl_book\",\"from\":5,\"to\":2,\"cols\":[1],\"refs\":[1]},"
+    "{\"name\":\"bl_label\",\"from\":5,\"to\":4,\"cols\":[2],\"refs\":[1]},"
     "{\"name\":\"elsewhere\",\"from\":2,\"to\":99,\"cols\":[3],\"refs\":[1]}]}";
 
 typedef struct Out {
@@ -84,7 +92,7 @@ static void done(Out *o)
 UNIT_TEST(schema_cache_from_json_resolves_keys)
 {
     KilnSchemaCache *sc = cache();
-    CHECK(sc && sc->ntables == 3 && sc->nfks == 3); /* the key to oid 99 is dropped */
+    CHECK(sc && sc->ntables == 5 && sc->nfks == 5); /* the key to oid 99 is dropped */
     int idx = -1;
     const KilnTable *t = schema_cache_table(sc, "public", "books", &idx);
     CHECK(t && idx == 1 && schema_cache_column(t, "editor_id") == 3);
@@ -182,6 +190,33 @@ UNIT_TEST(logic_trees_json_paths_fts_is)
                  "(pg_catalog.to_tsvector(k0.\"name\") @@ pg_catalog.websearch_to_tsquery($8)) AND "
                  "k0.\"data\"->$9::text @> $10 LIMIT 1000) AS j0");
     CHECK_STR_EQ(o.params, "addr|city|1|%a%|n|english|cat|dog|tags|[1]");
+    done(&o);
+    schema_cache_release(sc);
+}
+
+UNIT_TEST(many_to_many_through_a_junction)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "books", "select=title,labels(label)&labels.label=eq.x", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 HEAD(0) "NULL::bigint AS total FROM (SELECT k0.\"title\" AS \"title\", (SELECT "
+                 "coalesce(pg_catalog.json_agg(j1), '[]') FROM (SELECT k1.\"label\" AS \"label\" "
+                 "FROM \"public\".\"labels\" AS k1 JOIN \"public\".\"book_labels\" AS m1 ON "
+                 "m1.\"label_id\" = k1.\"id\" WHERE m1.\"book_id\" = k0.\"id\" AND k1.\"label\" = "
+                 "$1) AS j1) AS \"labels\" FROM \"public\".\"books\" AS k0 LIMIT 1000) AS j0");
+    done(&o);
+    gen(&o, sc, "labels", "select=id,books!inner(id)", false);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text), "WHERE EXISTS (SELECT 1 FROM \"public\".\"books\" AS k1 "
+                                                 "JOIN \"public\".\"book_labels\" AS m1 ON m1.\"book_id\" "
+                                                 "= k1.\"id\" WHERE m1.\"label_id\" = k0.\"id\")") != NULL);
+    done(&o);
+    gen(&o, sc, "books", "select=id,labels!book_labels(id)", false);
+    CHECK(o.ok);
+    done(&o);
+    gen(&o, sc, "books", "select=id,labels!nope(id)", false);
+    CHECK(!o.ok && o.err.status == 400);
     done(&o);
     schema_cache_release(sc);
 }
