@@ -27,8 +27,13 @@ static const char schema_json[] =
     "{\"name\":\"data\",\"type\":\"jsonb\",\"num\":3,\"pk\":false}]},"
     "{\"oid\":2,\"schema\":\"public\",\"name\":\"b\",\"kind\":\"r\",\"columns\":["
     "{\"name\":\"id\",\"type\":\"integer\",\"num\":1,\"pk\":true},"
-    "{\"name\":\"a_id\",\"type\":\"integer\",\"num\":2,\"pk\":false}]}],"
-    "\"fks\":[{\"name\":\"b_a_id_fkey\",\"from\":2,\"to\":1,\"cols\":[2],\"refs\":[1]}]}";
+    "{\"name\":\"a_id\",\"type\":\"integer\",\"num\":2,\"pk\":false}]},"
+    "{\"oid\":3,\"schema\":\"public\",\"name\":\"ab\",\"kind\":\"r\",\"columns\":["
+    "{\"name\":\"a_id\",\"type\":\"integer\",\"num\":1,\"pk\":true},"
+    "{\"name\":\"b_id\",\"type\":\"integer\",\"num\":2,\"pk\":true}]}],"
+    "\"fks\":[{\"name\":\"b_a_id_fkey\",\"from\":2,\"to\":1,\"cols\":[2],\"refs\":[1]},"
+    "{\"name\":\"ab_a\",\"from\":3,\"to\":1,\"cols\":[1],\"refs\":[1]},"
+    "{\"name\":\"ab_b\",\"from\":3,\"to\":2,\"cols\":[2],\"refs\":[1]}]}";
 
 static KilnSchemaCache *sc;
 
