@@ -386,12 +386,23 @@ bool plan_read(KilnArena *a, const KilnSchemaCache *sc, const char *table, const
             return not_embedded(&c, &o->path, at);
         for (const KilnOrderTerm *term = o->terms; term; term = term->next) {
             if (term->rel) {
-                kiln_error_rest(err, 400, "PGRST127", "Ordering by a related column is not "
-                                "implemented yet");
+                /* order=rel(col): only through a to-one embed of this level. */
+                KilnPlanNode *e = child_named(n, term->rel);
+                if (!e || !e->to_one) {
+                    kiln_error_rest(err, 400, "PGRST118", "A related order on '%s' is not possible",
+                                    term->rel);
+                    kiln_error_details(err, e ? "'%s' and '%s' do not form a many-to-one or "
+                                                "one-to-one relationship"
+                                              : "'%s' has no embedded resource '%s' in this request",
+                                       n->table->name, term->rel);
+                    return false;
+                }
+                if (!check_field(&c, e->table, &term->field, NULL))
+                    return false;
+                ((KilnOrderTerm *)term)->embed = e;
+            } else if (!check_field(&c, n->table, &term->field, NULL)) {
                 return false;
             }
-            if (!check_field(&c, n->table, &term->field, NULL))
-                return false;
             KilnOrderTerm **no = arena_alloc(a, (size_t)(n->norders + 1) * sizeof *no);
             if (n->norders)
                 memcpy(no, n->orders, (size_t)n->norders * sizeof *no);

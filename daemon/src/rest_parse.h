@@ -125,6 +125,7 @@ typedef struct KilnOrderTerm {
     KilnField field;
     bool desc;
     KilnNulls nulls;
+    const void *embed; /* set by plan.c for rel(col): the to-one embed */
     struct KilnOrderTerm *next;
 } KilnOrderTerm;
 

@@ -379,8 +379,20 @@ static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
     for (int i = 0; i < n->norders; i++) {
         const KilnOrderTerm *t = n->orders[i];
         buf_puts(b, i ? ", " : " ORDER BY ");
-        int ci = schema_cache_column(n->table, t->field.name);
-        field_expr(a, q, n, &n->table->cols[ci], t->field.path);
+        if (t->embed) {
+            /* related order: the to-one embed's column, as a scalar subquery */
+            const KilnPlanNode *e = t->embed;
+            int ei = schema_cache_column(e->table, t->field.name);
+            buf_puts(b, "(SELECT ");
+            field_expr(a, q, e, &e->table->cols[ei], t->field.path);
+            buf_puts(b, " FROM ");
+            from_sql(b, e);
+            where_sql(a, q, e);
+            buf_putc(b, ')');
+        } else {
+            int ci = schema_cache_column(n->table, t->field.name);
+            field_expr(a, q, n, &n->table->cols[ci], t->field.path);
+        }
         buf_puts(b, t->desc ? " DESC" : " ASC");
         if (t->nulls == KILN_NULLS_FIRST)
             buf_puts(b, " NULLS FIRST");

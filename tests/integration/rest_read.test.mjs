@@ -304,6 +304,13 @@ describe('embedded resources', () => {
     assert.deepEqual(ok.data, [{ id: 1, pairs: [] }]);
   });
 
+  test('related order through a to-one embed', async () => {
+    const r = await client(keys.publishable).from('books').select('id, author:authors(name)')
+      .order('author(name)', { ascending: false, nullsFirst: false }).order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data.map((b) => b.id), [2, 3, 1, 4]);
+  });
+
   test('hints and spread', async () => {
     const sb = client(keys.publishable);
     let r = await sb.from('books').select('id, writer:authors!books_author_id_fkey(name)').eq('id', 1);

@@ -221,6 +221,31 @@ UNIT_TEST(many_to_many_through_a_junction)
     schema_cache_release(sc);
 }
 
+UNIT_TEST(related_order_through_to_one)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "books", "select=id,author:authors!author_id(name)&order=author(name).desc.nullslast,id",
+        false);
+    CHECK(o.ok);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text),
+                         " ORDER BY (SELECT k1.\"name\" FROM \"public\".\"authors\" AS k1 WHERE "
+                         "k0.\"author_id\" = k1.\"id\") DESC NULLS LAST, k0.\"id\" ASC LIMIT 1000") != NULL);
+    done(&o);
+    gen(&o, sc, "authors", "select=id,books!author_id(id)&order=books(id)", false);
+    CHECK(!o.ok && o.err.status == 400);
+    CHECK_STR_EQ(o.err.code, "PGRST118");
+    done(&o);
+    gen(&o, sc, "books", "order=authors(name)", false);
+    CHECK(!o.ok && o.err.status == 400);
+    done(&o);
+    gen(&o, sc, "books", "select=id,authors!author_id(id)&order=authors(nope)", false);
+    CHECK(!o.ok && o.err.status == 400);
+    CHECK_STR_EQ(o.err.code, "42703");
+    done(&o);
+    schema_cache_release(sc);
+}
+
 UNIT_TEST(embed_null_filters_parents)
 {
     KilnSchemaCache *sc = cache();
