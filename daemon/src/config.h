@@ -34,6 +34,10 @@ typedef struct KilnConfig {
     int db_pool_size;
     int db_pool_timeout_ms;
     int db_connect_timeout_s;
+    /* data API */
+    char *db_schemas;     /* comma-separated exposed schemas; the first is the default */
+    int db_max_rows;      /* caps the rows of one read; 0 = no cap */
+    bool anon_without_key; /* no apikey and no bearer token: run as anon (else 401) */
     /* secrets and keys */
     char *jwt_secret;
     char *publishable_key;

@@ -34,6 +34,8 @@ typedef struct HttpCtx {
     const KilnRoute *route;
     struct MHD_Connection *conn;
     bool body_too_large;
+    bool started;  /* on_request has set the request up */
+    char *raw_uri; /* the request target as sent (path and query), owned */
     size_t sent_bytes;
 } HttpCtx;
 
@@ -51,6 +53,23 @@ const char *request_query(const KilnRequest *req, const char *name)
 {
     return MHD_lookup_connection_value((struct MHD_Connection *)req->http,
                                        MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool request_client_ip(const KilnRequest *req, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)req->http, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+                         (socklen_t)len) != NULL;
+    if (sa->sa_family == AF_INET6)
+        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+                         (socklen_t)len) != NULL;
+    return false;
 }
 
 static void make_request_id(char out[33])
@@ -147,12 +166,34 @@ static void db_job(KilnJob *job, bool expired)
     MHD_resume_connection(ctx->conn);
 }
 
-static HttpCtx *ctx_create(KilnServer *srv, struct MHD_Connection *connection, const char *url,
-                           const char *method)
+/* Called by libmicrohttpd with the raw request target before anything else:
+ * the only place the undecoded query string is available (the data API
+ * parses it itself: repeated keys, '+' as space, its own quoting). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connection)
 {
+    (void)cls, (void)connection;
     HttpCtx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         abort();
+    ctx->raw_uri = strdup(uri ? uri : "");
+    if (!ctx->raw_uri)
+        abort();
+    return ctx;
+}
+
+static HttpCtx *ctx_create(HttpCtx *ctx, KilnServer *srv, struct MHD_Connection *connection,
+                           const char *url, const char *method)
+{
+    if (!ctx) {
+        ctx = calloc(1, sizeof *ctx);
+        if (!ctx)
+            abort();
+    }
+    ctx->started = true;
+    if (ctx->raw_uri) {
+        char *q = strchr(ctx->raw_uri, '?');
+        ctx->req.query = q ? q + 1 : NULL;
+    }
     ctx->conn = connection;
     ctx->req.server = srv;
     ctx->req.http = connection;
@@ -174,8 +215,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     KilnServer *srv = cls;
     HttpCtx *ctx = *con_cls;
 
-    if (!ctx) {
-        ctx = ctx_create(srv, connection, url, method);
+    if (!ctx || !ctx->started) {
+        ctx = ctx_create(ctx, srv, connection, url, method);
         *con_cls = ctx;
         KilnError err = {0};
         char allow[128] = "";
@@ -259,6 +300,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     if (!ctx)
         return;
     *con_cls = NULL;
+    if (!ctx->started) {
+        free(ctx->raw_uri);
+        free(ctx);
+        return;
+    }
     KilnRequest *req = &ctx->req;
     if (req->cfg->access_log) {
         int64_t end = kiln_now_us();
@@ -285,6 +331,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     config_release(req->cfg);
     buf_free(&req->body);
     response_free(&ctx->res);
+    free(ctx->raw_uri);
     free(ctx);
     atomic_fetch_sub(&srv->inflight, 1);
 }
@@ -375,6 +422,7 @@ bool http_start(KilnServer *srv, const KilnConfig *cfg, KilnError *err)
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,

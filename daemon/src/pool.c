@@ -25,6 +25,7 @@ struct KilnPool {
     pthread_cond_t freed;
     char *conninfo;
     char connect_timeout[16];
+    const char *app_name; /* NULL: "kiln" */
     int size;
     KilnConn *slots;
 };
@@ -32,7 +33,8 @@ struct KilnPool {
 static PGconn *pool_connect(KilnPool *pool, KilnError *err)
 {
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {pool->conninfo, pool->connect_timeout, "kiln", NULL};
+    const char *vals[] = {pool->conninfo, pool->connect_timeout,
+                          pool->app_name ? pool->app_name : "kiln", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg) {
         kiln_error_set(err, 503, "db_unavailable", "database unreachable: out of memory");
@@ -195,6 +197,32 @@ void pool_free(KilnPool *pool)
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->freed);
     free(pool);
+}
+
+KilnConn *pool_conn_open(const char *conninfo, const char *app_name, int connect_timeout_s,
+                         KilnError *err)
+{
+    KilnPool tmp = {.conninfo = (char *)conninfo, .app_name = app_name};
+    snprintf(tmp.connect_timeout, sizeof tmp.connect_timeout, "%d", connect_timeout_s);
+    PGconn *pg = pool_connect(&tmp, err);
+    if (!pg)
+        return NULL;
+    KilnConn *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->pg = pg;
+    c->busy = true;
+    c->index = -1;
+    return c;
+}
+
+void pool_conn_close(KilnConn *conn)
+{
+    if (!conn)
+        return;
+    if (conn->pg)
+        PQfinish(conn->pg);
+    free(conn);
 }
 
 PGconn *pool_conn_pg(KilnConn *conn)

@@ -41,6 +41,14 @@ int pool_open_count(KilnPool *pool);
 /* The libpq handle of a checked-out connection, for tx.c only. */
 struct pg_conn *pool_conn_pg(KilnConn *conn);
 
+/* A connection outside any pool (the schema watcher's LISTEN connection),
+ * with its own application_name. Returns NULL with err 503
+ * "db_unavailable". Close it with pool_conn_close (NULL is a no-op); never
+ * check it in. Pooled connections are named "kiln". */
+KilnConn *pool_conn_open(const char *conninfo, const char *app_name, int connect_timeout_s,
+                         KilnError *err);
+void pool_conn_close(KilnConn *conn);
+
 /* Closes every connection; all must be checked in. NULL is a no-op. */
 void pool_free(KilnPool *pool);
 

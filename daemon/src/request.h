@@ -12,6 +12,7 @@
 #define KILN_REQUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -46,6 +47,8 @@ typedef struct KilnRequest {
     char request_id[33];
     const char *method; /* owned by the HTTP layer */
     const char *path;   /* owned by the HTTP layer; without the query string */
+    const char *query;  /* owned by the HTTP layer: the raw query string after
+                         * '?', not decoded; NULL when the target has none */
     KilnBuf body;
     KilnConfig *cfg;    /* snapshot for this request (one reference) */
     struct KilnServer *server;
@@ -57,6 +60,8 @@ typedef struct KilnRequest {
  * the request is suspended. */
 const char *request_header(const KilnRequest *req, const char *name);
 const char *request_query(const KilnRequest *req, const char *name);
+/* The client's IP address as text into out; false (out "") when unknown. */
+bool request_client_ip(const KilnRequest *req, char *out, size_t len);
 
 /* Monotonic clock in microseconds. */
 int64_t kiln_now_us(void);

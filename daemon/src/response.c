@@ -46,7 +46,8 @@ void response_json(KilnResponse *res, int status, const char *json)
 
 void response_error(KilnResponse *res, const KilnError *err)
 {
-    int status = err->status >= 400 && err->status <= 599 ? err->status : 500;
+    /* 300 is a data API answer too (ambiguous embed, PGRST201). */
+    int status = (err->status >= 400 && err->status <= 599) || err->status == 300 ? err->status : 500;
     res->status = status;
     res->content_type = "application/json";
     buf_reset(&res->body);
@@ -56,6 +57,22 @@ void response_error(KilnResponse *res, const KilnError *err)
     /* Messages are written by the daemon, never copied from the database,
      * but 500s still say nothing specific. */
     buf_put_json_string(&res->body, status == 500 ? "internal server error" : err->message);
+    if (err->rest) {
+        /* Data API errors: PostgREST's four keys, "" meaning null. */
+        bool show = status < 500;
+        buf_puts(&res->body, ",\"details\":");
+        if (show && err->details[0] && err->details_json)
+            buf_puts(&res->body, err->details);
+        else if (show && err->details[0])
+            buf_put_json_string(&res->body, err->details);
+        else
+            buf_puts(&res->body, "null");
+        buf_puts(&res->body, ",\"hint\":");
+        if (show && err->hint[0])
+            buf_put_json_string(&res->body, err->hint);
+        else
+            buf_puts(&res->body, "null");
+    }
     buf_putc(&res->body, '}');
     if (status == 503)
         response_set_header(res, "Retry-After", "1");

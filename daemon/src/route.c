@@ -10,15 +10,18 @@
 /*
  * Routes. Columns: path, methods, needs_db (runs on a worker thread with a
  * pooled connection), debug_only (hidden unless debug_endpoints), handler,
- * summary.
+ * summary, prefix (path ends in '/' and matches everything below it; exact
+ * paths are tried first).
  */
 static const KilnRoute routes[] = {
     {"/health", KILN_GET | KILN_HEAD, false, false, health_live,
-     "liveness: the process is up"},
+     "liveness: the process is up", false},
     {"/health/ready", KILN_GET | KILN_HEAD, true, false, health_ready,
-     "readiness: a pooled database connection answers"},
+     "readiness: a pooled database connection answers", false},
     {"/debug/sleep", KILN_GET, true, true, debug_sleep,
-     "holds a pooled connection for ?ms=N milliseconds (tests only)"},
+     "holds a pooled connection for ?ms=N milliseconds (tests only)", false},
+    {"/rest/v1/", KILN_GET | KILN_HEAD, true, false, rest_read,
+     "data API (PostgREST dialect): reads of tables and views", true},
 };
 
 static const struct {
@@ -44,7 +47,9 @@ const KilnRoute *route_find(const char *path, const char *method, bool debug_end
     unsigned bit = route_method_bit(method);
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const KilnRoute *r = &routes[i];
-        if (strcmp(r->path, path) != 0 || (r->debug_only && !debug_endpoints))
+        bool match = r->prefix ? strncmp(r->path, path, strlen(r->path)) == 0
+                               : strcmp(r->path, path) == 0;
+        if (!match || (r->debug_only && !debug_endpoints))
             continue;
         if (bit & r->methods)
             return r;

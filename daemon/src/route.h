@@ -27,12 +27,13 @@ typedef bool (*KilnHandler)(KilnRequest *req, KilnConn *conn, bool *conn_broken,
                             KilnError *err);
 
 typedef struct KilnRoute {
-    const char *path;   /* exact path */
+    const char *path;   /* exact path, or a prefix when `prefix` */
     unsigned methods;   /* KILN_* mask */
     bool needs_db;      /* run on a worker with a pooled connection */
     bool debug_only;    /* only when debug_endpoints = true */
     KilnHandler handler;
     const char *summary; /* for docs */
+    bool prefix;        /* path is a prefix ending in '/': matches it and below */
 } KilnRoute;
 
 /* Method name -> KILN_* bit, 0 when unknown. */
@@ -49,6 +50,9 @@ bool health_live(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespon
                  KilnError *err);
 bool health_ready(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                   KilnError *err);
+/* The data API (rest.c). */
+bool rest_read(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+               KilnError *err);
 bool debug_sleep(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                  KilnError *err);
 

@@ -84,12 +84,14 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
         return 1;
     }
     srv.work = work_create(cfg->db_pool_size);
+    srv.schema = schema_holder_start(cfg->db_url, cfg->db_schemas, cfg->db_connect_timeout_s);
     config_install(cfg); /* takes our reference */
     KilnConfig *live = config_current();
     if (!http_start(&srv, live, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         config_release(live);
         work_free(srv.work);
+        schema_holder_free(srv.schema);
         pool_free(srv.pool);
         config_install(NULL);
         return 1;
@@ -139,6 +141,7 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
     }
     http_stop(&srv);
     work_free(srv.work);
+    schema_holder_free(srv.schema);
     pool_free(srv.pool);
     config_install(NULL);
     log_write(KILN_LOG_INFO, "stopped", NULL);

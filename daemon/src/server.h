@@ -12,11 +12,13 @@
 #include "config.h"
 #include "error.h"
 #include "pool.h"
+#include "schema_cache.h"
 #include "work.h"
 
 typedef struct KilnServer {
     KilnPool *pool;
     KilnWork *work;
+    KilnSchemaHolder *schema; /* the data API's schema cache */
     void *http;            /* http.c's state */
     atomic_int inflight;   /* requests begun and not yet completed */
     atomic_bool stopping;  /* set on SIGTERM: responses carry Connection: close */

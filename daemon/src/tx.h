@@ -21,4 +21,34 @@
 bool tx_exec_scalar(KilnConn *conn, const char *sql, int nparams, const char *const *params,
                     KilnBuf *out, bool *broken, KilnError *err);
 
+/* Waits up to timeout_ms for a NOTIFY on a LISTENing connection. Returns 1
+ * with the payload copied (truncated to len), 0 on timeout, -1 when the
+ * connection is broken. */
+int tx_wait_notify(KilnConn *conn, int timeout_ms, char *payload, size_t len);
+
+/* A read request's transaction, sent as one pipeline. All SQL text comes
+ * from sql.c. */
+typedef struct KilnTxRead {
+    const char *begin_sql, *auth_sql, *commit_sql, *rollback_sql;
+    const char *token; /* NULL: anon */
+    const char *meta;  /* JSON object text for kiln.authenticate */
+    const char *sql;   /* the statement: one row (body, page_rows, total) */
+    int nparams;
+    const char *const *params;
+} KilnTxRead;
+
+typedef struct KilnTxResult {
+    KilnBuf body;        /* caller-owned buffer, appended to */
+    long long page_rows;
+    long long total;     /* -1: not counted */
+    char role[32];       /* what kiln.authenticate returned */
+} KilnTxResult;
+
+/* Runs BEGIN; authenticate; statement; COMMIT in one round trip (plus a
+ * ROLLBACK round trip when a statement failed). Returns false with err
+ * mapped through the SQLSTATE table; *broken when the connection must not
+ * be reused. */
+bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
+             KilnError *err);
+
 #endif

@@ -8,8 +8,10 @@ import { request, startCluster, startKiln, waitFor } from './lib/harness.mjs';
 
 // Sessions currently inside pg_sleep (i.e. requests holding a pooled connection).
 const SLEEPERS = "select count(*) from pg_stat_activity where query ilike '%pg_sleep%' and state = 'active' and pid <> pg_backend_pid()";
-// Client backends other than ours.
-const OTHER_BACKENDS = "select coalesce(string_agg(pid::text, ',' order by pid), '') from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()";
+// The daemon's pooled connections (application_name kiln; the schema cache's
+// LISTEN connection is "kiln schema cache" and lives outside the pool).
+const POOLED = "backend_type = 'client backend' and application_name = 'kiln' and pid <> pg_backend_pid()";
+const OTHER_BACKENDS = `select coalesce(string_agg(pid::text, ',' order by pid), '') from pg_stat_activity where ${POOLED}`;
 
 let cluster;
 before(async () => { cluster = await startCluster(); });
@@ -71,7 +73,7 @@ describe('pool size 2', () => {
     await Promise.all([request(`${kiln.url}/debug/sleep?ms=100`), request(`${kiln.url}/debug/sleep?ms=100`)]);
     const before = (await cluster.psql(OTHER_BACKENDS)).split(',').filter(Boolean);
     assert.ok(before.length >= 1, 'the pool holds connections');
-    const killed = await cluster.psql("select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()) t");
+    const killed = await cluster.psql(`select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity where ${POOLED}) t`);
     assert.equal(Number(killed), before.length);
     await waitFor(async () => (await cluster.psql(OTHER_BACKENDS)) === '', { what: 'terminated backends to exit' });
 

@@ -36,7 +36,8 @@ export const PG_USER = process.env.KILN_TEST_USER || 'postgres';
 export const CONFIG_KEYS = [
   'listen_address', 'port', 'threads', 'max_connections', 'connection_timeout_s',
   'max_body_bytes', 'shutdown_timeout_s', 'db_url', 'db_pool_size',
-  'db_pool_timeout_ms', 'db_connect_timeout_s', 'jwt_secret', 'publishable_key',
+  'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
+  'anon_without_key', 'jwt_secret', 'publishable_key',
   'secret_key', 'log_level', 'access_log', 'debug_endpoints',
 ];
 

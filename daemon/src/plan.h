@@ -1,0 +1,79 @@
+/*
+ * plan.h: a checked read plan: every name of the parsed query resolved
+ * against one schema-cache snapshot, embeds resolved through foreign keys,
+ * filters, order and ranges attached to the node they apply to.
+ *
+ * Pure: no I/O, no globals. The plan lives in the caller's arena and points
+ * into the parse tree and the snapshot, both of which must outlive it.
+ * Errors follow PostgREST: 404 PGRST205 unknown table, 400 42703 unknown
+ * column, 400 PGRST200 no relationship, 300 PGRST201 ambiguous embed,
+ * 400 PGRST108 filter on a resource that is not embedded.
+ */
+#ifndef KILN_PLAN_H
+#define KILN_PLAN_H
+
+#include <stdbool.h>
+
+#include "arena.h"
+#include "error.h"
+#include "rest_parse.h"
+#include "schema_cache.h"
+
+typedef struct KilnPlanNode KilnPlanNode;
+
+typedef enum { KILN_PF_COLUMN, KILN_PF_EMBED, KILN_PF_SPREAD, KILN_PF_COUNT } KilnPlanFieldKind;
+
+typedef struct KilnPlanField {
+    KilnPlanFieldKind kind;
+    const char *out_name;      /* the JSON key (COLUMN, EMBED, COUNT) */
+    const KilnColumn *col;     /* COLUMN */
+    const KilnJsonStep *path;  /* COLUMN: JSON path, NULL for none */
+    const char *cast;          /* COLUMN, COUNT: validated type name or NULL */
+    KilnPlanNode *embed;       /* EMBED, SPREAD */
+} KilnPlanField;
+
+/* A relation read at one level: the root table or an embed. */
+struct KilnPlanNode {
+    const KilnTable *table;
+    int id;                    /* unique per plan: SQL aliases k<id>, j<id> */
+    const char *name;          /* embed: alias or relation name */
+    const char *rel;           /* embed: relation name as written */
+    KilnPlanNode *parent;      /* NULL for the root */
+    /* how this embed joins its parent (parent == NULL: unused) */
+    const KilnFk *fk;
+    bool fk_on_parent;         /* many-to-one: the parent holds the key columns */
+    bool to_one;               /* object (or null) rather than array */
+    /* many-to-many: the junction table, its key to the parent and its key
+     * to this node's table (fk is NULL then); all NULL otherwise */
+    const KilnTable *junction;
+    const KilnFk *junction_to_parent;
+    const KilnFk *junction_to_child;
+    bool inner;                /* !inner: filters the parent */
+    bool spread;
+    KilnPlanField *fields;
+    int nfields;
+    KilnLogic **conds;         /* ANDed */
+    int nconds;
+    KilnOrderTerm **orders;    /* in order */
+    int norders;
+    long long limit;           /* -1: none */
+    long long offset;
+};
+
+typedef struct KilnPlan {
+    KilnPlanNode *root;
+    const char *schema;
+    bool count_exact;          /* Prefer: count=exact (planned/estimated too, for now) */
+} KilnPlan;
+
+typedef struct KilnPlanOptions {
+    const char *schema;        /* the negotiated schema */
+    long long max_rows;        /* caps the root limit; 0 = no cap */
+    bool count_exact;
+} KilnPlanOptions;
+
+/* Plans a read of schema.table with query q against snapshot sc. */
+bool plan_read(KilnArena *a, const KilnSchemaCache *sc, const char *table, const KilnRestQuery *q,
+               const KilnPlanOptions *opt, KilnPlan **out, KilnError *err);
+
+#endif

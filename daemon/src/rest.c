@@ -1,0 +1,308 @@
+/*
+ * rest.c: the data API's read handler for GET/HEAD /rest/v1/<table>.
+ *
+ * Runs on a worker with a pooled connection. It negotiates (profile,
+ * media type, Prefer), picks the token kiln.authenticate gets, and then
+ * moves the request along the pure stages (rest_parse -> plan -> sql) and
+ * through one pipelined transaction (tx_read). It never decides row
+ * visibility (the database does, as the authenticated role) and never
+ * writes SQL (sql.c does). The per-request arena lives for this call only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "plan.h"
+#include "rest_parse.h"
+#include "route.h"
+#include "schema_cache.h"
+#include "server.h"
+#include "sql.h"
+#include "tx.h"
+
+#define REST_PREFIX "/rest/v1/"
+
+/* Is name one of the comma-separated schemas in list? */
+static bool schema_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *s = list;
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        const char *e = s;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > s && t[-1] == ' ')
+            t--;
+        if ((size_t)(t - s) == n && n && strncmp(s, name, n) == 0)
+            return true;
+        s = e;
+    }
+    return false;
+}
+
+/* The first schema of the list into out. */
+static void first_schema(const char *list, char *out, size_t len)
+{
+    while (*list == ' ' || *list == ',')
+        list++;
+    size_t n = 0;
+    while (list[n] && list[n] != ',' && list[n] != ' ' && n + 1 < len)
+        n++;
+    memcpy(out, list, n);
+    out[n] = '\0';
+}
+
+typedef enum { MEDIA_JSON, MEDIA_OBJECT } Media;
+
+/* Basic Accept negotiation: the object media type wins when present;
+ * otherwise JSON must be acceptable. */
+static bool negotiate(const char *accept, Media *out, KilnError *err)
+{
+    *out = MEDIA_JSON;
+    if (!accept || !*accept)
+        return true;
+    bool json_ok = false;
+    const char *s = accept;
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        const char *e = s;
+        while (*e && *e != ',' && *e != ';')
+            e++;
+        size_t n = (size_t)(e - s);
+        while (n && s[n - 1] == ' ')
+            n--;
+#define IS(lit) (n == sizeof(lit) - 1 && strncasecmp(s, lit, n) == 0)
+        if (IS("application/vnd.pgrst.object+json") || IS("application/vnd.pgrst.object")) {
+            *out = MEDIA_OBJECT;
+            return true;
+        }
+        if (IS("application/json") || IS("*/*") || IS("application/*") ||
+            IS("application/vnd.pgrst.array+json"))
+            json_ok = true;
+#undef IS
+        while (*e && *e != ',')
+            e++;
+        s = e;
+    }
+    if (json_ok)
+        return true;
+    kiln_error_rest(err, 406, "PGRST107", "None of these media types are available: %.200s",
+                    accept);
+    return false;
+}
+
+/* Prefer: count=exact|planned|estimated (planned and estimated are counted
+ * exactly for now). The first occurrence wins. */
+static bool prefer_count(const char *prefer, const char **applied)
+{
+    *applied = NULL;
+    if (!prefer)
+        return false;
+    const char *s = prefer;
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        const char *e = s;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - s);
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (n > 6 && strncmp(s, "count=", 6) == 0) {
+            if (n == 11 && strncmp(s, "count=exact", 11) == 0)
+                *applied = "count=exact";
+            else if (n == 13 && strncmp(s, "count=planned", 13) == 0)
+                *applied = "count=planned";
+            else if (n == 15 && strncmp(s, "count=estimated", 15) == 0)
+                *applied = "count=estimated";
+            return *applied != NULL;
+        }
+        s = e;
+    }
+    return false;
+}
+
+/*
+ * The token kiln.authenticate verifies (supabase-wire §1.3):
+ * Authorization: Bearer <JWT> wins; `Bearer sb_...` is an API key, not a
+ * JWT, so the apikey (header or ?apikey=) is used instead, else that key.
+ * Neither: anon when anon_without_key, else 401.
+ */
+static bool pick_token(const KilnRequest *req, const KilnRestQuery *q, const char **token,
+                       KilnError *err)
+{
+    const char *auth = request_header(req, "Authorization");
+    const char *apikey = request_header(req, "apikey");
+    if (!apikey || !*apikey)
+        apikey = q->apikey;
+    const char *bearer = NULL;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        bearer = auth + 7;
+        while (*bearer == ' ')
+            bearer++;
+        if (!*bearer)
+            bearer = NULL;
+    }
+    if (bearer && strncmp(bearer, "sb_", 3) != 0)
+        *token = bearer;
+    else if (apikey && *apikey)
+        *token = apikey;
+    else if (bearer)
+        *token = bearer;
+    else if (req->cfg->anon_without_key)
+        *token = NULL;
+    else {
+        kiln_error_rest(err, 401, "PGRST302", "No API key found in request");
+        kiln_error_hint(err, "No `apikey` request header or url param was found.");
+        return false;
+    }
+    return true;
+}
+
+static void set_content_range(KilnResponse *res, long long offset, long long page,
+                              long long total)
+{
+    char cr[80], tot[24];
+    if (total >= 0)
+        snprintf(tot, sizeof tot, "%lld", total);
+    else
+        snprintf(tot, sizeof tot, "*");
+    if (page > 0)
+        snprintf(cr, sizeof cr, "%lld-%lld/%s", offset, offset + page - 1, tot);
+    else
+        snprintf(cr, sizeof cr, "*/%s", tot);
+    response_set_header(res, "Content-Range", cr);
+}
+
+static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
+                      KilnError *err, KilnArena *arena, const KilnSchemaCache *sc)
+{
+    const char *table = req->path + strlen(REST_PREFIX);
+    if (!*table || strchr(table, '/')) {
+        kiln_error_rest(err, 404, "PGRST125", "Invalid path specified in request URL");
+        return false;
+    }
+    /* Profile (schema). */
+    char schema[64];
+    const char *profile = request_header(req, "Accept-Profile");
+    if (profile && *profile) {
+        if (!schema_listed(req->cfg->db_schemas, profile) || strlen(profile) >= sizeof schema) {
+            kiln_error_rest(err, 406, "PGRST106", "Invalid schema: %.63s", profile);
+            kiln_error_hint(err, "Only the following schemas are exposed: %.200s",
+                            req->cfg->db_schemas);
+            return false;
+        }
+        snprintf(schema, sizeof schema, "%s", profile);
+    } else {
+        first_schema(req->cfg->db_schemas, schema, sizeof schema);
+    }
+    Media media;
+    if (!negotiate(request_header(req, "Accept"), &media, err))
+        return false;
+    const char *applied = NULL;
+    bool count = prefer_count(request_header(req, "Prefer"), &applied);
+
+    KilnRestQuery *q;
+    if (!rest_parse_query(arena, req->query, &kiln_rest_default_limits, &q, err))
+        return false;
+    const char *token;
+    if (!pick_token(req, q, &token, err)) {
+        response_set_header(res, "WWW-Authenticate", "Bearer");
+        return false;
+    }
+    KilnPlanOptions opt = {.schema = schema, .max_rows = req->cfg->db_max_rows,
+                           .count_exact = count};
+    KilnPlan *plan;
+    if (!plan_read(arena, sc, table, q, &opt, &plan, err))
+        return false;
+    KilnSql sql = {0};
+    sql_read(arena, plan, &sql);
+
+    KilnBuf meta = KILN_BUF_INIT;
+    char ip[64];
+    buf_puts(&meta, "{\"request_id\":");
+    buf_put_json_string(&meta, req->request_id);
+    if (request_client_ip(req, ip, sizeof ip)) {
+        buf_puts(&meta, ",\"client_ip\":");
+        buf_put_json_string(&meta, ip);
+    }
+    buf_putc(&meta, '}');
+    KilnTxRead in = {
+        .begin_sql = sql_begin_read(), .auth_sql = sql_authenticate(),
+        .commit_sql = sql_commit(), .rollback_sql = sql_rollback(),
+        .token = token, .meta = buf_str(&meta),
+        .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
+    };
+    KilnTxResult out = {.body = KILN_BUF_INIT};
+    bool ok = tx_read(conn, &in, &out, broken, err);
+    buf_free(&meta);
+    sql_free(&sql);
+    if (!ok) {
+        buf_free(&out.body);
+        if (err->status == 401)
+            response_set_header(res, "WWW-Authenticate",
+                                strcmp(err->code, "PGRST303") == 0
+                                    ? "Bearer error=\"invalid_token\", error_description=\"JWT expired\""
+                                    : "Bearer error=\"invalid_token\"");
+        return false;
+    }
+
+    long long offset = plan->root->offset;
+    response_set_header(res, "Content-Profile", schema);
+    if (applied)
+        response_set_header(res, "Preference-Applied", applied);
+    set_content_range(res, offset, out.page_rows, out.total);
+    if (out.total >= 0 && offset > out.total) {
+        buf_free(&out.body);
+        kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
+        kiln_error_details(err, "An offset of %lld was requested, but there are only %lld rows.",
+                           offset, out.total);
+        return false;
+    }
+    if (media == MEDIA_OBJECT) {
+        if (out.page_rows != 1) {
+            buf_free(&out.body);
+            kiln_error_rest(err, 406, "PGRST116",
+                            "Cannot coerce the result to a single JSON object");
+            kiln_error_details(err, "The result contains %lld rows", out.page_rows);
+            return false;
+        }
+        /* json_agg of one row: "[" object "]". */
+        KilnBuf *b = &out.body;
+        if (b->len >= 2 && b->data[0] == '[' && b->data[b->len - 1] == ']') {
+            memmove(b->data, b->data + 1, b->len - 2);
+            b->len -= 2;
+            b->data[b->len] = '\0';
+        }
+        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
+    } else {
+        res->content_type = "application/json; charset=utf-8";
+    }
+    res->status = out.total >= 0 && out.page_rows < out.total ? 206 : 200;
+    buf_free(&res->body);
+    res->body = out.body;
+    return true;
+}
+
+bool rest_read(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+               KilnError *err)
+{
+    KilnServer *srv = req->server;
+    KilnSchemaCache *sc = srv->schema ? schema_holder_current(srv->schema) : NULL;
+    if (!sc) {
+        kiln_error_rest(err, 503, "PGRST002",
+                        "Could not query the database for the schema cache. Retrying.");
+        return false;
+    }
+    KilnArena *arena = arena_create();
+    bool ok = read_with(req, conn, conn_broken, res, err, arena, sc);
+    arena_free(arena);
+    schema_cache_release(sc);
+    return ok;
+}

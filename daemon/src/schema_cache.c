@@ -1,0 +1,383 @@
+/*
+ * schema_cache.c: schema-cache snapshots (built from the catalog query's
+ * JSON with jansson), lookups, and the holder with its NOTIFY watcher.
+ *
+ * Snapshots are immutable once built; the holder swaps them under a mutex
+ * and hands out references. The watcher thread is the only code here that
+ * does I/O, through pool.c (its own connection) and tx.c; it logs load
+ * failures and never touches the request pool.
+ */
+#include "schema_cache.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "log.h"
+#include "pool.h"
+#include "sql.h"
+#include "tx.h"
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        abort();
+    return p;
+}
+
+static void cache_free(KilnSchemaCache *sc)
+{
+    if (!sc)
+        return;
+    for (int i = 0; i < sc->ntables; i++) {
+        KilnTable *t = &sc->tables[i];
+        for (int c = 0; c < t->ncols; c++) {
+            free(t->cols[c].name);
+            free(t->cols[c].type);
+        }
+        free(t->cols);
+        free(t->schema);
+        free(t->name);
+    }
+    for (int i = 0; i < sc->nfks; i++) {
+        free(sc->fks[i].name);
+        free(sc->fks[i].from_cols);
+        free(sc->fks[i].to_cols);
+    }
+    free(sc->tables);
+    free(sc->fks);
+    free(sc);
+}
+
+static int col_by_attnum(const KilnTable *t, int attnum)
+{
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].attnum == attnum)
+            return i;
+    return -1;
+}
+
+KilnSchemaCache *schema_cache_from_json(const char *text, KilnError *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    json_t *tables = root ? json_object_get(root, "tables") : NULL;
+    json_t *fks = root ? json_object_get(root, "fks") : NULL;
+    if (!json_is_array(tables) || !json_is_array(fks)) {
+        json_decref(root);
+        kiln_error_set(err, 503, "PGRST002", "the schema cache query returned malformed data");
+        return NULL;
+    }
+    KilnSchemaCache *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        abort();
+    sc->refcount = 1;
+    size_t nt = json_array_size(tables);
+    sc->tables = calloc(nt ? nt : 1, sizeof *sc->tables);
+    long long *oids = calloc(nt ? nt : 1, sizeof *oids);
+    if (!sc->tables || !oids)
+        abort();
+    bool ok = true;
+    for (size_t i = 0; i < nt && ok; i++) {
+        json_t *jt = json_array_get(tables, i);
+        json_t *cols = json_object_get(jt, "columns");
+        const char *schema = json_string_value(json_object_get(jt, "schema"));
+        const char *name = json_string_value(json_object_get(jt, "name"));
+        const char *kind = json_string_value(json_object_get(jt, "kind"));
+        if (!schema || !name || !kind || !json_is_array(cols)) {
+            ok = false;
+            break;
+        }
+        KilnTable *t = &sc->tables[sc->ntables++];
+        oids[i] = json_integer_value(json_object_get(jt, "oid"));
+        t->schema = xstrdup(schema);
+        t->name = xstrdup(name);
+        t->is_view = kind[0] == 'v' || kind[0] == 'm';
+        size_t nc = json_array_size(cols);
+        t->cols = calloc(nc ? nc : 1, sizeof *t->cols);
+        if (!t->cols)
+            abort();
+        for (size_t c = 0; c < nc; c++) {
+            json_t *jc = json_array_get(cols, c);
+            const char *cn = json_string_value(json_object_get(jc, "name"));
+            const char *ty = json_string_value(json_object_get(jc, "type"));
+            if (!cn || !ty) {
+                ok = false;
+                break;
+            }
+            KilnColumn *col = &t->cols[t->ncols++];
+            col->name = xstrdup(cn);
+            col->type = xstrdup(ty);
+            col->attnum = (int)json_integer_value(json_object_get(jc, "num"));
+            col->pk = json_is_true(json_object_get(jc, "pk"));
+        }
+    }
+    size_t nf = json_array_size(fks);
+    sc->fks = calloc(nf ? nf : 1, sizeof *sc->fks);
+    if (!sc->fks)
+        abort();
+    for (size_t i = 0; i < nf && ok; i++) {
+        json_t *jf = json_array_get(fks, i);
+        long long from = json_integer_value(json_object_get(jf, "from"));
+        long long to = json_integer_value(json_object_get(jf, "to"));
+        json_t *cols = json_object_get(jf, "cols"), *refs = json_object_get(jf, "refs");
+        const char *name = json_string_value(json_object_get(jf, "name"));
+        int ft = -1, tt = -1;
+        for (int k = 0; k < sc->ntables; k++) {
+            if (oids[k] == from)
+                ft = k;
+            if (oids[k] == to)
+                tt = k;
+        }
+        size_t n = json_array_size(cols);
+        if (ft < 0 || tt < 0 || !name || n == 0 || n != json_array_size(refs))
+            continue; /* a key to a table outside the exposed schemas */
+        KilnFk *fk = &sc->fks[sc->nfks];
+        fk->from_cols = calloc(n, sizeof *fk->from_cols);
+        fk->to_cols = calloc(n, sizeof *fk->to_cols);
+        if (!fk->from_cols || !fk->to_cols)
+            abort();
+        bool good = true;
+        for (size_t c = 0; c < n; c++) {
+            fk->from_cols[c] = col_by_attnum(&sc->tables[ft],
+                                             (int)json_integer_value(json_array_get(cols, c)));
+            fk->to_cols[c] = col_by_attnum(&sc->tables[tt],
+                                           (int)json_integer_value(json_array_get(refs, c)));
+            good = good && fk->from_cols[c] >= 0 && fk->to_cols[c] >= 0;
+        }
+        if (!good) {
+            free(fk->from_cols);
+            free(fk->to_cols);
+            continue;
+        }
+        fk->name = xstrdup(name);
+        fk->from_table = ft;
+        fk->to_table = tt;
+        fk->ncols = (int)n;
+        sc->nfks++;
+    }
+    free(oids);
+    json_decref(root);
+    if (!ok) {
+        cache_free(sc);
+        kiln_error_set(err, 503, "PGRST002", "the schema cache query returned malformed data");
+        return NULL;
+    }
+    return sc;
+}
+
+const KilnTable *schema_cache_table(const KilnSchemaCache *sc, const char *schema,
+                                    const char *name, int *index)
+{
+    for (int i = 0; i < sc->ntables; i++) {
+        if (strcmp(sc->tables[i].name, name) == 0 && strcmp(sc->tables[i].schema, schema) == 0) {
+            if (index)
+                *index = i;
+            return &sc->tables[i];
+        }
+    }
+    return NULL;
+}
+
+int schema_cache_column(const KilnTable *t, const char *name)
+{
+    for (int i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+void schema_cache_retain(KilnSchemaCache *sc)
+{
+    __atomic_add_fetch(&sc->refcount, 1, __ATOMIC_RELAXED);
+}
+
+void schema_cache_release(KilnSchemaCache *sc)
+{
+    if (sc && __atomic_sub_fetch(&sc->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+        cache_free(sc);
+}
+
+/* ---- holder and watcher ------------------------------------------------ */
+
+struct KilnSchemaHolder {
+    pthread_mutex_t lock;      /* guards cur */
+    pthread_mutex_t conn_lock; /* guards conn (the watcher's connection) */
+    KilnSchemaCache *cur;
+    KilnConn *conn;
+    char *conninfo;
+    char *schemas_array; /* text[] literal of the exposed schemas */
+    int connect_timeout_s;
+    atomic_bool stopping;
+    pthread_t thread;
+};
+
+/* Connects (if needed) and LISTENs; caller holds conn_lock. */
+static bool ensure_conn(KilnSchemaHolder *h, KilnError *err)
+{
+    if (h->conn)
+        return true;
+    h->conn = pool_conn_open(h->conninfo, "kiln schema cache", h->connect_timeout_s, err);
+    if (!h->conn)
+        return false;
+    bool broken = false;
+    if (!tx_exec_scalar(h->conn, sql_listen_schema(), 0, NULL, NULL, &broken, err)) {
+        pool_conn_close(h->conn);
+        h->conn = NULL;
+        return false;
+    }
+    return true;
+}
+
+bool schema_holder_reload(KilnSchemaHolder *h, KilnError *err)
+{
+    pthread_mutex_lock(&h->conn_lock);
+    bool ok = ensure_conn(h, err);
+    KilnBuf out = KILN_BUF_INIT;
+    if (ok) {
+        bool broken = false;
+        const char *params[] = {h->schemas_array};
+        ok = tx_exec_scalar(h->conn, sql_schema_query(), 1, params, &out, &broken, err);
+        if (!ok && broken) {
+            pool_conn_close(h->conn);
+            h->conn = NULL;
+        }
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+    KilnSchemaCache *sc = ok ? schema_cache_from_json(buf_str(&out), err) : NULL;
+    buf_free(&out);
+    if (!sc)
+        return false;
+    pthread_mutex_lock(&h->lock);
+    KilnSchemaCache *old = h->cur;
+    h->cur = sc;
+    pthread_mutex_unlock(&h->lock);
+    schema_cache_release(old);
+    char f[96];
+    snprintf(f, sizeof f, "\"tables\":%d,\"foreign_keys\":%d", sc->ntables, sc->nfks);
+    /* The load at start stays quiet (startup prints one line, `listening`,
+     * or one error); reloads are worth an info line. */
+    log_write(old ? KILN_LOG_INFO : KILN_LOG_DEBUG, old ? "schema cache reloaded" : "schema cache loaded", f);
+    return true;
+}
+
+KilnSchemaCache *schema_holder_current(KilnSchemaHolder *h)
+{
+    pthread_mutex_lock(&h->lock);
+    KilnSchemaCache *sc = h->cur;
+    if (sc)
+        schema_cache_retain(sc);
+    pthread_mutex_unlock(&h->lock);
+    return sc;
+}
+
+static void *watch_main(void *arg)
+{
+    KilnSchemaHolder *h = arg;
+    KilnSchemaCache *first = schema_holder_current(h);
+    bool loaded = first != NULL;
+    schema_cache_release(first);
+    while (!atomic_load(&h->stopping)) {
+        KilnError err = {0};
+        if (!loaded) {
+            loaded = schema_holder_reload(h, &err);
+            if (!loaded) {
+                log_kv(KILN_LOG_WARN, "schema cache load failed; retrying", "reason",
+                       err.message);
+                struct timespec ts = {1, 0};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+        }
+        /* The connection is only used by this thread and reload(), which
+         * takes conn_lock; waiting happens without holding it so reload()
+         * called from elsewhere is not blocked for long. */
+        pthread_mutex_lock(&h->conn_lock);
+        bool have = ensure_conn(h, &err);
+        KilnConn *c = h->conn;
+        pthread_mutex_unlock(&h->conn_lock);
+        if (!have) {
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+            loaded = false; /* reconnected later: reload, DDL may have been missed */
+            continue;
+        }
+        char payload[64];
+        pthread_mutex_lock(&h->conn_lock);
+        int r = tx_wait_notify(c, 500, payload, sizeof payload);
+        if (r < 0) {
+            pool_conn_close(h->conn);
+            h->conn = NULL;
+            loaded = false;
+        }
+        pthread_mutex_unlock(&h->conn_lock);
+        if (r > 0 && strcmp(payload, "reload schema") == 0) {
+            if (!schema_holder_reload(h, &err))
+                log_kv(KILN_LOG_WARN, "schema cache reload failed; keeping the previous one",
+                       "reason", err.message);
+        }
+    }
+    return NULL;
+}
+
+KilnSchemaHolder *schema_holder_start(const char *conninfo, const char *schemas,
+                                      int connect_timeout_s)
+{
+    KilnSchemaHolder *h = calloc(1, sizeof *h);
+    if (!h)
+        abort();
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->conn_lock, NULL);
+    h->conninfo = xstrdup(conninfo);
+    h->connect_timeout_s = connect_timeout_s;
+    KilnBuf a = KILN_BUF_INIT;
+    buf_putc(&a, '{');
+    const char *s = schemas;
+    bool first = true;
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        if (!*s)
+            break;
+        if (!first)
+            buf_putc(&a, ',');
+        first = false;
+        buf_putc(&a, '"');
+        while (*s && *s != ',') {
+            if (*s == '"' || *s == '\\')
+                buf_putc(&a, '\\');
+            if (*s != ' ')
+                buf_putc(&a, *s);
+            s++;
+        }
+        buf_putc(&a, '"');
+    }
+    buf_putc(&a, '}');
+    h->schemas_array = buf_take(&a);
+    KilnError err = {0};
+    if (!schema_holder_reload(h, &err))
+        log_kv(KILN_LOG_WARN, "schema cache load failed; retrying", "reason", err.message);
+    if (pthread_create(&h->thread, NULL, watch_main, h) != 0)
+        abort();
+    return h;
+}
+
+void schema_holder_free(KilnSchemaHolder *h)
+{
+    if (!h)
+        return;
+    atomic_store(&h->stopping, true);
+    pthread_join(h->thread, NULL);
+    pool_conn_close(h->conn);
+    schema_cache_release(h->cur);
+    pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->conn_lock);
+    free(h->conninfo);
+    free(h->schemas_array);
+    free(h);
+}

@@ -1,0 +1,92 @@
+/*
+ * schema_cache.h: what the data API may name: tables and views of the
+ * exposed schemas with their columns (type, primary key) and the foreign
+ * keys between them.
+ *
+ * A KilnSchemaCache is an immutable snapshot built from one catalog query
+ * (sql_schema_query() in sql.c, run through tx.c) and shared by reference
+ * count; a reload builds a new snapshot and swaps it in atomically, so a
+ * request keeps the snapshot it started with. Lookups are pure and
+ * thread-safe on a snapshot.
+ *
+ * The holder (KilnSchemaHolder) owns the current snapshot and a watcher
+ * thread with its own connection outside the pool: it LISTENs on channel
+ * `kiln` and reloads on the payload 'reload schema', and retries the load
+ * every second while none has succeeded.
+ */
+#ifndef KILN_SCHEMA_CACHE_H
+#define KILN_SCHEMA_CACHE_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+typedef struct KilnColumn {
+    char *name;
+    char *type;   /* format_type(): "integer", "text", "timestamp with time zone" */
+    int attnum;
+    bool pk;
+} KilnColumn;
+
+typedef struct KilnTable {
+    char *schema;
+    char *name;
+    bool is_view;
+    KilnColumn *cols;
+    int ncols;
+} KilnTable;
+
+/* A foreign key: from_table(from_cols) references to_table(to_cols); the
+ * column arrays hold indexes into each table's cols. */
+typedef struct KilnFk {
+    char *name;
+    int from_table, to_table;
+    int ncols;
+    int *from_cols;
+    int *to_cols;
+} KilnFk;
+
+typedef struct KilnSchemaCache {
+    KilnTable *tables;
+    int ntables;
+    KilnFk *fks;
+    int nfks;
+    int refcount; /* owned by schema_cache.c */
+} KilnSchemaCache;
+
+/* Builds a snapshot from the JSON the catalog query returns. Returns NULL
+ * with err on malformed input. refcount starts at 1. */
+KilnSchemaCache *schema_cache_from_json(const char *json, KilnError *err);
+
+/* Table `schema.name`, or NULL. */
+const KilnTable *schema_cache_table(const KilnSchemaCache *sc, const char *schema,
+                                    const char *name, int *index);
+
+/* Column index of name in t, or -1. */
+int schema_cache_column(const KilnTable *t, const char *name);
+
+/* Reference counting (thread-safe). release(NULL) is a no-op. */
+void schema_cache_retain(KilnSchemaCache *sc);
+void schema_cache_release(KilnSchemaCache *sc);
+
+typedef struct KilnSchemaHolder KilnSchemaHolder;
+
+/* Creates the holder, loads once synchronously (a failure is logged and
+ * retried by the watcher), and starts the watcher thread. conninfo and
+ * schemas (comma-separated) are copied. */
+KilnSchemaHolder *schema_holder_start(const char *conninfo, const char *schemas,
+                                      int connect_timeout_s);
+
+/* The current snapshot with one reference (release it), or NULL while no
+ * load has succeeded yet. Thread-safe. */
+KilnSchemaCache *schema_holder_current(KilnSchemaHolder *h);
+
+/* Loads the catalog now on the watcher's connection and swaps the snapshot
+ * in. Returns false with err when it failed (the old snapshot stays).
+ * Thread-safe. */
+bool schema_holder_reload(KilnSchemaHolder *h, KilnError *err);
+
+/* Stops the watcher and frees everything. NULL is a no-op. */
+void schema_holder_free(KilnSchemaHolder *h);
+
+#endif

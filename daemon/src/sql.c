@@ -1,0 +1,477 @@
+/*
+ * sql.c: SQL text for the data API. The only file that writes SQL and the
+ * only place identifiers are quoted.
+ *
+ * Pure: no I/O, no globals but constant text. Names reaching the text come
+ * from the schema-cache snapshot (never from the request); casts are type
+ * names restricted by the parser to letters, digits, '_', ' ' and "[]";
+ * limits and offsets are integers the parser produced; every other request
+ * value is a $n parameter.
+ */
+#include "sql.h"
+
+#include <string.h>
+
+void sql_quote_ident(KilnBuf *b, const char *name)
+{
+    buf_putc(b, '"');
+    for (const char *s = name; *s; s++) {
+        if (*s == '"')
+            buf_putc(b, '"');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+void sql_free(KilnSql *out)
+{
+    buf_free(&out->text);
+}
+
+/* Adds a parameter and writes $n. */
+static void param(KilnArena *a, KilnSql *q, const char *value)
+{
+    if (q->nparams == q->cap) {
+        int cap = q->cap ? q->cap * 2 : 8;
+        const char **np = arena_alloc(a, (size_t)cap * sizeof *np);
+        if (q->nparams)
+            memcpy(np, q->params, (size_t)q->nparams * sizeof *np);
+        q->params = np;
+        q->cap = cap;
+    }
+    q->params[q->nparams++] = value;
+    buf_printf(&q->text, "$%d", q->nparams);
+}
+
+static void table_ref(KilnBuf *b, const KilnTable *t)
+{
+    sql_quote_ident(b, t->schema);
+    buf_putc(b, '.');
+    sql_quote_ident(b, t->name);
+}
+
+static void col_ref(KilnBuf *b, const KilnPlanNode *n, const KilnColumn *col)
+{
+    buf_printf(b, "k%d.", n->id);
+    sql_quote_ident(b, col->name);
+}
+
+/* column [->$n ...] */
+static void field_expr(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnColumn *col,
+                       const KilnJsonStep *path)
+{
+    col_ref(&q->text, n, col);
+    for (const KilnJsonStep *s = path; s; s = s->next) {
+        buf_puts(&q->text, s->as_text ? "->>" : "->");
+        param(a, q, s->key);
+        buf_puts(&q->text, s->index ? "::integer" : "::text");
+    }
+}
+
+/* The join condition of an embed with its parent. */
+static void join_cond(KilnBuf *b, const KilnPlanNode *child)
+{
+    const KilnFk *fk = child->fk;
+    const KilnPlanNode *parent = child->parent;
+    if (child->junction) {
+        /* m<id> is the junction, joined to k<id> in from_sql. */
+        const KilnFk *jp = child->junction_to_parent;
+        for (int i = 0; i < jp->ncols; i++) {
+            if (i)
+                buf_puts(b, " AND ");
+            buf_printf(b, "m%d.", child->id);
+            sql_quote_ident(b, child->junction->cols[jp->from_cols[i]].name);
+            buf_puts(b, " = ");
+            col_ref(b, parent, &parent->table->cols[jp->to_cols[i]]);
+        }
+        return;
+    }
+    for (int i = 0; i < fk->ncols; i++) {
+        if (i)
+            buf_puts(b, " AND ");
+        /* from side holds the key; to side is referenced */
+        const KilnColumn *from_col, *to_col;
+        const KilnPlanNode *from_node, *to_node;
+        if (child->fk_on_parent) {
+            from_node = parent, to_node = child;
+        } else {
+            from_node = child, to_node = parent;
+        }
+        from_col = &from_node->table->cols[fk->from_cols[i]];
+        to_col = &to_node->table->cols[fk->to_cols[i]];
+        col_ref(b, from_node, from_col);
+        buf_puts(b, " = ");
+        col_ref(b, to_node, to_col);
+    }
+}
+
+static const char *const op_sql[] = {
+    [KILN_OP_EQ] = "=",      [KILN_OP_NEQ] = "<>",  [KILN_OP_GT] = ">",   [KILN_OP_GTE] = ">=",
+    [KILN_OP_LT] = "<",      [KILN_OP_LTE] = "<=",  [KILN_OP_LIKE] = "LIKE",
+    [KILN_OP_ILIKE] = "ILIKE", [KILN_OP_MATCH] = "~", [KILN_OP_IMATCH] = "~*",
+    [KILN_OP_ISDISTINCT] = "IS DISTINCT FROM", [KILN_OP_CS] = "@>", [KILN_OP_CD] = "<@",
+    [KILN_OP_OV] = "&&",     [KILN_OP_SL] = "<<",   [KILN_OP_SR] = ">>",  [KILN_OP_NXR] = "&<",
+    [KILN_OP_NXL] = "&>",    [KILN_OP_ADJ] = "-|-",
+};
+
+static const char *const fts_fn[] = {
+    [KILN_OP_FTS] = "to_tsquery", [KILN_OP_PLFTS] = "plainto_tsquery",
+    [KILN_OP_PHFTS] = "phraseto_tsquery", [KILN_OP_WFTS] = "websearch_to_tsquery",
+};
+
+/* '*' becomes '%' in like patterns. */
+static const char *like_pattern(KilnArena *a, const char *v)
+{
+    char *p = arena_strdup(a, v);
+    for (char *s = p; *s; s++)
+        if (*s == '*')
+            *s = '%';
+    return p;
+}
+
+/* A PostgreSQL array literal of the items, each double-quoted. */
+static const char *array_literal(KilnArena *a, const char **items, int n)
+{
+    KilnBuf b = KILN_BUF_INIT;
+    buf_putc(&b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        buf_putc(&b, '"');
+        for (const char *s = items[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                buf_putc(&b, '\\');
+            buf_putc(&b, *s);
+        }
+        buf_putc(&b, '"');
+    }
+    buf_putc(&b, '}');
+    const char *out = arena_strdup(a, buf_str(&b));
+    buf_free(&b);
+    return out;
+}
+
+static void exists_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *child);
+
+static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnFilter *f)
+{
+    KilnBuf *b = &q->text;
+    if (f->embed) {
+        /* rel=is.null: no such related row; rel=not.is.null: one exists. */
+        if (f->negate)
+            buf_puts(b, "NOT (");
+        if (f->is == KILN_IS_NULL)
+            buf_puts(b, "NOT ");
+        exists_sql(a, q, f->embed);
+        if (f->negate)
+            buf_putc(b, ')');
+        return;
+    }
+    int ci = schema_cache_column(n->table, f->field.name);
+    const KilnColumn *col = &n->table->cols[ci];
+    if (f->negate)
+        buf_puts(b, "NOT (");
+    switch (f->op) {
+    case KILN_OP_IS:
+        field_expr(a, q, n, col, f->field.path);
+        static const char *const is_sql[] = {
+            [KILN_IS_NULL] = " IS NULL", [KILN_IS_NOT_NULL] = " IS NOT NULL",
+            [KILN_IS_TRUE] = " IS TRUE", [KILN_IS_FALSE] = " IS FALSE",
+            [KILN_IS_UNKNOWN] = " IS UNKNOWN"};
+        buf_puts(b, is_sql[f->is]);
+        break;
+    case KILN_OP_IN:
+        field_expr(a, q, n, col, f->field.path);
+        buf_puts(b, " = ANY (");
+        param(a, q, array_literal(a, f->list, f->nlist));
+        buf_putc(b, ')');
+        break;
+    case KILN_OP_FTS:
+    case KILN_OP_PLFTS:
+    case KILN_OP_PHFTS:
+    case KILN_OP_WFTS: {
+        bool is_tsvector = !f->field.path && strcmp(col->type, "tsvector") == 0;
+        if (!is_tsvector) {
+            buf_puts(b, "pg_catalog.to_tsvector(");
+            if (f->fts_config) {
+                param(a, q, f->fts_config);
+                buf_puts(b, "::regconfig, ");
+            }
+        }
+        field_expr(a, q, n, col, f->field.path);
+        if (!is_tsvector)
+            buf_putc(b, ')');
+        buf_printf(b, " @@ pg_catalog.%s(", fts_fn[f->op]);
+        if (f->fts_config) {
+            param(a, q, f->fts_config);
+            buf_puts(b, "::regconfig, ");
+        }
+        param(a, q, f->value);
+        buf_putc(b, ')');
+        break;
+    }
+    default: {
+        bool like = f->op == KILN_OP_LIKE || f->op == KILN_OP_ILIKE;
+        const char *v = like ? like_pattern(a, f->value) : f->value;
+        field_expr(a, q, n, col, f->field.path);
+        buf_printf(b, " %s ", op_sql[f->op]);
+        if (f->quant != KILN_QUANT_NONE) {
+            buf_puts(b, f->quant == KILN_QUANT_ANY ? "ANY (" : "ALL (");
+            param(a, q, v);
+            buf_putc(b, ')');
+        } else {
+            param(a, q, v);
+        }
+        break;
+    }
+    }
+    if (f->negate)
+        buf_putc(b, ')');
+}
+
+static void logic_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnLogic *l)
+{
+    if (l->is_leaf) {
+        filter_sql(a, q, n, &l->filter);
+        return;
+    }
+    if (l->negate)
+        buf_puts(&q->text, "NOT ");
+    buf_putc(&q->text, '(');
+    bool first = true;
+    for (const KilnLogic *c = l->children; c; c = c->next) {
+        if (!first)
+            buf_puts(&q->text, l->is_or ? " OR " : " AND ");
+        first = false;
+        logic_sql(a, q, n, c);
+    }
+    buf_putc(&q->text, ')');
+}
+
+/* WHERE clause of a node: join with the parent, its filters, and EXISTS
+ * for !inner children. Writes nothing when there is nothing to write. */
+static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
+{
+    bool any = false;
+    if (n->parent) {
+        buf_puts(&q->text, " WHERE ");
+        join_cond(&q->text, n);
+        any = true;
+    }
+    for (int i = 0; i < n->nconds; i++) {
+        buf_puts(&q->text, any ? " AND " : " WHERE ");
+        any = true;
+        logic_sql(a, q, n, n->conds[i]);
+    }
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanNode *e = n->fields[i].embed;
+        if (!e || !e->inner)
+            continue;
+        buf_puts(&q->text, any ? " AND " : " WHERE ");
+        any = true;
+        exists_sql(a, q, e);
+    }
+}
+
+/* table AS k<id>, and for many-to-many the junction m<id> joined to it. */
+static void from_sql(KilnBuf *b, const KilnPlanNode *n)
+{
+    table_ref(b, n->table);
+    buf_printf(b, " AS k%d", n->id);
+    if (!n->junction)
+        return;
+    const KilnFk *jc = n->junction_to_child;
+    buf_puts(b, " JOIN ");
+    table_ref(b, n->junction);
+    buf_printf(b, " AS m%d ON ", n->id);
+    for (int i = 0; i < jc->ncols; i++) {
+        if (i)
+            buf_puts(b, " AND ");
+        buf_printf(b, "m%d.", n->id);
+        sql_quote_ident(b, n->junction->cols[jc->from_cols[i]].name);
+        buf_puts(b, " = ");
+        col_ref(b, n, &n->table->cols[jc->to_cols[i]]);
+    }
+}
+
+static void exists_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *child)
+{
+    buf_puts(&q->text, "EXISTS (SELECT 1 FROM ");
+    from_sql(&q->text, child);
+    where_sql(a, q, child);
+    buf_putc(&q->text, ')');
+}
+
+static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
+
+/* The output columns of a spread embed (its nested spreads' columns were
+ * lifted into it), read from its lateral alias j<id>. */
+static void spread_columns(KilnBuf *b, const KilnPlanNode *e, int id, bool *first)
+{
+    for (int k = 0; k < e->nfields; k++) {
+        if (e->fields[k].kind == KILN_PF_SPREAD) {
+            spread_columns(b, e->fields[k].embed, id, first);
+            continue;
+        }
+        if (!*first)
+            buf_puts(b, ", ");
+        *first = false;
+        buf_printf(b, "j%d.", id);
+        sql_quote_ident(b, e->fields[k].out_name);
+        buf_puts(b, " AS ");
+        sql_quote_ident(b, e->fields[k].out_name);
+    }
+}
+
+static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *first)
+{
+    KilnBuf *b = &q->text;
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanField *f = &n->fields[i];
+        if (f->kind == KILN_PF_SPREAD) {
+            /* The spread's columns come from its lateral join (see node_select). */
+            spread_columns(b, f->embed, f->embed->id, first);
+            continue;
+        }
+        if (!*first)
+            buf_puts(b, ", ");
+        *first = false;
+        if (f->kind == KILN_PF_COLUMN) {
+            field_expr(a, q, n, f->col, f->path);
+            if (f->cast) {
+                buf_puts(b, "::");
+                buf_puts(b, f->cast);
+            }
+        } else if (f->kind == KILN_PF_EMBED) {
+            const KilnPlanNode *e = f->embed;
+            if (e->to_one)
+                buf_printf(b, "(SELECT pg_catalog.row_to_json(j%d) FROM (", e->id);
+            else
+                buf_printf(b, "(SELECT coalesce(pg_catalog.json_agg(j%d), '[]') FROM (",
+                           e->id);
+            node_select(a, q, e);
+            buf_printf(b, ") AS j%d)", e->id);
+        }
+        buf_puts(b, " AS ");
+        sql_quote_ident(b, f->out_name);
+    }
+}
+
+/* SELECT <fields> FROM table AS k<id> [lateral spreads] WHERE ... ORDER BY
+ * ... LIMIT ... OFFSET ... */
+static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
+{
+    KilnBuf *b = &q->text;
+    buf_puts(b, "SELECT ");
+    bool first = true;
+    select_list(a, q, n, &first);
+    buf_puts(b, " FROM ");
+    from_sql(b, n);
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanNode *e = n->fields[i].embed;
+        if (!e || !e->spread)
+            continue;
+        buf_puts(b, " LEFT JOIN LATERAL (");
+        node_select(a, q, e);
+        buf_printf(b, ") AS j%d ON true", e->id);
+    }
+    where_sql(a, q, n);
+    for (int i = 0; i < n->norders; i++) {
+        const KilnOrderTerm *t = n->orders[i];
+        buf_puts(b, i ? ", " : " ORDER BY ");
+        if (t->embed) {
+            /* related order: the to-one embed's column, as a scalar subquery */
+            const KilnPlanNode *e = t->embed;
+            int ei = schema_cache_column(e->table, t->field.name);
+            buf_puts(b, "(SELECT ");
+            field_expr(a, q, e, &e->table->cols[ei], t->field.path);
+            buf_puts(b, " FROM ");
+            from_sql(b, e);
+            where_sql(a, q, e);
+            buf_putc(b, ')');
+        } else {
+            int ci = schema_cache_column(n->table, t->field.name);
+            field_expr(a, q, n, &n->table->cols[ci], t->field.path);
+        }
+        buf_puts(b, t->desc ? " DESC" : " ASC");
+        if (t->nulls == KILN_NULLS_FIRST)
+            buf_puts(b, " NULLS FIRST");
+        else if (t->nulls == KILN_NULLS_LAST)
+            buf_puts(b, " NULLS LAST");
+    }
+    if (n->limit >= 0)
+        buf_printf(b, " LIMIT %lld", n->limit);
+    if (n->offset > 0)
+        buf_printf(b, " OFFSET %lld", n->offset);
+}
+
+void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
+{
+    const KilnPlanNode *root = plan->root;
+    KilnBuf *b = &out->text;
+    buf_printf(b, "SELECT coalesce(pg_catalog.json_agg(j%d), '[]')::text AS body, "
+                  "pg_catalog.count(*) AS page_rows, ",
+               root->id);
+    if (plan->count_exact) {
+        buf_puts(b, "(SELECT pg_catalog.count(*) FROM ");
+        table_ref(b, root->table);
+        buf_printf(b, " AS k%d", root->id);
+        where_sql(a, out, root);
+        buf_puts(b, ")");
+    } else {
+        buf_puts(b, "NULL::bigint");
+    }
+    buf_puts(b, " AS total FROM (");
+    node_select(a, out, root);
+    buf_printf(b, ") AS j%d", root->id);
+}
+
+/* ---- fixed statements ---------------------------------------------------- */
+
+const char *sql_begin_read(void)
+{
+    return "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY";
+}
+
+const char *sql_authenticate(void)
+{
+    return "SELECT kiln.authenticate($1, $2::jsonb)";
+}
+
+const char *sql_commit(void)
+{
+    return "COMMIT";
+}
+
+const char *sql_rollback(void)
+{
+    return "ROLLBACK";
+}
+
+const char *sql_listen_schema(void)
+{
+    return "LISTEN kiln";
+}
+
+const char *sql_schema_query(void)
+{
+    return "SELECT pg_catalog.json_build_object("
+           "'tables', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+           "'oid', c.oid::int8, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, "
+           "'columns', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+           "'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod), "
+           "'num', a.attnum, 'pk', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x "
+           "WHERE x.conrelid OPERATOR(pg_catalog.=) c.oid AND x.contype OPERATOR(pg_catalog.=) 'p' "
+           "AND a.attnum OPERATOR(pg_catalog.=) ANY (x.conkey))) ORDER BY a.attnum), '[]') "
+           "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid "
+           "AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)) "
+           "ORDER BY n.nspname, c.relname), '[]') "
+           "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+           "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+           "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) "
+           "AND c.relkind IN ('r', 'v', 'm', 'f', 'p')), "
+           "'fks', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
+           "'name', x.conname, 'from', x.conrelid::int8, 'to', x.confrelid::int8, "
+           "'cols', x.conkey, 'refs', x.confkey) ORDER BY x.conname), '[]') "
+           "FROM pg_catalog.pg_constraint x WHERE x.contype OPERATOR(pg_catalog.=) 'f'))::text";
+}

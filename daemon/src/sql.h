@@ -1,0 +1,44 @@
+/*
+ * sql.h: the one place SQL text is written and identifiers are quoted.
+ *
+ * Pure: no I/O, no globals but constant text. From a plan it builds one
+ * SELECT whose single row holds (body text, page_rows bigint, total bigint
+ * or NULL): the JSON body is built by Postgres (json_agg, row_to_json);
+ * every value from the request is a $n text parameter whose type the server
+ * infers from the column it meets (PostgREST's unknown-literal semantics).
+ * Identifiers come only from the schema-cache snapshot, quoted here.
+ */
+#ifndef KILN_SQL_H
+#define KILN_SQL_H
+
+#include "arena.h"
+#include "buf.h"
+#include "plan.h"
+
+typedef struct KilnSql {
+    KilnBuf text;          /* owned; free with sql_free */
+    const char **params;   /* arena-owned values for $1..$nparams */
+    int nparams;
+    int cap;
+} KilnSql;
+
+/* Builds the read statement for plan into out (zeroed by the caller). */
+void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out);
+
+/* Frees out->text (the params live in the arena). */
+void sql_free(KilnSql *out);
+
+/* Appends name as a quoted identifier ("a""b"). */
+void sql_quote_ident(KilnBuf *b, const char *name);
+
+/* Fixed statements of the request transaction and the schema cache. */
+const char *sql_begin_read(void);   /* BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY */
+const char *sql_authenticate(void); /* SELECT kiln.authenticate($1, $2::jsonb) */
+const char *sql_commit(void);
+const char *sql_rollback(void);
+const char *sql_listen_schema(void); /* LISTEN kiln */
+/* The catalog query: $1 = text[] of exposed schemas; one row, one JSON
+ * column {"tables":[...],"fks":[...]} (see schema_cache_from_json). */
+const char *sql_schema_query(void);
+
+#endif
