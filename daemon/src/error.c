@@ -9,20 +9,30 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Fills err; messages are kept to one line (they may echo request text). */
+static void error_vset(KilnError *err, int status, const char *code, bool rest, const char *fmt,
+                       va_list ap)
+{
+    err->status = status;
+    snprintf(err->code, sizeof err->code, "%s", code ? code : "");
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    for (char *c = err->message; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    err->rest = rest;
+    err->details_json = false;
+    err->details[0] = '\0';
+    err->hint[0] = '\0';
+}
+
 bool kiln_error_set(KilnError *err, int status, const char *code, const char *fmt, ...)
 {
     if (!err)
         return false;
-    err->status = status;
-    snprintf(err->code, sizeof err->code, "%s", code ? code : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    error_vset(err, status, code, false, fmt, ap);
     va_end(ap);
-    err->rest = false;
-    err->details_json = false;
-    err->details[0] = '\0';
-    err->hint[0] = '\0';
     return false;
 }
 
@@ -30,20 +40,10 @@ bool kiln_error_rest(KilnError *err, int status, const char *code, const char *f
 {
     if (!err)
         return false;
-    err->status = status;
-    snprintf(err->code, sizeof err->code, "%s", code ? code : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    error_vset(err, status, code, true, fmt, ap);
     va_end(ap);
-    /* Messages echo request text; keep them one line. */
-    for (char *c = err->message; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-    err->rest = true;
-    err->details_json = false;
-    err->details[0] = '\0';
-    err->hint[0] = '\0';
     return false;
 }
 
