@@ -119,17 +119,6 @@ static char *kiln_jsonb_string(Jsonb *jb, const char *key)
     return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-static int kiln_hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses a canonical uuid (8-4-4-4-12 hex, any case) without raising. */
 static bool kiln_parse_uuid(const char *s, pg_uuid_t *out)
 {

@@ -56,17 +56,6 @@ void kiln_secretbox_init(void)
     (void)sodium_mlock(kiln_master_key, sizeof(kiln_master_key));
 }
 
-static int kiln_hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Loads the master key if needed; raises 55000 when unset, 58P01/58030 when
  * the file cannot be read, F0000 when it has the wrong size, format or
@@ -113,8 +102,8 @@ static const unsigned char *kiln_master_key_get(void)
 
         ok = true;
         for (i = 0; i < 32; i++) {
-            int hi = kiln_hex_value(buf[2 * i]);
-            int lo = kiln_hex_value(buf[2 * i + 1]);
+            int hi = kiln_hex_digit(buf[2 * i]);
+            int lo = kiln_hex_digit(buf[2 * i + 1]);
 
             if (hi < 0 || lo < 0) {
                 ok = false;

@@ -131,4 +131,16 @@ extern bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_
 extern uint8 *kiln_secretbox_seal(const uint8 *plain, size_t len, size_t *outlen);
 extern uint8 *kiln_secretbox_open(const uint8 *sealed, size_t len, size_t *outlen);
 
+/* Value of one hexadecimal digit (either case), or -1. A pure leaf. */
+static inline int kiln_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 #endif /* KILN_H */

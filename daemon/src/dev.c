@@ -22,7 +22,6 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,16 +152,6 @@ static bool join(char *out, size_t len, const char *a, const char *b)
 {
     int n = snprintf(out, len, "%s/%s", a, b);
     return n > 0 && (size_t)n < len;
-}
-
-static const char *uid_name(uid_t uid, char *buf, size_t len)
-{
-    struct passwd *pw = getpwuid(uid);
-    if (pw)
-        snprintf(buf, len, "%s", pw->pw_name);
-    else
-        snprintf(buf, len, "uid %ld", (long)uid);
-    return buf;
 }
 
 /* Takes a --NAME VALUE or --NAME=VALUE flag at argv[*i]; false when argv[*i]
@@ -457,7 +446,7 @@ static bool secret_read(const char *dir, const SecretSpec *sp, bool strict, char
         return kiln_error_set(err, 0, "dev",
                               "secret file %s belongs to user %s; chown it to yourself or start "
                               "over with kiln dev --reset",
-                              path, uid_name(st.st_uid, who, sizeof who));
+                              path, dev_user_name(st.st_uid, who, sizeof who));
     }
     if (strict && (st.st_mode & 077)) {
         close(fd);
@@ -872,7 +861,7 @@ static bool project_up(DevProject *p, const char *dir, bool reset, KilnError *er
                                   p->dir);
         if (st.st_uid != geteuid()) {
             char who[64];
-            uid_name(st.st_uid, who, sizeof who);
+            dev_user_name(st.st_uid, who, sizeof who);
             return kiln_error_set(err, 0, "dev",
                                   "%s belongs to user %s; run kiln dev as %s or choose another "
                                   "--dir",

@@ -433,7 +433,7 @@ bool dev_cluster_user_can_reach(const KilnDevCluster *c, const char *path)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-static const char *user_name(uid_t uid, char *buf, size_t len)
+const char *dev_user_name(uid_t uid, char *buf, size_t len)
 {
     struct passwd *pw = getpwuid(uid);
     if (pw)
@@ -466,7 +466,7 @@ bool dev_cluster_make_dir(const KilnDevCluster *c, const char *path, bool *creat
     if (st.st_uid != c->uid) {
         char who[64];
         return kiln_error_set(err, 0, "dev", "%s belongs to user %s, not %s; remove it", path,
-                              user_name(st.st_uid, who, sizeof who), c->user);
+                              dev_user_name(st.st_uid, who, sizeof who), c->user);
     }
     if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) != 0)
         return kiln_error_set(err, 0, "dev", "cannot chmod 700 %s: %s; fix its permissions", path,

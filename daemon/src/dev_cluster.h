@@ -122,6 +122,10 @@ bool dev_cluster_stop(KilnDevCluster *c, KilnError *err);
  * literal; SO_REUSEADDR, as servers set it). */
 bool dev_port_free(const char *addr, int port);
 
+/* The name of user uid, or "uid N" when it has none; written to buf (len
+ * bytes), which is returned. */
+const char *dev_user_name(uid_t uid, char *buf, size_t len);
+
 /* A currently free loopback TCP port chosen by the kernel, or -1. */
 int dev_port_pick(void);
 
