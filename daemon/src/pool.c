@@ -15,7 +15,8 @@
 #include <time.h>
 
 struct KilnConn {
-    PGconn *pg; /* NULL until connected */
+    PGconn *pg;           /* NULL until connected */
+    KilnStmtCache *stmts; /* owned; statements prepared on pg */
     bool busy;
     int index;
 };
@@ -69,8 +70,10 @@ KilnPool *pool_create(const char *conninfo, int size, int connect_timeout_s, Kil
     pool->slots = calloc((size_t)size, sizeof *pool->slots);
     if (!pool->slots)
         abort();
-    for (int i = 0; i < size; i++)
+    for (int i = 0; i < size; i++) {
         pool->slots[i].index = i;
+        pool->slots[i].stmts = stmt_cache_create(KILN_POOL_STMT_CACHE);
+    }
     pool->slots[0].pg = pool_connect(pool, err);
     if (!pool->slots[0].pg) {
         pool_free(pool);
@@ -132,6 +135,7 @@ KilnConn *pool_checkout(KilnPool *pool, int timeout_ms, KilnError *err)
     if (conn->pg && conn_went_away(conn->pg)) {
         PQfinish(conn->pg);
         conn->pg = NULL;
+        stmt_cache_clear(conn->stmts);
     }
     if (!conn->pg) {
         conn->pg = pool_connect(pool, err);
@@ -151,6 +155,7 @@ void pool_checkin(KilnPool *pool, KilnConn *conn, bool broken)
                      PQtransactionStatus(conn->pg) != PQTRANS_IDLE)) {
         PQfinish(conn->pg);
         conn->pg = NULL;
+        stmt_cache_clear(conn->stmts);
     }
     pthread_mutex_lock(&pool->lock);
     conn->busy = false;
@@ -189,9 +194,11 @@ void pool_free(KilnPool *pool)
 {
     if (!pool)
         return;
-    for (int i = 0; i < pool->size; i++)
+    for (int i = 0; i < pool->size; i++) {
         if (pool->slots[i].pg)
             PQfinish(pool->slots[i].pg);
+        stmt_cache_free(pool->slots[i].stmts);
+    }
     free(pool->slots);
     free(pool->conninfo);
     pthread_mutex_destroy(&pool->lock);
@@ -211,6 +218,7 @@ KilnConn *pool_conn_open(const char *conninfo, const char *app_name, int connect
     if (!c)
         abort();
     c->pg = pg;
+    c->stmts = stmt_cache_create(KILN_POOL_STMT_CACHE);
     c->busy = true;
     c->index = -1;
     return c;
@@ -222,10 +230,16 @@ void pool_conn_close(KilnConn *conn)
         return;
     if (conn->pg)
         PQfinish(conn->pg);
+    stmt_cache_free(conn->stmts);
     free(conn);
 }
 
 PGconn *pool_conn_pg(KilnConn *conn)
 {
     return conn->pg;
+}
+
+KilnStmtCache *pool_conn_stmts(KilnConn *conn)
+{
+    return conn->stmts;
 }

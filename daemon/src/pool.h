@@ -5,7 +5,14 @@
  * server went away (terminated backend, restart) is replaced, and one returned
  * in any state but idle-and-OK (open transaction, failed transaction, broken
  * socket) is closed, never handed out again. Pooled connections carry no
- * session state: everything a request sets is transaction-local.
+ * session state: everything a request sets is transaction-local, with one
+ * deliberate exception (as in PostgREST, and PgBouncer since 1.21):
+ * prepared statements. Each pooled connection owns a KilnStmtCache naming
+ * the statements it has prepared (by exact SQL text, LRU-bounded at
+ * KILN_POOL_STMT_CACHE entries); the cache is emptied whenever the
+ * connection is replaced, and tx.c drops the server's statements when the
+ * schema cache generation changes. Prepared statements carry no identity:
+ * the role and request context are still set per transaction.
  * Thread-safe. pool.c and tx.c are the only files that include libpq-fe.h.
  */
 #ifndef KILN_POOL_H
@@ -14,6 +21,10 @@
 #include <stdbool.h>
 
 #include "error.h"
+#include "stmt_cache.h"
+
+/* Prepared statements cached per pooled connection. */
+#define KILN_POOL_STMT_CACHE 256
 
 typedef struct KilnPool KilnPool;
 typedef struct KilnConn KilnConn; /* a checked-out connection */
@@ -40,6 +51,11 @@ int pool_open_count(KilnPool *pool);
 
 /* The libpq handle of a checked-out connection, for tx.c only. */
 struct pg_conn *pool_conn_pg(KilnConn *conn);
+
+/* The prepared-statement cache of a checked-out connection, for tx.c only:
+ * owned by the connection, emptied by the pool when the connection is
+ * replaced; only the thread holding the connection may touch it. */
+KilnStmtCache *pool_conn_stmts(KilnConn *conn);
 
 /* A connection outside any pool (the schema watcher's LISTEN connection),
  * with its own application_name. Returns NULL with err 503

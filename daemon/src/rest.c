@@ -238,6 +238,7 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         .commit_sql = sql_commit(), .rollback_sql = sql_rollback(),
         .token = token, .meta = buf_str(&meta),
         .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
+        .generation = sc->generation,
     };
     KilnTxResult out = {.body = KILN_BUF_INIT};
     bool ok = tx_read(conn, &in, &out, broken, err);

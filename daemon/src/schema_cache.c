@@ -255,6 +255,7 @@ bool schema_holder_reload(KilnSchemaHolder *h, KilnError *err)
         return false;
     pthread_mutex_lock(&h->lock);
     KilnSchemaCache *old = h->cur;
+    sc->generation = old ? old->generation + 1 : 1;
     h->cur = sc;
     pthread_mutex_unlock(&h->lock);
     schema_cache_release(old);

@@ -52,6 +52,10 @@ typedef struct KilnSchemaCache {
     KilnFk *fks;
     int nfks;
     int refcount; /* owned by schema_cache.c */
+    unsigned long generation; /* 1, 2, ... in the order the holder swapped
+                               * snapshots in (0: not from a holder); SQL
+                               * planned from a snapshot is valid for its
+                               * generation (prepared-statement caches) */
 } KilnSchemaCache;
 
 /* Builds a snapshot from the JSON the catalog query returns. Returns NULL

@@ -438,6 +438,17 @@ const char *sql_authenticate(void)
     return "SELECT kiln.authenticate($1, $2::jsonb)";
 }
 
+const char *sql_deallocate_all(void)
+{
+    return "DEALLOCATE ALL";
+}
+
+void sql_deallocate(KilnBuf *b, const char *name)
+{
+    buf_puts(b, "DEALLOCATE ");
+    sql_quote_ident(b, name);
+}
+
 const char *sql_commit(void)
 {
     return "COMMIT";

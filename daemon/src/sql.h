@@ -36,6 +36,9 @@ const char *sql_begin_read(void);   /* BEGIN ISOLATION LEVEL READ COMMITTED READ
 const char *sql_authenticate(void); /* SELECT kiln.authenticate($1, $2::jsonb) */
 const char *sql_commit(void);
 const char *sql_rollback(void);
+const char *sql_deallocate_all(void); /* DEALLOCATE ALL (allowed in a transaction) */
+/* Appends DEALLOCATE "name" for a prepared statement of ours. */
+void sql_deallocate(KilnBuf *b, const char *name);
 const char *sql_listen_schema(void); /* LISTEN kiln */
 /* The catalog query: $1 = text[] of exposed schemas; one row, one JSON
  * column {"tables":[...],"fks":[...]} (see schema_cache_from_json). */

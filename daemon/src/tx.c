@@ -3,8 +3,10 @@
  * failures to KilnError (through the SQLSTATE -> HTTP table in error.c).
  * Connection-level failures map to 503; 5xx never carry the database's
  * message. tx_read sends a whole request transaction in one round trip
- * (libpq pipeline mode). Statements are not prepared yet: caching prepared
- * statements per connection is the next step for the fast path.
+ * (libpq pipeline mode). Its two parameterised statements (authenticate
+ * and the generated read) run as named prepared statements cached per
+ * pooled connection (pool_conn_stmts, keyed by exact SQL text): a miss is
+ * prepared inside the same pipeline, so a request stays one round trip.
  */
 #include "tx.h"
 
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sql.h"
 
 bool tx_exec_scalar(KilnConn *conn, const char *sql, int nparams, const char *const *params,
                     KilnBuf *out, bool *broken, KilnError *err)
@@ -88,38 +92,156 @@ static void db_error(PGresult *r, bool anon, KilnError *err)
                        PQresultErrorField(r, PG_DIAG_MESSAGE_HINT), anon);
 }
 
-bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
-             KilnError *err)
+/* What each result of a read pipeline answers, in order. */
+typedef enum { R_DEALLOC, R_SYNC, R_BEGIN, R_PREPARE, R_EXEC, R_COMMIT } ResultKind;
+
+typedef struct Expect {
+    ResultKind kind;
+    int stage; /* R_PREPARE, R_EXEC: 0 authenticate, 1 the statement */
+} Expect;
+
+/* A parameterised statement of the pipeline, run as a cached prepared
+ * statement. */
+typedef struct Prepared {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    char name[KILN_STMT_NAME_MAX];
+    bool hit; /* prepared by an earlier request */
+} Prepared;
+
+/* 1 DEALLOCATE ALL or up to KILN_STMT_PENDING_MAX DEALLOCATEs and a sync,
+ * then BEGIN, 2 x (prepare, execute), COMMIT, sync. */
+#define TX_READ_MAX_RESULTS (KILN_STMT_PENDING_MAX + 9)
+
+/* Queues the whole read transaction. Statements the cache says this
+ * connection has not prepared are prepared in the same pipeline, right
+ * before their first execution; DEALLOCATEs the cache asks for run first,
+ * in their own implicit transaction (ended by a sync) so they never touch
+ * the request's transaction. Returns false when libpq could not queue
+ * (the connection is then unusable). */
+static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTxRead *in, Prepared st[2],
+                      Expect *ex, int *nex)
+{
+    int n = 0;
+    if (!PQenterPipelineMode(pg))
+        return false;
+    bool all = stmt_cache_begin(cache, in->generation);
+    char pending[KILN_STMT_PENDING_MAX][KILN_STMT_NAME_MAX];
+    int npending = stmt_cache_take_pending(cache, pending, KILN_STMT_PENDING_MAX);
+    if (all && !PQsendQueryParams(pg, sql_deallocate_all(), 0, NULL, NULL, NULL, NULL, 0))
+        return false;
+    if (all)
+        ex[n++] = (Expect){R_DEALLOC, 0};
+    for (int i = 0; i < npending; i++) {
+        KilnBuf b = KILN_BUF_INIT;
+        sql_deallocate(&b, pending[i]);
+        bool sent = PQsendQueryParams(pg, buf_str(&b), 0, NULL, NULL, NULL, NULL, 0);
+        buf_free(&b);
+        if (!sent)
+            return false;
+        ex[n++] = (Expect){R_DEALLOC, 0};
+    }
+    if (n > 0) {
+        if (!PQpipelineSync(pg))
+            return false;
+        ex[n++] = (Expect){R_SYNC, 0};
+    }
+    if (!PQsendQueryParams(pg, in->begin_sql, 0, NULL, NULL, NULL, NULL, 0))
+        return false;
+    ex[n++] = (Expect){R_BEGIN, 0};
+    for (int s = 0; s < 2; s++) {
+        st[s].hit = stmt_cache_lookup(cache, st[s].sql, st[s].name);
+        if (!st[s].hit) {
+            if (!PQsendPrepare(pg, st[s].name, st[s].sql, st[s].nparams, NULL))
+                return false;
+            ex[n++] = (Expect){R_PREPARE, s};
+        }
+        if (!PQsendQueryPrepared(pg, st[s].name, st[s].nparams, st[s].params, NULL, NULL, 0))
+            return false;
+        ex[n++] = (Expect){R_EXEC, s};
+    }
+    if (!PQsendQueryParams(pg, in->commit_sql, 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(pg))
+        return false;
+    ex[n++] = (Expect){R_COMMIT, 0};
+    ex[n++] = (Expect){R_SYNC, 0};
+    *nex = n;
+    return true;
+}
+
+/* SQLSTATEs with which a statement prepared by an earlier request fails
+ * when the schema changed under it: 0A000 "cached plan must not change
+ * result type"; 42883 / 42804 when a column's type changed and the
+ * parameter types inferred at prepare time no longer fit (an unprepared
+ * statement would infer new ones). */
+static bool stale_state(const char *state)
+{
+    static const char *const states[] = {"0A000", "42883", "42804"};
+    for (size_t i = 0; state && i < sizeof states / sizeof *states; i++)
+        if (strcmp(state, states[i]) == 0)
+            return true;
+    return false;
+}
+
+/* One attempt at tx_read. *stale is set when a cached statement failed
+ * because the schema changed under it (stale_state): its entry is dropped
+ * and the caller may try once more. */
+static bool tx_read_once(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
+                         bool *stale, KilnError *err)
 {
     PGconn *pg = pool_conn_pg(conn);
+    KilnStmtCache *cache = pool_conn_stmts(conn);
     out->total = -1;
     out->page_rows = 0;
     out->role[0] = '\0';
     const char *auth_params[] = {in->token, in->meta};
-    if (!PQenterPipelineMode(pg) ||
-        !PQsendQueryParams(pg, in->begin_sql, 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsendQueryParams(pg, in->auth_sql, 2, NULL, auth_params, NULL, NULL, 0) ||
-        !PQsendQueryParams(pg, in->sql, in->nparams, NULL, in->params, NULL, NULL, 0) ||
-        !PQsendQueryParams(pg, in->commit_sql, 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQpipelineSync(pg)) {
+    Prepared st[2] = {{.sql = in->auth_sql, .nparams = 2, .params = auth_params},
+                      {.sql = in->sql, .nparams = in->nparams, .params = in->params}};
+    Expect ex[TX_READ_MAX_RESULTS];
+    int nex = 0;
+    if (!send_read(pg, cache, in, st, ex, &nex)) {
         *broken = true;
         return kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
     }
     bool ok = true, anon = true;
-    for (int stage = 0; stage < 4; stage++) {
-        PGresult *r = next_result(pg);
-        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    for (int i = 0; i < nex; i++) {
+        /* A sync's result is not followed by a NULL. */
+        PGresult *r = ex[i].kind == R_SYNC ? PQgetResult(pg) : next_result(pg);
         if (!r) {
             *broken = true;
             kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
             ok = false;
             break;
         }
-        if (st == PGRES_PIPELINE_ABORTED) {
+        ExecStatusType rs = PQresultStatus(r);
+        if (ex[i].kind == R_SYNC) {
+            PQclear(r);
+            if (rs != PGRES_PIPELINE_SYNC) {
+                *broken = true;
+                break;
+            }
+            continue;
+        }
+        const Prepared *p =
+            ex[i].kind == R_PREPARE || ex[i].kind == R_EXEC ? &st[ex[i].stage] : NULL;
+        if (rs == PGRES_PIPELINE_ABORTED) {
+            /* An earlier statement failed: this prepare never ran. */
+            if (ex[i].kind == R_PREPARE)
+                stmt_cache_drop(cache, p->sql, false);
             PQclear(r);
             continue;
         }
-        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        if (rs != PGRES_TUPLES_OK && rs != PGRES_COMMAND_OK) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            if (ex[i].kind == R_DEALLOC)
+                *broken = true; /* the cache and the server disagree */
+            else if (ex[i].kind == R_PREPARE)
+                stmt_cache_drop(cache, p->sql, false);
+            else if (ex[i].kind == R_EXEC && p->hit && stale_state(state)) {
+                stmt_cache_drop(cache, p->sql, true);
+                *stale = true;
+            }
             if (ok) {
                 if (PQstatus(pg) != CONNECTION_OK) {
                     *broken = true;
@@ -132,10 +254,12 @@ bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *brok
             PQclear(r);
             continue;
         }
-        if (stage == 1 && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        if (ex[i].kind == R_EXEC && ex[i].stage == 0 && PQntuples(r) == 1 &&
+            !PQgetisnull(r, 0, 0)) {
             snprintf(out->role, sizeof out->role, "%s", PQgetvalue(r, 0, 0));
             anon = strcmp(out->role, "anon") == 0;
-        } else if (stage == 2 && PQntuples(r) == 1 && PQnfields(r) >= 3) {
+        } else if (ex[i].kind == R_EXEC && ex[i].stage == 1 && PQntuples(r) == 1 &&
+                   PQnfields(r) >= 3) {
             buf_append(&out->body, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
             out->page_rows = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
             if (!PQgetisnull(r, 0, 2))
@@ -143,15 +267,8 @@ bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *brok
         }
         PQclear(r);
     }
-    if (!*broken) {
-        /* The sync that ends the pipeline. */
-        PGresult *r = PQgetResult(pg);
-        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
-            *broken = true;
-        PQclear(r);
-        if (!*broken && !PQexitPipelineMode(pg))
-            *broken = true;
-    }
+    if (!*broken && !PQexitPipelineMode(pg))
+        *broken = true;
     if (!*broken && PQtransactionStatus(pg) != PQTRANS_IDLE) {
         /* A failed statement leaves the transaction aborted: one more round
          * trip, on the error path only. */
@@ -163,6 +280,19 @@ bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *brok
     if (*broken && ok) {
         ok = false;
         kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
+    }
+    return ok;
+}
+
+bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
+             KilnError *err)
+{
+    bool stale = false;
+    bool ok = tx_read_once(conn, in, out, broken, &stale, err);
+    if (!ok && stale && !*broken) {
+        /* The stale entry was dropped: prepare afresh, once. */
+        stale = false;
+        ok = tx_read_once(conn, in, out, broken, &stale, err);
     }
     return ok;
 }

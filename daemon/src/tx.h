@@ -35,6 +35,9 @@ typedef struct KilnTxRead {
     const char *sql;   /* the statement: one row (body, page_rows, total) */
     int nparams;
     const char *const *params;
+    unsigned long generation; /* of the schema snapshot sql was planned
+                               * from: a change drops the connection's
+                               * prepared statements */
 } KilnTxRead;
 
 typedef struct KilnTxResult {
@@ -45,7 +48,12 @@ typedef struct KilnTxResult {
 } KilnTxResult;
 
 /* Runs BEGIN; authenticate; statement; COMMIT in one round trip (plus a
- * ROLLBACK round trip when a statement failed). Returns false with err
+ * ROLLBACK round trip when a statement failed). authenticate and the
+ * statement run as prepared statements cached on conn (prepared in the
+ * same pipeline on a miss); a cached statement that fails because the
+ * schema changed under it (SQLSTATE 0A000 "cached plan must not change
+ * result type", or 42883 / 42804 when a column's type changed) is dropped
+ * and the whole transaction retried once. Returns false with err
  * mapped through the SQLSTATE table; *broken when the connection must not
  * be reused. */
 bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,

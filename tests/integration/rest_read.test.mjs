@@ -395,4 +395,48 @@ describe('schema cache', () => {
     r = await sb.from('late').select('*');
     assert.deepEqual(r.data, [{ id: 7 }]);
   });
+
+  // Statements are prepared and cached per pooled connection (keyed by SQL
+  // text): a schema change must neither break nor be hidden by them.
+  test('prepared statements survive ALTER TABLE between identical requests', async () => {
+    const sb = client(keys.publishable);
+    await cluster.psql(`CREATE TABLE public.shifty (id int PRIMARY KEY, n int);
+      INSERT INTO public.shifty VALUES (1, 5); GRANT SELECT ON public.shifty TO anon;
+      ALTER TABLE public.shifty ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY read_all ON public.shifty FOR SELECT USING (true);
+      NOTIFY kiln, 'reload schema';`);
+    const read = () => sb.from('shifty').select('id,n').eq('n', '5');
+    await waitFor(async () => (await read()).status === 200, { timeoutMs: 5000, what: 'the reloaded schema cache' });
+    const many = async (expected) => {
+      for (let i = 0; i < 5; i++) {
+        const r = await read();
+        assert.equal(r.status, 200, JSON.stringify(r.error));
+        assert.deepEqual(r.data, expected);
+      }
+    };
+    await many([{ id: 1, n: 5 }]);
+    // The parameter was inferred as integer when the statement was prepared;
+    // a text column no longer compares with it (42883): the cached statement
+    // is dropped and the request retried once, without any reload.
+    await cluster.psql('ALTER TABLE public.shifty ALTER COLUMN n TYPE text USING n::text');
+    await many([{ id: 1, n: '5' }]);
+    // A reload starts a new schema generation: every connection drops its
+    // statements; the same request text is prepared afresh.
+    await cluster.psql(`ALTER TABLE public.shifty ALTER COLUMN n TYPE bigint USING n::bigint;
+      NOTIFY kiln, 'reload schema';`);
+    await waitFor(async () => {
+      const r = await read();
+      return r.status === 200 && r.data.length === 1 && r.data[0].n === 5;
+    }, { timeoutMs: 5000, what: 'the reloaded schema cache' });
+    await many([{ id: 1, n: 5 }]);
+    // A new column after a reload: select=* now names it.
+    await cluster.psql(`ALTER TABLE public.shifty ADD COLUMN extra text DEFAULT 'x';
+      NOTIFY kiln, 'reload schema';`);
+    await waitFor(async () => {
+      const r = await sb.from('shifty').select('*').eq('id', 1);
+      return r.status === 200 && r.data.length === 1 && r.data[0].extra === 'x';
+    }, { timeoutMs: 5000, what: 'the reloaded schema cache' });
+    const r = await sb.from('shifty').select('*').eq('id', 1);
+    assert.deepEqual(r.data, [{ id: 1, n: 5, extra: 'x' }]);
+  });
 });
