@@ -88,6 +88,8 @@ typedef struct AuditRel {
     MemoryContext cxt;
     char *schema;
     char *name;
+    Datum schema_text; /* the two as text, for the log's columns */
+    Datum name_text;
     bool has_pk;
     int natts;
     AuditCol *cols;
@@ -97,6 +99,10 @@ typedef struct AuditRel {
 } AuditRel;
 
 static HTAB *audit_rels = NULL;         /* CacheMemoryContext */
+
+/* The name of the last role seen as current user, as text; dropped on pg_authid changes. */
+static Oid audit_user_oid = InvalidOid;
+static Datum audit_user_text = (Datum)0; /* CacheMemoryContext */
 static MemoryContext audit_row_cxt = NULL; /* reset every row */
 
 static void audit_rel_invalidate(Datum arg, Oid relid)
@@ -122,9 +128,15 @@ static void audit_rel_invalidate(Datum arg, Oid relid)
  * Called once per backend from _PG_init; allocates nothing (caches are
  * created on first use, when CacheMemoryContext exists).
  */
+static void audit_user_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+    audit_user_oid = InvalidOid; /* the text is freed at the next lookup */
+}
+
 void kiln_audit_init(void)
 {
     CacheRegisterRelcacheCallback(audit_rel_invalidate, (Datum)0);
+    CacheRegisterSyscacheCallback(AUTHOID, audit_user_invalidate, (Datum)0);
     audit_chain_init();
 }
 
@@ -215,6 +227,8 @@ static AuditRel *audit_rel_get(Relation rel)
     old = MemoryContextSwitchTo(cxt);
     e->schema = get_namespace_name(RelationGetNamespace(rel));
     e->name = pstrdup(RelationGetRelationName(rel));
+    e->schema_text = e->schema == NULL ? (Datum)0 : CStringGetTextDatum(e->schema);
+    e->name_text = CStringGetTextDatum(e->name);
     e->natts = desc->natts;
     e->npk = 0;
     e->cols = palloc0(sizeof(AuditCol) * Max(desc->natts, 1));
@@ -448,7 +462,33 @@ static void set_uuid(AuditBase *b, AuditColumn col, bool has, const pg_uuid_t *u
     }
 }
 
-static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
+/* The current user's name as text, cached until pg_authid changes. */
+static Datum audit_user_name(void)
+{
+    Oid user = GetUserId();
+
+    if (user != audit_user_oid || audit_user_text == (Datum)0) {
+        const char *name = GetUserNameFromId(user, false);
+        MemoryContext old;
+
+        if (audit_user_text != (Datum)0)
+            pfree(DatumGetPointer(audit_user_text));
+        audit_user_text = (Datum)0;
+        if (CacheMemoryContext == NULL)
+            CreateCacheMemoryContext();
+        old = MemoryContextSwitchTo(CacheMemoryContext);
+        audit_user_text = CStringGetTextDatum(name);
+        MemoryContextSwitchTo(old);
+        audit_user_oid = user;
+    }
+    return audit_user_text;
+}
+
+/*
+ * audit_base_fill: the per-call columns. r, when given, supplies the table's
+ * names as cached text (schema and table are then not used).
+ */
+static void audit_base_fill(AuditBase *b, const char *schema, const char *table, const AuditRel *r)
 {
     const KilnContext *ctx = kiln_context_current();
     const char *request_id = ctx->request_id;
@@ -458,7 +498,8 @@ static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
     b->nulls[AUDIT_COL_AT] = false;
     b->values[AUDIT_COL_TXID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
     b->nulls[AUDIT_COL_TXID] = false;
-    set_text(b, AUDIT_COL_DB_USER, GetUserNameFromId(GetUserId(), false));
+    b->values[AUDIT_COL_DB_USER] = audit_user_name();
+    b->nulls[AUDIT_COL_DB_USER] = false;
     if (ctx->present) {
         set_text(b, AUDIT_COL_ACTOR_ROLE, ctx->role);
         set_uuid(b, AUDIT_COL_ACTOR_USER, ctx->has_user, &ctx->user_id);
@@ -468,14 +509,21 @@ static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
     }
     /* Correlation only: without a verified context, the kiln.request_id setting. */
     if (request_id == NULL) {
-        const char *g = GetConfigOption("kiln.request_id", true, false);
+        const char *g = kiln_request_id_setting();
 
         if (g != NULL && g[0] != '\0')
             request_id = g;
     }
     set_text(b, AUDIT_COL_REQUEST_ID, request_id);
-    set_text(b, AUDIT_COL_TABLE_SCHEMA, schema);
-    set_text(b, AUDIT_COL_TABLE_NAME, table);
+    if (r != NULL) {
+        b->values[AUDIT_COL_TABLE_SCHEMA] = r->schema_text;
+        b->nulls[AUDIT_COL_TABLE_SCHEMA] = r->schema == NULL;
+        b->values[AUDIT_COL_TABLE_NAME] = r->name_text;
+        b->nulls[AUDIT_COL_TABLE_NAME] = false;
+    } else {
+        set_text(b, AUDIT_COL_TABLE_SCHEMA, schema);
+        set_text(b, AUDIT_COL_TABLE_NAME, table);
+    }
 }
 
 /* Changed rows per log row in statement-level capture. */
@@ -747,7 +795,7 @@ Datum kiln_audit_capture(PG_FUNCTION_ARGS)
     r->busy++;
     PG_TRY();
     {
-        audit_base_fill(&b, r->schema, r->name);
+        audit_base_fill(&b, NULL, NULL, r);
         w = audit_writer_open();
         audit_capture_rows(td, r, w, &b);
         audit_writer_close(w);
@@ -802,7 +850,7 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
     {
         AuditBatch bt;
 
-        audit_base_fill(&b, r->schema, r->name);
+        audit_base_fill(&b, NULL, NULL, r);
         w = audit_writer_open();
         batch_init(&bt, w, r, &b, op_name(ev), false);
         if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
@@ -842,7 +890,7 @@ static void audit_note_names(const char *nsp, const char *name, const char *op, 
     Datum values[AUDIT_NCOLS];
     bool nulls[AUDIT_NCOLS];
 
-    audit_base_fill(&b, nsp, name);
+    audit_base_fill(&b, nsp, name, NULL);
     memcpy(values, b.values, sizeof(values));
     memcpy(nulls, b.nulls, sizeof(nulls));
     values[AUDIT_COL_OP] = CStringGetTextDatum(op);
