@@ -79,6 +79,10 @@ typedef struct AuditCol {
     char *name; /* entry context */
     int namelen;
     FmgrInfo out; /* output function (KIND_TEXT, KIND_FLOAT) */
+    /* KIND_DATETIME, by value: the last value encoded and its text, valid while memo_gen is current */
+    uint64 memo_gen;
+    Datum memo_value;
+    char *memo_text; /* audit_row_cxt */
 } AuditCol;
 
 typedef struct AuditRel {
@@ -104,6 +108,7 @@ static HTAB *audit_rels = NULL;         /* CacheMemoryContext */
 static Oid audit_user_oid = InvalidOid;
 static Datum audit_user_text = (Datum)0; /* CacheMemoryContext */
 static MemoryContext audit_row_cxt = NULL; /* reset every row */
+static uint64 audit_row_gen = 1;            /* counts the resets of audit_row_cxt */
 
 static void audit_rel_invalidate(Datum arg, Oid relid)
 {
@@ -291,6 +296,50 @@ static void set_string(JsonbValue *v, char *s)
     v->val.string.len = strlen(s);
 }
 
+/*
+ * Numeric of an integer, as int64_to_numeric makes it (the on-disk short
+ * format: header, then base-10000 digits, most significant first, no
+ * leading or trailing zero digits, scale 0), without its intermediate
+ * variable: a few times cheaper, and integers are most primary keys.
+ */
+#define AUDIT_NUMERIC_SHORT 0x8000
+#define AUDIT_NUMERIC_SHORT_NEG 0x2000
+#define AUDIT_NUMERIC_SHORT_WEIGHT_MASK 0x003F
+
+static Numeric audit_int_numeric(int64 i)
+{
+    uint64 u = i < 0 ? (uint64)0 - (uint64)i : (uint64)i;
+    int16 digits[5]; /* 2^64 < 10000^5; least significant first */
+    int ndigits = 0, skip = 0, n, k;
+    uint16 header;
+    char *p;
+    Numeric result;
+
+    while (u != 0) {
+        digits[ndigits++] = (int16)(u % 10000);
+        u /= 10000;
+    }
+    while (skip < ndigits && digits[skip] == 0)
+        skip++; /* trailing zero digits are not stored; the weight keeps the magnitude */
+    n = ndigits - skip;
+    header = AUDIT_NUMERIC_SHORT;
+    if (n > 0) {
+        header |= (uint16)((ndigits - 1) & AUDIT_NUMERIC_SHORT_WEIGHT_MASK);
+        if (i < 0)
+            header |= AUDIT_NUMERIC_SHORT_NEG;
+    }
+    result = palloc(VARHDRSZ + sizeof(uint16) + n * sizeof(int16));
+    SET_VARSIZE(result, VARHDRSZ + sizeof(uint16) + n * sizeof(int16));
+    p = VARDATA(result);
+    memcpy(p, &header, sizeof(uint16));
+    p += sizeof(uint16);
+    for (k = ndigits - 1; k >= skip; k--) {
+        memcpy(p, &digits[k], sizeof(int16));
+        p += sizeof(int16);
+    }
+    return result;
+}
+
 /* value_of: the jsonb value of one column value, written to v. */
 static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
 {
@@ -326,7 +375,16 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
             break;
         }
         v->type = jbvNumeric;
-        v->val.numeric = int64_to_numeric(i);
+        v->val.numeric = audit_int_numeric(i);
+#ifdef AUDIT_CHECK_INT_NUMERIC
+        {
+            Numeric ref = int64_to_numeric(i);
+
+            if (VARSIZE(ref) != VARSIZE(v->val.numeric) ||
+                memcmp(ref, v->val.numeric, VARSIZE(ref)) != 0)
+                elog(ERROR, "audit_int_numeric(" INT64_FORMAT ") differs", i);
+        }
+#endif
         return;
     }
     case KIND_NUMERIC: {
@@ -375,7 +433,17 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
         /* timestamptz and timetz in UTC: no time zone lookup, same text whatever TimeZone says */
         static const int utc = 0;
 
+        /* Bulk writes often repeat a time (now()): reuse its text within the log row. */
+        if (c->byval && c->memo_gen == audit_row_gen && c->memo_value == d) {
+            set_string(v, c->memo_text);
+            return;
+        }
         set_string(v, JsonEncodeDateTime(NULL, d, c->basetype, &utc));
+        if (c->byval) {
+            c->memo_gen = audit_row_gen;
+            c->memo_value = d;
+            c->memo_text = v->val.string.val;
+        }
         return;
     }
     default:
@@ -594,6 +662,7 @@ static void batch_flush(AuditBatch *bt)
     audit_writer_append(bt->w, values, nulls);
     MemoryContextSwitchTo(old);
     MemoryContextReset(audit_row_cxt);
+    audit_row_gen++;
     bt->n = 0;
     bt->cap = 0;
     memset(bt->elems, 0, sizeof(bt->elems));
