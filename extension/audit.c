@@ -102,6 +102,8 @@ typedef struct AuditRel {
     int *order; /* their indexes in jsonb key order (length, then bytes) */
 } AuditRel;
 
+#define AUDIT_ROW_CXT_KEEP (4 * 1024 * 1024)
+
 static HTAB *audit_rels = NULL;         /* CacheMemoryContext */
 
 /* The name of the last role seen as current user, as text; dropped on pg_authid changes. */
@@ -158,7 +160,14 @@ static void audit_caches_create(void)
     ctl.entrysize = sizeof(AuditRel);
     ctl.hcxt = CacheMemoryContext;
     audit_rels = hash_create("kiln audit relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "kiln audit row", ALLOCSET_DEFAULT_SIZES);
+    /*
+     * A large first block, which a reset keeps: a statement batch's many
+     * small values reuse the same memory batch after batch instead of
+     * being freed and faulted in again. Its pages are touched only as far
+     * as a batch needs them.
+     */
+    audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "kiln audit row", AUDIT_ROW_CXT_KEEP,
+                                          ALLOCSET_DEFAULT_INITSIZE, ALLOCSET_DEFAULT_MAXSIZE);
 }
 
 static AuditKind audit_kind_of(Oid basetype)
@@ -669,6 +678,29 @@ static void batch_flush(AuditBatch *bt)
 }
 
 /*
+ * The element arrays of statement batches: kept for the backend's life and
+ * only grown, so that each batch does not allocate (and the kernel does not
+ * fault in) them anew. One batch is built at a time, like audit_row_cxt's.
+ */
+static JsonbValue *batch_elems[3];
+static int batch_elems_cap = 0;
+
+/* batch_elems_reserve: room for at least n elements in each array; returns the capacity. */
+static int batch_elems_reserve(int n)
+{
+    int i;
+
+    if (n <= batch_elems_cap)
+        return batch_elems_cap;
+    for (i = 0; i < 3; i++)
+        batch_elems[i] = batch_elems[i] == NULL
+                             ? MemoryContextAlloc(TopMemoryContext, sizeof(JsonbValue) * n)
+                             : repalloc(batch_elems[i], sizeof(JsonbValue) * n);
+    batch_elems_cap = n;
+    return n;
+}
+
+/*
  * batch_add: adds one change (old and/or new version as values/nulls
  * arrays of r's columns; NULL when absent); flushes at the row level and
  * when a statement batch is full.
@@ -680,19 +712,19 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
     bool *changed = NULL;
     int i;
 
-    if (bt->n == 0) {
-        bt->cap = bt->array ? 64 : 1;
+    if (bt->n == 0 && !bt->array) {
+        bt->cap = 1;
         if (r->has_pk)
-            bt->elems[BATCH_PK] = palloc(sizeof(JsonbValue) * bt->cap);
+            bt->elems[BATCH_PK] = palloc(sizeof(JsonbValue));
         if (ov != NULL)
-            bt->elems[BATCH_OLD] = palloc(sizeof(JsonbValue) * bt->cap);
+            bt->elems[BATCH_OLD] = palloc(sizeof(JsonbValue));
         if (nv != NULL)
-            bt->elems[BATCH_NEW] = palloc(sizeof(JsonbValue) * bt->cap);
-    } else if (bt->n == bt->cap) {
-        bt->cap *= 2;
-        for (i = 0; i < 3; i++)
-            if (bt->elems[i] != NULL)
-                bt->elems[i] = repalloc(bt->elems[i], sizeof(JsonbValue) * bt->cap);
+            bt->elems[BATCH_NEW] = palloc(sizeof(JsonbValue));
+    } else if (bt->n == 0 || bt->n == bt->cap) {
+        bt->cap = batch_elems_reserve(bt->n == 0 ? 64 : bt->cap * 2);
+        bt->elems[BATCH_PK] = r->has_pk ? batch_elems[BATCH_PK] : NULL;
+        bt->elems[BATCH_OLD] = ov != NULL ? batch_elems[BATCH_OLD] : NULL;
+        bt->elems[BATCH_NEW] = nv != NULL ? batch_elems[BATCH_NEW] : NULL;
     }
 
     if (ov != NULL && nv != NULL) {
