@@ -37,6 +37,9 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
@@ -466,6 +469,27 @@ void audit_writer_append(AuditWriter *w, Datum *values, bool *nulls)
     values[AUDIT_COL_HASH] = PointerGetDatum(hash_to_bytea(hash));
     nulls[AUDIT_COL_HASH] = false;
 
+    /*
+     * Large pk/old/new values (statement batches) are compressed here, as
+     * the toaster would compress them anyway, so that the row is formed
+     * at its compressed size rather than copied whole first. The hash above
+     * covers the uncompressed values; what is stored reads back the same.
+     */
+    for (i = AUDIT_COL_PK; i <= AUDIT_COL_NEW; i++) {
+        Form_pg_attribute att = TupleDescAttr(RelationGetDescr(w->rel), i);
+        char cmethod = att->attcompression;
+        Datum c;
+
+        if (nulls[i] || att->attstorage != TYPSTORAGE_EXTENDED ||
+            VARATT_IS_EXTENDED(DatumGetPointer(values[i])) ||
+            VARSIZE(DatumGetPointer(values[i])) <= TOAST_TUPLE_THRESHOLD)
+            continue;
+        if (!CompressionMethodIsValid(cmethod))
+            cmethod = default_toast_compression;
+        c = toast_compress_datum(values[i], cmethod);
+        if (DatumGetPointer(c) != NULL)
+            values[i] = c;
+    }
     tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
     heap_insert(w->rel, tup, w->cid, 0, NULL);
 
