@@ -79,6 +79,10 @@ typedef struct AuditCol {
     char *name; /* entry context */
     int namelen;
     FmgrInfo out; /* output function (KIND_TEXT, KIND_FLOAT) */
+    /* KIND_DATETIME, by value: the last value encoded and its text, valid while memo_gen is current */
+    uint64 memo_gen;
+    Datum memo_value;
+    char *memo_text; /* audit_row_cxt */
 } AuditCol;
 
 typedef struct AuditRel {
@@ -88,6 +92,8 @@ typedef struct AuditRel {
     MemoryContext cxt;
     char *schema;
     char *name;
+    Datum schema_text; /* the two as text, for the log's columns */
+    Datum name_text;
     bool has_pk;
     int natts;
     AuditCol *cols;
@@ -96,8 +102,15 @@ typedef struct AuditRel {
     int *order; /* their indexes in jsonb key order (length, then bytes) */
 } AuditRel;
 
+#define AUDIT_ROW_CXT_KEEP (4 * 1024 * 1024)
+
 static HTAB *audit_rels = NULL;         /* CacheMemoryContext */
+
+/* The name of the last role seen as current user, as text; dropped on pg_authid changes. */
+static Oid audit_user_oid = InvalidOid;
+static Datum audit_user_text = (Datum)0; /* CacheMemoryContext */
 static MemoryContext audit_row_cxt = NULL; /* reset every row */
+static uint64 audit_row_gen = 1;            /* counts the resets of audit_row_cxt */
 
 static void audit_rel_invalidate(Datum arg, Oid relid)
 {
@@ -122,9 +135,15 @@ static void audit_rel_invalidate(Datum arg, Oid relid)
  * Called once per backend from _PG_init; allocates nothing (caches are
  * created on first use, when CacheMemoryContext exists).
  */
+static void audit_user_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+    audit_user_oid = InvalidOid; /* the text is freed at the next lookup */
+}
+
 void kiln_audit_init(void)
 {
     CacheRegisterRelcacheCallback(audit_rel_invalidate, (Datum)0);
+    CacheRegisterSyscacheCallback(AUTHOID, audit_user_invalidate, (Datum)0);
     audit_chain_init();
 }
 
@@ -141,7 +160,14 @@ static void audit_caches_create(void)
     ctl.entrysize = sizeof(AuditRel);
     ctl.hcxt = CacheMemoryContext;
     audit_rels = hash_create("kiln audit relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "kiln audit row", ALLOCSET_DEFAULT_SIZES);
+    /*
+     * A large first block, which a reset keeps: a statement batch's many
+     * small values reuse the same memory batch after batch instead of
+     * being freed and faulted in again. Its pages are touched only as far
+     * as a batch needs them.
+     */
+    audit_row_cxt = AllocSetContextCreate(TopMemoryContext, "kiln audit row", AUDIT_ROW_CXT_KEEP,
+                                          ALLOCSET_DEFAULT_INITSIZE, ALLOCSET_DEFAULT_MAXSIZE);
 }
 
 static AuditKind audit_kind_of(Oid basetype)
@@ -215,6 +241,8 @@ static AuditRel *audit_rel_get(Relation rel)
     old = MemoryContextSwitchTo(cxt);
     e->schema = get_namespace_name(RelationGetNamespace(rel));
     e->name = pstrdup(RelationGetRelationName(rel));
+    e->schema_text = e->schema == NULL ? (Datum)0 : CStringGetTextDatum(e->schema);
+    e->name_text = CStringGetTextDatum(e->name);
     e->natts = desc->natts;
     e->npk = 0;
     e->cols = palloc0(sizeof(AuditCol) * Max(desc->natts, 1));
@@ -277,6 +305,50 @@ static void set_string(JsonbValue *v, char *s)
     v->val.string.len = strlen(s);
 }
 
+/*
+ * Numeric of an integer, as int64_to_numeric makes it (the on-disk short
+ * format: header, then base-10000 digits, most significant first, no
+ * leading or trailing zero digits, scale 0), without its intermediate
+ * variable: a few times cheaper, and integers are most primary keys.
+ */
+#define AUDIT_NUMERIC_SHORT 0x8000
+#define AUDIT_NUMERIC_SHORT_NEG 0x2000
+#define AUDIT_NUMERIC_SHORT_WEIGHT_MASK 0x003F
+
+static Numeric audit_int_numeric(int64 i)
+{
+    uint64 u = i < 0 ? (uint64)0 - (uint64)i : (uint64)i;
+    int16 digits[5]; /* 2^64 < 10000^5; least significant first */
+    int ndigits = 0, skip = 0, n, k;
+    uint16 header;
+    char *p;
+    Numeric result;
+
+    while (u != 0) {
+        digits[ndigits++] = (int16)(u % 10000);
+        u /= 10000;
+    }
+    while (skip < ndigits && digits[skip] == 0)
+        skip++; /* trailing zero digits are not stored; the weight keeps the magnitude */
+    n = ndigits - skip;
+    header = AUDIT_NUMERIC_SHORT;
+    if (n > 0) {
+        header |= (uint16)((ndigits - 1) & AUDIT_NUMERIC_SHORT_WEIGHT_MASK);
+        if (i < 0)
+            header |= AUDIT_NUMERIC_SHORT_NEG;
+    }
+    result = palloc(VARHDRSZ + sizeof(uint16) + n * sizeof(int16));
+    SET_VARSIZE(result, VARHDRSZ + sizeof(uint16) + n * sizeof(int16));
+    p = VARDATA(result);
+    memcpy(p, &header, sizeof(uint16));
+    p += sizeof(uint16);
+    for (k = ndigits - 1; k >= skip; k--) {
+        memcpy(p, &digits[k], sizeof(int16));
+        p += sizeof(int16);
+    }
+    return result;
+}
+
 /* value_of: the jsonb value of one column value, written to v. */
 static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
 {
@@ -312,7 +384,16 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
             break;
         }
         v->type = jbvNumeric;
-        v->val.numeric = int64_to_numeric(i);
+        v->val.numeric = audit_int_numeric(i);
+#ifdef AUDIT_CHECK_INT_NUMERIC
+        {
+            Numeric ref = int64_to_numeric(i);
+
+            if (VARSIZE(ref) != VARSIZE(v->val.numeric) ||
+                memcmp(ref, v->val.numeric, VARSIZE(ref)) != 0)
+                elog(ERROR, "audit_int_numeric(" INT64_FORMAT ") differs", i);
+        }
+#endif
         return;
     }
     case KIND_NUMERIC: {
@@ -361,7 +442,17 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
         /* timestamptz and timetz in UTC: no time zone lookup, same text whatever TimeZone says */
         static const int utc = 0;
 
+        /* Bulk writes often repeat a time (now()): reuse its text within the log row. */
+        if (c->byval && c->memo_gen == audit_row_gen && c->memo_value == d) {
+            set_string(v, c->memo_text);
+            return;
+        }
         set_string(v, JsonEncodeDateTime(NULL, d, c->basetype, &utc));
+        if (c->byval) {
+            c->memo_gen = audit_row_gen;
+            c->memo_value = d;
+            c->memo_text = v->val.string.val;
+        }
         return;
     }
     default:
@@ -448,7 +539,33 @@ static void set_uuid(AuditBase *b, AuditColumn col, bool has, const pg_uuid_t *u
     }
 }
 
-static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
+/* The current user's name as text, cached until pg_authid changes. */
+static Datum audit_user_name(void)
+{
+    Oid user = GetUserId();
+
+    if (user != audit_user_oid || audit_user_text == (Datum)0) {
+        const char *name = GetUserNameFromId(user, false);
+        MemoryContext old;
+
+        if (audit_user_text != (Datum)0)
+            pfree(DatumGetPointer(audit_user_text));
+        audit_user_text = (Datum)0;
+        if (CacheMemoryContext == NULL)
+            CreateCacheMemoryContext();
+        old = MemoryContextSwitchTo(CacheMemoryContext);
+        audit_user_text = CStringGetTextDatum(name);
+        MemoryContextSwitchTo(old);
+        audit_user_oid = user;
+    }
+    return audit_user_text;
+}
+
+/*
+ * audit_base_fill: the per-call columns. r, when given, supplies the table's
+ * names as cached text (schema and table are then not used).
+ */
+static void audit_base_fill(AuditBase *b, const char *schema, const char *table, const AuditRel *r)
 {
     const KilnContext *ctx = kiln_context_current();
     const char *request_id = ctx->request_id;
@@ -458,7 +575,8 @@ static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
     b->nulls[AUDIT_COL_AT] = false;
     b->values[AUDIT_COL_TXID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
     b->nulls[AUDIT_COL_TXID] = false;
-    set_text(b, AUDIT_COL_DB_USER, GetUserNameFromId(GetUserId(), false));
+    b->values[AUDIT_COL_DB_USER] = audit_user_name();
+    b->nulls[AUDIT_COL_DB_USER] = false;
     if (ctx->present) {
         set_text(b, AUDIT_COL_ACTOR_ROLE, ctx->role);
         set_uuid(b, AUDIT_COL_ACTOR_USER, ctx->has_user, &ctx->user_id);
@@ -468,14 +586,21 @@ static void audit_base_fill(AuditBase *b, const char *schema, const char *table)
     }
     /* Correlation only: without a verified context, the kiln.request_id setting. */
     if (request_id == NULL) {
-        const char *g = GetConfigOption("kiln.request_id", true, false);
+        const char *g = kiln_request_id_setting();
 
         if (g != NULL && g[0] != '\0')
             request_id = g;
     }
     set_text(b, AUDIT_COL_REQUEST_ID, request_id);
-    set_text(b, AUDIT_COL_TABLE_SCHEMA, schema);
-    set_text(b, AUDIT_COL_TABLE_NAME, table);
+    if (r != NULL) {
+        b->values[AUDIT_COL_TABLE_SCHEMA] = r->schema_text;
+        b->nulls[AUDIT_COL_TABLE_SCHEMA] = r->schema == NULL;
+        b->values[AUDIT_COL_TABLE_NAME] = r->name_text;
+        b->nulls[AUDIT_COL_TABLE_NAME] = false;
+    } else {
+        set_text(b, AUDIT_COL_TABLE_SCHEMA, schema);
+        set_text(b, AUDIT_COL_TABLE_NAME, table);
+    }
 }
 
 /* Changed rows per log row in statement-level capture. */
@@ -546,9 +671,33 @@ static void batch_flush(AuditBatch *bt)
     audit_writer_append(bt->w, values, nulls);
     MemoryContextSwitchTo(old);
     MemoryContextReset(audit_row_cxt);
+    audit_row_gen++;
     bt->n = 0;
     bt->cap = 0;
     memset(bt->elems, 0, sizeof(bt->elems));
+}
+
+/*
+ * The element arrays of statement batches: kept for the backend's life and
+ * only grown, so that each batch does not allocate (and the kernel does not
+ * fault in) them anew. One batch is built at a time, like audit_row_cxt's.
+ */
+static JsonbValue *batch_elems[3];
+static int batch_elems_cap = 0;
+
+/* batch_elems_reserve: room for at least n elements in each array; returns the capacity. */
+static int batch_elems_reserve(int n)
+{
+    int i;
+
+    if (n <= batch_elems_cap)
+        return batch_elems_cap;
+    for (i = 0; i < 3; i++)
+        batch_elems[i] = batch_elems[i] == NULL
+                             ? MemoryContextAlloc(TopMemoryContext, sizeof(JsonbValue) * n)
+                             : repalloc(batch_elems[i], sizeof(JsonbValue) * n);
+    batch_elems_cap = n;
+    return n;
 }
 
 /*
@@ -563,19 +712,19 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
     bool *changed = NULL;
     int i;
 
-    if (bt->n == 0) {
-        bt->cap = bt->array ? 64 : 1;
+    if (bt->n == 0 && !bt->array) {
+        bt->cap = 1;
         if (r->has_pk)
-            bt->elems[BATCH_PK] = palloc(sizeof(JsonbValue) * bt->cap);
+            bt->elems[BATCH_PK] = palloc(sizeof(JsonbValue));
         if (ov != NULL)
-            bt->elems[BATCH_OLD] = palloc(sizeof(JsonbValue) * bt->cap);
+            bt->elems[BATCH_OLD] = palloc(sizeof(JsonbValue));
         if (nv != NULL)
-            bt->elems[BATCH_NEW] = palloc(sizeof(JsonbValue) * bt->cap);
-    } else if (bt->n == bt->cap) {
-        bt->cap *= 2;
-        for (i = 0; i < 3; i++)
-            if (bt->elems[i] != NULL)
-                bt->elems[i] = repalloc(bt->elems[i], sizeof(JsonbValue) * bt->cap);
+            bt->elems[BATCH_NEW] = palloc(sizeof(JsonbValue));
+    } else if (bt->n == 0 || bt->n == bt->cap) {
+        bt->cap = batch_elems_reserve(bt->n == 0 ? 64 : bt->cap * 2);
+        bt->elems[BATCH_PK] = r->has_pk ? batch_elems[BATCH_PK] : NULL;
+        bt->elems[BATCH_OLD] = ov != NULL ? batch_elems[BATCH_OLD] : NULL;
+        bt->elems[BATCH_NEW] = nv != NULL ? batch_elems[BATCH_NEW] : NULL;
     }
 
     if (ov != NULL && nv != NULL) {
@@ -747,7 +896,7 @@ Datum kiln_audit_capture(PG_FUNCTION_ARGS)
     r->busy++;
     PG_TRY();
     {
-        audit_base_fill(&b, r->schema, r->name);
+        audit_base_fill(&b, NULL, NULL, r);
         w = audit_writer_open();
         audit_capture_rows(td, r, w, &b);
         audit_writer_close(w);
@@ -802,7 +951,7 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
     {
         AuditBatch bt;
 
-        audit_base_fill(&b, r->schema, r->name);
+        audit_base_fill(&b, NULL, NULL, r);
         w = audit_writer_open();
         batch_init(&bt, w, r, &b, op_name(ev), false);
         if (TRIGGER_FIRED_BY_TRUNCATE(ev)) {
@@ -842,7 +991,7 @@ static void audit_note_names(const char *nsp, const char *name, const char *op, 
     Datum values[AUDIT_NCOLS];
     bool nulls[AUDIT_NCOLS];
 
-    audit_base_fill(&b, nsp, name);
+    audit_base_fill(&b, nsp, name, NULL);
     memcpy(values, b.values, sizeof(values));
     memcpy(nulls, b.nulls, sizeof(nulls));
     values[AUDIT_COL_OP] = CStringGetTextDatum(op);

@@ -37,6 +37,9 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
@@ -219,6 +222,40 @@ static void hash_fail(void)
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SHA-256 computation failed")));
 }
 
+/*
+ * The canonical encoding of a row is gathered in hash_buf and handed to the
+ * digest in as few updates as possible (one for a typical row): each
+ * EVP_DigestUpdate call costs more than the bytes of a small field. The
+ * bytes hashed are exactly those of the encoding, in order, so the result
+ * does not depend on how they are split. A field longer than the buffer
+ * goes to the digest directly.
+ */
+#define HASH_BUF_LEN 2048
+
+static uint8 hash_buf[HASH_BUF_LEN];
+static int hash_buf_used = 0;
+
+static void hash_flush(void)
+{
+    if (hash_buf_used > 0 && EVP_DigestUpdate(hash_ctx, hash_buf, hash_buf_used) != 1)
+        hash_fail();
+    hash_buf_used = 0;
+}
+
+static void hash_bytes(const void *data, uint32 len)
+{
+    if (len > HASH_BUF_LEN - hash_buf_used) {
+        hash_flush();
+        if (len > HASH_BUF_LEN) {
+            if (EVP_DigestUpdate(hash_ctx, data, len) != 1)
+                hash_fail();
+            return;
+        }
+    }
+    memcpy(hash_buf + hash_buf_used, data, len);
+    hash_buf_used += len;
+}
+
 static void hash_field(const void *data, uint32 len)
 {
     uint8 hdr[5];
@@ -226,8 +263,8 @@ static void hash_field(const void *data, uint32 len)
 
     hdr[0] = 1;
     memcpy(hdr + 1, &be, 4);
-    if (EVP_DigestUpdate(hash_ctx, hdr, 5) != 1 || EVP_DigestUpdate(hash_ctx, data, len) != 1)
-        hash_fail();
+    hash_bytes(hdr, 5);
+    hash_bytes(data, len);
 }
 
 /*
@@ -246,18 +283,18 @@ static void audit_hash_row(Datum *values, bool *nulls, uint8 out[AUDIT_HASH_LEN]
         if (hash_md == NULL || hash_ctx == NULL)
             hash_fail();
     }
-    if (EVP_DigestInit_ex(hash_ctx, hash_md, NULL) != 1 ||
-        EVP_DigestUpdate(hash_ctx, tag, sizeof(tag)) != 1)
+    if (EVP_DigestInit_ex(hash_ctx, hash_md, NULL) != 1)
         hash_fail();
+    hash_buf_used = 0;
+    hash_bytes(tag, sizeof(tag));
 
     for (col = 0; col < AUDIT_NCOLS; col++) {
         if (col == AUDIT_COL_SEQ || col == AUDIT_COL_HASH)
             continue;
         if (nulls[col]) {
-            uint8 z = 0;
+            static const uint8 z = 0;
 
-            if (EVP_DigestUpdate(hash_ctx, &z, 1) != 1)
-                hash_fail();
+            hash_bytes(&z, 1);
             continue;
         }
         switch (col) {
@@ -296,6 +333,7 @@ static void audit_hash_row(Datum *values, bool *nulls, uint8 out[AUDIT_HASH_LEN]
         }
         }
     }
+    hash_flush();
     if (EVP_DigestFinal_ex(hash_ctx, out, &outlen) != 1 || outlen != AUDIT_HASH_LEN)
         hash_fail();
 }
@@ -431,6 +469,27 @@ void audit_writer_append(AuditWriter *w, Datum *values, bool *nulls)
     values[AUDIT_COL_HASH] = PointerGetDatum(hash_to_bytea(hash));
     nulls[AUDIT_COL_HASH] = false;
 
+    /*
+     * Large pk/old/new values (statement batches) are compressed here, as
+     * the toaster would compress them anyway, so that the row is formed
+     * at its compressed size rather than copied whole first. The hash above
+     * covers the uncompressed values; what is stored reads back the same.
+     */
+    for (i = AUDIT_COL_PK; i <= AUDIT_COL_NEW; i++) {
+        Form_pg_attribute att = TupleDescAttr(RelationGetDescr(w->rel), i);
+        char cmethod = att->attcompression;
+        Datum c;
+
+        if (nulls[i] || att->attstorage != TYPSTORAGE_EXTENDED ||
+            VARATT_IS_EXTENDED(DatumGetPointer(values[i])) ||
+            VARSIZE(DatumGetPointer(values[i])) <= TOAST_TUPLE_THRESHOLD)
+            continue;
+        if (!CompressionMethodIsValid(cmethod))
+            cmethod = default_toast_compression;
+        c = toast_compress_datum(values[i], cmethod);
+        if (DatumGetPointer(c) != NULL)
+            values[i] = c;
+    }
     tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
     heap_insert(w->rel, tup, w->cid, 0, NULL);
 

@@ -209,6 +209,11 @@ void kiln_context_init(void)
     kiln_wrap_guc_checks();
 }
 
+const char *kiln_request_id_setting(void)
+{
+    return kiln_request_id;
+}
+
 /* Sets a setting for this transaction only; raises on failure. */
 static void kiln_set_local(const char *name, const char *value)
 {

@@ -81,6 +81,13 @@ typedef struct KilnContext {
 extern const KilnContext *kiln_context_current(void);
 
 /*
+ * kiln_request_id_setting: the current value of the setting
+ * kiln.request_id (what GetConfigOption would return, without its lookup
+ * by name); NULL or empty when unset. Never trusted; correlation only.
+ */
+extern const char *kiln_request_id_setting(void);
+
+/*
  * access_principals.c: kiln_access's per-transaction principal cache and
  * the setting kiln.exposed_schemas. Called once per backend from _PG_init,
  * before the prefix is reserved.
