@@ -1,6 +1,8 @@
 -- jwt: signing and verification (kiln.sign_jwt, kiln.verify_jwt), the
 -- JWT validation matrix of test P4, key rotation and retirement, JWKS.
--- Tokens are made inside the test relative to now(); results are verdicts.
+-- Tokens are made inside the test relative to the clock (clock_timestamp(),
+-- not the transaction start, so a slow machine cannot move a token across
+-- the 30 s skew edge); results are verdicts.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
@@ -24,8 +26,8 @@ CREATE FUNCTION pg_temp.claims(overrides jsonb DEFAULT '{}') RETURNS jsonb LANGU
   SELECT jsonb_strip_nulls(jsonb_build_object(
     'iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated',
     'sub', '6f1c3f4e-8a52-4b0e-9b0a-3c1d2e4f5a6b',
-    'iat', extract(epoch FROM now())::int8,
-    'exp', extract(epoch FROM now())::int8 + 600) || overrides)
+    'iat', extract(epoch FROM clock_timestamp())::int8,
+    'exp', extract(epoch FROM clock_timestamp())::int8 + 600) || overrides)
 $$;
 
 -- Keys: a legacy shared secret (the well-known local-development one), an
@@ -57,13 +59,13 @@ WITH t(n, name, token) AS (VALUES
   (4, 'supabase-demo anon key',
       'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0'),
   (5, 'expired 29 s ago (within skew)',
-      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('exp', extract(epoch FROM now())::int8 - 29)))),
+      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('exp', extract(epoch FROM clock_timestamp())::int8 - 29)))),
   (6, 'expired 31 s ago',
-      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('exp', extract(epoch FROM now())::int8 - 31)))),
+      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('exp', extract(epoch FROM clock_timestamp())::int8 - 31)))),
   (7, 'nbf 60 s ahead',
-      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('nbf', extract(epoch FROM now())::int8 + 60)))),
+      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('nbf', extract(epoch FROM clock_timestamp())::int8 + 60)))),
   (8, 'iat 60 s ahead',
-      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('iat', extract(epoch FROM now())::int8 + 60)))),
+      kiln.sign_jwt(pg_temp.claims(jsonb_build_object('iat', extract(epoch FROM clock_timestamp())::int8 + 60)))),
   (9, 'no exp', kiln.sign_jwt(pg_temp.claims() - 'exp')),
   (10, 'exp not a number', kiln.sign_jwt(pg_temp.claims('{"exp":"tomorrow"}'))),
   (11, 'wrong aud', kiln.sign_jwt(pg_temp.claims('{"aud":"other-app"}'))),
