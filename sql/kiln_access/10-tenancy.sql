@@ -265,6 +265,31 @@ BEGIN
 END
 $$;
 
+-- The prologue of every enable_* function: tbl is a table (or partitioned
+-- table) the caller owns; returns its pg_class row. Callable by anyone: it
+-- only reads pg_class and checks the caller's own membership.
+CREATE FUNCTION kiln._owned_table(tbl pg_catalog.regclass)
+RETURNS pg_catalog.pg_class
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  rel pg_catalog.pg_class;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  SELECT * INTO STRICT rel FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) tbl;
+  IF rel.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
+    RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF NOT pg_catalog.pg_has_role(rel.relowner, 'USAGE') THEN
+    RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN rel;
+END
+$$;
+
 CREATE FUNCTION kiln.enable_tenancy(tbl pg_catalog.regclass, existing_tenant pg_catalog.uuid DEFAULT NULL,
                                     member_access pg_catalog.bool DEFAULT NULL)
 RETURNS void
@@ -277,16 +302,7 @@ DECLARE
   pk pg_catalog.int2[];
   con pg_catalog.oid;
 BEGIN
-  IF tbl IS NULL THEN
-    RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
-  END IF;
-  SELECT * INTO STRICT rel FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) tbl;
-  IF rel.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
-    RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
-  END IF;
-  IF NOT pg_catalog.pg_has_role(rel.relowner, 'USAGE') THEN
-    RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
-  END IF;
+  rel := kiln._owned_table(tbl);
   IF kiln.is_tenant_table(tbl) THEN
     RAISE EXCEPTION 'tenancy is already enabled on %', tbl USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;

@@ -120,16 +120,7 @@ DECLARE
   col pg_catalog.pg_attribute;
   base pg_catalog.text;
 BEGIN
-  IF tbl IS NULL THEN
-    RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
-  END IF;
-  SELECT * INTO STRICT rel FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) tbl;
-  IF rel.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[]) THEN
-    RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
-  END IF;
-  IF NOT pg_catalog.pg_has_role(rel.relowner, 'USAGE') THEN
-    RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
-  END IF;
+  rel := kiln._owned_table(tbl);
   IF kiln.has_row_acl(tbl) THEN
     RAISE EXCEPTION 'row ACL is already enabled on %', tbl USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
