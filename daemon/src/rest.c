@@ -4,7 +4,7 @@
  * Runs on a worker with a pooled connection. It negotiates (profile,
  * media type, Prefer), picks the token kiln.authenticate gets, and then
  * moves the request along the pure stages (rest_parse -> plan -> sql) and
- * through one pipelined transaction (tx_read). It never decides row
+ * through one pipelined transaction (tx_run). It never decides row
  * visibility (the database does, as the authenticated role) and never
  * writes SQL (sql.c does). The per-request arena lives for this call only.
  */
@@ -233,17 +233,16 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         buf_put_json_string(&meta, ip);
     }
     buf_putc(&meta, '}');
-    KilnTxRead in = {
-        .begin_sql = sql_begin_read(), .auth_sql = sql_authenticate(),
-        .commit_sql = sql_commit(), .rollback_sql = sql_rollback(),
+    KilnTx in = {
         .token = token, .meta = buf_str(&meta),
         .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
         .generation = sc->generation,
     };
-    KilnTxResult out = {.body = KILN_BUF_INIT};
-    bool ok = tx_read(conn, &in, &out, broken, err);
+    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
+    bool ok = tx_run(conn, &in, &out, broken, err);
     buf_free(&meta);
     sql_free(&sql);
+    buf_free(&out.extra);
     if (!ok) {
         buf_free(&out.body);
         if (err->status == 401)

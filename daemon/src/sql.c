@@ -449,6 +449,11 @@ void sql_deallocate(KilnBuf *b, const char *name)
     sql_quote_ident(b, name);
 }
 
+const char *sql_begin_write(void)
+{
+    return "BEGIN ISOLATION LEVEL READ COMMITTED";
+}
+
 const char *sql_commit(void)
 {
     return "COMMIT";

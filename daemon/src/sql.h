@@ -33,6 +33,7 @@ void sql_quote_ident(KilnBuf *b, const char *name);
 
 /* Fixed statements of the request transaction and the schema cache. */
 const char *sql_begin_read(void);   /* BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY */
+const char *sql_begin_write(void);  /* BEGIN ISOLATION LEVEL READ COMMITTED */
 const char *sql_authenticate(void); /* SELECT kiln.authenticate($1, $2::jsonb) */
 const char *sql_commit(void);
 const char *sql_rollback(void);

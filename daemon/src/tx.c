@@ -2,7 +2,7 @@
  * tx.c: executing statements on pooled connections and mapping database
  * failures to KilnError (through the SQLSTATE -> HTTP table in error.c).
  * Connection-level failures map to 503; 5xx never carry the database's
- * message. tx_read sends a whole request transaction in one round trip
+ * message. tx_run sends a whole request transaction in one round trip
  * (libpq pipeline mode). Its two parameterised statements (authenticate
  * and the generated read) run as named prepared statements cached per
  * pooled connection (pool_conn_stmts, keyed by exact SQL text): a miss is
@@ -120,7 +120,7 @@ typedef struct Prepared {
  * in their own implicit transaction (ended by a sync) so they never touch
  * the request's transaction. Returns false when libpq could not queue
  * (the connection is then unusable). */
-static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTxRead *in, Prepared st[2],
+static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTx *in, Prepared st[2],
                       Expect *ex, int *nex)
 {
     int n = 0;
@@ -147,7 +147,7 @@ static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTxRead *in, Pr
             return false;
         ex[n++] = (Expect){R_SYNC, 0};
     }
-    if (!PQsendQueryParams(pg, in->begin_sql, 0, NULL, NULL, NULL, NULL, 0))
+    if (!PQsendQueryParams(pg, in->write ? sql_begin_write() : sql_begin_read(), 0, NULL, NULL, NULL, NULL, 0))
         return false;
     ex[n++] = (Expect){R_BEGIN, 0};
     for (int s = 0; s < 2; s++) {
@@ -161,7 +161,7 @@ static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTxRead *in, Pr
             return false;
         ex[n++] = (Expect){R_EXEC, s};
     }
-    if (!PQsendQueryParams(pg, in->commit_sql, 0, NULL, NULL, NULL, NULL, 0) ||
+    if (!PQsendQueryParams(pg, in->rollback ? sql_rollback() : sql_commit(), 0, NULL, NULL, NULL, NULL, 0) ||
         !PQpipelineSync(pg))
         return false;
     ex[n++] = (Expect){R_COMMIT, 0};
@@ -184,10 +184,10 @@ static bool stale_state(const char *state)
     return false;
 }
 
-/* One attempt at tx_read. *stale is set when a cached statement failed
+/* One attempt at tx_run. *stale is set when a cached statement failed
  * because the schema changed under it (stale_state): its entry is dropped
  * and the caller may try once more. */
-static bool tx_read_once(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
+static bool tx_run_once(KilnConn *conn, const KilnTx *in, KilnTxResult *out, bool *broken,
                          bool *stale, KilnError *err)
 {
     PGconn *pg = pool_conn_pg(conn);
@@ -196,7 +196,7 @@ static bool tx_read_once(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out
     out->page_rows = 0;
     out->role[0] = '\0';
     const char *auth_params[] = {in->token, in->meta};
-    Prepared st[2] = {{.sql = in->auth_sql, .nparams = 2, .params = auth_params},
+    Prepared st[2] = {{.sql = sql_authenticate(), .nparams = 2, .params = auth_params},
                       {.sql = in->sql, .nparams = in->nparams, .params = in->params}};
     Expect ex[TX_READ_MAX_RESULTS];
     int nex = 0;
@@ -264,6 +264,8 @@ static bool tx_read_once(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out
             out->page_rows = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
             if (!PQgetisnull(r, 0, 2))
                 out->total = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+            if (PQnfields(r) >= 4 && !PQgetisnull(r, 0, 3))
+                buf_append(&out->extra, PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3));
         }
         PQclear(r);
     }
@@ -272,7 +274,7 @@ static bool tx_read_once(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out
     if (!*broken && PQtransactionStatus(pg) != PQTRANS_IDLE) {
         /* A failed statement leaves the transaction aborted: one more round
          * trip, on the error path only. */
-        PGresult *r = PQexec(pg, in->rollback_sql);
+        PGresult *r = PQexec(pg, sql_rollback());
         if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
             *broken = true;
         PQclear(r);
@@ -284,15 +286,15 @@ static bool tx_read_once(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out
     return ok;
 }
 
-bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
+bool tx_run(KilnConn *conn, const KilnTx *in, KilnTxResult *out, bool *broken,
              KilnError *err)
 {
     bool stale = false;
-    bool ok = tx_read_once(conn, in, out, broken, &stale, err);
+    bool ok = tx_run_once(conn, in, out, broken, &stale, err);
     if (!ok && stale && !*broken) {
         /* The stale entry was dropped: prepare afresh, once. */
         stale = false;
-        ok = tx_read_once(conn, in, out, broken, &stale, err);
+        ok = tx_run_once(conn, in, out, broken, &stale, err);
     }
     return ok;
 }

@@ -26,24 +26,28 @@ bool tx_exec_scalar(KilnConn *conn, const char *sql, int nparams, const char *co
  * connection is broken. */
 int tx_wait_notify(KilnConn *conn, int timeout_ms, char *payload, size_t len);
 
-/* A read request's transaction, sent as one pipeline. All SQL text comes
- * from sql.c. */
-typedef struct KilnTxRead {
-    const char *begin_sql, *auth_sql, *commit_sql, *rollback_sql;
+/* A request's transaction, sent as one pipeline. All SQL text comes from
+ * sql.c: tx picks BEGIN (read only unless write), kiln.authenticate and
+ * COMMIT (ROLLBACK when rollback) itself. */
+typedef struct KilnTx {
+    bool write;        /* read-write transaction (default: READ ONLY) */
+    bool rollback;     /* end with ROLLBACK even on success (Prefer: tx=rollback) */
     const char *token; /* NULL: anon */
     const char *meta;  /* JSON object text for kiln.authenticate */
-    const char *sql;   /* the statement: one row (body, page_rows, total) */
+    const char *sql;   /* the statement: one row (body, page_rows, total[, extra]) */
     int nparams;
     const char *const *params;
     unsigned long generation; /* of the schema snapshot sql was planned
                                * from: a change drops the connection's
                                * prepared statements */
-} KilnTxRead;
+} KilnTx;
 
 typedef struct KilnTxResult {
     KilnBuf body;        /* caller-owned buffer, appended to */
     long long page_rows;
     long long total;     /* -1: not counted */
+    KilnBuf extra;       /* caller-owned: the optional 4th column (e.g. the
+                          * primary key of an inserted row), appended to */
     char role[32];       /* what kiln.authenticate returned */
 } KilnTxResult;
 
@@ -56,7 +60,7 @@ typedef struct KilnTxResult {
  * and the whole transaction retried once. Returns false with err
  * mapped through the SQLSTATE table; *broken when the connection must not
  * be reused. */
-bool tx_read(KilnConn *conn, const KilnTxRead *in, KilnTxResult *out, bool *broken,
+bool tx_run(KilnConn *conn, const KilnTx *in, KilnTxResult *out, bool *broken,
              KilnError *err);
 
 #endif
