@@ -1,5 +1,6 @@
 /*
- * rest.c: the data API's read handler for GET/HEAD /rest/v1/<table>.
+ * rest.c: the data API's read handler for GET/HEAD /rest/v1/<table>, and
+ * the negotiation every /rest/v1 handler shares (rest.h).
  *
  * Runs on a worker with a pooled connection. It negotiates (profile,
  * media type, Prefer), picks the token kiln.authenticate gets, and then
@@ -15,14 +16,13 @@
 
 #include "arena.h"
 #include "plan.h"
+#include "rest.h"
 #include "rest_parse.h"
 #include "route.h"
 #include "schema_cache.h"
 #include "server.h"
 #include "sql.h"
 #include "tx.h"
-
-#define REST_PREFIX "/rest/v1/"
 
 /* Is name one of the comma-separated schemas in list? */
 static bool schema_listed(const char *list, const char *name)
@@ -57,13 +57,29 @@ static void first_schema(const char *list, char *out, size_t len)
     out[n] = '\0';
 }
 
-typedef enum { MEDIA_JSON, MEDIA_OBJECT } Media;
+bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *schema, size_t len,
+                           KilnError *err)
+{
+    const char *profile = request_header(req, header);
+    if (profile && *profile) {
+        if (!schema_listed(req->cfg->db_schemas, profile) || strlen(profile) >= len) {
+            kiln_error_rest(err, 406, "PGRST106", "Invalid schema: %.63s", profile);
+            kiln_error_hint(err, "Only the following schemas are exposed: %.200s",
+                            req->cfg->db_schemas);
+            return false;
+        }
+        snprintf(schema, len, "%s", profile);
+    } else {
+        first_schema(req->cfg->db_schemas, schema, len);
+    }
+    return true;
+}
 
 /* Basic Accept negotiation: the object media type wins when present;
  * otherwise JSON must be acceptable. */
-static bool negotiate(const char *accept, Media *out, KilnError *err)
+bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
 {
-    *out = MEDIA_JSON;
+    *out = KILN_MEDIA_JSON;
     if (!accept || !*accept)
         return true;
     bool json_ok = false;
@@ -79,7 +95,7 @@ static bool negotiate(const char *accept, Media *out, KilnError *err)
             n--;
 #define IS(lit) (n == sizeof(lit) - 1 && strncasecmp(s, lit, n) == 0)
         if (IS("application/vnd.pgrst.object+json") || IS("application/vnd.pgrst.object")) {
-            *out = MEDIA_OBJECT;
+            *out = KILN_MEDIA_OBJECT;
             return true;
         }
         if (IS("application/json") || IS("*/*") || IS("application/*") ||
@@ -134,13 +150,34 @@ static bool prefer_count(const char *prefer, const char **applied)
  * JWT, so the apikey (header or ?apikey=) is used instead, else that key.
  * Neither: anon when anon_without_key, else 401.
  */
-static bool pick_token(const KilnRequest *req, const KilnRestQuery *q, const char **token,
-                       KilnError *err)
+void rest_meta(const KilnRequest *req, KilnBuf *meta)
+{
+    char ip[64];
+    buf_puts(meta, "{\"request_id\":");
+    buf_put_json_string(meta, req->request_id);
+    if (request_client_ip(req, ip, sizeof ip)) {
+        buf_puts(meta, ",\"client_ip\":");
+        buf_put_json_string(meta, ip);
+    }
+    buf_putc(meta, '}');
+}
+
+void rest_auth_error_headers(KilnResponse *res, const KilnError *err)
+{
+    if (err->status == 401)
+        response_set_header(res, "WWW-Authenticate",
+                            strcmp(err->code, "PGRST303") == 0
+                                ? "Bearer error=\"invalid_token\", error_description=\"JWT expired\""
+                                : "Bearer error=\"invalid_token\"");
+}
+
+bool rest_pick_token(const KilnRequest *req, const char *query_apikey, const char **token,
+                     KilnError *err)
 {
     const char *auth = request_header(req, "Authorization");
     const char *apikey = request_header(req, "apikey");
     if (!apikey || !*apikey)
-        apikey = q->apikey;
+        apikey = query_apikey;
     const char *bearer = NULL;
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
         bearer = auth + 7;
@@ -165,7 +202,7 @@ static bool pick_token(const KilnRequest *req, const KilnRestQuery *q, const cha
     return true;
 }
 
-static void set_content_range(KilnResponse *res, long long offset, long long page,
+void rest_set_content_range(KilnResponse *res, long long offset, long long page,
                               long long total)
 {
     char cr[80], tot[24];
@@ -188,22 +225,11 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         kiln_error_rest(err, 404, "PGRST125", "Invalid path specified in request URL");
         return false;
     }
-    /* Profile (schema). */
     char schema[64];
-    const char *profile = request_header(req, "Accept-Profile");
-    if (profile && *profile) {
-        if (!schema_listed(req->cfg->db_schemas, profile) || strlen(profile) >= sizeof schema) {
-            kiln_error_rest(err, 406, "PGRST106", "Invalid schema: %.63s", profile);
-            kiln_error_hint(err, "Only the following schemas are exposed: %.200s",
-                            req->cfg->db_schemas);
-            return false;
-        }
-        snprintf(schema, sizeof schema, "%s", profile);
-    } else {
-        first_schema(req->cfg->db_schemas, schema, sizeof schema);
-    }
-    Media media;
-    if (!negotiate(request_header(req, "Accept"), &media, err))
+    if (!rest_negotiate_schema(req, "Accept-Profile", schema, sizeof schema, err))
+        return false;
+    KilnMedia media;
+    if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
         return false;
     const char *applied = NULL;
     bool count = prefer_count(request_header(req, "Prefer"), &applied);
@@ -212,7 +238,7 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (!rest_parse_query(arena, req->query, &kiln_rest_default_limits, &q, err))
         return false;
     const char *token;
-    if (!pick_token(req, q, &token, err)) {
+    if (!rest_pick_token(req, q->apikey, &token, err)) {
         response_set_header(res, "WWW-Authenticate", "Bearer");
         return false;
     }
@@ -225,14 +251,7 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     sql_read(arena, plan, &sql);
 
     KilnBuf meta = KILN_BUF_INIT;
-    char ip[64];
-    buf_puts(&meta, "{\"request_id\":");
-    buf_put_json_string(&meta, req->request_id);
-    if (request_client_ip(req, ip, sizeof ip)) {
-        buf_puts(&meta, ",\"client_ip\":");
-        buf_put_json_string(&meta, ip);
-    }
-    buf_putc(&meta, '}');
+    rest_meta(req, &meta);
     KilnTx in = {
         .token = token, .meta = buf_str(&meta),
         .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
@@ -245,11 +264,7 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     buf_free(&out.extra);
     if (!ok) {
         buf_free(&out.body);
-        if (err->status == 401)
-            response_set_header(res, "WWW-Authenticate",
-                                strcmp(err->code, "PGRST303") == 0
-                                    ? "Bearer error=\"invalid_token\", error_description=\"JWT expired\""
-                                    : "Bearer error=\"invalid_token\"");
+        rest_auth_error_headers(res, err);
         return false;
     }
 
@@ -257,7 +272,7 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     response_set_header(res, "Content-Profile", schema);
     if (applied)
         response_set_header(res, "Preference-Applied", applied);
-    set_content_range(res, offset, out.page_rows, out.total);
+    rest_set_content_range(res, offset, out.page_rows, out.total);
     if (out.total >= 0 && offset > out.total) {
         buf_free(&out.body);
         kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
@@ -265,7 +280,7 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
                            offset, out.total);
         return false;
     }
-    if (media == MEDIA_OBJECT) {
+    if (media == KILN_MEDIA_OBJECT) {
         if (out.page_rows != 1) {
             buf_free(&out.body);
             kiln_error_rest(err, 406, "PGRST116",

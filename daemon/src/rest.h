@@ -1,0 +1,50 @@
+/*
+ * rest.h: what every /rest/v1 handler shares (rest.c): schema and media
+ * negotiation, the token kiln.authenticate gets, the request metadata it
+ * records, and the response headers of the wire contract.
+ *
+ * Handlers run on a worker with a pooled connection; these helpers are
+ * pure over the request (no I/O).
+ */
+#ifndef KILN_REST_H
+#define KILN_REST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "error.h"
+#include "request.h"
+
+#define REST_PREFIX "/rest/v1/"
+
+typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT } KilnMedia;
+
+/* The schema a request addresses: the value of header (Accept-Profile for
+ * reads, Content-Profile for writes) when it names one of db_schemas, else
+ * the first exposed schema. 406 PGRST106 for a schema not exposed. */
+bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *schema, size_t len,
+                           KilnError *err);
+
+/* Accept negotiation: vnd.pgrst.object+json wins when listed; otherwise
+ * JSON must be acceptable (406 PGRST107). */
+bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err);
+
+/* The token for kiln.authenticate (supabase-wire §1.3): a Bearer JWT wins;
+ * `Bearer sb_...` is a key, so the apikey header or query_apikey is used.
+ * *token is NULL for anon when anon_without_key; otherwise no key is 401
+ * PGRST302. */
+bool rest_pick_token(const KilnRequest *req, const char *query_apikey, const char **token,
+                     KilnError *err);
+
+/* Appends the JSON object kiln.authenticate records (request id, client ip). */
+void rest_meta(const KilnRequest *req, KilnBuf *meta);
+
+/* WWW-Authenticate on a 401 (invalid or expired token). */
+void rest_auth_error_headers(KilnResponse *res, const KilnError *err);
+
+/* Content-Range: "<offset>-<last>/<total or *>"; "*" then "/<total>" when empty. */
+void rest_set_content_range(KilnResponse *res, long long offset, long long page,
+                            long long total);
+
+#endif
