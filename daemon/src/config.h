@@ -38,6 +38,7 @@ typedef struct KilnConfig {
     char *db_schemas;     /* comma-separated exposed schemas; the first is the default */
     int db_max_rows;      /* caps the rows of one read; 0 = no cap */
     bool anon_without_key; /* no apikey and no bearer token: run as anon (else 401) */
+    bool db_tx_allow_override; /* Prefer: tx=rollback|commit is honoured (else ignored) */
     /* secrets and keys */
     char *jwt_secret;
     char *publishable_key;

@@ -1,6 +1,7 @@
 /*
- * rest.c: the data API's read handler for GET/HEAD /rest/v1/<table>, and
- * the negotiation every /rest/v1 handler shares (rest.h).
+ * rest.c: the data API's entry for /rest/v1/<table> (reads here; POST,
+ * PATCH, PUT and DELETE go to rest_write.c), and the negotiation every
+ * /rest/v1 handler shares (rest.h).
  *
  * Runs on a worker with a pooled connection. It negotiates (profile,
  * media type, Prefer), picks the token kiln.authenticate gets, and then
@@ -316,7 +317,9 @@ bool rest_read(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse
         return false;
     }
     KilnArena *arena = arena_create();
-    bool ok = read_with(req, conn, conn_broken, res, err, arena, sc);
+    bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool ok = read ? read_with(req, conn, conn_broken, res, err, arena, sc)
+                   : rest_write_with(req, conn, conn_broken, res, err, arena, sc);
     arena_free(arena);
     schema_cache_release(sc);
     return ok;

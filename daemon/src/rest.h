@@ -47,4 +47,13 @@ void rest_auth_error_headers(KilnResponse *res, const KilnError *err);
 void rest_set_content_range(KilnResponse *res, long long offset, long long page,
                             long long total);
 
+/* The write handler (rest_write.c): POST, PATCH, PUT and DELETE on
+ * /rest/v1/<table>, run by rest.c's entry with the request's arena and
+ * schema snapshot (both outlive the call). */
+struct KilnArena;
+struct KilnConn;
+struct KilnSchemaCache;
+bool rest_write_with(KilnRequest *req, struct KilnConn *conn, bool *broken, KilnResponse *res,
+                     KilnError *err, struct KilnArena *arena, const struct KilnSchemaCache *sc);
+
 #endif

@@ -692,6 +692,33 @@ static bool parse_order(P *p, KilnOrderTerm **out)
     }
 }
 
+/* ---- column lists (columns=, on_conflict=) --------------------------------- */
+
+bool rest_parse_columns(KilnArena *a, const char *what, const char *text, int max,
+                        const char ***names, int *n, KilnError *err)
+{
+    P p = {.a = a, .what = what, .s = text, .err = err};
+    const char **list = arena_alloc(a, (size_t)(max > 0 ? max : 1) * sizeof *list);
+    int count = 0;
+    for (;;) {
+        skip_ws(&p);
+        if (count == max)
+            return fail_msg(err, what, text, "too many column names");
+        if (!parse_name(&p, &list[count], "a column name"))
+            return false;
+        count++;
+        skip_ws(&p);
+        if (!p.s[p.i])
+            break;
+        if (p.s[p.i] != ',')
+            return fail_at(&p, "\",\" or end of input");
+        p.i++;
+    }
+    *names = list;
+    *n = count;
+    return true;
+}
+
 /* ---- the query string ---------------------------------------------------- */
 
 /* Splits a decoded key into an embed path and its last segment, at the
@@ -810,8 +837,13 @@ bool rest_parse_query(KilnArena *a, const char *query, const KilnRestLimits *lim
                 q->apikey = val;
             continue;
         }
-        if (strcmp(key, "columns") == 0 || strcmp(key, "on_conflict") == 0)
-            continue; /* write-only keys; ignored on reads */
+        if (strcmp(key, "columns") == 0 || strcmp(key, "on_conflict") == 0) {
+            /* write-only keys, parsed by the write handler; first wins */
+            const char **slot = key[0] == 'c' ? &q->columns : &q->on_conflict;
+            if (!*slot)
+                *slot = val;
+            continue;
+        }
 
         KilnPath path;
         const char *last;

@@ -149,6 +149,10 @@ typedef struct KilnRestQuery {
     KilnRange *ranges;
     const char *apikey;   /* ?apikey= (decoded), NULL when absent */
     int nfilters;
+    /* Write-only keys, decoded but not parsed (reads ignore them; the write
+     * handler parses them with rest_parse_columns): NULL when absent. */
+    const char *columns;     /* columns= */
+    const char *on_conflict; /* on_conflict= */
 } KilnRestQuery;
 
 /* Decodes a URL component: %XX and '+' as space. Returns false on a bad
@@ -163,6 +167,14 @@ bool rest_parse_query(KilnArena *a, const char *query, const KilnRestLimits *lim
 /* Parses a select value (decoded) alone, e.g. "id,name,rel(*)". */
 bool rest_parse_select(KilnArena *a, const char *text, const KilnRestLimits *lim,
                        KilnSelect **out, KilnError *err);
+
+/* Parses a comma-separated list of column names (decoded), as columns=
+ * and on_conflict= carry them: `a,b` or `"a","b"` (backslash escapes in
+ * quotes), whitespace around commas allowed, at most max names. On success
+ * *names is an arena array of *n (>= 1) names. 400 PGRST100 otherwise,
+ * with what ("columns", "on_conflict") in the message. */
+bool rest_parse_columns(KilnArena *a, const char *what, const char *text, int max,
+                        const char ***names, int *n, KilnError *err);
 
 /* Parses one filter value (decoded), e.g. "not.in.(1,2)", for field. */
 bool rest_parse_filter(KilnArena *a, const char *value, KilnFilter *out, KilnError *err);

@@ -20,8 +20,8 @@ static const KilnRoute routes[] = {
      "readiness: a pooled database connection answers", false},
     {"/debug/sleep", KILN_GET, true, true, debug_sleep,
      "holds a pooled connection for ?ms=N milliseconds (tests only)", false},
-    {"/rest/v1/", KILN_GET | KILN_HEAD, true, false, rest_read,
-     "data API (PostgREST dialect): reads of tables and views", true},
+    {"/rest/v1/", KILN_GET | KILN_HEAD | KILN_POST | KILN_PATCH | KILN_PUT | KILN_DELETE, true,
+     false, rest_read, "data API (PostgREST dialect): reads and writes of tables and views", true},
 };
 
 static const struct {

@@ -39,6 +39,7 @@ static void cache_free(KilnSchemaCache *sc)
         for (int c = 0; c < t->ncols; c++) {
             free(t->cols[c].name);
             free(t->cols[c].type);
+            free(t->cols[c].default_expr);
         }
         free(t->cols);
         free(t->schema);
@@ -115,6 +116,9 @@ KilnSchemaCache *schema_cache_from_json(const char *text, KilnError *err)
             col->type = xstrdup(ty);
             col->attnum = (int)json_integer_value(json_object_get(jc, "num"));
             col->pk = json_is_true(json_object_get(jc, "pk"));
+            const char *def = json_string_value(json_object_get(jc, "default"));
+            col->default_expr = def ? xstrdup(def) : NULL;
+            col->generated = json_is_true(json_object_get(jc, "generated"));
         }
     }
     size_t nf = json_array_size(fks);

@@ -26,6 +26,12 @@ typedef struct KilnColumn {
     char *type;   /* format_type(): "integer", "text", "timestamp with time zone" */
     int attnum;
     bool pk;
+    /* Write facts: the default expression as the catalog prints it
+     * (pg_get_expr; an identity column's nextval), NULL when none; whether
+     * the column is GENERATED ALWAYS (identity or stored) and so takes no
+     * value on insert. */
+    char *default_expr;
+    bool generated;
 } KilnColumn;
 
 typedef struct KilnTable {

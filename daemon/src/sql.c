@@ -9,6 +9,7 @@
  * value is a $n parameter.
  */
 #include "sql.h"
+#include "sql_internal.h"
 
 #include <string.h>
 
@@ -28,8 +29,8 @@ void sql_free(KilnSql *out)
     buf_free(&out->text);
 }
 
-/* Adds a parameter and writes $n. */
-static void param(KilnArena *a, KilnSql *q, const char *value)
+/* Adds a parameter (sql_param also writes its $n). */
+void sql_param_reserve(KilnArena *a, KilnSql *q, const char *value)
 {
     if (q->nparams == q->cap) {
         int cap = q->cap ? q->cap * 2 : 8;
@@ -40,10 +41,15 @@ static void param(KilnArena *a, KilnSql *q, const char *value)
         q->cap = cap;
     }
     q->params[q->nparams++] = value;
+}
+
+void sql_param(KilnArena *a, KilnSql *q, const char *value)
+{
+    sql_param_reserve(a, q, value);
     buf_printf(&q->text, "$%d", q->nparams);
 }
 
-static void table_ref(KilnBuf *b, const KilnTable *t)
+void sql_table_ref(KilnBuf *b, const KilnTable *t)
 {
     sql_quote_ident(b, t->schema);
     buf_putc(b, '.');
@@ -63,7 +69,7 @@ static void field_expr(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Ki
     col_ref(&q->text, n, col);
     for (const KilnJsonStep *s = path; s; s = s->next) {
         buf_puts(&q->text, s->as_text ? "->>" : "->");
-        param(a, q, s->key);
+        sql_param(a, q, s->key);
         buf_puts(&q->text, s->index ? "::integer" : "::text");
     }
 }
@@ -183,7 +189,7 @@ static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Ki
     case KILN_OP_IN:
         field_expr(a, q, n, col, f->field.path);
         buf_puts(b, " = ANY (");
-        param(a, q, array_literal(a, f->list, f->nlist));
+        sql_param(a, q, array_literal(a, f->list, f->nlist));
         buf_putc(b, ')');
         break;
     case KILN_OP_FTS:
@@ -194,7 +200,7 @@ static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Ki
         if (!is_tsvector) {
             buf_puts(b, "pg_catalog.to_tsvector(");
             if (f->fts_config) {
-                param(a, q, f->fts_config);
+                sql_param(a, q, f->fts_config);
                 buf_puts(b, "::regconfig, ");
             }
         }
@@ -203,10 +209,10 @@ static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Ki
             buf_putc(b, ')');
         buf_printf(b, " @@ pg_catalog.%s(", fts_fn[f->op]);
         if (f->fts_config) {
-            param(a, q, f->fts_config);
+            sql_param(a, q, f->fts_config);
             buf_puts(b, "::regconfig, ");
         }
-        param(a, q, f->value);
+        sql_param(a, q, f->value);
         buf_putc(b, ')');
         break;
     }
@@ -217,10 +223,10 @@ static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Ki
         buf_printf(b, " %s ", op_sql[f->op]);
         if (f->quant != KILN_QUANT_NONE) {
             buf_puts(b, f->quant == KILN_QUANT_ANY ? "ANY (" : "ALL (");
-            param(a, q, v);
+            sql_param(a, q, v);
             buf_putc(b, ')');
         } else {
-            param(a, q, v);
+            sql_param(a, q, v);
         }
         break;
     }
@@ -229,7 +235,7 @@ static void filter_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Ki
         buf_putc(b, ')');
 }
 
-static void logic_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnLogic *l)
+void sql_logic(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnLogic *l)
 {
     if (l->is_leaf) {
         filter_sql(a, q, n, &l->filter);
@@ -243,7 +249,7 @@ static void logic_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const Kil
         if (!first)
             buf_puts(&q->text, l->is_or ? " OR " : " AND ");
         first = false;
-        logic_sql(a, q, n, c);
+        sql_logic(a, q, n, c);
     }
     buf_putc(&q->text, ')');
 }
@@ -261,7 +267,7 @@ static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
     for (int i = 0; i < n->nconds; i++) {
         buf_puts(&q->text, any ? " AND " : " WHERE ");
         any = true;
-        logic_sql(a, q, n, n->conds[i]);
+        sql_logic(a, q, n, n->conds[i]);
     }
     for (int i = 0; i < n->nfields; i++) {
         const KilnPlanNode *e = n->fields[i].embed;
@@ -276,13 +282,13 @@ static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 /* table AS k<id>, and for many-to-many the junction m<id> joined to it. */
 static void from_sql(KilnBuf *b, const KilnPlanNode *n)
 {
-    table_ref(b, n->table);
+    sql_table_ref(b, n->table);
     buf_printf(b, " AS k%d", n->id);
     if (!n->junction)
         return;
     const KilnFk *jc = n->junction_to_child;
     buf_puts(b, " JOIN ");
-    table_ref(b, n->junction);
+    sql_table_ref(b, n->junction);
     buf_printf(b, " AS m%d ON ", n->id);
     for (int i = 0; i < jc->ncols; i++) {
         if (i)
@@ -303,6 +309,7 @@ static void exists_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *child)
 }
 
 static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
+static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const char *src);
 
 /* The output columns of a spread embed (its nested spreads' columns were
  * lifted into it), read from its lateral alias j<id>. */
@@ -361,12 +368,27 @@ static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *f
  * ... LIMIT ... OFFSET ... */
 static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 {
+    node_select_src(a, q, n, NULL);
+}
+
+void sql_node_select_from(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const char *src)
+{
+    node_select_src(a, q, n, src);
+}
+
+/* node_select, reading n's rows from src (a CTE name written by sql.c)
+ * instead of its table when src is not NULL. */
+static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const char *src)
+{
     KilnBuf *b = &q->text;
     buf_puts(b, "SELECT ");
     bool first = true;
     select_list(a, q, n, &first);
     buf_puts(b, " FROM ");
-    from_sql(b, n);
+    if (src)
+        buf_printf(b, "%s AS k%d", src, n->id);
+    else
+        from_sql(b, n);
     for (int i = 0; i < n->nfields; i++) {
         const KilnPlanNode *e = n->fields[i].embed;
         if (!e || !e->spread)
@@ -414,7 +436,7 @@ void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
                root->id);
     if (plan->count_exact) {
         buf_puts(b, "(SELECT pg_catalog.count(*) FROM ");
-        table_ref(b, root->table);
+        sql_table_ref(b, root->table);
         buf_printf(b, " AS k%d", root->id);
         where_sql(a, out, root);
         buf_puts(b, ")");
@@ -478,7 +500,15 @@ const char *sql_schema_query(void)
            "'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod), "
            "'num', a.attnum, 'pk', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x "
            "WHERE x.conrelid OPERATOR(pg_catalog.=) c.oid AND x.contype OPERATOR(pg_catalog.=) 'p' "
-           "AND a.attnum OPERATOR(pg_catalog.=) ANY (x.conkey))) ORDER BY a.attnum), '[]') "
+           "AND a.attnum OPERATOR(pg_catalog.=) ANY (x.conkey)), "
+           "'default', CASE WHEN a.attidentity OPERATOR(pg_catalog.<>) '' THEN pg_catalog.format("
+           "'pg_catalog.nextval(%L::regclass)', pg_catalog.pg_get_serial_sequence("
+           "pg_catalog.format('%I.%I', n.nspname, c.relname), a.attname)) "
+           "WHEN a.attgenerated OPERATOR(pg_catalog.=) '' THEN (SELECT "
+           "pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d "
+           "WHERE d.adrelid OPERATOR(pg_catalog.=) c.oid AND d.adnum OPERATOR(pg_catalog.=) a.attnum) END, "
+           "'generated', a.attidentity OPERATOR(pg_catalog.=) 'a' OR a.attgenerated OPERATOR(pg_catalog.<>) '') "
+           "ORDER BY a.attnum), '[]') "
            "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid "
            "AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)) "
            "ORDER BY n.nspname, c.relname), '[]') "

@@ -14,6 +14,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "plan.h"
+#include "plan_write.h"
 
 typedef struct KilnSql {
     KilnBuf text;          /* owned; free with sql_free */
@@ -30,6 +31,22 @@ void sql_free(KilnSql *out);
 
 /* Appends name as a quoted identifier ("a""b"). */
 void sql_quote_ident(KilnBuf *b, const char *name);
+
+/* ---- writes (sql_write.c) ----
+ * The write statement for plan: one data-modifying CTE (INSERT ... SELECT
+ * from the body expanded by json_populate_recordset, UPDATE ... FROM
+ * json_populate_record, DELETE), then one row (body text, page_rows =
+ * rows written, total = the same or NULL, extra = JSON
+ * {"inserted":n,"location":[pk as text...]} or NULL). body_json is bound
+ * as $1, the only place the body's values go. A max-affected or single-row
+ * violation fails the statement (so nothing is written) with SQLSTATE
+ * 22P02 and a message holding "kiln:PGRST124:<n>" / "kiln:PGRST116:<n>";
+ * sql_write_violation reads it back. */
+void sql_write(KilnArena *a, const KilnWritePlan *plan, const char *body_json, KilnSql *out);
+
+/* When message is the failure of such a check: its PGRST code (static
+ * text) and the row count into *rows; else NULL. */
+const char *sql_write_violation(const char *message, long long *rows);
 
 /* Fixed statements of the request transaction and the schema cache. */
 const char *sql_begin_read(void);   /* BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY */

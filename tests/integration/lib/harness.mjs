@@ -37,7 +37,7 @@ export const CONFIG_KEYS = [
   'listen_address', 'port', 'threads', 'max_connections', 'connection_timeout_s',
   'max_body_bytes', 'shutdown_timeout_s', 'db_url', 'db_pool_size',
   'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
-  'anon_without_key', 'jwt_secret', 'publishable_key',
+  'anon_without_key', 'db_tx_allow_override', 'jwt_secret', 'publishable_key',
   'secret_key', 'log_level', 'access_log', 'debug_endpoints',
 ];
 
