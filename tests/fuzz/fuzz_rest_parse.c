@@ -4,7 +4,10 @@
  * them over a small fixed schema cache.
  *
  * The input's first byte picks the entry: odd = a whole raw query string,
- * even = a decoded select value alone. Every input must come back parsed or
+ * even = a decoded select value alone; odd with bit 3 set = a write: the
+ * rest is "query\nprefer\nbody", bits 4-5 the method, run through
+ * rest_prefer, rest_parse_columns, plan_write_body, plan_write and
+ * sql_write. Every input must come back parsed or
  * as a 4xx KilnError with a one-line message, never a crash, a leak or
  * undefined behaviour; generated SQL must hold request text only inside
  * quoted identifiers (checked: no ';' outside "..." and '...').
@@ -14,6 +17,8 @@
 #include <string.h>
 
 #include "plan.h"
+#include "plan_write.h"
+#include "rest_prefer.h"
 #include "rest_parse.h"
 #include "sql.h"
 
@@ -64,6 +69,53 @@ static void check_error(const KilnError *err)
         abort();
 }
 
+/* The write pipeline of rest_write.c over text = "query\nprefer\nbody". */
+static void fuzz_write(KilnArena *a, char *text, unsigned kind_bits, const char *table)
+{
+    char *prefer = strchr(text, '\n');
+    char *body = prefer ? strchr(prefer + 1, '\n') : NULL;
+    if (prefer)
+        *prefer++ = '\0';
+    if (body)
+        *body++ = '\0';
+    KilnError err = {0};
+    KilnPrefer pf;
+    rest_prefer_parse(prefer, kind_bits & 1, &pf);
+    KilnWriteKind kind = (KilnWriteKind)(kind_bits & 3);
+    KilnWriteOptions opt = {.schema = "public", .kind = kind, .prefer = &pf, .single = kind_bits & 4};
+    KilnRestQuery *q;
+    KilnWriteBody wb = {0};
+    bool ok = rest_prefer_check(&pf, &err) &&
+              rest_parse_query(a, text, &kiln_rest_default_limits, &q, &err);
+    const char **names;
+    int n;
+    if (ok && q->columns && (ok = rest_parse_columns(a, "columns", q->columns, 64, &names, &n, &err))) {
+        opt.columns = names;
+        opt.ncolumns = n;
+    }
+    if (ok && q->on_conflict &&
+        (ok = rest_parse_columns(a, "on_conflict", q->on_conflict, 64, &names, &n, &err))) {
+        opt.on_conflict = names;
+        opt.non_conflict = n;
+    }
+    if (ok)
+        ok = plan_write_body(a, body ? body : "", body ? strlen(body) : 0, kind, !opt.columns, &wb,
+                             &err);
+    opt.body = &wb;
+    KilnWritePlan *p;
+    if (ok)
+        ok = plan_write(a, sc, table, q, &opt, &p, &err);
+    plan_write_body_free(&wb);
+    if (!ok) {
+        check_error(&err);
+        return;
+    }
+    KilnSql s = {0};
+    sql_write(a, p, wb.json, &s);
+    check_sql(buf_str(&s.text));
+    sql_free(&s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -81,7 +133,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size - 1] = '\0';
     KilnArena *a = arena_create();
     KilnError err = {0};
-    if (data[0] & 1) {
+    if ((data[0] & 9) == 9) {
+        fuzz_write(a, text, data[0] >> 4, (data[0] >> 2) & 1 ? "b" : "a");
+    } else if (data[0] & 1) {
         KilnRestQuery *q;
         if (rest_parse_query(a, text, &kiln_rest_default_limits, &q, &err)) {
             const char *tables[] = {"a", "b"};
