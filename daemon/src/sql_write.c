@@ -10,7 +10,7 @@
  * values, JSON keys, max-affected) is a further $n parameter.
  *
  * Shape of every write:
- *   WITH kiln_written AS (<INSERT | UPDATE | DELETE> ... RETURNING k0.*)
+ *   WITH kiln_written AS (<INSERT | UPDATE | DELETE> ... RETURNING k0.* | 1)
  *   SELECT <body>, <rows written>, <total>[, <extra>]
  *   FROM (SELECT count(*) AS n FROM kiln_written) AS kiln_n
  * The representation reads kiln_written with the read planner's SELECT,
@@ -33,6 +33,24 @@ static void col_list(KilnBuf *b, const KilnWritePlan *p, const char *prefix)
             buf_puts(b, prefix);
         sql_quote_ident(b, p->cols[i]->name);
     }
+}
+
+/* RETURNING what the rest of the statement reads: the whole rows for a
+ * representation or a Location, whether each row was new for an upsert's
+ * status, else a constant. Without row data the write needs no SELECT
+ * privilege and no SELECT policy (an insert-only table takes
+ * return=minimal writes, as in PostgREST). */
+static void returning(KilnBuf *b, const KilnWritePlan *p, int root)
+{
+    bool rows = p->body || p->location;
+    bool inserted = p->inserted && !p->table->is_view;
+    if (rows)
+        buf_printf(b, " RETURNING k%d.*", root);
+    if (inserted)
+        buf_printf(b, "%sk%d.xmax OPERATOR(pg_catalog.=) 0 AS kiln_inserted",
+                   rows ? ", " : " RETURNING ", root);
+    if (!rows && !inserted)
+        buf_puts(b, " RETURNING 1");
 }
 
 /* INSERT INTO t AS k0 (cols) SELECT ... FROM <the body's rows> */
@@ -98,9 +116,7 @@ static void insert_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int roo
             buf_puts(b, ") DO NOTHING");
         }
     }
-    buf_printf(b, " RETURNING k%d.*", root);
-    if (p->inserted && !p->table->is_view)
-        buf_printf(b, ", k%d.xmax OPERATOR(pg_catalog.=) 0 AS kiln_inserted", root);
+    returning(b, p, root);
 }
 
 static void where_conds(KilnArena *a, KilnSql *q, const KilnWritePlan *p)
@@ -135,7 +151,7 @@ static void update_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int roo
     sql_table_ref(b, p->table);
     buf_puts(b, ", $1::json) AS kiln_row");
     where_conds(a, q, p);
-    buf_printf(b, " RETURNING k%d.*", root);
+    returning(b, p, root);
 }
 
 static void delete_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int root)
@@ -145,7 +161,7 @@ static void delete_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int roo
     sql_table_ref(b, p->table);
     buf_printf(b, " AS k%d", root);
     where_conds(a, q, p);
-    buf_printf(b, " RETURNING k%d.*", root);
+    returning(b, p, root);
 }
 
 /* CASE WHEN <bad> THEN ('kiln:<code>:' || n)::int8 ELSE n END: a failed

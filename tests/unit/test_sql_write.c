@@ -122,7 +122,7 @@ UNIT_TEST(insert_one_object_uses_its_keys)
     CHECK_STR_EQ(buf_str(&o.sql.text),
                  "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"name\", \"qty\") "
                  "SELECT kiln_row.\"name\", kiln_row.\"qty\" FROM pg_catalog.json_populate_recordset("
-                 "NULL::\"public\".\"items\", $1::json) AS kiln_row RETURNING k0.*) SELECT " NOBODY TAIL);
+                 "NULL::\"public\".\"items\", $1::json) AS kiln_row RETURNING 1) SELECT " NOBODY TAIL);
     CHECK_STR_EQ(o.params, "[{\"name\":\"a\",\"qty\":2}]");
     done(&o);
     schema_cache_release(sc);
@@ -166,7 +166,7 @@ UNIT_TEST(missing_default_takes_catalog_defaults_and_names_keys_as_parameters)
                  "CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $4 THEN kiln_row.\"owner_id\" ELSE NULL END "
                  "FROM pg_catalog.jsonb_array_elements($1::jsonb) AS kiln_elem(e) CROSS JOIN LATERAL "
                  "pg_catalog.jsonb_populate_record(NULL::\"public\".\"items\", kiln_elem.e) AS kiln_row "
-                 "RETURNING k0.*) SELECT " NOBODY TAIL);
+                 "RETURNING 1) SELECT " NOBODY TAIL);
     CHECK_STR_EQ(o.params, "[{\"qty\":1}]|id|qty|owner_id");
     done(&o);
     schema_cache_release(sc);
@@ -183,7 +183,7 @@ UNIT_TEST(upsert_merge_ignore_and_on_conflict)
                  "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"id\", \"name\") "
                  "SELECT kiln_row.\"id\", kiln_row.\"name\" FROM pg_catalog.json_populate_recordset("
                  "NULL::\"public\".\"items\", $1::json) AS kiln_row ON CONFLICT (\"id\") DO UPDATE SET "
-                 "\"id\" = EXCLUDED.\"id\", \"name\" = EXCLUDED.\"name\" RETURNING k0.*, "
+                 "\"id\" = EXCLUDED.\"id\", \"name\" = EXCLUDED.\"name\" RETURNING "
                  "k0.xmax OPERATOR(pg_catalog.=) 0 AS kiln_inserted) SELECT " NOBODY
                  ", pg_catalog.json_build_object('inserted', (SELECT pg_catalog.count(*) FROM "
                  "kiln_written WHERE kiln_inserted))::text AS extra" TAIL);
@@ -191,7 +191,7 @@ UNIT_TEST(upsert_merge_ignore_and_on_conflict)
     gen(&o, sc, KILN_WRITE_INSERT, "items", "on_conflict=name,owner_id",
         "resolution=ignore-duplicates", "{\"name\":\"a\"}", false);
     CHECK(o.ok);
-    CHECK(strstr(buf_str(&o.sql.text), " ON CONFLICT (\"name\", \"owner_id\") DO NOTHING RETURNING k0.*)"));
+    CHECK(strstr(buf_str(&o.sql.text), " ON CONFLICT (\"name\", \"owner_id\") DO NOTHING RETURNING 1)"));
     done(&o);
     /* No key and no on_conflict: a plain insert. */
     gen(&o, sc, KILN_WRITE_INSERT, "nokey", "", "resolution=merge-duplicates", "{\"x\":1}", false);
@@ -230,7 +230,7 @@ UNIT_TEST(update_with_filters_and_max_affected)
     CHECK_STR_EQ(buf_str(&o.sql.text),
                  "WITH kiln_written AS (UPDATE \"public\".\"items\" AS k0 SET \"qty\" = kiln_row.\"qty\" "
                  "FROM pg_catalog.json_populate_record(NULL::\"public\".\"items\", $1::json) AS kiln_row "
-                 "WHERE k0.\"owner_id\" = $2 AND (k0.\"qty\" > $3 OR k0.\"name\" IS NULL) RETURNING k0.*) "
+                 "WHERE k0.\"owner_id\" = $2 AND (k0.\"qty\" > $3 OR k0.\"name\" IS NULL) RETURNING 1) "
                  "SELECT ''::text AS body, CASE WHEN kiln_n.n OPERATOR(pg_catalog.>) $4::int8 THEN "
                  "('kiln:PGRST124:' OPERATOR(pg_catalog.||) kiln_n.n::text)::int8 ELSE kiln_n.n END "
                  "AS page_rows, NULL::bigint AS total" TAIL);
