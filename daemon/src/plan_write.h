@@ -24,24 +24,24 @@ typedef enum { KILN_WRITE_INSERT, KILN_WRITE_UPDATE, KILN_WRITE_DELETE, KILN_WRI
 
 /* What a request body holds (plan_write_body). */
 typedef struct KilnWriteBody {
-    const char *json;  /* the text bound as $1: an array for inserts (a single
-                        * object is wrapped in [ ]), the object for updates */
-    int nrows;         /* objects in the body */
-    const char **keys; /* the keys of the first object, in order */
+    const char *json;    /* the text bound as $1: an array for inserts (a single
+                          * object is wrapped in [ ]), the object for updates */
+    int nrows;           /* objects in the body */
+    const char **keys;   /* the distinct keys of the first object, in order */
+    const char **values; /* per key: its value as filter text (a string's
+                          * contents, a number or true/false as written),
+                          * NULL for null, objects and arrays */
     int nkeys;
-    void *first;       /* the first object (a jansson json_t *, borrowed from
-                        * root) for PUT's primary-key check; NULL when none */
-    void *root;        /* the parsed document, freed by plan_write_body_free */
 } KilnWriteBody;
 
-/* Parses and checks a body: valid JSON, an object or (for inserts) an
- * array of objects; with same_keys every object must have the first one's
- * keys (PostgREST without columns=). 400 PGRST102 "Empty or invalid json"
- * / "All object keys must match" otherwise. Call plan_write_body_free
- * afterwards, also on failure. */
+/* Checks a body without building a document (a validating scan; Postgres
+ * parses it once more when it expands $1): valid JSON, an object or (for
+ * inserts) an array of objects, at most 512 levels deep; with same_keys
+ * every object must have the first one's keys (PostgREST without
+ * columns=). 400 PGRST102 "Empty or invalid json" / "All object keys must
+ * match" otherwise. Everything lives in the arena. */
 bool plan_write_body(KilnArena *a, const char *text, size_t len, KilnWriteKind kind,
                      bool same_keys, KilnWriteBody *out, KilnError *err);
-void plan_write_body_free(KilnWriteBody *b);
 
 typedef struct KilnWriteOptions {
     const char *schema;          /* the negotiated schema */

@@ -240,7 +240,6 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
         opt.body = &body;
         ok = plan_write(arena, sc, table, q, &opt, &plan, err);
     }
-    plan_write_body_free(&body);
     if (!ok)
         return false;
 

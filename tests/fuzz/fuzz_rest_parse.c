@@ -105,7 +105,6 @@ static void fuzz_write(KilnArena *a, char *text, unsigned kind_bits, const char 
     KilnWritePlan *p;
     if (ok)
         ok = plan_write(a, sc, table, q, &opt, &p, &err);
-    plan_write_body_free(&wb);
     if (!ok) {
         check_error(&err);
         return;

@@ -85,7 +85,6 @@ static void gen(Out *o, const KilnSchemaCache *sc, KilnWriteKind kind, const cha
     opt.body = &wb;
     if (o->ok)
         o->ok = plan_write(o->a, sc, table, q, &opt, &o->plan, &o->err);
-    plan_write_body_free(&wb);
     if (!o->ok) {
         if (getenv("KILN_UNIT_VERBOSE"))
             printf("#   %s: %d %s %s %s\n", qs, o->err.status, o->err.code, o->err.message,
@@ -307,8 +306,11 @@ UNIT_TEST(bodies_are_checked)
 {
     KilnSchemaCache *sc = cache();
     Out o;
-    static const char *const bad[] = {"", "{", "nul", "42", "\"s\"", "[1]", "[{}, 2]",
-                                      "{\"a\":1,\"a\":2}"};
+    static const char *const bad[] = {
+        "", " ", "{", "nul", "42", "\"s\"", "[1]", "[{}, 2]", "{\"a\":1,}", "{\"a\" 1}",
+        "[{}", "[{},]", "{} {}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\u12\"}", "{\"a\":\"tab\there\"}", "{\"\\u0000\":1}", "{\"a\":[1,2}",
+        "{\"a\":tru}", "{\"a\":-}", "{\"a\":1e}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, bad[i], false);
         CHECK(!o.ok && o.err.status == 400 && strcmp(o.err.code, "PGRST102") == 0);
@@ -317,10 +319,30 @@ UNIT_TEST(bodies_are_checked)
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "[{\"name\":\"a\"},{\"qty\":1}]", false);
     CHECK(!o.ok && strcmp(o.err.message, "All object keys must match") == 0);
     done(&o);
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "[{\"name\":\"a\"},{\"name\":1,\"qty\":1}]", false);
+    CHECK(!o.ok && strcmp(o.err.message, "All object keys must match") == 0);
+    done(&o);
+    /* same keys in another order, duplicates, escapes, nesting: fine */
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL,
+        " [ {\"name\":\"a\",\"qty\":1} , {\"qty\":2,\"name\":\"\\u00e9\\ud83d\\ude00\\n\",\"qty\":3} ] ", false);
+    CHECK(o.ok && o.plan->ncols == 2);
+    done(&o);
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL,
+        "{\"na\\u006de\":{\"x\":[1,{\"y\":[true,false,null,-0.5e+3]}]}}", false);
+    CHECK(o.ok && o.plan->ncols == 1 && strcmp(o.plan->cols[0]->name, "name") == 0);
+    done(&o);
     /* with columns= differing keys are fine */
     gen(&o, sc, KILN_WRITE_INSERT, "items", "columns=name,qty", NULL,
         "[{\"name\":\"a\"},{\"qty\":1}]", false);
     CHECK(o.ok);
+    done(&o);
+    /* nesting is bounded (512 levels), not the stack */
+    static char deep[2100];
+    strcpy(deep, "{\"name\":");
+    for (int i = 0; i < 1000; i++)
+        strcat(deep, "[");
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, deep, false);
+    CHECK(!o.ok && strcmp(o.err.code, "PGRST102") == 0);
     done(&o);
     gen(&o, sc, KILN_WRITE_UPDATE, "items", "id=eq.1", NULL, "[{\"qty\":1}]", false);
     CHECK(!o.ok && strcmp(o.err.code, "PGRST102") == 0);
