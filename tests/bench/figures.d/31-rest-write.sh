@@ -40,9 +40,10 @@ SQL
     echo '\startpipeline'
     echo 'BEGIN ISOLATION LEVEL READ COMMITTED;'
     echo "SELECT kiln.authenticate('$KILN_BENCH_APIKEY', '{\"request_id\":\"0123456789abcdef0123456789abcdef\",\"client_ip\":\"127.0.0.1\"}'::jsonb);"
-    printf '%s' 'WITH kiln_written AS (INSERT INTO "public"."bench_write" AS k0 ("name", "qty", "note") SELECT kiln_row."name", kiln_row."qty", kiln_row."note" FROM pg_catalog.json_populate_recordset(NULL::"public"."bench_write", '\''
-    cat "$root/rest-write-body.json" | tr -d '\n'
-    echo \''::json) AS kiln_row RETURNING 1) SELECT '\'\''::text AS body, kiln_n.n AS page_rows, NULL::bigint AS total FROM (SELECT pg_catalog.count(*) AS n FROM kiln_written) AS kiln_n;'
+    q="'"
+    printf '%s%s' 'WITH kiln_written AS (INSERT INTO "public"."bench_write" AS k0 ("name", "qty", "note") SELECT kiln_row."name", kiln_row."qty", kiln_row."note" FROM pg_catalog.json_populate_recordset(NULL::"public"."bench_write", ' "$q"
+    tr -d '\n' <"$root/rest-write-body.json"
+    printf '%s\n' "$q::json) AS kiln_row RETURNING 1) SELECT $q$q::text AS body, kiln_n.n AS page_rows, NULL::bigint AS total FROM (SELECT pg_catalog.count(*) AS n FROM kiln_written) AS kiln_n;"
     echo 'COMMIT;'
     echo '\endpipeline'
   } >"$root/rest-write-replay.sql"
