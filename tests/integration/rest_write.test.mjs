@@ -68,6 +68,10 @@ CREATE POLICY own ON public.todos FOR ALL TO authenticated
   USING (owner = auth.uid()) WITH CHECK (owner = auth.uid());
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.todos TO authenticated, service_role;
 
+CREATE VIEW public.cheap_items WITH (security_invoker = true) AS
+  SELECT id, name, qty FROM public.items WHERE qty < 100;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.cheap_items TO anon;
+
 SELECT kiln.enable_tenancy('public.notes');
 CREATE POLICY rw ON public.notes FOR ALL TO tenant_service USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.notes TO tenant_service, service_role;
@@ -268,6 +272,21 @@ describe('insert', () => {
       headers: { Prefer: 'return=representation' } });
     assert.equal(u.status, 200, u.body);
     assert.deepEqual(u.json, [{ 'a b': 1, 'x"y': 'two' }]);
+  });
+});
+
+describe('views', () => {
+  test('an auto-updatable view takes inserts, updates and deletes as the caller', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('cheap_items').insert([{ name: 'v1', qty: 5 }, { name: 'v2', qty: 6 }]).select('name, qty');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(r.status, 201);
+    assert.deepEqual(r.data, [{ name: 'v1', qty: 5 }, { name: 'v2', qty: 6 }]);
+    r = await sb.from('cheap_items').update({ qty: 50 }).eq('name', 'v1').select('qty');
+    assert.deepEqual(r.data, [{ qty: 50 }]);
+    r = await sb.from('cheap_items').delete({ count: 'exact' }).eq('name', 'v2');
+    assert.equal(r.count, 1);
+    assert.deepEqual(await rows('SELECT name, qty FROM public.items'), ['v1|50']);
   });
 });
 
