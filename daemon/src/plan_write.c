@@ -34,8 +34,8 @@ typedef struct Scan {
 
 static void skip_ws(Scan *sc)
 {
-    while (sc->i < sc->n && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' ||
-                             sc->s[sc->i] == '\n' || sc->s[sc->i] == '\r'))
+    while (sc->i < sc->n && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' || sc->s[sc->i] == '\n' ||
+                             sc->s[sc->i] == '\r'))
         sc->i++;
 }
 
@@ -360,8 +360,8 @@ static const char *wrap_array(KilnArena *a, const char *text, size_t len)
     return w;
 }
 
-bool plan_write_body(KilnArena *a, const char *text, size_t len, KilnWriteKind kind,
-                     bool same, KilnWriteBody *out, KilnError *err)
+bool plan_write_body(KilnArena *a, const char *text, size_t len, KilnWriteKind kind, bool same,
+                     KilnWriteBody *out, KilnError *err)
 {
     memset(out, 0, sizeof *out);
     if (kind == KILN_WRITE_DELETE)
@@ -460,8 +460,8 @@ static bool resolve_columns(KilnArena *a, const KilnTable *t, const char *const 
  * `eq` per primary-key column (405 PGRST105), no limit or offset (400
  * PGRST114), and the body's key values equal the filters' (400 PGRST115).
  */
-static bool check_put(const KilnTable *t, KilnLogic **conds, int nconds,
-                      const KilnPlanNode *root, const KilnWriteBody *body, KilnError *err)
+static bool check_put(const KilnTable *t, KilnLogic **conds, int nconds, const KilnPlanNode *root,
+                      const KilnWriteBody *body, KilnError *err)
 {
     if (root->limit >= 0 || root->offset > 0)
         return kiln_error_rest(err, 400, "PGRST114",
@@ -496,9 +496,8 @@ static bool check_put(const KilnTable *t, KilnLogic **conds, int nconds,
     return true;
 }
 
-bool plan_write(KilnArena *a, const KilnSchemaCache *sc, const char *table,
-                const KilnRestQuery *q, const KilnWriteOptions *opt, KilnWritePlan **out,
-                KilnError *err)
+bool plan_write(KilnArena *a, const KilnSchemaCache *sc, const char *table, const KilnRestQuery *q,
+                const KilnWriteOptions *opt, KilnWritePlan **out, KilnError *err)
 {
     const KilnPrefer *pf = opt->prefer;
     KilnWritePlan *p = arena_alloc(a, sizeof *p);
@@ -537,13 +536,13 @@ bool plan_write(KilnArena *a, const KilnSchemaCache *sc, const char *table,
 
     /* Target columns: columns= or the body's keys. */
     if (opt->kind != KILN_WRITE_DELETE) {
-        const char *const *names = opt->columns ? opt->columns
-                                                : (const char *const *)opt->body->keys;
+        const char *const *names =
+            opt->columns ? opt->columns : (const char *const *)opt->body->keys;
         int n = opt->columns ? opt->ncolumns : opt->body->nkeys;
         if (!resolve_columns(a, t, names, n, &p->cols, &p->ncols, err))
             return false;
-        p->missing_default = opt->kind == KILN_WRITE_INSERT && opt->columns &&
-                             pf->missing == KILN_MISSING_DEFAULT;
+        p->missing_default =
+            opt->kind == KILN_WRITE_INSERT && opt->columns && pf->missing == KILN_MISSING_DEFAULT;
     }
 
     /* Upsert: ON CONFLICT on on_conflict= or the primary key. */

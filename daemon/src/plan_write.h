@@ -20,7 +20,12 @@
 #include "plan.h"
 #include "rest_prefer.h"
 
-typedef enum { KILN_WRITE_INSERT, KILN_WRITE_UPDATE, KILN_WRITE_DELETE, KILN_WRITE_PUT } KilnWriteKind;
+typedef enum {
+    KILN_WRITE_INSERT,
+    KILN_WRITE_UPDATE,
+    KILN_WRITE_DELETE,
+    KILN_WRITE_PUT
+} KilnWriteKind;
 
 /* What a request body holds (plan_write_body). */
 typedef struct KilnWriteBody {
@@ -40,19 +45,19 @@ typedef struct KilnWriteBody {
  * every object must have the first one's keys (PostgREST without
  * columns=). 400 PGRST102 "Empty or invalid json" / "All object keys must
  * match" otherwise. Everything lives in the arena. */
-bool plan_write_body(KilnArena *a, const char *text, size_t len, KilnWriteKind kind,
-                     bool same_keys, KilnWriteBody *out, KilnError *err);
+bool plan_write_body(KilnArena *a, const char *text, size_t len, KilnWriteKind kind, bool same_keys,
+                     KilnWriteBody *out, KilnError *err);
 
 typedef struct KilnWriteOptions {
-    const char *schema;          /* the negotiated schema */
+    const char *schema; /* the negotiated schema */
     KilnWriteKind kind;
     const KilnPrefer *prefer;
-    const char *const *columns;  /* columns=, NULL: the body's keys */
+    const char *const *columns; /* columns=, NULL: the body's keys */
     int ncolumns;
     const char *const *on_conflict; /* on_conflict=, NULL: the primary key */
     int non_conflict;
-    const KilnWriteBody *body;   /* INSERT, UPDATE, PUT */
-    bool single;                 /* Accept: object; other than one row is PGRST116 */
+    const KilnWriteBody *body; /* INSERT, UPDATE, PUT */
+    bool single;               /* Accept: object; other than one row is PGRST116 */
 } KilnWriteOptions;
 
 typedef struct KilnWritePlan {
@@ -61,26 +66,25 @@ typedef struct KilnWritePlan {
     /* INSERT, UPDATE, PUT: the target columns, in the order requested */
     const KilnColumn **cols;
     int ncols;
-    bool missing_default;        /* INSERT: a listed key missing from an object
-                                  * takes the column default (else NULL) */
+    bool missing_default;            /* INSERT: a listed key missing from an object
+                                      * takes the column default (else NULL) */
     KilnPreferResolution resolution; /* INSERT, PUT: ON CONFLICT DO UPDATE / NOTHING */
-    const KilnColumn **conflict; /* ... on these columns */
+    const KilnColumn **conflict;     /* ... on these columns */
     int nconflict;
     /* UPDATE, DELETE: the filters of the root (node ids of read) */
     KilnLogic **conds;
     int nconds;
-    KilnPlan *read;              /* select= over the written rows; root filters removed */
-    bool body;                   /* return=representation: build the JSON body */
-    bool count;                  /* total column: the number of rows written */
-    bool location;               /* 4th column: primary key of a single inserted row */
-    bool inserted;               /* 4th column: how many rows were inserted (not updated) */
-    long long max_affected;      /* -1 none; else more rows fail with PGRST124 */
-    bool single;                 /* other than one row fails with PGRST116 */
+    KilnPlan *read;         /* select= over the written rows; root filters removed */
+    bool body;              /* return=representation: build the JSON body */
+    bool count;             /* total column: the number of rows written */
+    bool location;          /* 4th column: primary key of a single inserted row */
+    bool inserted;          /* 4th column: how many rows were inserted (not updated) */
+    long long max_affected; /* -1 none; else more rows fail with PGRST124 */
+    bool single;            /* other than one row fails with PGRST116 */
 } KilnWritePlan;
 
 /* Plans a write of schema.table with query q against snapshot sc. */
-bool plan_write(KilnArena *a, const KilnSchemaCache *sc, const char *table,
-                const KilnRestQuery *q, const KilnWriteOptions *opt, KilnWritePlan **out,
-                KilnError *err);
+bool plan_write(KilnArena *a, const KilnSchemaCache *sc, const char *table, const KilnRestQuery *q,
+                const KilnWriteOptions *opt, KilnWritePlan **out, KilnError *err);
 
 #endif

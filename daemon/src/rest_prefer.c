@@ -44,13 +44,20 @@ static const struct {
 static int *field_of(KilnPrefer *p, Field f)
 {
     switch (f) {
-    case F_RET: return (int *)&p->ret;
-    case F_COUNT: return (int *)&p->count;
-    case F_RES: return (int *)&p->resolution;
-    case F_MISSING: return (int *)&p->missing;
-    case F_HANDLING: return (int *)&p->handling;
-    case F_TX: return (int *)&p->tx;
-    case F_NONE: break;
+    case F_RET:
+        return (int *)&p->ret;
+    case F_COUNT:
+        return (int *)&p->count;
+    case F_RES:
+        return (int *)&p->resolution;
+    case F_MISSING:
+        return (int *)&p->missing;
+    case F_HANDLING:
+        return (int *)&p->handling;
+    case F_TX:
+        return (int *)&p->tx;
+    case F_NONE:
+        break;
     }
     return NULL;
 }
@@ -148,9 +155,12 @@ void rest_prefer_applied(const KilnPrefer *p, const KilnPreferApplied *w, KilnBu
     static const char *const handling[] = {NULL, "handling=strict", "handling=lenient"};
     static const char *const tx[] = {NULL, "tx=commit", "tx=rollback"};
     const char *vals[7] = {
-        w->resolution ? res[p->resolution] : NULL, w->missing ? missing[p->missing] : NULL,
-        w->ret ? ret[p->ret] : NULL,               w->count ? count[p->count] : NULL,
-        w->tx ? tx[p->tx] : NULL,                  w->handling ? handling[p->handling] : NULL,
+        w->resolution ? res[p->resolution] : NULL,
+        w->missing ? missing[p->missing] : NULL,
+        w->ret ? ret[p->ret] : NULL,
+        w->count ? count[p->count] : NULL,
+        w->tx ? tx[p->tx] : NULL,
+        w->handling ? handling[p->handling] : NULL,
         NULL,
     };
     size_t start = out->len;

@@ -16,8 +16,18 @@
 #include "buf.h"
 #include "error.h"
 
-typedef enum { KILN_RET_NONE, KILN_RET_MINIMAL, KILN_RET_HEADERS, KILN_RET_REPRESENTATION } KilnPreferReturn;
-typedef enum { KILN_COUNT_NONE, KILN_COUNT_EXACT, KILN_COUNT_PLANNED, KILN_COUNT_ESTIMATED } KilnPreferCount;
+typedef enum {
+    KILN_RET_NONE,
+    KILN_RET_MINIMAL,
+    KILN_RET_HEADERS,
+    KILN_RET_REPRESENTATION
+} KilnPreferReturn;
+typedef enum {
+    KILN_COUNT_NONE,
+    KILN_COUNT_EXACT,
+    KILN_COUNT_PLANNED,
+    KILN_COUNT_ESTIMATED
+} KilnPreferCount;
 typedef enum { KILN_RES_NONE, KILN_RES_MERGE, KILN_RES_IGNORE } KilnPreferResolution;
 typedef enum { KILN_MISSING_NONE, KILN_MISSING_DEFAULT, KILN_MISSING_NULL } KilnPreferMissing;
 typedef enum { KILN_HANDLING_NONE, KILN_HANDLING_STRICT, KILN_HANDLING_LENIENT } KilnPreferHandling;
@@ -31,8 +41,8 @@ typedef struct KilnPrefer {
     KilnPreferResolution resolution;
     KilnPreferMissing missing;
     KilnPreferHandling handling;
-    KilnPreferTx tx;          /* KILN_TX_NONE unless tx overrides are allowed */
-    long long max_affected;   /* -1: not given (or not a whole number) */
+    KilnPreferTx tx;        /* KILN_TX_NONE unless tx overrides are allowed */
+    long long max_affected; /* -1: not given (or not a whole number) */
     /* unrecognised preferences, as written (trimmed, cut to 63 bytes);
      * ninvalid may exceed KILN_PREFER_MAX_INVALID (the rest are counted) */
     char invalid[KILN_PREFER_MAX_INVALID][64];

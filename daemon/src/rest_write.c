@@ -125,8 +125,8 @@ static void apply_extra(const KilnWritePlan *plan, const KilnBuf *extra, long lo
 static void map_violation(KilnError *err)
 {
     long long rows = 0;
-    const char *code = strcmp(err->code, "22P02") == 0 ? sql_write_violation(err->message, &rows)
-                                                       : NULL;
+    const char *code =
+        strcmp(err->code, "22P02") == 0 ? sql_write_violation(err->message, &rows) : NULL;
     if (!code)
         return;
     if (strcmp(code, "PGRST124") == 0) {
@@ -189,8 +189,7 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
 {
     KilnWriteKind kind;
     if (!write_kind(req->method, &kind))
-        return kiln_error_rest(err, 405, "PGRST117", "Unsupported HTTP method: %.16s",
-                               req->method);
+        return kiln_error_rest(err, 405, "PGRST117", "Unsupported HTTP method: %.16s", req->method);
     const char *table = req->path + strlen(REST_PREFIX);
     if (!*table || strchr(table, '/'))
         return kiln_error_rest(err, 404, "PGRST125", "Invalid path specified in request URL");
@@ -215,8 +214,8 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
         response_set_header(res, "WWW-Authenticate", "Bearer");
         return false;
     }
-    KilnWriteOptions opt = {.schema = schema, .kind = kind, .prefer = &pf,
-                            .single = media == KILN_MEDIA_OBJECT};
+    KilnWriteOptions opt = {
+        .schema = schema, .kind = kind, .prefer = &pf, .single = media == KILN_MEDIA_OBJECT};
     const char **names;
     int n;
     if (q->columns && kind != KILN_WRITE_DELETE) {
@@ -226,8 +225,8 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
         opt.ncolumns = n;
     }
     if (q->on_conflict && kind == KILN_WRITE_INSERT) {
-        if (!rest_parse_columns(arena, "on_conflict", q->on_conflict, MAX_COLUMN_NAMES, &names,
-                                &n, err))
+        if (!rest_parse_columns(arena, "on_conflict", q->on_conflict, MAX_COLUMN_NAMES, &names, &n,
+                                err))
             return false;
         opt.on_conflict = names;
         opt.non_conflict = n;
@@ -248,9 +247,13 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
     KilnBuf meta = KILN_BUF_INIT;
     rest_meta(req, &meta);
     KilnTx in = {
-        .write = true, .rollback = pf.tx == KILN_TX_ROLLBACK,
-        .token = token, .meta = buf_str(&meta),
-        .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
+        .write = true,
+        .rollback = pf.tx == KILN_TX_ROLLBACK,
+        .token = token,
+        .meta = buf_str(&meta),
+        .sql = buf_str(&sql.text),
+        .nparams = sql.nparams,
+        .params = sql.params,
         .generation = sc->generation,
     };
     KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};

@@ -109,7 +109,7 @@ static void done(Out *o)
     arena_free(o->a);
 }
 
-#define TAIL " FROM (SELECT pg_catalog.count(*) AS n FROM kiln_written) AS kiln_n"
+#define TAIL   " FROM (SELECT pg_catalog.count(*) AS n FROM kiln_written) AS kiln_n"
 #define NOBODY "''::text AS body, kiln_n.n AS page_rows, NULL::bigint AS total"
 
 UNIT_TEST(insert_one_object_uses_its_keys)
@@ -118,10 +118,11 @@ UNIT_TEST(insert_one_object_uses_its_keys)
     Out o;
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "{\"name\":\"a\",\"qty\":2}", false);
     CHECK(o.ok);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"name\", \"qty\") "
-                 "SELECT kiln_row.\"name\", kiln_row.\"qty\" FROM pg_catalog.json_populate_recordset("
-                 "NULL::\"public\".\"items\", $1::json) AS kiln_row RETURNING 1) SELECT " NOBODY TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"name\", \"qty\") "
+        "SELECT kiln_row.\"name\", kiln_row.\"qty\" FROM pg_catalog.json_populate_recordset("
+        "NULL::\"public\".\"items\", $1::json) AS kiln_row RETURNING 1) SELECT " NOBODY TAIL);
     CHECK_STR_EQ(o.params, "[{\"name\":\"a\",\"qty\":2}]");
     done(&o);
     schema_cache_release(sc);
@@ -136,15 +137,16 @@ UNIT_TEST(bulk_insert_with_columns_representation_embed_and_count)
         "return=representation, count=exact",
         "[{\"name\":\"a\"},{\"name\":\"b\",\"owner_id\":1,\"extra\":true}]", false);
     CHECK(o.ok);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"name\", \"owner_id\") "
-                 "SELECT kiln_row.\"name\", kiln_row.\"owner_id\" FROM pg_catalog.json_populate_recordset("
-                 "NULL::\"public\".\"items\", $1::json) AS kiln_row RETURNING k0.*) SELECT "
-                 "(SELECT coalesce(pg_catalog.json_agg(j0), '[]') FROM (SELECT k0.\"name\" AS \"name\", "
-                 "(SELECT pg_catalog.row_to_json(j1) FROM (SELECT k1.\"name\" AS \"name\" FROM "
-                 "\"public\".\"owners\" AS k1 WHERE k0.\"owner_id\" = k1.\"id\") AS j1) AS \"owners\" "
-                 "FROM kiln_written AS k0) AS j0)::text AS body, kiln_n.n AS page_rows, kiln_n.n AS total"
-                 TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"name\", \"owner_id\") "
+        "SELECT kiln_row.\"name\", kiln_row.\"owner_id\" FROM pg_catalog.json_populate_recordset("
+        "NULL::\"public\".\"items\", $1::json) AS kiln_row RETURNING k0.*) SELECT "
+        "(SELECT coalesce(pg_catalog.json_agg(j0), '[]') FROM (SELECT k0.\"name\" AS \"name\", "
+        "(SELECT pg_catalog.row_to_json(j1) FROM (SELECT k1.\"name\" AS \"name\" FROM "
+        "\"public\".\"owners\" AS k1 WHERE k0.\"owner_id\" = k1.\"id\") AS j1) AS \"owners\" "
+        "FROM kiln_written AS k0) AS j0)::text AS body, kiln_n.n AS page_rows, kiln_n.n AS "
+        "total" TAIL);
     CHECK_STR_EQ(o.params, "[{\"name\":\"a\"},{\"name\":\"b\",\"owner_id\":1,\"extra\":true}]");
     done(&o);
     schema_cache_release(sc);
@@ -157,15 +159,17 @@ UNIT_TEST(missing_default_takes_catalog_defaults_and_names_keys_as_parameters)
     gen(&o, sc, KILN_WRITE_INSERT, "items", "columns=id,qty,owner_id", "missing=default",
         "[{\"qty\":1}]", false);
     CHECK(o.ok);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"id\", \"qty\", \"owner_id\") "
-                 "SELECT CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $2 THEN kiln_row.\"id\" "
-                 "ELSE (nextval('items_id_seq'::regclass)) END, "
-                 "CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $3 THEN kiln_row.\"qty\" ELSE (7) END, "
-                 "CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $4 THEN kiln_row.\"owner_id\" ELSE NULL END "
-                 "FROM pg_catalog.jsonb_array_elements($1::jsonb) AS kiln_elem(e) CROSS JOIN LATERAL "
-                 "pg_catalog.jsonb_populate_record(NULL::\"public\".\"items\", kiln_elem.e) AS kiln_row "
-                 "RETURNING 1) SELECT " NOBODY TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"id\", \"qty\", "
+        "\"owner_id\") "
+        "SELECT CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $2 THEN kiln_row.\"id\" "
+        "ELSE (nextval('items_id_seq'::regclass)) END, "
+        "CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $3 THEN kiln_row.\"qty\" ELSE (7) END, "
+        "CASE WHEN kiln_elem.e OPERATOR(pg_catalog.?) $4 THEN kiln_row.\"owner_id\" ELSE NULL END "
+        "FROM pg_catalog.jsonb_array_elements($1::jsonb) AS kiln_elem(e) CROSS JOIN LATERAL "
+        "pg_catalog.jsonb_populate_record(NULL::\"public\".\"items\", kiln_elem.e) AS kiln_row "
+        "RETURNING 1) SELECT " NOBODY TAIL);
     CHECK_STR_EQ(o.params, "[{\"qty\":1}]|id|qty|owner_id");
     done(&o);
     schema_cache_release(sc);
@@ -178,19 +182,21 @@ UNIT_TEST(upsert_merge_ignore_and_on_conflict)
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", "resolution=merge-duplicates",
         "{\"id\":1,\"name\":\"a\"}", false);
     CHECK(o.ok);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"id\", \"name\") "
-                 "SELECT kiln_row.\"id\", kiln_row.\"name\" FROM pg_catalog.json_populate_recordset("
-                 "NULL::\"public\".\"items\", $1::json) AS kiln_row ON CONFLICT (\"id\") DO UPDATE SET "
-                 "\"id\" = EXCLUDED.\"id\", \"name\" = EXCLUDED.\"name\" RETURNING "
-                 "k0.xmax OPERATOR(pg_catalog.=) 0 AS kiln_inserted) SELECT " NOBODY
-                 ", pg_catalog.json_build_object('inserted', (SELECT pg_catalog.count(*) FROM "
-                 "kiln_written WHERE kiln_inserted))::text AS extra" TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (INSERT INTO \"public\".\"items\" AS k0 (\"id\", \"name\") "
+        "SELECT kiln_row.\"id\", kiln_row.\"name\" FROM pg_catalog.json_populate_recordset("
+        "NULL::\"public\".\"items\", $1::json) AS kiln_row ON CONFLICT (\"id\") DO UPDATE SET "
+        "\"id\" = EXCLUDED.\"id\", \"name\" = EXCLUDED.\"name\" RETURNING "
+        "k0.xmax OPERATOR(pg_catalog.=) 0 AS kiln_inserted) SELECT " NOBODY
+        ", pg_catalog.json_build_object('inserted', (SELECT pg_catalog.count(*) FROM "
+        "kiln_written WHERE kiln_inserted))::text AS extra" TAIL);
     done(&o);
     gen(&o, sc, KILN_WRITE_INSERT, "items", "on_conflict=name,owner_id",
         "resolution=ignore-duplicates", "{\"name\":\"a\"}", false);
     CHECK(o.ok);
-    CHECK(strstr(buf_str(&o.sql.text), " ON CONFLICT (\"name\", \"owner_id\") DO NOTHING RETURNING 1)"));
+    CHECK(strstr(buf_str(&o.sql.text),
+                 " ON CONFLICT (\"name\", \"owner_id\") DO NOTHING RETURNING 1)"));
     done(&o);
     /* No key and no on_conflict: a plain insert. */
     gen(&o, sc, KILN_WRITE_INSERT, "nokey", "", "resolution=merge-duplicates", "{\"x\":1}", false);
@@ -206,12 +212,13 @@ UNIT_TEST(headers_only_insert_reports_the_primary_key)
     Out o;
     gen(&o, sc, KILN_WRITE_INSERT, "we\"ird", "", "return=headers-only", "{\"a b\":1}", false);
     CHECK(o.ok && o.plan->location);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (INSERT INTO \"public\".\"we\"\"ird\" AS k0 (\"a b\") "
-                 "SELECT kiln_row.\"a b\" FROM pg_catalog.json_populate_recordset("
-                 "NULL::\"public\".\"we\"\"ird\", $1::json) AS kiln_row RETURNING k0.*) SELECT " NOBODY
-                 ", pg_catalog.json_build_object('location', (SELECT pg_catalog.json_build_array("
-                 "kiln_pk.\"a b\"::text) FROM kiln_written AS kiln_pk LIMIT 1))::text AS extra" TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (INSERT INTO \"public\".\"we\"\"ird\" AS k0 (\"a b\") "
+        "SELECT kiln_row.\"a b\" FROM pg_catalog.json_populate_recordset("
+        "NULL::\"public\".\"we\"\"ird\", $1::json) AS kiln_row RETURNING k0.*) SELECT " NOBODY
+        ", pg_catalog.json_build_object('location', (SELECT pg_catalog.json_build_array("
+        "kiln_pk.\"a b\"::text) FROM kiln_written AS kiln_pk LIMIT 1))::text AS extra" TAIL);
     done(&o);
     gen(&o, sc, KILN_WRITE_INSERT, "nokey", "", "return=headers-only", "{\"x\":1}", false);
     CHECK(o.ok && !o.plan->location);
@@ -226,13 +233,14 @@ UNIT_TEST(update_with_filters_and_max_affected)
     gen(&o, sc, KILN_WRITE_UPDATE, "items", "owner_id=eq.1&or=(qty.gt.3,name.is.null)",
         "handling=strict, max-affected=5", "{\"qty\":1}", false);
     CHECK(o.ok);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (UPDATE \"public\".\"items\" AS k0 SET \"qty\" = kiln_row.\"qty\" "
-                 "FROM pg_catalog.json_populate_record(NULL::\"public\".\"items\", $1::json) AS kiln_row "
-                 "WHERE k0.\"owner_id\" = $2 AND (k0.\"qty\" > $3 OR k0.\"name\" IS NULL) RETURNING 1) "
-                 "SELECT ''::text AS body, CASE WHEN kiln_n.n OPERATOR(pg_catalog.>) $4::int8 THEN "
-                 "('kiln:PGRST124:' OPERATOR(pg_catalog.||) kiln_n.n::text)::int8 ELSE kiln_n.n END "
-                 "AS page_rows, NULL::bigint AS total" TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (UPDATE \"public\".\"items\" AS k0 SET \"qty\" = kiln_row.\"qty\" "
+        "FROM pg_catalog.json_populate_record(NULL::\"public\".\"items\", $1::json) AS kiln_row "
+        "WHERE k0.\"owner_id\" = $2 AND (k0.\"qty\" > $3 OR k0.\"name\" IS NULL) RETURNING 1) "
+        "SELECT ''::text AS body, CASE WHEN kiln_n.n OPERATOR(pg_catalog.>) $4::int8 THEN "
+        "('kiln:PGRST124:' OPERATOR(pg_catalog.||) kiln_n.n::text)::int8 ELSE kiln_n.n END "
+        "AS page_rows, NULL::bigint AS total" TAIL);
     CHECK_STR_EQ(o.params, "{\"qty\":1}|1|3|5");
     done(&o);
     /* max-affected without handling=strict is not enforced */
@@ -257,12 +265,13 @@ UNIT_TEST(delete_with_filters_and_single_object_check)
     gen(&o, sc, KILN_WRITE_DELETE, "items", "name=in.(a,\"b,c\")&select=id",
         "return=representation", NULL, true);
     CHECK(o.ok);
-    CHECK_STR_EQ(buf_str(&o.sql.text),
-                 "WITH kiln_written AS (DELETE FROM \"public\".\"items\" AS k0 WHERE k0.\"name\" = ANY ($1) "
-                 "RETURNING k0.*) SELECT (SELECT coalesce(pg_catalog.json_agg(j0), '[]') FROM (SELECT "
-                 "k0.\"id\" AS \"id\" FROM kiln_written AS k0) AS j0)::text AS body, CASE WHEN kiln_n.n "
-                 "OPERATOR(pg_catalog.<>) 1 THEN ('kiln:PGRST116:' OPERATOR(pg_catalog.||) "
-                 "kiln_n.n::text)::int8 ELSE kiln_n.n END AS page_rows, NULL::bigint AS total" TAIL);
+    CHECK_STR_EQ(
+        buf_str(&o.sql.text),
+        "WITH kiln_written AS (DELETE FROM \"public\".\"items\" AS k0 WHERE k0.\"name\" = ANY ($1) "
+        "RETURNING k0.*) SELECT (SELECT coalesce(pg_catalog.json_agg(j0), '[]') FROM (SELECT "
+        "k0.\"id\" AS \"id\" FROM kiln_written AS k0) AS j0)::text AS body, CASE WHEN kiln_n.n "
+        "OPERATOR(pg_catalog.<>) 1 THEN ('kiln:PGRST116:' OPERATOR(pg_catalog.||) "
+        "kiln_n.n::text)::int8 ELSE kiln_n.n END AS page_rows, NULL::bigint AS total" TAIL);
     CHECK_STR_EQ(o.params, "{\"a\",\"b,c\"}");
     done(&o);
     schema_cache_release(sc);
@@ -274,8 +283,9 @@ UNIT_TEST(put_rules)
     Out o;
     gen(&o, sc, KILN_WRITE_PUT, "items", "id=eq.4", NULL, "{\"id\":4,\"name\":\"n\"}", false);
     CHECK(o.ok && o.plan->resolution == KILN_RES_MERGE && o.plan->inserted);
-    CHECK(strstr(buf_str(&o.sql.text), "ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\", "
-                                       "\"name\" = EXCLUDED.\"name\" RETURNING"));
+    CHECK(strstr(buf_str(&o.sql.text),
+                 "ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\", "
+                 "\"name\" = EXCLUDED.\"name\" RETURNING"));
     CHECK_STR_EQ(o.params, "[{\"id\":4,\"name\":\"n\"}]");
     done(&o);
     gen(&o, sc, KILN_WRITE_PUT, "items", "id=eq.4", NULL, "[{\"id\":4,\"name\":\"n\"}]", false);
@@ -306,11 +316,29 @@ UNIT_TEST(bodies_are_checked)
 {
     KilnSchemaCache *sc = cache();
     Out o;
-    static const char *const bad[] = {
-        "", " ", "{", "nul", "42", "\"s\"", "[1]", "[{}, 2]", "{\"a\":1,}", "{\"a\" 1}",
-        "[{}", "[{},]", "{} {}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":\"\\x\"}",
-        "{\"a\":\"\\u12\"}", "{\"a\":\"tab\there\"}", "{\"\\u0000\":1}", "{\"a\":[1,2}",
-        "{\"a\":tru}", "{\"a\":-}", "{\"a\":1e}"};
+    static const char *const bad[] = {"",
+                                      " ",
+                                      "{",
+                                      "nul",
+                                      "42",
+                                      "\"s\"",
+                                      "[1]",
+                                      "[{}, 2]",
+                                      "{\"a\":1,}",
+                                      "{\"a\" 1}",
+                                      "[{}",
+                                      "[{},]",
+                                      "{} {}",
+                                      "{\"a\":01}",
+                                      "{\"a\":1.}",
+                                      "{\"a\":\"\\x\"}",
+                                      "{\"a\":\"\\u12\"}",
+                                      "{\"a\":\"tab\there\"}",
+                                      "{\"\\u0000\":1}",
+                                      "{\"a\":[1,2}",
+                                      "{\"a\":tru}",
+                                      "{\"a\":-}",
+                                      "{\"a\":1e}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, bad[i], false);
         CHECK(!o.ok && o.err.status == 400 && strcmp(o.err.code, "PGRST102") == 0);
@@ -319,12 +347,15 @@ UNIT_TEST(bodies_are_checked)
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "[{\"name\":\"a\"},{\"qty\":1}]", false);
     CHECK(!o.ok && strcmp(o.err.message, "All object keys must match") == 0);
     done(&o);
-    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "[{\"name\":\"a\"},{\"name\":1,\"qty\":1}]", false);
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "[{\"name\":\"a\"},{\"name\":1,\"qty\":1}]",
+        false);
     CHECK(!o.ok && strcmp(o.err.message, "All object keys must match") == 0);
     done(&o);
     /* same keys in another order, duplicates, escapes, nesting: fine */
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL,
-        " [ {\"name\":\"a\",\"qty\":1} , {\"qty\":2,\"name\":\"\\u00e9\\ud83d\\ude00\\n\",\"qty\":3} ] ", false);
+        " [ {\"name\":\"a\",\"qty\":1} , "
+        "{\"qty\":2,\"name\":\"\\u00e9\\ud83d\\ude00\\n\",\"qty\":3} ] ",
+        false);
     CHECK(o.ok && o.plan->ncols == 2);
     done(&o);
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL,
@@ -361,8 +392,8 @@ UNIT_TEST(injection_attempts_are_names_or_errors)
     KilnSchemaCache *sc = cache();
     Out o;
     /* a JSON key that is not a column */
-    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL,
-        "{\"name\\\" = 1; DROP TABLE owners; --\":1}", false);
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "", NULL, "{\"name\\\" = 1; DROP TABLE owners; --\":1}",
+        false);
     CHECK(!o.ok && o.err.status == 400 && strcmp(o.err.code, "PGRST204") == 0);
     done(&o);
     /* columns= and on_conflict= with SQL in them */
@@ -379,7 +410,8 @@ UNIT_TEST(injection_attempts_are_names_or_errors)
     CHECK(!o.ok && o.err.status == 400);
     done(&o);
     /* filter values and JSON keys in the body stay parameters */
-    gen(&o, sc, KILN_WRITE_DELETE, "items", "name=eq.x';DROP%20TABLE%20owners;--", NULL, NULL, false);
+    gen(&o, sc, KILN_WRITE_DELETE, "items", "name=eq.x';DROP%20TABLE%20owners;--", NULL, NULL,
+        false);
     CHECK(o.ok);
     CHECK(!strstr(buf_str(&o.sql.text), "DROP"));
     CHECK_STR_EQ(o.params, "x';DROP TABLE owners;--");
@@ -417,11 +449,13 @@ UNIT_TEST(write_errors_follow_postgrest)
 UNIT_TEST(violations_read_back_from_the_cast_failure)
 {
     long long rows = 0;
-    CHECK_STR_EQ(sql_write_violation("invalid input syntax for type bigint: \"kiln:PGRST124:12\"", &rows),
-                 "PGRST124");
+    CHECK_STR_EQ(
+        sql_write_violation("invalid input syntax for type bigint: \"kiln:PGRST124:12\"", &rows),
+        "PGRST124");
     CHECK(rows == 12);
-    CHECK_STR_EQ(sql_write_violation("invalid input syntax for type bigint: \"kiln:PGRST116:0\"", &rows),
-                 "PGRST116");
+    CHECK_STR_EQ(
+        sql_write_violation("invalid input syntax for type bigint: \"kiln:PGRST116:0\"", &rows),
+        "PGRST116");
     CHECK(rows == 0);
     CHECK(sql_write_violation("invalid input syntax for type integer: \"many\"", &rows) == NULL);
     CHECK(sql_write_violation(NULL, &rows) == NULL);
@@ -432,7 +466,8 @@ UNIT_TEST(prefer_parse_first_wins_and_applied_order)
     KilnPrefer p;
     rest_prefer_parse("count=exact,  return=representation ,return=minimal, tx=rollback, "
                       "resolution=ignore-duplicates, missing=default, handling=strict, "
-                      "max-affected=10, foo", true, &p);
+                      "max-affected=10, foo",
+                      true, &p);
     CHECK(p.ret == KILN_RET_REPRESENTATION && p.count == KILN_COUNT_EXACT);
     CHECK(p.tx == KILN_TX_ROLLBACK && p.resolution == KILN_RES_IGNORE);
     CHECK(p.missing == KILN_MISSING_DEFAULT && p.handling == KILN_HANDLING_STRICT);
