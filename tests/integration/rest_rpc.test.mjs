@@ -345,6 +345,36 @@ describe('arguments', () => {
     assert.equal(r.status, 404);
   });
 
+  test('form bodies give named arguments; GET counts and HEAD ranges', async () => {
+    let r = await raw('rpc/add', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=20&b=%32' });
+    assert.equal(r.status, 200);
+    assert.equal(r.json, 22);
+    r = await raw('rpc/numbers?n=10&numbers=gt.3&limit=2&offset=1', { headers: { Prefer: 'count=exact' } });
+    assert.equal(r.status, 206);
+    assert.deepEqual(r.json, [5, 6]);
+    assert.equal(r.headers['content-range'], '1-2/7');
+    assert.equal(r.headers['preference-applied'], 'count=exact');
+    r = await raw('rpc/numbers?n=3', { method: 'HEAD', headers: { Prefer: 'count=exact' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, '');
+    assert.equal(r.headers['content-range'], '0-2/3');
+    r = await raw('rpc/numbers?n=3&offset=5', { headers: { Prefer: 'count=exact' } });
+    assert.equal(r.status, 416);
+    assert.equal(r.json.code, 'PGRST103');
+  });
+
+  test('single() on a scalar and on a filtered-out composite', async () => {
+    const sb = client(keys.secret);
+    let r = await sb.rpc('add', { a: 1, b: 1 }).single();
+    assert.equal(r.error, null);
+    assert.equal(r.data, 2);
+    r = await sb.rpc('cheapest').select('name').single();
+    assert.deepEqual(r.data, { name: 'ball' });
+    r = await sb.rpc('cheapest').eq('id', 99).single();
+    assert.equal(r.status, 406);
+    assert.equal(r.error.details, 'The result contains 0 rows');
+  });
+
   test('database errors keep their status and text (RAISE is 400)', async () => {
     const r = await client(keys.publishable).rpc('fail', { msg: 'no way' });
     assert.equal(r.status, 400);
@@ -459,6 +489,13 @@ describe('OpenAPI', () => {
     assert.equal(priv.paths['/items'], undefined);
     const service = (await raw('', { headers: { apikey: keys.secret } })).json;
     assert.ok(service.paths['/vault']);
+  });
+
+  test('HEAD answers the headers only', async () => {
+    const r = await raw('', { method: 'HEAD' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, '');
+    assert.match(r.headers['content-type'], /^application\/openapi\+json/);
   });
 
   test('unacceptable media type is 406; no key is 401', async () => {
