@@ -100,14 +100,15 @@ bool plan_rpc_json_members(KilnArena *a, const char *body, size_t len, const cha
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
     bool is_obj = json_is_object(root);
-    size_t count = is_obj ? json_object_size(root) : 0;
     json_decref(root);
-    if (!is_obj) {
+    if (!is_obj)
         return kiln_error_rest(err, 400, "PGRST102", "Empty or invalid json");
-    }
-    /* Valid JSON without NULs (jansson refuses them): scan the members. */
+    /* Valid JSON without NULs (jansson refuses them): scan the members, at
+     * most one more than the commas (duplicate keys included). */
     const char *s = arena_strndup(a, body, len);
-    size_t max = count * 2 + 1; /* duplicates are counted once by jansson */
+    size_t max = 1;
+    for (size_t k = 0; k < len; k++)
+        max += s[k] == ',';
     const char **nm = arena_alloc(a, max * sizeof *nm), **rv = arena_alloc(a, max * sizeof *rv);
     size_t i = skip_json_ws(s, 0) + 1; /* past '{' */
     while (true) {
@@ -519,10 +520,12 @@ bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
               KilnRpcPlan **out, KilnError *err)
 {
     KilnRpcPlan *p = arena_alloc(a, sizeof *p);
-    Given *given = NULL;
+    Given *given = NULL, *query_args = NULL;
     const char *rest = NULL;
-    if (!split_query(a, r->query, false, r->post ? &(Given *){NULL} : &given, &rest, err))
+    if (!split_query(a, r->query, false, &query_args, &rest, err))
         return false;
+    if (!r->post)
+        given = query_args; /* POST takes its arguments from the body only */
     if (r->post && r->body_type == KILN_BODY_JSON) {
         const char **names, **raws;
         int n;

@@ -354,6 +354,10 @@ UNIT_TEST(json_values_arrays_variadic_and_bodies)
     POST_JSON(&o, sc, "add", NULL, "[1,2]");
     CHECK(!o.ok && o.err.status == 400 && strcmp(o.err.code, "PGRST102") == 0);
     done(&o);
+    POST_JSON(&o, sc, "add", NULL, "{\"a\":1,\"a\":5,\"a\":7,\"a\":9,\"b\":2}");
+    CHECK(o.ok);
+    CHECK_STR_EQ(o.params, "9|2"); /* the last duplicate wins */
+    done(&o);
     POST_JSON(&o, sc, "hello", NULL, "  ");
     CHECK(o.ok && o.plan->nargs == 0); /* an empty body is {} */
     done(&o);
