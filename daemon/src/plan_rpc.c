@@ -516,101 +516,131 @@ static const char *json_arg_value(KilnArena *a, const KilnFuncArg *arg, const Gi
 
 /* ---- the plan -------------------------------------------------------------- */
 
-bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
-              KilnRpcPlan **out, KilnError *err)
+/* The named arguments the request gives: the query string's (query_args)
+ * for GET/HEAD, the body's for POST. A JSON body that is not an object sets
+ * *not_object and err: only a function taking the whole body may match. */
+static bool collect_given(KilnArena *a, const KilnRpcRequest *r, Given *query_args,
+                          Given **given, bool *not_object, KilnError *err)
 {
-    KilnRpcPlan *p = arena_alloc(a, sizeof *p);
-    Given *given = NULL, *query_args = NULL;
-    const char *rest = NULL;
-    if (!split_query(a, r->query, false, &query_args, &rest, err))
-        return false;
-    if (!r->post)
-        given = query_args; /* POST takes its arguments from the body only */
-    if (r->post && r->body_type == KILN_BODY_JSON) {
-        const char **names, **raws;
-        int n;
-        /* A body other than an object may still go whole to a single json
-         * parameter: decide that below. */
-        KilnError jerr = {0};
-        if (plan_rpc_json_members(a, r->body ? r->body : "", r->body_len, &names, &raws, &n,
-                                  &jerr)) {
-            Given **tail = &given;
-            for (int i = 0; i < n; i++) {
-                Given *g = arena_alloc(a, sizeof *g);
-                g->name = names[i];
-                g->raw = raws[i];
-                *tail = g;
-                tail = &g->next;
-            }
-        } else {
-            given = NULL;
-            p->positional = true; /* only a body-taking function can match */
-            *err = jerr;
-        }
-    } else if (r->post && r->body_type == KILN_BODY_FORM) {
-        char *form = arena_strndup(a, r->body ? r->body : "", r->body_len);
+    *given = NULL;
+    *not_object = false;
+    if (!r->post) {
+        *given = query_args;
+        return true;
+    }
+    const char *body = r->body ? r->body : "";
+    if (r->body_type == KILN_BODY_FORM) {
+        char *form = arena_strndup(a, body, r->body_len);
         if (strlen(form) != r->body_len)
             return kiln_error_rest(err, 400, "PGRST102", "the request body holds a NUL byte");
         const char *unused;
-        if (!split_query(a, form, true, &given, &unused, err))
-            return false;
+        return split_query(a, form, true, given, &unused, err);
     }
+    if (r->body_type != KILN_BODY_JSON)
+        return true; /* a raw body names no arguments */
+    const char **names, **raws;
+    int n;
+    if (!plan_rpc_json_members(a, body, r->body_len, &names, &raws, &n, err)) {
+        *not_object = true;
+        return true;
+    }
+    Given **tail = given;
+    for (int i = 0; i < n; i++) {
+        Given *g = arena_alloc(a, sizeof *g);
+        g->name = names[i];
+        g->raw = raws[i];
+        *tail = g;
+        tail = &g->next;
+    }
+    return true;
+}
 
-    const KilnFunction *cands[MAX_OVERLOADS];
+/* Picks the overload as PostgREST's findProc does: the one function whose
+ * arguments match the names given, else the one taking the whole body
+ * (*whole_body); several: 300, none: 404 (or the body's own error). */
+static bool choose(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
+                   const Given *given, bool not_object, const KilnFunction **out,
+                   bool *whole_body, KilnError *err)
+{
+    const KilnFunction *cands[MAX_OVERLOADS], *match[MAX_OVERLOADS], *fallback[MAX_OVERLOADS];
     int total = schema_cache_functions(sc, r->schema, r->name, cands, MAX_OVERLOADS);
     if (total > MAX_OVERLOADS)
         total = MAX_OVERLOADS;
-    const KilnFunction *match[MAX_OVERLOADS], *fallback[MAX_OVERLOADS];
     int nm = 0, nf = 0;
     for (int i = 0; i < total; i++) {
-        if (!p->positional && matches(cands[i], given, r))
+        if (!not_object && matches(cands[i], given, r))
             match[nm++] = cands[i];
         else if (takes_body(cands[i], r))
             fallback[nf++] = cands[i];
     }
     if (nm > 1)
         return ambiguous(match, nm, err);
-    if (nm == 0 && nf > 1)
+    if (nm == 1) {
+        *out = match[0];
+        *whole_body = false;
+        return true;
+    }
+    if (nf > 1)
         return ambiguous(fallback, nf, err);
-    if (nm == 0 && nf == 0) {
-        if (p->positional)
-            return false; /* the body's own error (invalid JSON, not an object) */
-        return not_found(a, r, given, err);
+    if (nf == 1) {
+        *out = fallback[0];
+        *whole_body = true;
+        return true;
     }
-    const KilnFunction *f = nm ? match[0] : fallback[0];
-    p->fn = f;
-    p->write = r->post && f->volatility == 'v';
-    if (!nm) {
-        p->positional = true;
-        p->nargs = 1;
-        p->args = arena_alloc(a, sizeof *p->args);
-        p->args[0].arg = &f->args[0];
-        if (!body_value(a, r, &p->args[0].value, err))
-            return false;
-    } else {
-        p->positional = false;
-        p->args = arena_alloc(a, (size_t)(f->nargs ? f->nargs : 1) * sizeof *p->args);
-        for (int i = 0; i < f->nargs; i++) {
-            const KilnFuncArg *arg = &f->args[i];
-            if (!given_has(given, arg->name))
-                continue; /* omitted: its default */
-            KilnRpcArg *ra = &p->args[p->nargs++];
-            ra->arg = arg;
-            ra->value = r->post && r->body_type == KILN_BODY_JSON ? json_arg_value(a, arg, given)
-                                                                 : text_value(a, arg, given);
-        }
-    }
+    if (not_object)
+        return false; /* err holds the body's error */
+    return not_found(a, r, given, err);
+}
 
+/* The values of the call: the whole body, or each argument given in
+ * declared order (omitted ones take their defaults). */
+static bool bind_args(KilnArena *a, const KilnRpcRequest *r, const Given *given,
+                      KilnRpcPlan *p, KilnError *err)
+{
+    const KilnFunction *f = p->fn;
+    p->args = arena_alloc(a, (size_t)(f->nargs ? f->nargs : 1) * sizeof *p->args);
+    if (p->positional) {
+        p->nargs = 1;
+        p->args[0].arg = &f->args[0];
+        return body_value(a, r, &p->args[0].value, err);
+    }
+    bool json = r->post && r->body_type == KILN_BODY_JSON;
+    for (int i = 0; i < f->nargs; i++) {
+        const KilnFuncArg *arg = &f->args[i];
+        if (!given_has(given, arg->name))
+            continue;
+        KilnRpcArg *ra = &p->args[p->nargs++];
+        ra->arg = arg;
+        ra->value = json ? json_arg_value(a, arg, given) : text_value(a, arg, given);
+    }
+    return true;
+}
+
+bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
+              KilnRpcPlan **out, KilnError *err)
+{
+    KilnRpcPlan *p = arena_alloc(a, sizeof *p);
+    Given *query_args, *given;
+    const char *rest;
+    bool not_object;
+    if (!split_query(a, r->query, false, &query_args, &rest, err) ||
+        !collect_given(a, r, query_args, &given, &not_object, err) ||
+        !choose(a, sc, r, given, not_object, &p->fn, &p->positional, err) ||
+        !bind_args(a, r, given, p, err))
+        return false;
+    p->write = r->post && p->fn->volatility == 'v';
+
+    /* The rest of the query string reads the result like a table. */
     KilnRestQuery *q;
     if (!rest_parse_query(a, rest, &kiln_rest_default_limits, &q, err))
         return false;
     p->apikey = q->apikey;
-    const KilnTable *t = schema_cache_function_result(sc, f);
+    const KilnTable *t = schema_cache_function_result(sc, p->fn);
     if (t) {
-        if (f->ret_kind == KILN_RET_SCALAR)
+        if (p->fn->ret_kind == KILN_RET_SCALAR)
             q->select = NULL; /* a scalar result is its one column */
         KilnPlanOptions opt = {.schema = r->schema,
-                               .max_rows = f->ret_set ? r->max_rows : 0,
+                               .max_rows = p->fn->ret_set ? r->max_rows : 0,
                                .count_exact = r->count_exact};
         if (!plan_read_table(a, sc, t, q, &opt, &p->read, err))
             return false;
