@@ -491,6 +491,23 @@ describe('OpenAPI', () => {
     assert.ok(service.paths['/vault']);
   });
 
+  test('supabase.getOpenApiSpec() reads it, per schema and per caller', async () => {
+    let r = await client(keys.publishable).getOpenApiSpec();
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(r.status, 200);
+    assert.equal(r.data.swagger, '2.0');
+    assert.ok(r.data.paths['/rpc/items_over'].post);
+    assert.equal(r.data.paths['/rpc/secret_fn'], undefined);
+    r = await client(keys.publishable, keys.bob).getOpenApiSpec();
+    assert.ok(r.data.paths['/rpc/secret_fn']);
+    r = await client(keys.publishable).schema('private').getOpenApiSpec();
+    assert.equal(r.error, null);
+    assert.deepEqual(Object.keys(r.data.paths).sort(), ['/', '/rpc/hidden']);
+    r = await client(keys.publishable).schema('elsewhere').getOpenApiSpec();
+    assert.equal(r.status, 406);
+    assert.equal(r.error.code, 'PGRST106');
+  });
+
   test('HEAD answers the headers only', async () => {
     const r = await raw('', { method: 'HEAD' });
     assert.equal(r.status, 200);
