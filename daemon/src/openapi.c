@@ -343,50 +343,60 @@ static unsigned served_writes(void)
     return mask;
 }
 
-static bool describe_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
-                          KilnError *err, const KilnSchemaCache *sc)
+/* The schema's tables and functions that may be described: the statement's
+ * three parameters (text[] schemas, text[] names, oid[] oids) and, for the
+ * answer's 1-based positions, their indexes in the snapshot. */
+typedef struct Candidates {
+    KilnBuf schemas, names, oids;
+    int *tix, *fix;
+    int nt, nf;
+} Candidates;
+
+static void candidates(const KilnSchemaCache *sc, const char *schema, Candidates *c)
 {
-    char schema[64];
-    if (!rest_negotiate_schema(req, "Accept-Profile", schema, sizeof schema, err))
-        return false;
-    const char *accept = request_header(req, "Accept");
-    if (!accepts_openapi(accept))
-        return kiln_error_rest(err, 406, "PGRST107", "None of these media types are available: %.200s",
-                               accept);
-    const char *token;
-    if (!rest_pick_token(req, request_query(req, "apikey"), &token, err)) {
-        response_set_header(res, "WWW-Authenticate", "Bearer");
-        return false;
-    }
-    /* The candidates of this schema, as three array literals. */
-    int *tix = calloc((size_t)sc->ntables + 1, sizeof *tix);
-    int *fix = calloc((size_t)sc->nfuncs + 1, sizeof *fix);
-    bool *tvis = calloc((size_t)sc->ntables + 1, sizeof *tvis);
-    bool *fvis = calloc((size_t)sc->nfuncs + 1, sizeof *fvis);
-    if (!tix || !fix || !tvis || !fvis)
+    memset(c, 0, sizeof *c);
+    c->tix = calloc((size_t)sc->ntables + 1, sizeof *c->tix);
+    c->fix = calloc((size_t)sc->nfuncs + 1, sizeof *c->fix);
+    if (!c->tix || !c->fix)
         abort();
-    KilnBuf schemas = KILN_BUF_INIT, names = KILN_BUF_INIT, oids = KILN_BUF_INIT;
-    buf_putc(&schemas, '{');
-    buf_putc(&names, '{');
-    buf_putc(&oids, '{');
-    int nt = 0, nf = 0;
+    buf_putc(&c->schemas, '{');
+    buf_putc(&c->names, '{');
+    buf_putc(&c->oids, '{');
     for (int i = 0; i < sc->ntables; i++) {
         if (strcmp(sc->tables[i].schema, schema) != 0)
             continue;
-        array_item(&schemas, sc->tables[i].schema);
-        array_item(&names, sc->tables[i].name);
-        tix[nt++] = i;
+        array_item(&c->schemas, sc->tables[i].schema);
+        array_item(&c->names, sc->tables[i].name);
+        c->tix[c->nt++] = i;
     }
     for (int i = 0; i < sc->nfuncs; i++) {
         if (strcmp(sc->funcs[i].schema, schema) != 0)
             continue;
-        buf_printf(&oids, "%s%lld", nf ? "," : "", sc->funcs[i].oid);
-        fix[nf++] = i;
+        buf_printf(&c->oids, "%s%lld", c->nf ? "," : "", sc->funcs[i].oid);
+        c->fix[c->nf++] = i;
     }
-    buf_putc(&schemas, '}');
-    buf_putc(&names, '}');
-    buf_putc(&oids, '}');
-    const char *params[] = {buf_str(&schemas), buf_str(&names), buf_str(&oids)};
+    buf_putc(&c->schemas, '}');
+    buf_putc(&c->names, '}');
+    buf_putc(&c->oids, '}');
+}
+
+static void candidates_free(Candidates *c)
+{
+    buf_free(&c->schemas);
+    buf_free(&c->names);
+    buf_free(&c->oids);
+    free(c->tix);
+    free(c->fix);
+}
+
+/* Runs the visibility statement as the caller and renders the document. */
+static bool describe_visible(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
+                             KilnError *err, const KilnSchemaCache *sc, const char *schema,
+                             const char *token)
+{
+    Candidates c;
+    candidates(sc, schema, &c);
+    const char *params[] = {buf_str(&c.schemas), buf_str(&c.names), buf_str(&c.oids)};
     KilnBuf meta = KILN_BUF_INIT;
     rest_meta(req, &meta);
     KilnTx in = {
@@ -396,30 +406,48 @@ static bool describe_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRe
     KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
     bool ok = tx_run(conn, &in, &out, broken, err);
     if (ok) {
+        bool *tvis = calloc((size_t)sc->ntables + 1, sizeof *tvis);
+        bool *fvis = calloc((size_t)sc->nfuncs + 1, sizeof *fvis);
+        if (!tvis || !fvis)
+            abort();
         json_error_t jerr;
         json_t *vis = json_loads(buf_str(&out.body), 0, &jerr);
-        mark(json_object_get(vis, "tables"), tix, nt, tvis);
-        mark(json_object_get(vis, "functions"), fix, nf, fvis);
+        mark(json_object_get(vis, "tables"), c.tix, c.nt, tvis);
+        mark(json_object_get(vis, "functions"), c.fix, c.nf, fvis);
         json_decref(vis);
         response_set_header(res, "Content-Profile", schema);
         res->status = 200;
         res->content_type = "application/openapi+json; charset=utf-8";
         buf_free(&res->body);
         openapi_build(sc, schema, tvis, fvis, served_writes(), &res->body);
+        free(tvis);
+        free(fvis);
     } else {
         rest_auth_error_headers(res, err);
     }
     buf_free(&out.body);
     buf_free(&out.extra);
     buf_free(&meta);
-    buf_free(&schemas);
-    buf_free(&names);
-    buf_free(&oids);
-    free(tix);
-    free(fix);
-    free(tvis);
-    free(fvis);
+    candidates_free(&c);
     return ok;
+}
+
+static bool describe_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
+                          KilnError *err, const KilnSchemaCache *sc)
+{
+    char schema[64];
+    if (!rest_negotiate_schema(req, "Accept-Profile", schema, sizeof schema, err))
+        return false;
+    const char *accept = request_header(req, "Accept");
+    if (!accepts_openapi(accept))
+        return kiln_error_rest(err, 406, "PGRST107",
+                               "None of these media types are available: %.200s", accept);
+    const char *token;
+    if (!rest_pick_token(req, request_query(req, "apikey"), &token, err)) {
+        response_set_header(res, "WWW-Authenticate", "Bearer");
+        return false;
+    }
+    return describe_visible(req, conn, broken, res, err, sc, schema, token);
 }
 
 bool rest_openapi(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
