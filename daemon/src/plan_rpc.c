@@ -343,6 +343,8 @@ static bool matches(const KilnFunction *f, const Given *given, const KilnRpcRequ
  * body of this content type. */
 static bool takes_body(const KilnFunction *f, const KilnRpcRequest *r)
 {
+    if (r->single_object)
+        return r->body_type == KILN_BODY_JSON && f->nargs == 1 && type_is_json(f->args[0].type);
     if (!r->post || f->nargs != 1 || f->args[0].name[0])
         return false;
     const char *t = f->args[0].type;
@@ -408,7 +410,11 @@ static bool not_found(KilnArena *a, const KilnRpcRequest *r, const Given *given,
         [KILN_BODY_XML] = " with a single unnamed xml parameter",
         [KILN_BODY_BINARY] = " with a single unnamed bytea parameter",
     };
-    if (raw_body)
+    if (r->single_object)
+        kiln_error_details(err, "Searched for the function %s.%s with a single json/jsonb "
+                           "parameter, but no matches were found in the schema cache.",
+                           r->schema, r->name);
+    else if (raw_body)
         kiln_error_details(err, "Searched for the function %s.%s%s, but no matches were found in "
                            "the schema cache.", r->schema, r->name, single[r->body_type]);
     else
@@ -568,7 +574,7 @@ static bool choose(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest
         total = MAX_OVERLOADS;
     int nm = 0, nf = 0;
     for (int i = 0; i < total; i++) {
-        if (!not_object && matches(cands[i], given, r))
+        if (!not_object && !r->single_object && matches(cands[i], given, r))
             match[nm++] = cands[i];
         else if (takes_body(cands[i], r))
             fallback[nf++] = cands[i];

@@ -51,6 +51,24 @@ static bool rpc_prefer_count(const char *prefer, const char **applied)
     return false;
 }
 
+/* Does the Prefer header list token (e.g. "return=minimal")? */
+static bool prefer_has(const char *prefer, const char *token)
+{
+    size_t len = strlen(token);
+    for (const char *s = prefer; s && *s;) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        size_t n = strcspn(s, ",");
+        size_t t = n;
+        while (t && s[t - 1] == ' ')
+            t--;
+        if (t == len && strncmp(s, token, len) == 0)
+            return true;
+        s += n;
+    }
+    return false;
+}
+
 /* The body's kind from Content-Type (none: JSON). 415 for anything else. */
 static bool body_type(const char *ct, KilnBodyType *out, KilnError *err)
 {
@@ -106,12 +124,17 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     KilnMedia media;
     if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
         return false;
+    const char *prefer = request_header(req, "Prefer");
     const char *applied = NULL;
-    bool count = rpc_prefer_count(request_header(req, "Prefer"), &applied);
+    bool count = rpc_prefer_count(prefer, &applied);
+    /* postgrest-js sends return=minimal for a head call with object
+     * arguments (a POST): answer it like a HEAD, without a body. */
+    bool minimal = post && prefer_has(prefer, "return=minimal");
     KilnRpcRequest r = {
         .schema = schema, .name = name, .post = post, .query = req->query,
         .body = req->body.data, .body_len = req->body.len,
         .max_rows = req->cfg->db_max_rows, .count_exact = count,
+        .single_object = post && prefer_has(prefer, "params=single-object"),
     };
     if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))
         return false;
@@ -145,8 +168,12 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     }
 
     response_set_header(res, "Content-Profile", schema);
-    if (applied)
-        response_set_header(res, "Preference-Applied", applied);
+    char prefs[96];
+    snprintf(prefs, sizeof prefs, "%s%s%s%s%s", applied ? applied : "",
+             applied && r.single_object ? ", " : "", r.single_object ? "params=single-object" : "",
+             (applied || r.single_object) && minimal ? ", " : "", minimal ? "return=minimal" : "");
+    if (prefs[0])
+        response_set_header(res, "Preference-Applied", prefs);
     if (!plan->read) { /* void: 204, no body */
         buf_free(&out.body);
         res->status = 204;
@@ -176,6 +203,11 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     }
     res->status = plan->fn->ret_set && out.total >= 0 && out.page_rows < out.total ? 206 : 200;
     buf_free(&res->body);
+    if (minimal) {
+        buf_free(&out.body);
+        res->status = 204;
+        return true;
+    }
     res->body = out.body;
     return true;
 }

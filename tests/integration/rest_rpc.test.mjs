@@ -75,6 +75,7 @@ CREATE FUNCTION public.echo_text(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
 CREATE FUNCTION public.byte_len(bytea) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT length($1)';
 CREATE FUNCTION public.json_arg(doc jsonb, tags text[]) RETURNS jsonb LANGUAGE sql IMMUTABLE
   AS $$SELECT jsonb_build_object('doc', doc, 'ntags', cardinality(tags), 'first', tags[1])$$;
+CREATE FUNCTION public.one_doc(doc jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS 'SELECT doc';
 CREATE FUNCTION public.sum_all(VARIADIC nums int[]) RETURNS int LANGUAGE sql IMMUTABLE
   AS 'SELECT sum(x)::int FROM unnest(nums) x';
 CREATE FUNCTION public.over(a int) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT 'int ' || a$$;
@@ -373,6 +374,24 @@ describe('arguments', () => {
     r = await sb.rpc('cheapest').eq('id', 99).single();
     assert.equal(r.status, 406);
     assert.equal(r.error.details, 'The result contains 0 rows');
+  });
+
+  test('head with object arguments: POST with return=minimal has no body', async () => {
+    const r = await client(keys.publishable).rpc('json_arg', { doc: { a: 1 }, tags: ['x'] }, { head: true, count: 'exact' });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(r.status, 204);
+    assert.equal(r.data, null);
+    assert.equal(r.count, 1);
+  });
+
+  test('Prefer: params=single-object passes the whole body (PostgREST <= 12 apps)', async () => {
+    let r = await raw('rpc/one_doc', { method: 'POST', headers: { 'Content-Type': 'application/json', Prefer: 'params=single-object' },
+      body: '{"x": [1, 2]}' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { x: [1, 2] });
+    assert.equal(r.headers['preference-applied'], 'params=single-object');
+    r = await client(keys.publishable).rpc('one_doc', { doc: { y: 1 } });
+    assert.deepEqual(r.data, { y: 1 });
   });
 
   test('database errors keep their status and text (RAISE is 400)', async () => {

@@ -55,7 +55,8 @@ static const char schema_json[] =
     FN("we\\\"ird", "i", "false", "text", "b", 0, 0, ARG("x\\\"y", "text", "i"), "null") ","
     FN("tagged", "v", "false", "jsonb", "b", 0, 0,
        ARG("doc", "jsonb", "i") "," ARG("tags", "text[]", "i"), "null") ","
-    FN("bare", "i", "true", "record", "p", 0, 0, "", "null")
+    FN("bare", "i", "true", "record", "p", 0, 0, "", "null") ","
+    FN("one_doc", "i", "false", "jsonb", "b", 0, 0, ARG("doc", "jsonb", "i"), "null")
     "]}";
 
 typedef struct Out {
@@ -127,7 +128,7 @@ UNIT_TEST(cache_loads_functions)
     CHECK(sc != NULL);
     if (!sc)
         return;
-    CHECK(sc->nfuncs == 16); /* bare (record without OUT columns) is dropped */
+    CHECK(sc->nfuncs == 17); /* bare (record without OUT columns) is dropped */
     const KilnFunction *f[4];
     CHECK(schema_cache_functions(sc, "public", "amb", f, 4) == 2);
     CHECK(schema_cache_functions(sc, "public", "bare", f, 4) == 0);
@@ -358,6 +359,20 @@ UNIT_TEST(json_values_arrays_variadic_and_bodies)
     CHECK(o.ok);
     CHECK_STR_EQ(o.params, "9|2"); /* the last duplicate wins */
     done(&o);
+    /* Prefer: params=single-object: the one json parameter, named or not */
+    KilnRpcRequest so = {.name = "one_doc", .post = true, .body = "{\"x\": 1}", .body_len = 8,
+                         .single_object = true};
+    gen_req(&o, sc, &so);
+    CHECK(o.ok && o.plan->positional);
+    CHECK(strstr(buf_str(&o.sql.text), "\"public\".\"one_doc\"($1::jsonb)") != NULL);
+    CHECK_STR_EQ(o.params, "{\"x\": 1}");
+    done(&o);
+    so.name = "add";
+    gen_req(&o, sc, &so);
+    CHECK(!o.ok && o.err.status == 404);
+    CHECK_STR_EQ(o.err.details, "Searched for the function public.add with a single json/jsonb "
+                                "parameter, but no matches were found in the schema cache.");
+    done(&o);
     POST_JSON(&o, sc, "hello", NULL, "  ");
     CHECK(o.ok && o.plan->nargs == 0); /* an empty body is {} */
     done(&o);
@@ -418,7 +433,7 @@ UNIT_TEST(openapi_document)
     KilnSchemaCache *sc = cache();
     KilnBuf b = KILN_BUF_INIT;
     bool tables[2] = {true, false};
-    bool funcs[16] = {0};
+    bool funcs[17] = {0};
     funcs[0] = true; /* add */
     funcs[5] = true; /* note */
     openapi_build(sc, "public", tables, funcs, 0, &b);
