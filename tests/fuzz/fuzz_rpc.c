@@ -4,7 +4,8 @@
  * statement sql_rpc.c writes for them, over a small fixed schema cache.
  *
  * Byte 0 picks the method and body type (GET query string, POST JSON, POST
- * form, POST text), byte 1 the function; the rest is the query string (GET)
+ * form, POST text), byte 1 the function and the count=exact and
+ * params=single-object preferences; the rest is the query string (GET)
  * or the body (POST). Every input must come back planned or as a 3xx/4xx
  * KilnError with a one-line message, never a crash, a leak or undefined
  * behaviour; the SQL must hold request text only inside quoted identifiers
@@ -94,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r.body = text;
         r.body_len = n;
         r.body_type = types[data[0] % 4 - 1];
+        r.single_object = data[1] & 16;
     }
     KilnArena *a = arena_create();
     KilnError err = {0};
