@@ -107,6 +107,52 @@ static void unwrap_array(KilnBuf *b)
     }
 }
 
+/* The answer from the statement's row: 204 for void (and return=minimal),
+ * else the body with Content-Range, 206 for a partial page of a set, 416
+ * past its end, 406 PGRST116 when one object was asked for and the result
+ * is not one row. Takes out->body. */
+static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *out,
+                    KilnMedia media, bool minimal, KilnError *err)
+{
+    if (!plan->read) { /* void */
+        buf_free(&out->body);
+        res->status = 204;
+        return true;
+    }
+    long long offset = plan->read->root->offset;
+    rest_set_content_range(res, offset, out->page_rows, out->total);
+    if (out->total >= 0 && offset > out->total) {
+        buf_free(&out->body);
+        kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
+        kiln_error_details(err, "An offset of %lld was requested, but there are only %lld rows.",
+                           offset, out->total);
+        return false;
+    }
+    if (media == KILN_MEDIA_OBJECT) {
+        if (out->page_rows != 1) {
+            buf_free(&out->body);
+            kiln_error_rest(err, 406, "PGRST116", "Cannot coerce the result to a single JSON object");
+            kiln_error_details(err, "The result contains %lld rows", out->page_rows);
+            return false;
+        }
+        if (plan->fn->ret_set)
+            unwrap_array(&out->body);
+        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
+    } else {
+        res->content_type = "application/json; charset=utf-8";
+    }
+    buf_free(&res->body);
+    if (minimal) {
+        buf_free(&out->body);
+        res->status = 204;
+        return true;
+    }
+    res->status = plan->fn->ret_set && out->total >= 0 && out->page_rows < out->total ? 206 : 200;
+    res->body = out->body;
+    out->body = (KilnBuf)KILN_BUF_INIT;
+    return true;
+}
+
 static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
                       KilnError *err, KilnArena *arena, const KilnSchemaCache *sc)
 {
@@ -174,42 +220,7 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
              (applied || r.single_object) && minimal ? ", " : "", minimal ? "return=minimal" : "");
     if (prefs[0])
         response_set_header(res, "Preference-Applied", prefs);
-    if (!plan->read) { /* void: 204, no body */
-        buf_free(&out.body);
-        res->status = 204;
-        return true;
-    }
-    long long offset = plan->read->root->offset;
-    rest_set_content_range(res, offset, out.page_rows, out.total);
-    if (out.total >= 0 && offset > out.total) {
-        buf_free(&out.body);
-        kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
-        kiln_error_details(err, "An offset of %lld was requested, but there are only %lld rows.",
-                           offset, out.total);
-        return false;
-    }
-    if (media == KILN_MEDIA_OBJECT) {
-        if (out.page_rows != 1) {
-            buf_free(&out.body);
-            kiln_error_rest(err, 406, "PGRST116", "Cannot coerce the result to a single JSON object");
-            kiln_error_details(err, "The result contains %lld rows", out.page_rows);
-            return false;
-        }
-        if (plan->fn->ret_set)
-            unwrap_array(&out.body);
-        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
-    } else {
-        res->content_type = "application/json; charset=utf-8";
-    }
-    res->status = plan->fn->ret_set && out.total >= 0 && out.page_rows < out.total ? 206 : 200;
-    buf_free(&res->body);
-    if (minimal) {
-        buf_free(&out.body);
-        res->status = 204;
-        return true;
-    }
-    res->body = out.body;
-    return true;
+    return respond(res, plan, &out, media, minimal, err);
 }
 
 bool rest_rpc(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
