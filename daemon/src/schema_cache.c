@@ -173,7 +173,19 @@ static bool load_function(json_t *jf, const long long *oids, int ntables, KilnFu
     return true;
 }
 
-/* The optional "functions" array (absent: no functions). */
+static int cmp_function(const void *x, const void *y)
+{
+    const KilnFunction *a = x, *b = y;
+    int c = strcmp(a->schema, b->schema);
+    if (!c)
+        c = strcmp(a->name, b->name);
+    if (!c)
+        c = a->oid < b->oid ? -1 : a->oid > b->oid;
+    return c;
+}
+
+/* The optional "functions" array (absent: no functions), kept sorted by
+ * schema, name and oid for schema_cache_functions' binary search. */
 static bool load_functions(KilnSchemaCache *sc, json_t *funcs, const long long *oids)
 {
     size_t n = json_array_size(funcs);
@@ -189,17 +201,32 @@ static bool load_functions(KilnSchemaCache *sc, json_t *funcs, const long long *
             sc->nfuncs--;
         }
     }
+    if (sc->nfuncs > 1)
+        qsort(sc->funcs, (size_t)sc->nfuncs, sizeof *sc->funcs, cmp_function);
     return !bad && (!funcs || json_is_array(funcs));
 }
 
 int schema_cache_functions(const KilnSchemaCache *sc, const char *schema, const char *name,
                            const KilnFunction **out, int max)
 {
+    /* the first function not ordered before (schema, name) */
+    int lo = 0, hi = sc->nfuncs;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        const KilnFunction *f = &sc->funcs[mid];
+        int c = strcmp(f->schema, schema);
+        if (!c)
+            c = strcmp(f->name, name);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     int n = 0;
-    for (int i = 0; i < sc->nfuncs; i++) {
+    for (int i = lo; i < sc->nfuncs; i++) {
         const KilnFunction *f = &sc->funcs[i];
         if (strcmp(f->name, name) != 0 || strcmp(f->schema, schema) != 0)
-            continue;
+            break;
         if (n < max)
             out[n] = f;
         n++;

@@ -87,7 +87,7 @@ typedef struct KilnSchemaCache {
     int ntables;
     KilnFk *fks;
     int nfks;
-    KilnFunction *funcs;
+    KilnFunction *funcs; /* sorted by schema, name, oid */
     int nfuncs;
     int refcount; /* owned by schema_cache.c */
     unsigned long generation; /* 1, 2, ... in the order the holder swapped

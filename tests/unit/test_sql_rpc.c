@@ -132,6 +132,11 @@ UNIT_TEST(cache_loads_functions)
     const KilnFunction *f[4];
     CHECK(schema_cache_functions(sc, "public", "amb", f, 4) == 2);
     CHECK(schema_cache_functions(sc, "public", "bare", f, 4) == 0);
+    CHECK(schema_cache_functions(sc, "public", "zzz", f, 4) == 0);
+    CHECK(schema_cache_functions(sc, "other", "add", f, 4) == 0);
+    CHECK(schema_cache_functions(sc, "public", "over", f, 1) == 2 && strcmp(f[0]->name, "over") == 0);
+    for (int i = 1; i < sc->nfuncs; i++)
+        CHECK(strcmp(sc->funcs[i - 1].name, sc->funcs[i].name) <= 0);
     CHECK(schema_cache_functions(sc, "public", "items_over", f, 4) == 1);
     CHECK(f[0]->ret_table == 0 && f[0]->ret_set && f[0]->ret_kind == KILN_RET_COMPOSITE);
     CHECK(schema_cache_function_result(sc, f[0]) == &sc->tables[0]);
@@ -434,8 +439,8 @@ UNIT_TEST(openapi_document)
     KilnBuf b = KILN_BUF_INIT;
     bool tables[2] = {true, false};
     bool funcs[17] = {0};
-    funcs[0] = true; /* add */
-    funcs[5] = true; /* note */
+    for (int i = 0; i < sc->nfuncs && i < 17; i++)
+        funcs[i] = strcmp(sc->funcs[i].name, "add") == 0 || strcmp(sc->funcs[i].name, "note") == 0;
     openapi_build(sc, "public", tables, funcs, 0, &b);
     json_error_t jerr;
     json_t *doc = json_loads(buf_str(&b), 0, &jerr);
