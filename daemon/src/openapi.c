@@ -92,38 +92,44 @@ static json_t *string_array(const char *const *items, size_t n)
     return a;
 }
 
-/* The shared parameters PostgREST defines under #/parameters. */
+/*
+ * The shared parameters PostgREST defines under #/parameters. Columns: key,
+ * name, where it goes, description, allowed values (NULL: any string).
+ */
+static const char *const counts[] = {"count=none", "count=exact", "count=planned",
+                                     "count=estimated", NULL};
+static const char *const returns[] = {"return=representation", "return=minimal", "return=none",
+                                      NULL};
+static const struct {
+    const char *key, *name, *in, *description;
+    const char *const *values;
+} shared_params[] = {
+    {"select", "select", "query", "Filtering Columns", NULL},
+    {"order", "order", "query", "Ordering", NULL},
+    {"range", "Range", "header", "Limiting and Pagination", NULL},
+    {"rangeUnit", "Range-Unit", "header", "Limiting and Pagination", NULL},
+    {"offset", "offset", "query", "Limiting and Pagination", NULL},
+    {"limit", "limit", "query", "Limiting and Pagination", NULL},
+    {"preferCount", "Prefer", "header", "Preference", counts},
+    {"preferReturn", "Prefer", "header", "Preference", returns},
+};
+
 static json_t *common_parameters(void)
 {
     json_t *p = json_object();
-    json_object_set_new(p, "select", json_pack("{s:s,s:s,s:b,s:s,s:s}", "name", "select",
-                        "description", "Filtering Columns", "required", 0, "in", "query",
-                        "type", "string"));
-    json_object_set_new(p, "order", json_pack("{s:s,s:s,s:b,s:s,s:s}", "name", "order",
-                        "description", "Ordering", "required", 0, "in", "query", "type",
-                        "string"));
-    json_object_set_new(p, "range", json_pack("{s:s,s:s,s:b,s:s,s:s}", "name", "Range",
-                        "description", "Limiting and Pagination", "required", 0, "in",
-                        "header", "type", "string"));
-    json_object_set_new(p, "rangeUnit", json_pack("{s:s,s:s,s:b,s:s,s:s,s:s}", "name",
-                        "Range-Unit", "description", "Limiting and Pagination", "required", 0,
-                        "in", "header", "type", "string", "default", "items"));
-    json_object_set_new(p, "offset", json_pack("{s:s,s:s,s:b,s:s,s:s}", "name", "offset",
-                        "description", "Limiting and Pagination", "required", 0, "in",
-                        "query", "type", "string"));
-    json_object_set_new(p, "limit", json_pack("{s:s,s:s,s:b,s:s,s:s}", "name", "limit",
-                        "description", "Limiting and Pagination", "required", 0, "in",
-                        "query", "type", "string"));
-    static const char *const counts[] = {"count=none", "count=exact", "count=planned",
-                                         "count=estimated"};
-    json_object_set_new(p, "preferCount", json_pack("{s:s,s:s,s:b,s:s,s:s,s:o}", "name",
-                        "Prefer", "description", "Preference", "required", 0, "in", "header",
-                        "type", "string", "enum", string_array(counts, 4)));
-    static const char *const returns[] = {"return=representation", "return=minimal",
-                                          "return=none"};
-    json_object_set_new(p, "preferReturn", json_pack("{s:s,s:s,s:b,s:s,s:s,s:o}", "name",
-                        "Prefer", "description", "Preference", "required", 0, "in", "header",
-                        "type", "string", "enum", string_array(returns, 3)));
+    for (size_t i = 0; i < sizeof shared_params / sizeof shared_params[0]; i++) {
+        json_t *o = json_pack("{s:s,s:s,s:b,s:s,s:s}", "name", shared_params[i].name, "description",
+                              shared_params[i].description, "required", 0, "in",
+                              shared_params[i].in, "type", "string");
+        const char *const *v = shared_params[i].values;
+        if (v) {
+            size_t n = 0;
+            while (v[n])
+                n++;
+            json_object_set_new(o, "enum", string_array(v, n));
+        }
+        json_object_set_new(p, shared_params[i].key, o);
+    }
     return p;
 }
 
@@ -135,7 +141,8 @@ static void add_table(json_t *paths, json_t *defs, json_t *params, const KilnTab
         const KilnColumn *col = &t->cols[c];
         json_t *s = type_schema(col->type);
         if (col->pk)
-            json_object_set_new(s, "description", json_string("Note:\nThis is a Primary Key.<pk/>"));
+            json_object_set_new(s, "description",
+                                json_string("Note:\nThis is a Primary Key.<pk/>"));
         json_object_set_new(props, col->name, s);
         KilnBuf key = KILN_BUF_INIT;
         buf_printf(&key, "rowFilter.%s.%s", t->name, col->name);
@@ -144,7 +151,8 @@ static void add_table(json_t *paths, json_t *defs, json_t *params, const KilnTab
                                       "in", "query", "type", "string", "format", col->type));
         buf_free(&key);
     }
-    json_object_set_new(defs, t->name, json_pack("{s:s,s:o}", "type", "object", "properties", props));
+    json_object_set_new(defs, t->name,
+                        json_pack("{s:s,s:o}", "type", "object", "properties", props));
     KilnBuf body = KILN_BUF_INIT;
     buf_printf(&body, "body.%s", t->name);
     json_object_set_new(params, buf_str(&body),
@@ -157,32 +165,37 @@ static void add_table(json_t *paths, json_t *defs, json_t *params, const KilnTab
         json_array_append_new(filters, ref("parameters", "rowFilter", t->name, t->cols[c].name));
     json_t *item = json_object();
     json_t *get_params = json_deep_copy(filters);
-    static const char *const shared[] = {"select", "order", "range", "rangeUnit", "offset",
-                                         "limit", "preferCount"};
+    static const char *const shared[] = {"select", "order", "range",      "rangeUnit",
+                                         "offset", "limit", "preferCount"};
     for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
         json_array_append_new(get_params, ref("parameters", shared[i], NULL, NULL));
-    json_object_set_new(item, "get", json_pack(
-        "{s:[s],s:o,s:{s:{s:s,s:{s:s,s:o}},s:{s:s}}}", "tags", t->name, "parameters", get_params,
-        "responses", "200", "description", "OK", "schema", "type", "array", "items",
-        ref("definitions", t->name, NULL, NULL), "206", "description", "Partial Content"));
+    json_object_set_new(item, "get",
+                        json_pack("{s:[s],s:o,s:{s:{s:s,s:{s:s,s:o}},s:{s:s}}}", "tags", t->name,
+                                  "parameters", get_params, "responses", "200", "description", "OK",
+                                  "schema", "type", "array", "items",
+                                  ref("definitions", t->name, NULL, NULL), "206", "description",
+                                  "Partial Content"));
     if (!t->is_view && (write_methods & KILN_POST))
-        json_object_set_new(item, "post", json_pack(
-            "{s:[s],s:[o,o,o],s:{s:{s:s}}}", "tags", t->name, "parameters",
-            ref("parameters", "body", t->name, NULL), ref("parameters", "select", NULL, NULL),
-            ref("parameters", "preferReturn", NULL, NULL), "responses", "201", "description",
-            "Created"));
+        json_object_set_new(item, "post",
+                            json_pack("{s:[s],s:[o,o,o],s:{s:{s:s}}}", "tags", t->name,
+                                      "parameters", ref("parameters", "body", t->name, NULL),
+                                      ref("parameters", "select", NULL, NULL),
+                                      ref("parameters", "preferReturn", NULL, NULL), "responses",
+                                      "201", "description", "Created"));
     if (!t->is_view && (write_methods & KILN_PATCH)) {
         json_t *pp = json_deep_copy(filters);
         json_array_append_new(pp, ref("parameters", "body", t->name, NULL));
         json_array_append_new(pp, ref("parameters", "preferReturn", NULL, NULL));
-        json_object_set_new(item, "patch", json_pack("{s:[s],s:o,s:{s:{s:s}}}", "tags", t->name,
-                            "parameters", pp, "responses", "204", "description", "No Content"));
+        json_object_set_new(item, "patch",
+                            json_pack("{s:[s],s:o,s:{s:{s:s}}}", "tags", t->name, "parameters", pp,
+                                      "responses", "204", "description", "No Content"));
     }
     if (!t->is_view && (write_methods & KILN_DELETE)) {
         json_t *dp = json_deep_copy(filters);
         json_array_append_new(dp, ref("parameters", "preferReturn", NULL, NULL));
-        json_object_set_new(item, "delete", json_pack("{s:[s],s:o,s:{s:{s:s}}}", "tags", t->name,
-                            "parameters", dp, "responses", "204", "description", "No Content"));
+        json_object_set_new(item, "delete",
+                            json_pack("{s:[s],s:o,s:{s:{s:s}}}", "tags", t->name, "parameters", dp,
+                                      "responses", "204", "description", "No Content"));
     }
     json_decref(filters);
     KilnBuf path = KILN_BUF_INIT;
@@ -250,19 +263,20 @@ void openapi_build(const KilnSchemaCache *sc, const char *schema, const bool *ta
     json_object_set_new(doc, "swagger", json_string("2.0"));
     KilnBuf title = KILN_BUF_INIT;
     buf_printf(&title, "Kiln data API: schema %s", schema);
-    json_object_set_new(doc, "info", json_pack("{s:s,s:s,s:s}", "title", buf_str(&title),
-                        "description", "The PostgREST dialect served by kiln at /rest/v1",
-                        "version", KILN_VERSION));
+    json_object_set_new(doc, "info",
+                        json_pack("{s:s,s:s,s:s}", "title", buf_str(&title), "description",
+                                  "The PostgREST dialect served by kiln at /rest/v1", "version",
+                                  KILN_VERSION));
     buf_free(&title);
     json_object_set_new(doc, "basePath", json_string("/rest/v1"));
     json_object_set_new(doc, "consumes", string_array(media, 2));
     json_object_set_new(doc, "produces", string_array(media, 2));
     json_t *paths = json_object(), *defs = json_object(), *params = common_parameters();
     static const char *const intro[] = {"application/openapi+json", "application/json"};
-    json_object_set_new(paths, "/", json_pack(
-        "{s:{s:[s],s:s,s:o,s:{s:{s:s}}}}", "get", "tags", "Introspection", "summary",
-        "OpenAPI description (this document)", "produces", string_array(intro, 2), "responses",
-        "200", "description", "OK"));
+    json_object_set_new(paths, "/",
+                        json_pack("{s:{s:[s],s:s,s:o,s:{s:{s:s}}}}", "get", "tags", "Introspection",
+                                  "summary", "OpenAPI description (this document)", "produces",
+                                  string_array(intro, 2), "responses", "200", "description", "OK"));
     for (int i = 0; i < sc->ntables; i++)
         if (strcmp(sc->tables[i].schema, schema) == 0 && (!tables || tables[i]))
             add_table(paths, defs, params, &sc->tables[i], write_methods);
@@ -299,7 +313,8 @@ static void mark(json_t *list, const int *index, int n, bool *flags)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         long long k = json_integer_value(v);
         if (k >= 1 && k <= n)
             flags[index[k - 1]] = true;
@@ -336,7 +351,8 @@ static unsigned served_writes(void)
     for (size_t i = 0; i < 3; i++) {
         char allow[96];
         KilnError e = {0};
-        const KilnRoute *r = route_find(REST_PREFIX "t", methods[i], false, allow, sizeof allow, &e);
+        const KilnRoute *r =
+            route_find(REST_PREFIX "t", methods[i], false, allow, sizeof allow, &e);
         if (r)
             mask |= route_method_bit(methods[i]);
     }
@@ -400,8 +416,12 @@ static bool describe_visible(KilnRequest *req, KilnConn *conn, bool *broken, Kil
     KilnBuf meta = KILN_BUF_INIT;
     rest_meta(req, &meta);
     KilnTx in = {
-        .token = token, .meta = buf_str(&meta), .sql = sql_openapi_visible(), .nparams = 3,
-        .params = params, .generation = sc->generation,
+        .token = token,
+        .meta = buf_str(&meta),
+        .sql = sql_openapi_visible(),
+        .nparams = 3,
+        .params = params,
+        .generation = sc->generation,
     };
     KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
     bool ok = tx_run(conn, &in, &out, broken, err);

@@ -28,8 +28,8 @@
 /* A named argument as the request gave it (before the overload is known). */
 typedef struct Given {
     const char *name;
-    const char *text;  /* GET/form: the value; NULL for JSON */
-    const char *raw;   /* JSON: the member's raw JSON text */
+    const char *text; /* GET/form: the value; NULL for JSON */
+    const char *raw;  /* JSON: the member's raw JSON text */
     struct Given *next;
 } Given;
 
@@ -218,9 +218,9 @@ const char *plan_rpc_json_value(KilnArena *a, const char *raw, const char *type)
 static bool is_operator(const char *s, size_t n)
 {
     static const char *const ops[] = {
-        "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch", "in", "is",
-        "isdistinct", "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj", "fts", "plfts", "phfts",
-        "wfts"};
+        "eq",     "neq", "gt",  "gte",        "lt",    "lte",   "like", "ilike", "match",
+        "imatch", "in",  "is",  "isdistinct", "cs",    "cd",    "ov",   "sl",    "sr",
+        "nxr",    "nxl", "adj", "fts",        "plfts", "phfts", "wfts"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strlen(ops[i]) == n && strncmp(ops[i], s, n) == 0)
             return true;
@@ -286,11 +286,11 @@ static bool split_query(KilnArena *a, const char *query, bool all_args, Given **
             return kiln_error_rest(err, 400, "PGRST100",
                                    "the query string has a malformed percent-escape");
         }
-        bool arg = *key && (all_args ||
-                            (strcmp(key, "select") != 0 && strcmp(key, "apikey") != 0 &&
-                             strcmp(key, "columns") != 0 && strcmp(key, "on_conflict") != 0 &&
-                             !strchr(key, '.') &&
-                             !last_segment_is(key, reserved_last, 5) && !has_operator(val)));
+        bool arg =
+            *key && (all_args || (strcmp(key, "select") != 0 && strcmp(key, "apikey") != 0 &&
+                                  strcmp(key, "columns") != 0 && strcmp(key, "on_conflict") != 0 &&
+                                  !strchr(key, '.') && !last_segment_is(key, reserved_last, 5) &&
+                                  !has_operator(val)));
         if (arg) {
             Given *g = arena_alloc(a, sizeof *g);
             g->name = key;
@@ -324,8 +324,8 @@ static bool given_has(const Given *g, const char *name)
 static bool matches(const KilnFunction *f, const Given *given, const KilnRpcRequest *r)
 {
     if (f->nargs == 0)
-        return !given && !(r->post && r->body_type != KILN_BODY_JSON &&
-                           r->body_type != KILN_BODY_FORM);
+        return !given &&
+               !(r->post && r->body_type != KILN_BODY_JSON && r->body_type != KILN_BODY_FORM);
     for (int i = 0; i < f->nargs; i++)
         if (!f->args[i].has_default && !given_has(given, f->args[i].name))
             return false;
@@ -390,8 +390,9 @@ static bool not_found(KilnArena *a, const KilnRpcRequest *r, const Given *given,
         buf_printf(&list, "%s%s", k ? ", " : "", keys[k]);
     bool raw_body = r->post && r->body_type != KILN_BODY_JSON && r->body_type != KILN_BODY_FORM;
     if (raw_body)
-        kiln_error_rest(err, 404, "PGRST202", "Could not find the function %s.%s in the schema cache",
-                        r->schema, r->name);
+        kiln_error_rest(err, 404, "PGRST202",
+                        "Could not find the function %s.%s in the schema cache", r->schema,
+                        r->name);
     else if (n)
         kiln_error_rest(err, 404, "PGRST202",
                         "Could not find the function %s.%s(%s) in the schema cache", r->schema,
@@ -411,17 +412,23 @@ static bool not_found(KilnArena *a, const KilnRpcRequest *r, const Given *given,
         [KILN_BODY_BINARY] = " with a single unnamed bytea parameter",
     };
     if (r->single_object)
-        kiln_error_details(err, "Searched for the function %s.%s with a single json/jsonb "
+        kiln_error_details(err,
+                           "Searched for the function %s.%s with a single json/jsonb "
                            "parameter, but no matches were found in the schema cache.",
                            r->schema, r->name);
     else if (raw_body)
-        kiln_error_details(err, "Searched for the function %s.%s%s, but no matches were found in "
-                           "the schema cache.", r->schema, r->name, single[r->body_type]);
+        kiln_error_details(err,
+                           "Searched for the function %s.%s%s, but no matches were found in "
+                           "the schema cache.",
+                           r->schema, r->name, single[r->body_type]);
     else
-        kiln_error_details(err, "Searched for the function %s.%s%s%s, but no matches were found "
-                           "in the schema cache.", r->schema, r->name, with,
+        kiln_error_details(err,
+                           "Searched for the function %s.%s%s%s, but no matches were found "
+                           "in the schema cache.",
+                           r->schema, r->name, with,
                            r->post && r->body_type == KILN_BODY_JSON
-                               ? " or with a single unnamed json/jsonb parameter" : "");
+                               ? " or with a single unnamed json/jsonb parameter"
+                               : "");
     buf_free(&list);
     return false;
 }
@@ -436,10 +443,10 @@ static bool ambiguous(const KilnFunction *const *c, int n, KilnError *err)
             buf_printf(&b, "%s%s => %s", k ? ", " : "", c[i]->args[k].name, c[i]->args[k].type);
         buf_putc(&b, ')');
     }
-    kiln_error_rest(err, 300, "PGRST203", "Could not choose the best candidate function between: %s",
-                    buf_str(&b));
+    kiln_error_rest(err, 300, "PGRST203",
+                    "Could not choose the best candidate function between: %s", buf_str(&b));
     kiln_error_hint(err, "Try renaming the parameters or the function itself in the database so "
-                    "function overloading can be resolved");
+                         "function overloading can be resolved");
     buf_free(&b);
     return false;
 }
@@ -525,8 +532,8 @@ static const char *json_arg_value(KilnArena *a, const KilnFuncArg *arg, const Gi
 /* The named arguments the request gives: the query string's (query_args)
  * for GET/HEAD, the body's for POST. A JSON body that is not an object sets
  * *not_object and err: only a function taking the whole body may match. */
-static bool collect_given(KilnArena *a, const KilnRpcRequest *r, Given *query_args,
-                          Given **given, bool *not_object, KilnError *err)
+static bool collect_given(KilnArena *a, const KilnRpcRequest *r, Given *query_args, Given **given,
+                          bool *not_object, KilnError *err)
 {
     *given = NULL;
     *not_object = false;
@@ -565,8 +572,8 @@ static bool collect_given(KilnArena *a, const KilnRpcRequest *r, Given *query_ar
  * arguments match the names given, else the one taking the whole body
  * (*whole_body); several: 300, none: 404 (or the body's own error). */
 static bool choose(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
-                   const Given *given, bool not_object, const KilnFunction **out,
-                   bool *whole_body, KilnError *err)
+                   const Given *given, bool not_object, const KilnFunction **out, bool *whole_body,
+                   KilnError *err)
 {
     const KilnFunction *cands[MAX_OVERLOADS], *match[MAX_OVERLOADS], *fallback[MAX_OVERLOADS];
     int total = schema_cache_functions(sc, r->schema, r->name, cands, MAX_OVERLOADS);
@@ -600,8 +607,8 @@ static bool choose(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest
 
 /* The values of the call: the whole body, or each argument given in
  * declared order (omitted ones take their defaults). */
-static bool bind_args(KilnArena *a, const KilnRpcRequest *r, const Given *given,
-                      KilnRpcPlan *p, KilnError *err)
+static bool bind_args(KilnArena *a, const KilnRpcRequest *r, const Given *given, KilnRpcPlan *p,
+                      KilnError *err)
 {
     const KilnFunction *f = p->fn;
     p->args = arena_alloc(a, (size_t)(f->nargs ? f->nargs : 1) * sizeof *p->args);
@@ -622,8 +629,8 @@ static bool bind_args(KilnArena *a, const KilnRpcRequest *r, const Given *given,
     return true;
 }
 
-bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
-              KilnRpcPlan **out, KilnError *err)
+bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r, KilnRpcPlan **out,
+              KilnError *err)
 {
     KilnRpcPlan *p = arena_alloc(a, sizeof *p);
     Given *query_args, *given;

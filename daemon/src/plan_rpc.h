@@ -33,19 +33,19 @@ typedef enum {
 } KilnBodyType;
 
 typedef struct KilnRpcRequest {
-    const char *schema;     /* the negotiated schema */
-    const char *name;       /* the function name from the path, decoded */
-    bool post;              /* POST: arguments from the body; GET/HEAD: from
-                             * the query string */
-    const char *query;      /* raw query string (may be NULL) */
-    const char *body;       /* POST body (may hold NULs for binary) */
+    const char *schema; /* the negotiated schema */
+    const char *name;   /* the function name from the path, decoded */
+    bool post;          /* POST: arguments from the body; GET/HEAD: from
+                         * the query string */
+    const char *query;  /* raw query string (may be NULL) */
+    const char *body;   /* POST body (may hold NULs for binary) */
     size_t body_len;
     KilnBodyType body_type;
-    long long max_rows;     /* caps a set result; 0 = no cap */
-    bool count_exact;       /* Prefer: count=... */
-    bool single_object;     /* Prefer: params=single-object (POST, PostgREST
-                             * <= 12): the function with one json/jsonb
-                             * parameter, named or not, gets the whole body */
+    long long max_rows; /* caps a set result; 0 = no cap */
+    bool count_exact;   /* Prefer: count=... */
+    bool single_object; /* Prefer: params=single-object (POST, PostgREST
+                         * <= 12): the function with one json/jsonb
+                         * parameter, named or not, gets the whole body */
 } KilnRpcRequest;
 
 /* One argument of the call: the function's own argument (name and type from
@@ -57,19 +57,19 @@ typedef struct KilnRpcArg {
 
 typedef struct KilnRpcPlan {
     const KilnFunction *fn;
-    KilnRpcArg *args;       /* named arguments given, in declared order */
+    KilnRpcArg *args; /* named arguments given, in declared order */
     int nargs;
-    bool positional;        /* the single unnamed parameter: args[0] holds
-                             * the whole body, passed by position */
-    KilnPlan *read;         /* over the result; NULL for void */
-    bool write;             /* read-write transaction: POST of a VOLATILE
-                             * function; everything else runs READ ONLY */
-    const char *apikey;     /* ?apikey= (decoded), NULL when absent */
+    bool positional;    /* the single unnamed parameter: args[0] holds
+                         * the whole body, passed by position */
+    KilnPlan *read;     /* over the result; NULL for void */
+    bool write;         /* read-write transaction: POST of a VOLATILE
+                         * function; everything else runs READ ONLY */
+    const char *apikey; /* ?apikey= (decoded), NULL when absent */
 } KilnRpcPlan;
 
 /* Plans the call r against snapshot sc. On success *out is arena-owned. */
-bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r,
-              KilnRpcPlan **out, KilnError *err);
+bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r, KilnRpcPlan **out,
+              KilnError *err);
 
 /* The members of a JSON object body (exposed for tests and the fuzz
  * harness): names[i] decoded, raw[i] the member's value as raw JSON text,

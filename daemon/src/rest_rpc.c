@@ -111,8 +111,8 @@ static void unwrap_array(KilnBuf *b)
  * else the body with Content-Range, 206 for a partial page of a set, 416
  * past its end, 406 PGRST116 when one object was asked for and the result
  * is not one row. Takes out->body. */
-static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *out,
-                    KilnMedia media, bool minimal, KilnError *err)
+static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *out, KilnMedia media,
+                    bool minimal, KilnError *err)
 {
     if (!plan->read) { /* void */
         buf_free(&out->body);
@@ -131,7 +131,8 @@ static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *ou
     if (media == KILN_MEDIA_OBJECT) {
         if (out->page_rows != 1) {
             buf_free(&out->body);
-            kiln_error_rest(err, 406, "PGRST116", "Cannot coerce the result to a single JSON object");
+            kiln_error_rest(err, 406, "PGRST116",
+                            "Cannot coerce the result to a single JSON object");
             kiln_error_details(err, "The result contains %lld rows", out->page_rows);
             return false;
         }
@@ -177,9 +178,14 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
      * arguments (a POST): answer it like a HEAD, without a body. */
     bool minimal = post && prefer_has(prefer, "return=minimal");
     KilnRpcRequest r = {
-        .schema = schema, .name = name, .post = post, .query = req->query,
-        .body = req->body.data, .body_len = req->body.len,
-        .max_rows = req->cfg->db_max_rows, .count_exact = count,
+        .schema = schema,
+        .name = name,
+        .post = post,
+        .query = req->query,
+        .body = req->body.data,
+        .body_len = req->body.len,
+        .max_rows = req->cfg->db_max_rows,
+        .count_exact = count,
         .single_object = post && prefer_has(prefer, "params=single-object"),
     };
     if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))
@@ -198,8 +204,12 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     KilnBuf meta = KILN_BUF_INIT;
     rest_meta(req, &meta);
     KilnTx in = {
-        .write = plan->write, .token = token, .meta = buf_str(&meta),
-        .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
+        .write = plan->write,
+        .token = token,
+        .meta = buf_str(&meta),
+        .sql = buf_str(&sql.text),
+        .nparams = sql.nparams,
+        .params = sql.params,
         .generation = sc->generation,
     };
     KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};

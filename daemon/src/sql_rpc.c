@@ -98,7 +98,8 @@ const char *sql_openapi_visible(void)
            "AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT'))), "
            "'functions', (SELECT coalesce(pg_catalog.json_agg(x.i), '[]') "
            "FROM pg_catalog.unnest($3::pg_catalog.oid[]) WITH ORDINALITY AS x(o, i) "
-           "WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) x.o "
+           "WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) "
+           "x.o "
            "AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))))::text AS body, "
            "0::int8 AS page_rows, NULL::int8 AS total";
 }

@@ -82,7 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(text, data + 2, n);
     text[n] = '\0';
-    KilnRpcRequest r = {.schema = "public", .name = names[data[1] % 5], .max_rows = 100,
+    KilnRpcRequest r = {.schema = "public",
+                        .name = names[data[1] % 5],
+                        .max_rows = 100,
                         .count_exact = data[1] & 8};
     if (data[0] % 4 == 0) {
         if (strlen(text) != n) { /* a query string has no NULs */
