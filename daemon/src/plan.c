@@ -78,12 +78,22 @@ static bool fk_in_pk(const KilnSchemaCache *sc, const KilnFk *fk)
     return true;
 }
 
+/* The index of t in the snapshot's tables, -1 when t is not one of them
+ * (a function's result columns). */
+static int table_index(const KilnSchemaCache *sc, const KilnTable *t)
+{
+    for (int i = 0; i < sc->ntables; i++)
+        if (&sc->tables[i] == t)
+            return i;
+    return -1;
+}
+
 static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, KilnPlanNode *child)
 {
-    int pi = (int)(parent->table - c->sc->tables);
+    int pi = table_index(c->sc, parent->table);
     int ti = -1;
     const KilnTable *target = schema_cache_table(c->sc, c->schema, it->rel, &ti);
-    if (!target) {
+    if (!target || pi < 0) {
         kiln_error_rest(c->err, 400, "PGRST200",
                         "Could not find a relationship between '%s' and '%s' in the schema cache",
                         parent->table->name, it->rel);
@@ -348,16 +358,23 @@ static bool check_logic(Ctx *c, KilnPlanNode *n, KilnLogic *l)
 bool plan_read(KilnArena *a, const KilnSchemaCache *sc, const char *table, const KilnRestQuery *q,
                const KilnPlanOptions *opt, KilnPlan **out, KilnError *err)
 {
-    Ctx c = {.a = a, .sc = sc, .schema = opt->schema, .err = err};
-    KilnPlan *p = arena_alloc(a, sizeof *p);
-    p->schema = opt->schema;
-    p->count_exact = opt->count_exact;
     const KilnTable *t = schema_cache_table(sc, opt->schema, table, NULL);
     if (!t) {
         kiln_error_rest(err, 404, "PGRST205",
                         "Could not find the table '%s.%s' in the schema cache", opt->schema, table);
         return false;
     }
+    return plan_read_table(a, sc, t, q, opt, out, err);
+}
+
+bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t,
+                     const KilnRestQuery *q, const KilnPlanOptions *opt, KilnPlan **out,
+                     KilnError *err)
+{
+    Ctx c = {.a = a, .sc = sc, .schema = opt->schema, .err = err};
+    KilnPlan *p = arena_alloc(a, sizeof *p);
+    p->schema = opt->schema;
+    p->count_exact = opt->count_exact;
     p->root = arena_alloc(a, sizeof *p->root);
     p->root->table = t;
     if (!build_node(&c, p->root, q->select, true))

@@ -58,6 +58,8 @@ struct KilnPlanNode {
     int norders;
     long long limit;           /* -1: none */
     long long offset;
+    bool rpc_source;           /* the root of an RPC plan: reads the function
+                                * call's result rather than `table` */
 };
 
 typedef struct KilnPlan {
@@ -75,5 +77,11 @@ typedef struct KilnPlanOptions {
 /* Plans a read of schema.table with query q against snapshot sc. */
 bool plan_read(KilnArena *a, const KilnSchemaCache *sc, const char *table, const KilnRestQuery *q,
                const KilnPlanOptions *opt, KilnPlan **out, KilnError *err);
+
+/* Plans a read of the relation t (a table of sc, or the result columns of
+ * a function, which need not be in sc: embeds then find no relationship). */
+bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t,
+                     const KilnRestQuery *q, const KilnPlanOptions *opt, KilnPlan **out,
+                     KilnError *err);
 
 #endif

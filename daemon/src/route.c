@@ -10,8 +10,9 @@
 /*
  * Routes. Columns: path, methods, needs_db (runs on a worker thread with a
  * pooled connection), debug_only (hidden unless debug_endpoints), handler,
- * summary, prefix (path ends in '/' and matches everything below it; exact
- * paths are tried first).
+ * summary, prefix (path ends in '/' and matches everything below it).
+ * Routes are tried in table order: a longer prefix and an exact path come
+ * before the prefix that also covers them.
  */
 static const KilnRoute routes[] = {
     {"/health", KILN_GET | KILN_HEAD, false, false, health_live,
@@ -20,6 +21,11 @@ static const KilnRoute routes[] = {
      "readiness: a pooled database connection answers", false},
     {"/debug/sleep", KILN_GET, true, true, debug_sleep,
      "holds a pooled connection for ?ms=N milliseconds (tests only)", false},
+    {"/rest/v1/rpc/", KILN_GET | KILN_HEAD | KILN_POST | KILN_PUT | KILN_PATCH | KILN_DELETE,
+     true, false, rest_rpc,
+     "data API: function calls (GET/HEAD read-only, POST; other methods 405 PGRST101)", true},
+    {"/rest/v1/", KILN_GET | KILN_HEAD, true, false, rest_openapi,
+     "data API: the OpenAPI 2.0 description of the exposed schema", false},
     {"/rest/v1/", KILN_GET | KILN_HEAD | KILN_POST | KILN_PATCH | KILN_PUT | KILN_DELETE, true,
      false, rest_read, "data API (PostgREST dialect): reads and writes of tables and views", true},
 };

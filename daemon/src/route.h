@@ -53,6 +53,11 @@ bool health_ready(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespo
 /* The data API (rest.c). */
 bool rest_read(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                KilnError *err);
+/* Function calls (rest_rpc.c) and the OpenAPI description (openapi.c). */
+bool rest_rpc(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+              KilnError *err);
+bool rest_openapi(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+                  KilnError *err);
 bool debug_sleep(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                  KilnError *err);
 

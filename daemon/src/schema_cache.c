@@ -30,6 +30,25 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+static void function_free(KilnFunction *f)
+{
+    for (int k = 0; k < f->nargs; k++) {
+        free(f->args[k].name);
+        free(f->args[k].type);
+    }
+    for (int c = 0; c < f->result.ncols; c++) {
+        free(f->result.cols[c].name);
+        free(f->result.cols[c].type);
+    }
+    free(f->args);
+    free(f->result.cols);
+    free(f->schema);
+    free(f->name);
+    free(f->ret_type);
+    free(f->description);
+    memset(f, 0, sizeof *f);
+}
+
 static void cache_free(KilnSchemaCache *sc)
 {
     if (!sc)
@@ -52,7 +71,177 @@ static void cache_free(KilnSchemaCache *sc)
     }
     free(sc->tables);
     free(sc->fks);
+    for (int i = 0; i < sc->nfuncs; i++)
+        function_free(&sc->funcs[i]);
+    free(sc->funcs);
     free(sc);
+}
+
+/* ---- functions ------------------------------------------------------------ */
+
+static void add_result_col(KilnFunction *f, const char *name, const char *type)
+{
+    KilnColumn *col = &f->result.cols[f->result.ncols];
+    col->name = xstrdup(name);
+    col->type = xstrdup(type);
+    col->attnum = ++f->result.ncols;
+}
+
+/* One element of the "functions" array into f. Returns false (f then holds
+ * what must be freed) for a function the data API cannot call: a bare
+ * `record` result without OUT columns. Malformed input sets *bad. */
+static bool load_function(json_t *jf, const long long *oids, int ntables, KilnFunction *f,
+                          bool *bad)
+{
+    const char *schema = json_string_value(json_object_get(jf, "schema"));
+    const char *name = json_string_value(json_object_get(jf, "name"));
+    const char *rettype = json_string_value(json_object_get(jf, "rettype"));
+    const char *typtype = json_string_value(json_object_get(jf, "typtype"));
+    const char *vol = json_string_value(json_object_get(jf, "volatility"));
+    json_t *args = json_object_get(jf, "args"), *cols = json_object_get(jf, "columns");
+    if (!schema || !name || !rettype || !typtype || !vol || !json_is_array(args)) {
+        *bad = true;
+        return false;
+    }
+    f->schema = xstrdup(schema);
+    f->name = xstrdup(name);
+    f->ret_type = xstrdup(rettype);
+    f->description = xstrdup(json_string_value(json_object_get(jf, "description")));
+    f->oid = json_integer_value(json_object_get(jf, "oid"));
+    f->ret_set = json_is_true(json_object_get(jf, "set"));
+    f->volatility = vol[0];
+    f->ret_table = -1;
+    size_t na = json_array_size(args), nc = json_array_size(cols);
+    f->args = calloc(na ? na : 1, sizeof *f->args);
+    f->result.cols = calloc(na + nc + 1, sizeof *f->result.cols);
+    if (!f->args || !f->result.cols)
+        abort();
+    f->result.schema = f->schema;
+    f->result.name = f->name;
+    int nin = 0;
+    for (size_t i = 0; i < na; i++) {
+        json_t *ja = json_array_get(args, i);
+        const char *an = json_string_value(json_object_get(ja, "name"));
+        const char *at = json_string_value(json_object_get(ja, "type"));
+        const char *mode = json_string_value(json_object_get(ja, "mode"));
+        if (!an || !at || !mode) {
+            *bad = true;
+            return false;
+        }
+        if (mode[0] == 'i' || mode[0] == 'b' || mode[0] == 'v') {
+            KilnFuncArg *arg = &f->args[f->nargs++];
+            arg->name = xstrdup(an);
+            arg->type = xstrdup(at);
+            arg->variadic = mode[0] == 'v';
+            nin++;
+        }
+        if (mode[0] == 'o' || mode[0] == 'b' || mode[0] == 't')
+            add_result_col(f, an, at);
+    }
+    long long ndef = json_integer_value(json_object_get(jf, "ndefaults"));
+    for (int i = nin - 1; i >= 0 && ndef > 0; i--, ndef--)
+        f->args[i].has_default = true;
+    if (strcmp(rettype, "void") == 0) {
+        f->ret_kind = KILN_RET_VOID;
+        f->result.ncols = 0;
+        return true;
+    }
+    if (strcmp(rettype, "record") == 0) {
+        f->ret_kind = KILN_RET_COMPOSITE;
+        return f->result.ncols > 0;
+    }
+    f->result.ncols = 0; /* a single OUT column is the scalar itself */
+    if (typtype[0] == 'c') {
+        f->ret_kind = KILN_RET_COMPOSITE;
+        long long rel = json_integer_value(json_object_get(jf, "retrel"));
+        for (int k = 0; k < ntables; k++)
+            if (oids[k] == rel)
+                f->ret_table = k;
+        for (size_t c = 0; c < nc; c++) {
+            json_t *jc = json_array_get(cols, c);
+            const char *cn = json_string_value(json_object_get(jc, "name"));
+            const char *ct = json_string_value(json_object_get(jc, "type"));
+            if (!cn || !ct) {
+                *bad = true;
+                return false;
+            }
+            add_result_col(f, cn, ct);
+        }
+        return true;
+    }
+    f->ret_kind = KILN_RET_SCALAR;
+    add_result_col(f, name, rettype);
+    return true;
+}
+
+static int cmp_function(const void *x, const void *y)
+{
+    const KilnFunction *a = x, *b = y;
+    int c = strcmp(a->schema, b->schema);
+    if (!c)
+        c = strcmp(a->name, b->name);
+    if (!c)
+        c = a->oid < b->oid ? -1 : a->oid > b->oid;
+    return c;
+}
+
+/* The optional "functions" array (absent: no functions), kept sorted by
+ * schema, name and oid for schema_cache_functions' binary search. */
+static bool load_functions(KilnSchemaCache *sc, json_t *funcs, const long long *oids)
+{
+    size_t n = json_array_size(funcs);
+    sc->funcs = calloc(n ? n : 1, sizeof *sc->funcs);
+    if (!sc->funcs)
+        abort();
+    bool bad = false;
+    for (size_t i = 0; i < n && !bad; i++) {
+        KilnFunction *f = &sc->funcs[sc->nfuncs++];
+        if (!load_function(json_array_get(funcs, i), oids, sc->ntables, f, &bad)) {
+            /* not callable (or malformed): drop it */
+            function_free(f);
+            sc->nfuncs--;
+        }
+    }
+    if (sc->nfuncs > 1)
+        qsort(sc->funcs, (size_t)sc->nfuncs, sizeof *sc->funcs, cmp_function);
+    return !bad && (!funcs || json_is_array(funcs));
+}
+
+int schema_cache_functions(const KilnSchemaCache *sc, const char *schema, const char *name,
+                           const KilnFunction **out, int max)
+{
+    /* the first function not ordered before (schema, name) */
+    int lo = 0, hi = sc->nfuncs;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        const KilnFunction *f = &sc->funcs[mid];
+        int c = strcmp(f->schema, schema);
+        if (!c)
+            c = strcmp(f->name, name);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int n = 0;
+    for (int i = lo; i < sc->nfuncs; i++) {
+        const KilnFunction *f = &sc->funcs[i];
+        if (strcmp(f->name, name) != 0 || strcmp(f->schema, schema) != 0)
+            break;
+        if (n < max)
+            out[n] = f;
+        n++;
+    }
+    return n;
+}
+
+const KilnTable *schema_cache_function_result(const KilnSchemaCache *sc, const KilnFunction *f)
+{
+    if (f->ret_kind == KILN_RET_VOID)
+        return NULL;
+    if (f->ret_table >= 0 && f->ret_table < sc->ntables)
+        return &sc->tables[f->ret_table];
+    return &f->result;
 }
 
 static int col_by_attnum(const KilnTable *t, int attnum)
@@ -165,6 +354,9 @@ KilnSchemaCache *schema_cache_from_json(const char *text, KilnError *err)
         fk->ncols = (int)n;
         sc->nfks++;
     }
+    json_t *funcs = json_object_get(root, "functions");
+    if (ok && funcs)
+        ok = load_functions(sc, funcs, oids);
     free(oids);
     json_decref(root);
     if (!ok) {
@@ -263,8 +455,9 @@ bool schema_holder_reload(KilnSchemaHolder *h, KilnError *err)
     h->cur = sc;
     pthread_mutex_unlock(&h->lock);
     schema_cache_release(old);
-    char f[96];
-    snprintf(f, sizeof f, "\"tables\":%d,\"foreign_keys\":%d", sc->ntables, sc->nfks);
+    char f[128];
+    snprintf(f, sizeof f, "\"tables\":%d,\"foreign_keys\":%d,\"functions\":%d", sc->ntables,
+             sc->nfks, sc->nfuncs);
     /* The load at start stays quiet (startup prints one line, `listening`,
      * or one error); reloads are worth an info line. */
     log_write(old ? KILN_LOG_INFO : KILN_LOG_DEBUG, old ? "schema cache reloaded" : "schema cache loaded", f);

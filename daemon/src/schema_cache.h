@@ -3,6 +3,9 @@
  * exposed schemas with their columns (type, primary key) and the foreign
  * keys between them.
  *
+ * The callable functions of the exposed schemas (arguments, result shape,
+ * volatility) come from the same query, under its "functions" key.
+ *
  * A KilnSchemaCache is an immutable snapshot built from one catalog query
  * (sql_schema_query() in sql.c, run through tx.c) and shared by reference
  * count; a reload builds a new snapshot and swaps it in atomically, so a
@@ -52,11 +55,46 @@ typedef struct KilnFk {
     int *to_cols;
 } KilnFk;
 
+/* An input argument of a callable function (modes IN, INOUT, VARIADIC). */
+typedef struct KilnFuncArg {
+    char *name;       /* "" when the argument has no name */
+    char *type;       /* format_type() of the declared type; the array type
+                       * for VARIADIC */
+    bool has_default; /* may be omitted */
+    bool variadic;
+} KilnFuncArg;
+
+typedef enum { KILN_RET_VOID, KILN_RET_SCALAR, KILN_RET_COMPOSITE } KilnRetKind;
+
+/* A function of an exposed schema that /rest/v1/rpc/<name> may call. */
+typedef struct KilnFunction {
+    char *schema;
+    char *name;
+    long long oid;
+    KilnFuncArg *args;  /* input arguments in declared order */
+    int nargs;
+    KilnRetKind ret_kind;
+    char *ret_type;     /* format_type() of the return type ("record" for
+                         * OUT/TABLE columns) */
+    bool ret_set;       /* SETOF / TABLE */
+    char volatility;    /* 'i', 's' or 'v' */
+    char *description;  /* COMMENT ON FUNCTION, "" when none */
+    /* The result read as a relation: ret_table is the cached table whose
+     * row type the function returns (embeds then follow its foreign keys),
+     * -1 otherwise; result holds the result's columns (the table's, the
+     * composite type's, the OUT/TABLE columns, or one column named after
+     * the function for a scalar). Unused for void. */
+    int ret_table;
+    KilnTable result;
+} KilnFunction;
+
 typedef struct KilnSchemaCache {
     KilnTable *tables;
     int ntables;
     KilnFk *fks;
     int nfks;
+    KilnFunction *funcs; /* sorted by schema, name, oid */
+    int nfuncs;
     int refcount; /* owned by schema_cache.c */
     unsigned long generation; /* 1, 2, ... in the order the holder swapped
                                * snapshots in (0: not from a holder); SQL
@@ -71,6 +109,15 @@ KilnSchemaCache *schema_cache_from_json(const char *json, KilnError *err);
 /* Table `schema.name`, or NULL. */
 const KilnTable *schema_cache_table(const KilnSchemaCache *sc, const char *schema,
                                     const char *name, int *index);
+
+/* The overloads of schema.name: fills out[0..max) and returns how many
+ * there are (possibly more than max; 0 when none). */
+int schema_cache_functions(const KilnSchemaCache *sc, const char *schema, const char *name,
+                           const KilnFunction **out, int max);
+
+/* The table a function's result reads as: the cached table of its row
+ * type, else its own result columns. NULL for void functions. */
+const KilnTable *schema_cache_function_result(const KilnSchemaCache *sc, const KilnFunction *f);
 
 /* Column index of name in t, or -1. */
 int schema_cache_column(const KilnTable *t, const char *name);

@@ -282,7 +282,10 @@ static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 /* table AS k<id>, and for many-to-many the junction m<id> joined to it. */
 static void from_sql(KilnBuf *b, const KilnPlanNode *n)
 {
-    sql_table_ref(b, n->table);
+    if (n->rpc_source)
+        buf_puts(b, SQL_RPC_SOURCE);
+    else
+        sql_table_ref(b, n->table);
     buf_printf(b, " AS k%d", n->id);
     if (!n->junction)
         return;
@@ -491,6 +494,51 @@ const char *sql_listen_schema(void)
     return "LISTEN kiln";
 }
 
+/*
+ * The "functions" part of the catalog query (schema_cache.c reads it): the
+ * plain functions (prokind f) of the exposed schemas, never of pg_catalog,
+ * information_schema or kiln, nor those of the kiln extensions, whose input
+ * arguments are not pseudo-types and whose result is void, a real type, or
+ * record with OUT/TABLE columns. For each: input and output arguments with
+ * their modes, how many trailing inputs have defaults, the result type
+ * (typtype, and the relation behind a composite), the composite's columns,
+ * volatility and the comment.
+ */
+#define SQL_SCHEMA_FUNCTIONS \
+    "'functions', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(" \
+    "'oid', p.oid::int8, 'schema', n.nspname, 'name', p.proname, " \
+    "'volatility', p.provolatile, 'set', p.proretset, " \
+    "'rettype', pg_catalog.format_type(p.prorettype, NULL), 'typtype', t.typtype, " \
+    "'retrel', t.typrelid::int8, 'ndefaults', p.pronargdefaults, " \
+    "'description', coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), ''), " \
+    "'args', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(" \
+    "'name', coalesce(g.n, ''), 'type', pg_catalog.format_type(g.t, NULL), " \
+    "'mode', coalesce(g.m, 'i')) ORDER BY g.i), '[]') " \
+    "FROM ROWS FROM (pg_catalog.unnest(coalesce(p.proallargtypes, " \
+    "p.proargtypes::pg_catalog.oid[])), pg_catalog.unnest(p.proargnames), " \
+    "pg_catalog.unnest(p.proargmodes)) WITH ORDINALITY AS g(t, n, m, i)), " \
+    "'columns', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(" \
+    "'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod)) " \
+    "ORDER BY a.attnum) FROM pg_catalog.pg_attribute a " \
+    "WHERE t.typrelid OPERATOR(pg_catalog.<>) 0 AND a.attrelid OPERATOR(pg_catalog.=) t.typrelid " \
+    "AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)) " \
+    "ORDER BY n.nspname, p.proname, p.oid), '[]') " \
+    "FROM pg_catalog.pg_proc p " \
+    "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace " \
+    "JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) p.prorettype " \
+    "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) " \
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'kiln') " \
+    "AND p.prokind OPERATOR(pg_catalog.=) 'f' " \
+    "AND (t.typtype OPERATOR(pg_catalog.<>) 'p' OR t.typname IN ('void', 'record')) " \
+    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) x " \
+    "JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) x " \
+    "WHERE y.typtype OPERATOR(pg_catalog.=) 'p') " \
+    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d " \
+    "JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid " \
+    "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass " \
+    "AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e' " \
+    "AND e.extname OPERATOR(pg_catalog.~~) 'kiln%')), "
+
 const char *sql_schema_query(void)
 {
     return "SELECT pg_catalog.json_build_object("
@@ -516,8 +564,21 @@ const char *sql_schema_query(void)
            "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
            "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) "
            "AND c.relkind IN ('r', 'v', 'm', 'f', 'p')), "
+           SQL_SCHEMA_FUNCTIONS
            "'fks', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
            "'name', x.conname, 'from', x.conrelid::int8, 'to', x.confrelid::int8, "
            "'cols', x.conkey, 'refs', x.confkey) ORDER BY x.conname), '[]') "
            "FROM pg_catalog.pg_constraint x WHERE x.contype OPERATOR(pg_catalog.=) 'f'))::text";
+}
+
+/* ---- shared with sql_rpc.c (sql_internal.h) ------------------------------ */
+
+void sql_put_node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
+{
+    node_select(a, q, n);
+}
+
+void sql_put_where(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
+{
+    where_sql(a, q, n);
 }

@@ -26,6 +26,22 @@ typedef struct KilnSql {
 /* Builds the read statement for plan into out (zeroed by the caller). */
 void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out);
 
+/* ---- RPC (sql_rpc.c) ---- */
+
+struct KilnRpcPlan;
+
+/* Builds the statement of a function call (plan_rpc.h) into out (zeroed
+ * by the caller): one row (body, page_rows, total) like sql_read; the body
+ * is a JSON array for a set result, the value itself otherwise, and null
+ * for void. */
+void sql_rpc(KilnArena *a, const struct KilnRpcPlan *plan, KilnSql *out);
+
+/* Which of the OpenAPI candidates the caller may use: $1 text[] schemas and
+ * $2 text[] names of tables/views (SELECT on any column), $3 oid[] of
+ * functions (EXECUTE). One row (body {"tables":[i..],"functions":[i..]}
+ * with 1-based positions, page_rows 0, total NULL). */
+const char *sql_openapi_visible(void);
+
 /* Frees out->text (the params live in the arena). */
 void sql_free(KilnSql *out);
 

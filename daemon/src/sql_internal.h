@@ -1,7 +1,7 @@
 /*
- * sql_internal.h: the helpers sql.c shares with sql_write.c, the other half
- * of the one SQL-writing module. Not for any other file: everything that
- * writes SQL text lives in sql*.c.
+ * sql_internal.h: what the files of the one SQL-writing module (sql.c,
+ * sql_write.c, sql_rpc.c) share. Not for any other file: everything that
+ * writes SQL text lives in sql*.c; everything else goes through sql.h.
  *
  * Pure, like sql.h: no I/O, no globals.
  */
@@ -26,5 +26,15 @@ void sql_logic(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnLogic 
 /* The SELECT of plan node n (fields, embeds, filters, order, range) reading
  * n's rows from src, a relation name sql.c wrote (e.g. a CTE), as k<id>. */
 void sql_node_select_from(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const char *src);
+
+/* The name a function call's result is read under (a CTE of the RPC
+ * statement); a plan node with rpc_source reads FROM it. */
+#define SQL_RPC_SOURCE "pgrst_source"
+
+/* SELECT <fields> FROM ... WHERE ... ORDER BY ... LIMIT ... of node n. */
+void sql_put_node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
+
+/* The WHERE clause of node n (nothing when it has no conditions). */
+void sql_put_where(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
 
 #endif

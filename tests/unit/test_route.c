@@ -42,4 +42,20 @@ UNIT_TEST(debug_routes_hidden_unless_enabled)
     CHECK(route_find("/debug/sleep", "GET", true, allow, sizeof allow, &err) != NULL);
 }
 
+UNIT_TEST(rest_rpc_and_openapi_before_tables)
+{
+    KilnError err = {0};
+    char allow[64];
+    const KilnRoute *r = route_find("/rest/v1/rpc/fn", "POST", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->handler == rest_rpc);
+    r = route_find("/rest/v1/rpc/fn", "PATCH", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->handler == rest_rpc); /* answers 405 PGRST101 itself */
+    r = route_find("/rest/v1/", "GET", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->handler == rest_openapi);
+    r = route_find("/rest/v1/todos", "GET", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->handler == rest_read);
+    r = route_find("/rest/v1/rpc", "GET", false, allow, sizeof allow, &err);
+    CHECK(r != NULL && r->handler == rest_read); /* a table named rpc */
+}
+
 UNIT_MAIN()

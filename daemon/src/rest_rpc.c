@@ -1,0 +1,251 @@
+/*
+ * rest_rpc.c: the data API's function calls, GET/HEAD/POST
+ * /rest/v1/rpc/<fn> (supabase-wire §2.10).
+ *
+ * Runs on a worker with a pooled connection. It negotiates (profile: Accept-
+ * Profile for GET/HEAD, Content-Profile for POST; media type; Prefer: count),
+ * reads the body's Content-Type, then moves the request along the pure
+ * stages (plan_rpc -> sql_rpc) and through one transaction (tx_run) as the
+ * caller kiln.authenticate verifies: READ ONLY for GET and HEAD whatever the
+ * function's volatility (a write there fails with 25006, a 405), and for
+ * POST of a STABLE or IMMUTABLE function; read-write for POST of a VOLATILE
+ * one. It never decides what the function may see (the database does) and
+ * never writes SQL (sql_rpc.c does).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "plan_rpc.h"
+#include "rest.h"
+#include "route.h"
+#include "schema_cache.h"
+#include "server.h"
+#include "sql.h"
+#include "tx.h"
+
+#define RPC_PREFIX REST_PREFIX "rpc/"
+
+/* Prefer: count=exact|planned|estimated (all counted exactly); the first
+ * count= wins. *applied gets the preference echoed back, or NULL. */
+static bool rpc_prefer_count(const char *prefer, const char **applied)
+{
+    static const char *const counts[] = {"count=exact", "count=planned", "count=estimated"};
+    *applied = NULL;
+    for (const char *s = prefer; s && *s;) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        size_t n = strcspn(s, ",");
+        size_t t = n;
+        while (t && s[t - 1] == ' ')
+            t--;
+        if (t > 6 && strncmp(s, "count=", 6) == 0) {
+            for (size_t i = 0; i < 3; i++)
+                if (strlen(counts[i]) == t && strncmp(s, counts[i], t) == 0)
+                    *applied = counts[i];
+            return *applied != NULL;
+        }
+        s += n;
+    }
+    return false;
+}
+
+/* Does the Prefer header list token (e.g. "return=minimal")? */
+static bool prefer_has(const char *prefer, const char *token)
+{
+    size_t len = strlen(token);
+    for (const char *s = prefer; s && *s;) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        size_t n = strcspn(s, ",");
+        size_t t = n;
+        while (t && s[t - 1] == ' ')
+            t--;
+        if (t == len && strncmp(s, token, len) == 0)
+            return true;
+        s += n;
+    }
+    return false;
+}
+
+/* The body's kind from Content-Type (none: JSON). 415 for anything else. */
+static bool body_type(const char *ct, KilnBodyType *out, KilnError *err)
+{
+    static const struct {
+        const char *mime;
+        KilnBodyType type;
+    } types[] = {
+        {"application/json", KILN_BODY_JSON},
+        {"application/x-www-form-urlencoded", KILN_BODY_FORM},
+        {"text/plain", KILN_BODY_TEXT},
+        {"text/xml", KILN_BODY_XML},
+        {"application/octet-stream", KILN_BODY_BINARY},
+    };
+    *out = KILN_BODY_JSON;
+    if (!ct || !*ct)
+        return true;
+    size_t n = strcspn(ct, ";");
+    while (n && ct[n - 1] == ' ')
+        n--;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strlen(types[i].mime) == n && strncasecmp(ct, types[i].mime, n) == 0) {
+            *out = types[i].type;
+            return true;
+        }
+    }
+    return kiln_error_rest(err, 415, "PGRST107", "Content-Type not acceptable: %.200s", ct);
+}
+
+/* Unwraps "[" object "]" into the object itself. */
+static void unwrap_array(KilnBuf *b)
+{
+    if (b->len >= 2 && b->data[0] == '[' && b->data[b->len - 1] == ']') {
+        memmove(b->data, b->data + 1, b->len - 2);
+        b->len -= 2;
+        b->data[b->len] = '\0';
+    }
+}
+
+/* The answer from the statement's row: 204 for void (and return=minimal),
+ * else the body with Content-Range, 206 for a partial page of a set, 416
+ * past its end, 406 PGRST116 when one object was asked for and the result
+ * is not one row. Takes out->body. */
+static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *out, KilnMedia media,
+                    bool minimal, KilnError *err)
+{
+    if (!plan->read) { /* void */
+        buf_free(&out->body);
+        res->status = 204;
+        return true;
+    }
+    long long offset = plan->read->root->offset;
+    rest_set_content_range(res, offset, out->page_rows, out->total);
+    if (out->total >= 0 && offset > out->total) {
+        buf_free(&out->body);
+        kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
+        kiln_error_details(err, "An offset of %lld was requested, but there are only %lld rows.",
+                           offset, out->total);
+        return false;
+    }
+    if (media == KILN_MEDIA_OBJECT) {
+        if (out->page_rows != 1) {
+            buf_free(&out->body);
+            kiln_error_rest(err, 406, "PGRST116",
+                            "Cannot coerce the result to a single JSON object");
+            kiln_error_details(err, "The result contains %lld rows", out->page_rows);
+            return false;
+        }
+        if (plan->fn->ret_set)
+            unwrap_array(&out->body);
+        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
+    } else {
+        res->content_type = "application/json; charset=utf-8";
+    }
+    buf_free(&res->body);
+    if (minimal) {
+        buf_free(&out->body);
+        res->status = 204;
+        return true;
+    }
+    res->status = plan->fn->ret_set && out->total >= 0 && out->page_rows < out->total ? 206 : 200;
+    res->body = out->body;
+    out->body = (KilnBuf)KILN_BUF_INIT;
+    return true;
+}
+
+static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
+                      KilnError *err, KilnArena *arena, const KilnSchemaCache *sc)
+{
+    bool post = strcmp(req->method, "POST") == 0;
+    if (!post && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return kiln_error_rest(err, 405, "PGRST101", "Cannot use the %s method on RPC",
+                               req->method);
+    const char *name = req->path + strlen(RPC_PREFIX);
+    if (!*name || strchr(name, '/'))
+        return kiln_error_rest(err, 404, "PGRST125", "Invalid path specified in request URL");
+    char schema[64];
+    if (!rest_negotiate_schema(req, post ? "Content-Profile" : "Accept-Profile", schema,
+                               sizeof schema, err))
+        return false;
+    KilnMedia media;
+    if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
+        return false;
+    const char *prefer = request_header(req, "Prefer");
+    const char *applied = NULL;
+    bool count = rpc_prefer_count(prefer, &applied);
+    /* postgrest-js sends return=minimal for a head call with object
+     * arguments (a POST): answer it like a HEAD, without a body. */
+    bool minimal = post && prefer_has(prefer, "return=minimal");
+    KilnRpcRequest r = {
+        .schema = schema,
+        .name = name,
+        .post = post,
+        .query = req->query,
+        .body = req->body.data,
+        .body_len = req->body.len,
+        .max_rows = req->cfg->db_max_rows,
+        .count_exact = count,
+        .single_object = post && prefer_has(prefer, "params=single-object"),
+    };
+    if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))
+        return false;
+    KilnRpcPlan *plan;
+    if (!plan_rpc(arena, sc, &r, &plan, err))
+        return false;
+    const char *token;
+    if (!rest_pick_token(req, plan->apikey, &token, err)) {
+        response_set_header(res, "WWW-Authenticate", "Bearer");
+        return false;
+    }
+    KilnSql sql = {0};
+    sql_rpc(arena, plan, &sql);
+
+    KilnBuf meta = KILN_BUF_INIT;
+    rest_meta(req, &meta);
+    KilnTx in = {
+        .write = plan->write,
+        .token = token,
+        .meta = buf_str(&meta),
+        .sql = buf_str(&sql.text),
+        .nparams = sql.nparams,
+        .params = sql.params,
+        .generation = sc->generation,
+    };
+    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
+    bool ok = tx_run(conn, &in, &out, broken, err);
+    buf_free(&meta);
+    sql_free(&sql);
+    buf_free(&out.extra);
+    if (!ok) {
+        buf_free(&out.body);
+        rest_auth_error_headers(res, err);
+        return false;
+    }
+
+    response_set_header(res, "Content-Profile", schema);
+    char prefs[96];
+    snprintf(prefs, sizeof prefs, "%s%s%s%s%s", applied ? applied : "",
+             applied && r.single_object ? ", " : "", r.single_object ? "params=single-object" : "",
+             (applied || r.single_object) && minimal ? ", " : "", minimal ? "return=minimal" : "");
+    if (prefs[0])
+        response_set_header(res, "Preference-Applied", prefs);
+    return respond(res, plan, &out, media, minimal, err);
+}
+
+bool rest_rpc(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+              KilnError *err)
+{
+    KilnServer *srv = req->server;
+    KilnSchemaCache *sc = srv->schema ? schema_holder_current(srv->schema) : NULL;
+    if (!sc) {
+        kiln_error_rest(err, 503, "PGRST002",
+                        "Could not query the database for the schema cache. Retrying.");
+        return false;
+    }
+    KilnArena *arena = arena_create();
+    bool ok = call_with(req, conn, conn_broken, res, err, arena, sc);
+    arena_free(arena);
+    schema_cache_release(sc);
+    return ok;
+}
