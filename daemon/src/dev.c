@@ -3,7 +3,7 @@
  *
  * dev_main owns the project directory (default ./.kiln): its lock, its
  * state.json, its secrets; it asks dev_cluster.c for the PostgreSQL side,
- * puts what it computed (database URL, secrets) into a base config layer
+ * puts what it computed (the database URL) into a base config layer
  * under the user's file/env/flags, and hands over to serve_run; when that
  * returns it stops PostgreSQL. A first run that fails or is interrupted
  * removes everything it created. status_main only reads.
@@ -1035,9 +1035,6 @@ int dev_main(int argc, char **argv)
     char dburl[2 * PATH_MAX + 64];
     db_url_socket(p->cluster.socket_dir, p->cluster.port, dburl, sizeof dburl);
     if (!config_layer_set(&base, "db_url", dburl, &err) ||
-        !config_layer_set(&base, "jwt_secret", p->secrets[SEC_JWT], &err) ||
-        !config_layer_set(&base, "publishable_key", p->secrets[SEC_PUBLISHABLE], &err) ||
-        !config_layer_set(&base, "secret_key", p->secrets[SEC_SECRET], &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);
