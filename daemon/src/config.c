@@ -17,12 +17,13 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "cors.h"
 #include "log.h"
 
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } CfgType;
 
 /* Custom checks beyond type and bounds. */
-typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL } CfgCheck;
+typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_ORIGINS } CfgCheck;
 
 /*
  * The table. Columns:
@@ -81,6 +82,9 @@ static const CfgKey cfg_keys[] = {
      "most rows one data API read returns (0 = no cap)"},
     {"anon_without_key", CFG_BOOL, F(anon_without_key), "false", 0, 0, true, false, false,
      CHECK_NONE, "data API requests with neither apikey nor bearer token run as anon (else 401)"},
+    {"cors_allowed_origins", CFG_STR, F(cors_allowed_origins), NULL, 0, 0, true, false, false,
+     CHECK_ORIGINS, "browser origins allowed to call the API, comma-separated: "
+     "https://app.example.com, http://localhost:* (any port) or * alone; empty: none"},
     {"log_level", CFG_STR, F(log_level), "info", 0, 0, true, false, false, CHECK_LOG_LEVEL,
      "error, warn, info or debug"},
     {"access_log", CFG_BOOL, F(access_log), "true", 0, 0, true, false, false, CHECK_NONE,
@@ -518,6 +522,13 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                                       "%s = '%s' (%s) is not an IP address; use e.g. 127.0.0.1 or "
                                       "::1",
                                       k->name, shown(s, sv, sizeof sv), where);
+            break;
+        }
+        case CHECK_ORIGINS: {
+            KilnError why = {0};
+            if (!cors_allowlist_valid(s, &why))
+                return kiln_error_set(err, 0, "config", "cors_allowed_origins (%s): %s", where,
+                                      why.message);
             break;
         }
         case CHECK_LOG_LEVEL: {

@@ -38,6 +38,8 @@ typedef struct KilnConfig {
     char *db_schemas;     /* comma-separated exposed schemas; the first is the default */
     int db_max_rows;      /* caps the rows of one read; 0 = no cap */
     bool anon_without_key; /* no apikey and no bearer token: run as anon (else 401) */
+    /* HTTP */
+    char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

@@ -160,6 +160,24 @@ UNIT_TEST(out_of_range_and_malformed_values)
     CHECK(strstr(err.message, "needs a value") != NULL);
 }
 
+UNIT_TEST(cors_allowed_origins_checked)
+{
+    KilnError err = {0};
+    KilnConfig *cfg = load_args(0, NULL, false, &err);
+    CHECK(cfg && cfg->cors_allowed_origins && cfg->cors_allowed_origins[0] == '\0');
+    config_release(cfg);
+    char *ok[] = {"--cors-allowed-origins", "https://app.example.com, http://localhost:*"};
+    cfg = load_args(2, ok, false, &err);
+    CHECK(cfg != NULL);
+    if (cfg)
+        CHECK_STR_EQ(cfg->cors_allowed_origins, "https://app.example.com, http://localhost:*");
+    config_release(cfg);
+    char *bad[] = {"--cors-allowed-origins", "https://app.example.com/"};
+    CHECK(load_args(2, bad, false, &err) == NULL);
+    CHECK(strstr(err.message, "cors_allowed_origins (flag --cors_allowed_origins): entry "
+                              "'https://app.example.com/' is not an origin") != NULL);
+}
+
 UNIT_TEST(file_env_flag_precedence)
 {
     char *path = write_file("# comment\n\nport = 8001\nthreads = 3\nlog_level = \"warn\"\n"

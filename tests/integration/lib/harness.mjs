@@ -37,7 +37,7 @@ export const CONFIG_KEYS = [
   'listen_address', 'port', 'threads', 'max_connections', 'connection_timeout_s',
   'max_body_bytes', 'shutdown_timeout_s', 'db_url', 'db_pool_size',
   'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
-  'anon_without_key', 'log_level', 'access_log', 'debug_endpoints',
+  'anon_without_key', 'cors_allowed_origins', 'log_level', 'access_log', 'debug_endpoints',
 ];
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
