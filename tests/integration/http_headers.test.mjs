@@ -10,6 +10,7 @@
 // does not allow fails here as it would in a browser.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 
@@ -102,6 +103,57 @@ const browserClient = (origin, log = []) => createClient(kiln.url, key, {
 });
 
 // ---------------------------------------------------------------------------
+
+const SECURITY_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+describe('headers on every response', () => {
+  test('Cache-Control: no-store and the security headers on API answers, errors, preflights and /health', async () => {
+    const u = kiln.url;
+    const cases = [
+      ['data API 200', `${u}/rest/v1/notes?select=id`, { headers: { apikey: key } }, 200],
+      ['data API 206 with count', `${u}/rest/v1/notes?select=id&limit=1`, { headers: { apikey: key, Prefer: 'count=exact' } }, 206],
+      ['data API HEAD', `${u}/rest/v1/notes`, { method: 'HEAD', headers: { apikey: key } }, 200],
+      ['data API 401 (no key)', `${u}/rest/v1/notes`, {}, 401],
+      ['data API 404 (unknown table)', `${u}/rest/v1/no_such_table`, { headers: { apikey: key } }, 404],
+      ['data API 400 (bad filter)', `${u}/rest/v1/notes?id=zz.1`, { headers: { apikey: key } }, 400],
+      ['405', `${u}/rest/v1/notes`, { method: 'DELETE', headers: { apikey: key } }, 405],
+      ['preflight 204', `${u}/rest/v1/notes`, { method: 'OPTIONS', headers: { Origin: APP, 'Access-Control-Request-Method': 'GET' } }, 204],
+      ['preflight 403', `${u}/rest/v1/notes`, { method: 'OPTIONS', headers: { Origin: EVIL, 'Access-Control-Request-Method': 'GET' } }, 403],
+      ['/health', `${u}/health`, {}, 200],
+      ['/health/ready', `${u}/health/ready`, {}, 200],
+      ['unknown path 404', `${u}/nope`, {}, 404],
+    ];
+    for (const [what, url, opts, status] of cases) {
+      const r = await request(url, opts);
+      assert.equal(r.status, status, `${what}: ${r.body}`);
+      for (const [h, v] of Object.entries(SECURITY_HEADERS)) assert.equal(r.headers[h], v, `${what}: ${h}`);
+      assert.match(r.headers['x-request-id'] || '', /^[0-9a-f]{32}$/, `${what}: X-Request-Id`);
+    }
+  });
+
+  test('a body too large (413, answered before the body is read) carries them too', async () => {
+    // Raw socket: announce 64 MiB, send none of it, read the early answer.
+    const head = await new Promise((resolve, reject) => {
+      const sock = net.connect(kiln.port, '127.0.0.1', () => {
+        sock.write(`GET /rest/v1/notes HTTP/1.1\r\nHost: x\r\napikey: ${key}\r\nContent-Length: ${64 << 20}\r\n\r\n`);
+      });
+      let got = '';
+      sock.setTimeout(5000, () => { sock.destroy(); reject(new Error(`no answer: ${got}`)); });
+      sock.on('data', (d) => { got += d.toString('latin1'); if (got.includes('\r\n\r\n')) { sock.destroy(); resolve(got); } });
+      sock.on('error', reject);
+    });
+    assert.match(head, /^HTTP\/1\.1 413 /);
+    for (const [h, v] of Object.entries(SECURITY_HEADERS)) {
+      assert.ok(head.toLowerCase().includes(`\r\n${h}: ${v.toLowerCase()}\r\n`), `413: ${h}\n${head}`);
+    }
+  });
+});
 
 describe('CORS preflight', () => {
   test('an allowed origin gets 204 with origin, methods, reflected headers and max-age', async () => {
