@@ -1,0 +1,153 @@
+// rest_ddl.test.mjs: the schema cache follows DDL by itself (kiln's event
+// triggers send NOTIFY kiln, 'reload schema'; the daemon listens), while
+// requests keep running: a table created, altered and dropped through psql
+// is served, changed and gone within a deadline, and no request of the loops
+// running meanwhile gets a 5xx. Also: temporary tables and rolled-back DDL
+// do not make the daemon reload.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createClient } from '@supabase/supabase-js';
+
+import { request, sleep, startCluster, startKiln } from './lib/harness.mjs';
+
+const DEADLINE_MS = 10000;
+
+let cluster;
+let kiln;
+let key;
+
+const SETUP = `
+CREATE EXTENSION kiln_platform CASCADE;
+CREATE TABLE public.steady (id int PRIMARY KEY, v text);
+INSERT INTO public.steady SELECT i, 'v' || i FROM generate_series(1, 20) i;
+ALTER TABLE public.steady ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_all ON public.steady FOR SELECT USING (true);
+GRANT SELECT ON public.steady TO anon;
+`;
+
+before(async () => {
+  cluster = await startCluster();
+  await cluster.psql(SETUP);
+  key = await cluster.psql("SELECT kiln.create_api_key('publishable')");
+  kiln = await startKiln({
+    dbUrl: `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres`,
+    args: ['--access-log', 'false', '--db-pool-size', '4'],
+  });
+});
+
+after(async () => {
+  if (kiln) await kiln.stop();
+  if (cluster) await cluster.stop();
+});
+
+const get = (path) => request(`${kiln.url}/rest/v1/${path}`, { headers: { apikey: key } });
+
+/** Polls path until check(response) holds; returns the ms it took. */
+async function until(path, check, what) {
+  const t0 = Date.now();
+  let last;
+  while (Date.now() - t0 < DEADLINE_MS) {
+    last = await get(path);
+    if (check(last)) return Date.now() - t0;
+    await sleep(25);
+  }
+  assert.fail(`${what}: not within ${DEADLINE_MS} ms; last answer ${last?.status} ${last?.body}`);
+}
+
+const reloads = () => kiln.logs.filter((l) => l.msg === 'schema cache reloaded').length;
+
+describe('schema reload on DDL', () => {
+  test('create, alter and drop a table while requests run: served shortly after, never a 5xx', async () => {
+    // Request loops on the steady table and on the table that comes and goes.
+    let running = true;
+    const seen = new Map();
+    const fivexx = [];
+    const loop = async (path) => {
+      while (running) {
+        const r = await get(path);
+        seen.set(r.status, (seen.get(r.status) || 0) + 1);
+        if (r.status >= 500) fivexx.push(`${path}: ${r.status} ${r.body}`);
+      }
+    };
+    const loops = [loop('steady?select=id,v&order=id'), loop('steady?id=eq.3'), loop('fresh?select=*'),
+      loop('fresh?select=id,note')];
+
+    try {
+      let r = await get('fresh?select=*');
+      assert.equal(r.status, 404, 'no table yet');
+      assert.equal(r.json.code, 'PGRST205');
+
+      const created = Date.now();
+      await cluster.psql(`
+        CREATE TABLE public.fresh (id int PRIMARY KEY, name text NOT NULL);
+        INSERT INTO public.fresh VALUES (1, 'one'), (2, 'two');
+        ALTER TABLE public.fresh ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY read_all ON public.fresh FOR SELECT USING (true);
+        GRANT SELECT ON public.fresh TO anon;`);
+      const visibleMs = await until('fresh?select=id,name&order=id',
+        (x) => x.status === 200 && x.json?.length === 2, 'the new table served');
+      r = await get('fresh?select=id,name&order=id');
+      assert.deepEqual(r.json, [{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+
+      // supabase-js sees it too.
+      const supabase = createClient(kiln.url, key, { auth: { persistSession: false, autoRefreshToken: false } });
+      const { data, error } = await supabase.from('fresh').select('name').eq('id', 2);
+      assert.equal(error, null);
+      assert.deepEqual(data, [{ name: 'two' }]);
+
+      await cluster.psql("ALTER TABLE public.fresh ADD COLUMN note text NOT NULL DEFAULT 'new'");
+      await until('fresh?select=id,note&id=eq.1', (x) => x.status === 200 && x.json?.[0]?.note === 'new',
+        'the new column served');
+
+      await cluster.psql('ALTER TABLE public.fresh DROP COLUMN name');
+      await until('fresh?select=name', (x) => x.status === 400, 'the dropped column refused');
+      r = await get('fresh?select=*&order=id');
+      assert.deepEqual(r.json, [{ id: 1, note: 'new' }, { id: 2, note: 'new' }], 'select=* follows the change');
+
+      await cluster.psql('DROP TABLE public.fresh');
+      await until('fresh?select=*', (x) => x.status === 404 && x.json?.code === 'PGRST205', 'the dropped table gone');
+
+      // The steady table answered throughout.
+      r = await get('steady?select=id&order=id&limit=2');
+      assert.deepEqual(r.json, [{ id: 1 }, { id: 2 }]);
+      process.stdout.write(`# new table served ${visibleMs} ms after the DDL returned (${Date.now() - created} ms for the whole sequence)\n`);
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    assert.deepEqual(fivexx, [], 'no 5xx while the schema changed');
+    assert.ok((seen.get(200) || 0) > 20, `the loops ran: ${JSON.stringify([...seen])}`);
+  });
+
+  test('temporary tables, REFRESH MATERIALIZED VIEW and rolled-back DDL send no reload; COMMENT does', async () => {
+    await cluster.psql('CREATE MATERIALIZED VIEW public.mv AS SELECT 1 AS x');
+    await sleep(1000); // let that reload pass
+    const before = reloads();
+    await cluster.psql(`CREATE TEMP TABLE scratch (id int); CREATE INDEX ON scratch (id);
+      ALTER TABLE scratch ADD COLUMN y int; DROP TABLE scratch;`);
+    await cluster.psql('CREATE TEMP TABLE scratch2 AS SELECT 1 AS x');
+    await cluster.psql('REFRESH MATERIALIZED VIEW public.mv');
+    await cluster.psql('BEGIN; CREATE TABLE public.ghost (id int); ROLLBACK;');
+    await sleep(1500);
+    assert.equal(reloads(), before, 'no reload for temporary objects, a refresh or a rollback');
+
+    await cluster.psql("COMMENT ON TABLE public.steady IS 'steady rows'");
+    const t0 = Date.now();
+    while (reloads() === before && Date.now() - t0 < DEADLINE_MS) await sleep(25);
+    assert.equal(reloads(), before + 1, 'one reload for a committed DDL statement');
+  });
+
+  test('a migration of many statements in one transaction reloads once', async () => {
+    await sleep(500);
+    const before = reloads();
+    const stmts = [];
+    for (let i = 0; i < 50; i++) stmts.push(`CREATE TABLE public.m${i} (id int PRIMARY KEY);`);
+    for (let i = 0; i < 50; i++) stmts.push(`DROP TABLE public.m${i};`);
+    await cluster.psql(`BEGIN; ${stmts.join(' ')} COMMIT;`);
+    const t0 = Date.now();
+    while (reloads() === before && Date.now() - t0 < DEADLINE_MS) await sleep(25);
+    await sleep(1000);
+    assert.equal(reloads(), before + 1, 'notifications are folded into one per transaction');
+  });
+});
