@@ -111,7 +111,8 @@ static void answer_options(HttpCtx *ctx, const char *allow)
     if (!cors_is_preflight(ctx->req.method, in.origin, in.request_method)) {
         char methods[160];
         res->status = 204;
-        response_set_header(res, "Allow", cors_methods_with_options(allow, methods, sizeof methods));
+        response_set_header(res, "Allow",
+                            cors_methods_with_options(allow, methods, sizeof methods));
         return;
     }
     KilnCorsOutput out;

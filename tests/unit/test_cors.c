@@ -24,20 +24,20 @@ UNIT_TEST(allowlist_syntax)
     CHECK(cors_allowlist_valid("HTTPS://App.Example.com:8443", &err));
 
     const char *bad[] = {
-        "app.example.com",            /* no scheme */
-        "ftp://example.com",          /* not http(s) */
-        "https://example.com/",       /* trailing slash */
-        "https://example.com/app",    /* path */
-        "https://user@example.com",   /* userinfo */
-        "https://example.com:0",      /* port out of range */
-        "https://example.com:65536",  /* port out of range */
-        "https://example.com:80a",    /* not a number */
-        "https://example.com:",       /* empty port */
-        "https://",                   /* no host */
-        "https://*.example.com",      /* host wildcards are not supported */
-        "https://[::1",               /* unclosed IPv6 literal */
+        "app.example.com",              /* no scheme */
+        "ftp://example.com",            /* not http(s) */
+        "https://example.com/",         /* trailing slash */
+        "https://example.com/app",      /* path */
+        "https://user@example.com",     /* userinfo */
+        "https://example.com:0",        /* port out of range */
+        "https://example.com:65536",    /* port out of range */
+        "https://example.com:80a",      /* not a number */
+        "https://example.com:",         /* empty port */
+        "https://",                     /* no host */
+        "https://*.example.com",        /* host wildcards are not supported */
+        "https://[::1",                 /* unclosed IPv6 literal */
         "https://a.com,,https://b.com", /* empty entry */
-        "https://a.com,",             /* trailing comma */
+        "https://a.com,",               /* trailing comma */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.message[0] = '\0';
@@ -54,10 +54,11 @@ UNIT_TEST(allowlist_syntax)
 
 UNIT_TEST(origin_matching)
 {
-    const char *list = "https://app.example.com, http://localhost:*, https://admin.example.com:8443";
+    const char *list =
+        "https://app.example.com, http://localhost:*, https://admin.example.com:8443";
     CHECK(cors_origin_allowed(list, "https://app.example.com"));
     CHECK(cors_origin_allowed(list, "HTTPS://APP.EXAMPLE.COM")); /* scheme and host: any case */
-    CHECK(!cors_origin_allowed(list, "http://app.example.com"));  /* scheme differs */
+    CHECK(!cors_origin_allowed(list, "http://app.example.com")); /* scheme differs */
     CHECK(!cors_origin_allowed(list, "https://app.example.com:444")); /* port differs */
     CHECK(!cors_origin_allowed(list, "https://app.example.com.evil.net"));
     CHECK(!cors_origin_allowed(list, "https://evilapp.example.com"));
@@ -83,16 +84,18 @@ UNIT_TEST(origin_matching)
 UNIT_TEST(actual_response_headers)
 {
     KilnCorsOutput out;
-    KilnCorsInput in = {.allowlist = "https://app.example.com", .origin = "https://app.example.com"};
+    KilnCorsInput in = {.allowlist = "https://app.example.com",
+                        .origin = "https://app.example.com"};
     cors_actual(&in, &out);
     CHECK(out.verdict == KILN_CORS_ALLOWED);
     CHECK_STR_EQ(header(&out, "Access-Control-Allow-Origin"), "https://app.example.com");
     CHECK_STR_EQ(header(&out, "Vary"), "Origin");
     const char *expose = header(&out, "Access-Control-Expose-Headers");
     CHECK(expose != NULL);
-    const char *needed[] = {"Content-Range", "Content-Location", "Location", "Preference-Applied",
-                            "X-Total-Count", "Link", "X-Request-Id", "X-Supabase-Api-Version",
-                            "Content-Profile", "Range-Unit", "Proxy-Status", "Retry-After"};
+    const char *needed[] = {"Content-Range",      "Content-Location",       "Location",
+                            "Preference-Applied", "X-Total-Count",          "Link",
+                            "X-Request-Id",       "X-Supabase-Api-Version", "Content-Profile",
+                            "Range-Unit",         "Proxy-Status",           "Retry-After"};
     for (size_t i = 0; expose && i < sizeof needed / sizeof needed[0]; i++)
         CHECK(strstr(expose, needed[i]) != NULL);
     CHECK(header(&out, "Access-Control-Allow-Credentials") == NULL);

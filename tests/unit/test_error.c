@@ -37,8 +37,8 @@ UNIT_TEST(tenant_mismatch_is_403_with_the_database_text)
     CHECK_STR_EQ(err.message, "tenant_id does not match the request's tenant");
     CHECK(strstr(err.details, "orders") != NULL);
     /* Not a token failure, whoever runs the request. */
-    CHECK(!kiln_error_from_db(&err, "KLT01", "tenant_id does not match the request's tenant",
-                              NULL, NULL, true));
+    CHECK(!kiln_error_from_db(&err, "KLT01", "tenant_id does not match the request's tenant", NULL,
+                              NULL, true));
     CHECK(err.status == 403);
     CHECK_STR_EQ(err.code, "KLT01");
 }
@@ -77,8 +77,7 @@ UNIT_TEST(permission_and_special_cases)
                        false);
     CHECK(err.status == 500);
     /* 5xx never carry the database's text. */
-    kiln_error_from_db(&err, "XX000", "could not open file \"/var/lib/x\"", "stack", "hint",
-                       false);
+    kiln_error_from_db(&err, "XX000", "could not open file \"/var/lib/x\"", "stack", "hint", false);
     CHECK(err.status == 500);
     CHECK(strstr(err.message, "/var/lib") == NULL);
     CHECK(err.details[0] == '\0' && err.hint[0] == '\0');
