@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 
-import { request, sleep, startCluster, startKiln } from './lib/harness.mjs';
+import { request, sleep, startCluster, startKiln, waitFor } from './lib/harness.mjs';
 
 const DEADLINE_MS = 10000;
 
@@ -121,8 +121,9 @@ describe('schema reload on DDL', () => {
   });
 
   test('temporary tables, REFRESH MATERIALIZED VIEW and rolled-back DDL send no reload; COMMENT does', async () => {
+    const start = reloads();
     await cluster.psql('CREATE MATERIALIZED VIEW public.mv AS SELECT 1 AS x');
-    await sleep(1000); // let that reload pass
+    await waitFor(() => reloads() > start, { timeoutMs: DEADLINE_MS, what: 'the reload after CREATE MATERIALIZED VIEW' });
     const before = reloads();
     await cluster.psql(`CREATE TEMP TABLE scratch (id int); CREATE INDEX ON scratch (id);
       ALTER TABLE scratch ADD COLUMN y int; DROP TABLE scratch;`);
@@ -139,7 +140,6 @@ describe('schema reload on DDL', () => {
   });
 
   test('a migration of many statements in one transaction reloads once', async () => {
-    await sleep(500);
     const before = reloads();
     const stmts = [];
     for (let i = 0; i < 50; i++) stmts.push(`CREATE TABLE public.m${i} (id int PRIMARY KEY);`);
