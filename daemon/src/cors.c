@@ -171,7 +171,8 @@ static bool entry_matches(const OriginParts *pat, const OriginParts *o)
         return false;
     if (pat->port_len == 1 && pat->port[0] == '*')
         return true;
-    return pat->port_len == o->port_len && strncmp(pat->port, o->port, o->port_len) == 0;
+    return pat->port_len == o->port_len &&
+           (o->port_len == 0 || strncmp(pat->port, o->port, o->port_len) == 0);
 }
 
 bool cors_origin_allowed(const char *list, const char *origin)
