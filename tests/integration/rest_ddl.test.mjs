@@ -57,6 +57,18 @@ async function until(path, check, what) {
 
 const reloads = () => kiln.logs.filter((l) => l.msg === 'schema cache reloaded').length;
 
+/** Waits until no reload has happened for 500 ms (earlier DDL all served). */
+async function settle() {
+  let n = reloads();
+  let since = Date.now();
+  const t0 = Date.now();
+  while (Date.now() - since < 500) {
+    if (Date.now() - t0 > DEADLINE_MS) assert.fail('reloads did not settle');
+    await sleep(25);
+    if (reloads() !== n) { n = reloads(); since = Date.now(); }
+  }
+}
+
 describe('schema reload on DDL', () => {
   test('create, alter and drop a table while requests run: served shortly after, never a 5xx', async () => {
     // Request loops on the steady table and on the table that comes and goes.
@@ -101,9 +113,13 @@ describe('schema reload on DDL', () => {
         'the new column served');
 
       await cluster.psql('ALTER TABLE public.fresh DROP COLUMN name');
-      await until('fresh?select=name', (x) => x.status === 400, 'the dropped column refused');
+      await until('fresh?select=*&order=id', (x) => x.status === 200 && x.json?.[0] && !('name' in x.json[0]),
+        'select=* without the dropped column');
       r = await get('fresh?select=*&order=id');
       assert.deepEqual(r.json, [{ id: 1, note: 'new' }, { id: 2, note: 'new' }], 'select=* follows the change');
+      r = await get('fresh?select=name');
+      assert.equal(r.status, 400, 'the dropped column is refused');
+      assert.equal(r.json.code, '42703');
 
       await cluster.psql('DROP TABLE public.fresh');
       await until('fresh?select=*', (x) => x.status === 404 && x.json?.code === 'PGRST205', 'the dropped table gone');
@@ -124,6 +140,7 @@ describe('schema reload on DDL', () => {
     const start = reloads();
     await cluster.psql('CREATE MATERIALIZED VIEW public.mv AS SELECT 1 AS x');
     await waitFor(() => reloads() > start, { timeoutMs: DEADLINE_MS, what: 'the reload after CREATE MATERIALIZED VIEW' });
+    await settle();
     const before = reloads();
     await cluster.psql(`CREATE TEMP TABLE scratch (id int); CREATE INDEX ON scratch (id);
       ALTER TABLE scratch ADD COLUMN y int; DROP TABLE scratch;`);
@@ -140,6 +157,7 @@ describe('schema reload on DDL', () => {
   });
 
   test('a migration of many statements in one transaction reloads once', async () => {
+    await settle();
     const before = reloads();
     const stmts = [];
     for (let i = 0; i < 50; i++) stmts.push(`CREATE TABLE public.m${i} (id int PRIMARY KEY);`);
@@ -149,5 +167,25 @@ describe('schema reload on DDL', () => {
     while (reloads() === before && Date.now() - t0 < DEADLINE_MS) await sleep(25);
     await sleep(1000);
     assert.equal(reloads(), before + 1, 'notifications are folded into one per transaction');
+  });
+
+  test('DDL committed statement by statement (200 commits) is folded into a few reloads; the last change is served', async () => {
+    await cluster.psql(`CREATE PROCEDURE public.burst(n int) LANGUAGE plpgsql AS $$ BEGIN
+        FOR i IN 1..n LOOP EXECUTE format('COMMENT ON TABLE public.steady IS %L', 'rev ' || i); COMMIT; END LOOP;
+        CREATE TABLE public.after_burst (id int PRIMARY KEY);
+        ALTER TABLE public.after_burst ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY read_all ON public.after_burst FOR SELECT USING (true);
+        GRANT SELECT ON public.after_burst TO anon;
+        COMMIT; END $$`);
+    await settle();
+    const before = reloads();
+    const t0 = Date.now();
+    await cluster.psql('CALL public.burst(200)');
+    const burstMs = Date.now() - t0;
+    await until('after_burst?select=id', (x) => x.status === 200, 'the table created after the burst served');
+    await sleep(1200);
+    const n = reloads() - before;
+    process.stdout.write(`# 201 committed DDL transactions in ${burstMs} ms -> ${n} reloads\n`);
+    assert.ok(n >= 1 && n <= 50, `${n} reloads for 201 commits`);
   });
 });
