@@ -17,12 +17,13 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "cors.h"
 #include "log.h"
 
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } CfgType;
 
 /* Custom checks beyond type and bounds. */
-typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_SECRET32 } CfgCheck;
+typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_ORIGINS } CfgCheck;
 
 /*
  * The table. Columns:
@@ -84,12 +85,9 @@ static const CfgKey cfg_keys[] = {
     {"db_tx_allow_override", CFG_BOOL, F(db_tx_allow_override), "false", 0, 0, true, false,
      false, CHECK_NONE,
      "honour Prefer: tx=rollback on data API writes (PostgREST db-tx-end=commit-allow-override)"},
-    {"jwt_secret", CFG_STR, F(jwt_secret), NULL, 0, 0, false, true, true, CHECK_SECRET32,
-     "HS256 secret for legacy API keys and tokens, at least 32 characters"},
-    {"publishable_key", CFG_STR, F(publishable_key), NULL, 0, 0, false, true, false, CHECK_NONE,
-     "opaque publishable (anon) API key, sb_publishable_..."},
-    {"secret_key", CFG_STR, F(secret_key), NULL, 0, 0, false, true, false, CHECK_NONE,
-     "opaque secret (service_role) API key, sb_secret_..."},
+    {"cors_allowed_origins", CFG_STR, F(cors_allowed_origins), NULL, 0, 0, true, false, false,
+     CHECK_ORIGINS, "browser origins allowed to call the API, comma-separated: "
+     "https://app.example.com, http://localhost:* (any port) or * alone; empty: none"},
     {"log_level", CFG_STR, F(log_level), "info", 0, 0, true, false, false, CHECK_LOG_LEVEL,
      "error, warn, info or debug"},
     {"access_log", CFG_BOOL, F(access_log), "true", 0, 0, true, false, false, CHECK_NONE,
@@ -99,6 +97,28 @@ static const CfgKey cfg_keys[] = {
 };
 
 #define NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+/*
+ * Retired keys: read by earlier versions, ignored now. Setting one (file,
+ * environment, flag or base layer) is not an error but a warning on every
+ * load, naming where it was set: ignoring them cannot widen access (tokens
+ * and keys are accepted only when registered in the database, where
+ * kiln.authenticate verifies them), while refusing to start would turn an
+ * upgrade into an outage. Columns: name, what to do instead.
+ */
+static const struct {
+    const char *name;
+    const char *instead;
+} retired_keys[] = {
+    {"jwt_secret", "tokens are verified in the database; register an HS256 secret there with "
+                   "kiln.set_legacy_jwt_secret(secret) and remove this setting"},
+    {"publishable_key", "API keys are verified in the database; register the key there with "
+                        "kiln.import_api_key(key) and remove this setting"},
+    {"secret_key", "API keys are verified in the database; register the key there with "
+                   "kiln.import_api_key(key) and remove this setting"},
+};
+
+#define NRETIRED (sizeof retired_keys / sizeof retired_keys[0])
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -164,6 +184,16 @@ static size_t edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
+static int retired_index(const char *name)
+{
+    char norm[64];
+    normalise_key(name, norm, sizeof norm);
+    for (size_t i = 0; i < NRETIRED; i++)
+        if (strcmp(retired_keys[i].name, norm) == 0)
+            return (int)i;
+    return -1;
+}
+
 static bool unknown_key(const char *name, const char *where, KilnError *err)
 {
     char sv[72];
@@ -191,7 +221,8 @@ static bool unknown_key(const char *name, const char *where, KilnError *err)
 bool config_layer_set(KilnConfigLayer *layer, const char *key, const char *value, KilnError *err)
 {
     int idx = key_index(key);
-    if (idx < 0)
+    int retired = idx < 0 ? retired_index(key) : -1;
+    if (idx < 0 && retired < 0)
         return unknown_key(key, "the built-in settings", err);
     if (layer->count == layer->cap) {
         int cap = layer->cap ? layer->cap * 2 : 8;
@@ -203,7 +234,8 @@ bool config_layer_set(KilnConfigLayer *layer, const char *key, const char *value
         layer->values = v;
         layer->cap = cap;
     }
-    layer->keys[layer->count] = xstrdup(cfg_keys[idx].name);
+    layer->keys[layer->count] =
+        xstrdup(idx >= 0 ? cfg_keys[idx].name : retired_keys[retired].name);
     layer->values[layer->count] = xstrdup(value);
     layer->count++;
     return true;
@@ -231,6 +263,19 @@ bool config_layer_parse_args(KilnConfigLayer *layer, int argc, char **argv, Kiln
 
         const char *value;
         int idx = strcmp(norm, "config") == 0 ? -2 : key_index(norm);
+        if (idx == -1 && retired_index(norm) >= 0) {
+            /* A retired key: kept in the layer, a warning when loaded. */
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return kiln_error_set(err, 0, "usage", "flag --%s needs a value",
+                                      shown(name, sv, sizeof sv));
+            if (!config_layer_set(layer, norm, value, err))
+                return false;
+            continue;
+        }
         if (idx == -1) {
             char where[160];
             snprintf(where, sizeof where, "flag --%s", shown(name, sv, sizeof sv));
@@ -276,7 +321,17 @@ void config_layer_free(KilnConfigLayer *layer)
 typedef struct Pending {
     char *value[NKEYS];     /* owned */
     char where[NKEYS][192]; /* human description of the source */
+    KilnBuf warnings;       /* retired keys met, one line each */
 } Pending;
+
+/* Notes that retired key r was set at `where` (its value is not kept). */
+static void pending_retired(Pending *p, int r, const char *where)
+{
+    if (p->warnings.len)
+        buf_putc(&p->warnings, '\n');
+    buf_printf(&p->warnings, "%s (%s) is no longer read and is ignored; %s",
+               retired_keys[r].name, where, retired_keys[r].instead);
+}
 
 static void pending_set(Pending *p, int idx, const char *value, const char *where)
 {
@@ -292,13 +347,15 @@ static void apply_layer(Pending *p, const KilnConfigLayer *layer, const char *wh
     for (int i = 0; i < layer->count; i++) {
         char where[192];
         int idx = key_index(layer->keys[i]);
-        if (idx < 0)
-            continue; /* layers only ever hold known keys */
+        const char *name = idx >= 0 ? cfg_keys[idx].name : layer->keys[i];
         if (strcmp(what, "flag") == 0)
-            snprintf(where, sizeof where, "flag --%s", cfg_keys[idx].name);
+            snprintf(where, sizeof where, "flag --%s", name);
         else
             snprintf(where, sizeof where, "%s", what);
-        pending_set(p, idx, layer->values[i], where);
+        if (idx >= 0)
+            pending_set(p, idx, layer->values[i], where);
+        else if (retired_index(name) >= 0) /* layers hold only known or retired keys */
+            pending_retired(p, retired_index(name), where);
     }
 }
 
@@ -352,6 +409,10 @@ static bool apply_file(Pending *p, const char *path, KilnError *err)
         char where[192];
         snprintf(where, sizeof where, "%s:%d", name, lineno);
         int idx = key_index(key);
+        if (idx < 0 && !strchr(key, '-') && retired_index(key) >= 0) {
+            pending_retired(p, retired_index(key), where);
+            continue;
+        }
         if (idx < 0 || strchr(key, '-')) {
             ok = unknown_key(key, where, err);
             break;
@@ -383,6 +444,15 @@ static void apply_env(Pending *p)
             pending_set(p, (int)i, v, where);
         }
     }
+    for (size_t i = 0; i < NRETIRED; i++) {
+        char env[96];
+        env_name(retired_keys[i].name, env, sizeof env);
+        if (getenv(env)) {
+            char where[192];
+            snprintf(where, sizeof where, "environment variable %s", env);
+            pending_retired(p, (int)i, where);
+        }
+    }
 }
 
 static bool parse_bool(const char *s, bool *out)
@@ -399,17 +469,6 @@ static bool parse_bool(const char *s, bool *out)
             return true;
         }
     }
-    return false;
-}
-
-/* Text that documentation and templates put where a secret belongs. */
-static bool is_placeholder(const char *s)
-{
-    static const char *const marks[] = {"replace", "changeme", "change-me", "change_me",
-                                        "placeholder", "example", "your-secret", "xxxxxxxx"};
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
-        if (strcasestr(s, marks[i]))
-            return true;
     return false;
 }
 
@@ -453,7 +512,7 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
             env_name(k->name, env, sizeof env);
             return kiln_error_set(err, 0, "config",
                                   "%s is not set; set it in the config file, as %s, or with "
-                                  "--%s (or use `kiln dev`, which generates one)",
+                                  "--%s (or use `kiln dev`, which sets one up)",
                                   k->name, env, k->name);
         }
         switch (k->check) {
@@ -468,6 +527,13 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                                       k->name, shown(s, sv, sizeof sv), where);
             break;
         }
+        case CHECK_ORIGINS: {
+            KilnError why = {0};
+            if (!cors_allowlist_valid(s, &why))
+                return kiln_error_set(err, 0, "config", "cors_allowed_origins (%s): %s", where,
+                                      why.message);
+            break;
+        }
         case CHECK_LOG_LEVEL: {
             KilnLogLevel lvl;
             if (!log_level_parse(s, &lvl))
@@ -477,18 +543,6 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                                       k->name, shown(s, sv, sizeof sv), where);
             break;
         }
-        case CHECK_SECRET32:
-            if (for_serve && is_placeholder(s))
-                return kiln_error_set(err, 0, "config",
-                                      "%s (%s) is a placeholder, not a secret; use at least 32 "
-                                      "random characters, e.g. from `openssl rand -base64 48`",
-                                      k->name, where);
-            if (for_serve && strlen(s) < 32)
-                return kiln_error_set(err, 0, "config",
-                                      "%s (%s) is too short (%zu characters); use at least 32 "
-                                      "random characters, e.g. from `openssl rand -base64 48`",
-                                      k->name, where, strlen(s));
-            break;
         }
     }
     return true;
@@ -505,6 +559,7 @@ static void config_free(KilnConfig *cfg)
         free(*field);
     }
     free(cfg->config_file);
+    free(cfg->warnings);
     free(cfg);
 }
 
@@ -532,8 +587,10 @@ bool config_load(const KilnConfigLayer *base, const KilnConfigLayer *flags, bool
             abort();
         cfg->refcount = 1;
         cfg->config_file = file && *file ? xstrdup(file) : NULL;
+        cfg->warnings = p.warnings.len ? xstrdup(buf_str(&p.warnings)) : NULL;
         ok = convert(cfg, &p, for_serve, err);
     }
+    buf_free(&p.warnings);
     for (size_t i = 0; i < NKEYS; i++) {
         if (p.value[i] && cfg_keys[i].secret)
             memset(p.value[i], 0, strlen(p.value[i]));
@@ -628,6 +685,11 @@ void config_print(const KilnConfig *cfg, FILE *out)
         fprintf(out, "# effective configuration (file: %s)\n", cfg->config_file);
     else
         fprintf(out, "# effective configuration (no config file)\n");
+    for (const char *w = cfg->warnings; w && *w;) {
+        size_t n = strcspn(w, "\n");
+        fprintf(out, "# warning: %.*s\n", (int)n, w);
+        w += n + (w[n] == '\n');
+    }
     for (size_t i = 0; i < NKEYS; i++) {
         char v[1024];
         value_text(cfg, &cfg_keys[i], v, sizeof v);

@@ -39,10 +39,8 @@ typedef struct KilnConfig {
     int db_max_rows;      /* caps the rows of one read; 0 = no cap */
     bool anon_without_key; /* no apikey and no bearer token: run as anon (else 401) */
     bool db_tx_allow_override; /* Prefer: tx=rollback|commit is honoured (else ignored) */
-    /* secrets and keys */
-    char *jwt_secret;
-    char *publishable_key;
-    char *secret_key;
+    /* HTTP */
+    char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
     /* logging and diagnostics */
     char *log_level;
     bool access_log;
@@ -50,6 +48,9 @@ typedef struct KilnConfig {
 
     /* bookkeeping, not keys */
     char *config_file; /* file the snapshot was read from, or NULL */
+    char *warnings;    /* retired keys that were set and are ignored: one line
+                        * each ("<key> (<where>) is no longer read; <what
+                        * to do>"), '\n'-separated; NULL when none */
     int refcount;      /* owned by config.c */
 } KilnConfig;
 
@@ -63,7 +64,8 @@ typedef struct KilnConfigLayer {
 } KilnConfigLayer;
 
 /* Adds key=value to layer (copies both). Returns false with err on an
- * unknown key (with a "did you mean" when close). */
+ * unknown key (with a "did you mean" when close). A retired key is kept and
+ * becomes a warning of the loaded snapshot, not an error. */
 bool config_layer_set(KilnConfigLayer *layer, const char *key, const char *value, KilnError *err);
 
 /* Parses argv[0..argc) as flags into layer. Every --key VALUE / --key=VALUE
@@ -77,7 +79,9 @@ void config_layer_free(KilnConfigLayer *layer);
 /* Builds a snapshot from defaults, base (may be NULL), the file named by
  * flags->config_file or KILN_CONFIG (if any), the environment, and flags
  * (may be NULL). Validates every value (type, bounds, required keys when
- * `for_serve`). On success *out owns a snapshot with refcount 1. */
+ * `for_serve`). Retired keys set anywhere are ignored and listed in
+ * (*out)->warnings for the caller to log. On success *out owns a snapshot
+ * with refcount 1. */
 bool config_load(const KilnConfigLayer *base, const KilnConfigLayer *flags, bool for_serve,
                  KilnConfig **out, KilnError *err);
 
@@ -96,7 +100,8 @@ KilnConfig *config_current(void);
  * to take effect, comma-separated into buf; returns false when none. */
 bool config_restart_keys(const KilnConfig *a, const KilnConfig *b, char *buf, size_t len);
 
-/* Writes the effective values as `key = value` lines, secrets masked. */
+/* Writes the effective values as `key = value` lines, secrets masked,
+ * after a `# warning: ...` comment per ignored retired key. */
 void config_print(const KilnConfig *cfg, FILE *out);
 
 /* Writes the documentation of every key (for --help and docs/config.md). */

@@ -3,7 +3,7 @@
  *
  * dev_main owns the project directory (default ./.kiln): its lock, its
  * state.json, its secrets; it asks dev_cluster.c for the PostgreSQL side,
- * puts what it computed (database URL, secrets) into a base config layer
+ * puts the database URL and the local CORS origins into a base config layer
  * under the user's file/env/flags, and hands over to serve_run; when that
  * returns it stops PostgreSQL. A first run that fails or is interrupted
  * removes everything it created. status_main only reads.
@@ -45,6 +45,9 @@
 #define DEV_STATE_VERSION 1
 #define SECRET_MAX        512
 #define SOCKET_NAME_MAX   15 /* "/.s.PGSQL.65535" */
+/* Browser apps in development run on a local dev server (any port): they may
+ * call the API cross-origin. A user's cors_allowed_origins replaces this. */
+#define DEV_CORS_ORIGINS "http://localhost:*, http://127.0.0.1:*, http://[::1]:*"
 
 /* ---- secrets ------------------------------------------------------------
  * One file each in DIR/secrets/ (dir 0700, files 0600, value + newline).
@@ -1035,9 +1038,7 @@ int dev_main(int argc, char **argv)
     char dburl[2 * PATH_MAX + 64];
     db_url_socket(p->cluster.socket_dir, p->cluster.port, dburl, sizeof dburl);
     if (!config_layer_set(&base, "db_url", dburl, &err) ||
-        !config_layer_set(&base, "jwt_secret", p->secrets[SEC_JWT], &err) ||
-        !config_layer_set(&base, "publishable_key", p->secrets[SEC_PUBLISHABLE], &err) ||
-        !config_layer_set(&base, "secret_key", p->secrets[SEC_SECRET], &err) ||
+        !config_layer_set(&base, "cors_allowed_origins", DEV_CORS_ORIGINS, &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);

@@ -69,10 +69,12 @@ void kiln_error_hint(KilnError *err, const char *fmt, ...)
 
 /*
  * SQLSTATE -> HTTP status for database errors surfacing through the data
- * API, as PostgREST maps them. Columns: SQLSTATE or class prefix (the
- * longest match wins), status. Special cases (42501 for anon, 21000 and
- * 22023 by message, PTxyz) are handled in kiln_error_from_db below.
- * Anything not listed: 400.
+ * API, as PostgREST maps them, plus Kiln's own class KL (docs/sql.md,
+ * "Errors"): KL0xx are token failures (401, generic body), KLTxx tenant
+ * refusals (403: the caller is known, the row is not theirs to write).
+ * Columns: SQLSTATE or prefix (the longest match wins), status. Special
+ * cases (42501 for anon, 21000 and 22023 by message, PTxyz) are handled in
+ * kiln_error_from_db below. Anything not listed: 400.
  */
 static const struct {
     const char *state;
@@ -84,7 +86,7 @@ static const struct {
     {"53", 503},    {"54", 500},    {"55", 500},    {"57P01", 503}, {"57014", 503},
     {"57", 500},    {"58", 500},    {"F0", 500},    {"HV", 500},    {"P0001", 400},
     {"P0", 500},    {"XX", 500},    {"42883", 404}, {"42P01", 404}, {"42P17", 500},
-    {"42501", 403}, {"KL001", 401}, {"KL002", 401}, {"KL003", 401}, {"KLT", 403},
+    {"42501", 403}, {"KL0", 401},   {"KLT", 403},
 };
 
 int kiln_sqlstate_http(const char *state)
@@ -117,9 +119,8 @@ bool kiln_error_from_db(KilnError *err, const char *state, const char *message,
     if (state[0] == 'P' && state[1] == 'T' && state[2] >= '1' && state[2] <= '5' &&
         state[3] >= '0' && state[3] <= '9' && state[4] >= '0' && state[4] <= '9')
         status = (state[2] - '0') * 100 + (state[3] - '0') * 10 + (state[4] - '0');
-    /* Token failures (KL00x): a generic body; the database's detail is for
-     * logs. Other KL states (KLT01 tenant mismatch) are 4xx like any other. */
-    if (strncmp(state, "KL00", 4) == 0) {
+    /* Token failures: a generic body; the database's detail is for logs. */
+    if (strncmp(state, "KL0", 3) == 0) {
         if (strcmp(state, "KL002") == 0)
             kiln_error_rest(err, 401, "PGRST303", "JWT expired");
         else if (strcmp(state, "KL003") == 0)

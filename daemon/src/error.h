@@ -42,8 +42,9 @@ int kiln_sqlstate_http(const char *state);
 /* Fills err from a database error as the data API reports it: status from
  * the SQLSTATE table (42501 is 401 when the request runs as anon), body
  * {code: SQLSTATE, message, details, hint} with the database's text for
- * 4xx only; KL token errors become 401 PGRST301/PGRST303 with a generic
- * message. Any argument but err may be NULL. Returns false. */
+ * 4xx only; KL0xx token errors become 401 PGRST301/PGRST303 with a generic
+ * message; KLTxx tenant refusals are 403 with the database's text. Any
+ * argument but err may be NULL. Returns false. */
 bool kiln_error_from_db(KilnError *err, const char *state, const char *message,
                         const char *detail, const char *hint, bool anon);
 

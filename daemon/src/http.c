@@ -6,8 +6,9 @@
  * read requests and write responses and never block. A request whose route
  * needs the database is suspended and handed to a worker (work.c), which
  * checks out a pooled connection, runs the handler and resumes it.
- * Every response carries a request id and the security headers; every
- * request ends with one access-log line.
+ * Every response carries a request id and the security headers, and the
+ * CORS headers cors.c decides; OPTIONS on a known path is answered here (a
+ * CORS preflight, or Allow). Every request ends with one access-log line.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cors.h"
 #include "log.h"
 #include "route.h"
 #include "server.h"
@@ -37,6 +39,7 @@ typedef struct HttpCtx {
     bool started;  /* on_request has set the request up */
     char *raw_uri; /* the request target as sent (path and query), owned */
     size_t sent_bytes;
+    bool preflight; /* answered as a CORS preflight: its headers are set */
 } HttpCtx;
 
 typedef struct HttpState {
@@ -85,6 +88,49 @@ static void make_request_id(char out[33])
     out[32] = '\0';
 }
 
+/* The request's CORS inputs (header values owned by libmicrohttpd). */
+static KilnCorsInput cors_input(const HttpCtx *ctx, const char *allow)
+{
+    KilnCorsInput in = {
+        .allowlist = ctx->req.cfg->cors_allowed_origins,
+        .origin = request_header(&ctx->req, "Origin"),
+        .request_method = request_header(&ctx->req, "Access-Control-Request-Method"),
+        .request_headers = request_header(&ctx->req, "Access-Control-Request-Headers"),
+        .allow_methods = allow,
+    };
+    return in;
+}
+
+/* OPTIONS on a path that exists (allow: its methods): a CORS preflight gets
+ * 204 with the CORS headers, or 403 when the origin is not allowed; a plain
+ * OPTIONS gets 204 with Allow. */
+static void answer_options(HttpCtx *ctx, const char *allow)
+{
+    KilnCorsInput in = cors_input(ctx, allow);
+    KilnResponse *res = &ctx->res;
+    if (!cors_is_preflight(ctx->req.method, in.origin, in.request_method)) {
+        char methods[160];
+        res->status = 204;
+        response_set_header(res, "Allow",
+                            cors_methods_with_options(allow, methods, sizeof methods));
+        return;
+    }
+    KilnCorsOutput out;
+    cors_preflight(&in, &out);
+    ctx->preflight = true;
+    if (out.verdict == KILN_CORS_ALLOWED) {
+        res->status = 204;
+    } else {
+        KilnError err;
+        kiln_error_set(&err, 403, "cors_origin_not_allowed",
+                       "cross-origin requests from %.100s are not allowed; add the origin to "
+                       "cors_allowed_origins", in.origin);
+        response_error(res, &err);
+    }
+    for (int i = 0; i < out.nheaders; i++)
+        response_set_header(res, out.headers[i].name, out.headers[i].value);
+}
+
 /* Queues ctx->res on the connection with the headers every response has. */
 static enum MHD_Result send_response(HttpCtx *ctx)
 {
@@ -108,6 +154,14 @@ static enum MHD_Result send_response(HttpCtx *ctx)
                             "default-src 'none'; frame-ancestors 'none'");
     for (int i = 0; i < res->nheaders; i++)
         MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    const char *origins = ctx->req.cfg->cors_allowed_origins;
+    if (origins && *origins && !ctx->preflight) {
+        KilnCorsInput in = {.allowlist = origins, .origin = request_header(&ctx->req, "Origin")};
+        KilnCorsOutput out;
+        cors_actual(&in, &out);
+        for (int i = 0; i < out.nheaders; i++)
+            MHD_add_response_header(r, out.headers[i].name, out.headers[i].value);
+    }
     if (atomic_load(&ctx->req.server->stopping))
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(ctx->conn, (unsigned)res->status, r);
@@ -227,6 +281,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)ctx->req.cfg->max_body_bytes)
             kiln_error_set(&err, 413, "payload_too_large",
                            "the request body exceeds %d bytes", ctx->req.cfg->max_body_bytes);
+        if (!ctx->route && err.status == 405 && strcmp(method, "OPTIONS") == 0) {
+            answer_options(ctx, allow);
+            ctx->state = ST_READY;
+            ctx->req.t.dispatch_us = kiln_now_us();
+            return MHD_YES; /* sent on the next call, as below */
+        }
         if (!ctx->route || err.status == 413) {
             response_error(&ctx->res, &err);
             if (allow[0] && err.status == 405)

@@ -474,9 +474,21 @@ KilnSchemaCache *schema_holder_current(KilnSchemaHolder *h)
     return sc;
 }
 
+/* Notifications within this long of the last reload wait and share the
+ * next one. */
+#define RELOAD_INTERVAL_MS 100
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *watch_main(void *arg)
 {
     KilnSchemaHolder *h = arg;
+    int64_t last_reload_ms = 0;
     KilnSchemaCache *first = schema_holder_current(h);
     bool loaded = first != NULL;
     schema_cache_release(first);
@@ -508,13 +520,25 @@ static void *watch_main(void *arg)
         char payload[64];
         pthread_mutex_lock(&h->conn_lock);
         int r = tx_wait_notify(c, 500, payload, sizeof payload);
+        bool reload = r > 0 && strcmp(payload, "reload schema") == 0;
+        /* Bursts (DDL committed statement by statement) are folded: take
+         * every notification already here, and reload at most once per
+         * RELOAD_INTERVAL_MS, collecting what arrives until then. A lone
+         * DDL reloads at once; one arriving during a reload is seen on the
+         * next pass, so none is lost. */
+        while (r > 0 && (r = tx_wait_notify(c, 0, payload, sizeof payload)) > 0)
+            reload = reload || strcmp(payload, "reload schema") == 0;
+        int64_t left;
+        while (reload && r >= 0 && (left = last_reload_ms + RELOAD_INTERVAL_MS - now_ms()) > 0)
+            r = tx_wait_notify(c, (int)left, payload, sizeof payload);
         if (r < 0) {
             pool_conn_close(h->conn);
             h->conn = NULL;
             loaded = false;
         }
         pthread_mutex_unlock(&h->conn_lock);
-        if (r > 0 && strcmp(payload, "reload schema") == 0) {
+        if (reload && r >= 0) {
+            last_reload_ms = now_ms();
             if (!schema_holder_reload(h, &err))
                 log_kv(KILN_LOG_WARN, "schema cache reload failed; keeping the previous one",
                        "reason", err.message);

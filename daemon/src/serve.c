@@ -34,6 +34,18 @@ static void apply_log_level(const KilnConfig *cfg)
         log_set_level(lvl);
 }
 
+/* One warn line per retired key the snapshot ignores (config.c lists them). */
+static void log_config_warnings(const KilnConfig *cfg)
+{
+    for (const char *w = cfg->warnings; w && *w;) {
+        size_t n = strcspn(w, "\n");
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)n, w);
+        log_kv(KILN_LOG_WARN, "ignored configuration key", "detail", line);
+        w += n + (w[n] == '\n');
+    }
+}
+
 static void reload(const KilnConfigLayer *base, const KilnConfigLayer *flags)
 {
     KilnConfig *next = NULL;
@@ -49,6 +61,7 @@ static void reload(const KilnConfigLayer *base, const KilnConfigLayer *flags)
         log_kv(KILN_LOG_WARN, "some changes take effect only after a restart", "keys", keys);
     config_release(cur);
     apply_log_level(next);
+    log_config_warnings(next);
     config_install(next);
     log_write(KILN_LOG_INFO, "configuration reloaded", NULL);
 }
@@ -73,6 +86,7 @@ static bool drain(KilnServer *srv, int timeout_ms)
 int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLayer *flags)
 {
     apply_log_level(cfg);
+    log_config_warnings(cfg);
     KilnError err = {0};
     KilnServer srv;
     memset(&srv, 0, sizeof srv);

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  CONFIG_KEYS, REPO, freePort, lines, looksLikeCrash, randomSecret, runKiln, startCluster, tempDir, writeConfigFile,
+  CONFIG_KEYS, REPO, freePort, lines, looksLikeCrash, randomSecret, request, runKiln, startCluster, startKiln, tempDir,
+  writeConfigFile,
 } from './lib/harness.mjs';
 
 const COMMANDS = ['serve', 'dev', 'status', 'config', 'version', 'help'];
@@ -88,21 +89,41 @@ describe('kiln config', () => {
     assert.equal(map.get('log_level'), 'info');
     assert.equal(map.get('access_log'), 'true');
     assert.equal(map.get('debug_endpoints'), 'false');
-    assert.equal(map.get('jwt_secret'), '', 'an unset secret shows empty');
+    assert.equal(map.get('db_url'), '', 'an unset secret shows empty');
+    for (const retired of ['jwt_secret', 'publishable_key', 'secret_key']) {
+      assert.ok(!map.has(retired), `the retired key ${retired} is not printed`);
+    }
   });
 
   test('masks secrets: the secret text never appears', async () => {
+    const password = randomSecret(24);
+    const r = await runKiln(['config', '--db-url', `postgresql://kiln:${password}@db.example/app`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes(password) && !r.stderr.includes(password), 'a secret leaked into the output');
+    assert.match(r.stdout, /^db_url = \*{8}$/m);
+  });
+
+  test('retired keys (jwt_secret, publishable_key, secret_key) are warnings, never printed', async () => {
     const jwt = randomSecret(48);
     const pub = `sb_publishable_${randomSecret(24)}`;
     const sec = `sb_secret_${randomSecret(24)}`;
-    const r = await runKiln(['config', '--jwt-secret', jwt, `--publishable-key=${pub}`, '--secret_key', sec]);
+    const r = await runKiln(['config', '--jwt-secret', jwt, `--publishable-key=${pub}`],
+      { env: { KILN_SECRET_KEY: sec } });
     assert.equal(r.code, 0, r.stderr);
     for (const s of [jwt, pub, sec]) {
-      assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), 'a secret leaked into the output');
+      assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), 'a retired key\'s value leaked into the output');
     }
-    assert.match(r.stdout, /^jwt_secret = \*{8}$/m);
-    assert.match(r.stdout, /^publishable_key = \*{8}$/m);
-    assert.match(r.stdout, /^secret_key = \*{8}$/m);
+    assert.match(r.stdout, /^# warning: jwt_secret \(flag --jwt_secret\) is no longer read and is ignored; .*kiln\.set_legacy_jwt_secret/m);
+    assert.match(r.stdout, /^# warning: publishable_key \(flag --publishable_key\) is no longer read.*kiln\.import_api_key/m);
+    assert.match(r.stdout, /^# warning: secret_key \(environment variable KILN_SECRET_KEY\) is no longer read/m);
+    assert.doesNotMatch(r.stdout, /^(jwt_secret|publishable_key|secret_key) =/m);
+  });
+
+  test('docs/config.md holds the table `kiln config --markdown` prints', async () => {
+    const r = await runKiln(['config', '--markdown']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = fs.readFileSync(path.join(REPO, 'docs', 'config.md'), 'utf8');
+    assert.ok(doc.includes(r.stdout.trim()), 'docs/config.md is stale: regenerate its table with build/kiln config --markdown');
   });
 
   test('precedence: file < env < flag', async () => {
@@ -134,12 +155,12 @@ describe('bad input: one line on stderr, non-zero exit', () => {
   test('unknown key in a config file names the key and file:line (exit 2)', async () => {
     const file = path.join(dir, 'unknown.conf');
     fs.writeFileSync(file, '# comment\nport = 8123\n\nfrobnicate = yes\n');
-    const r = await runKiln(['serve', '--config', file, '--db-url', cluster.dbUrl, '--jwt-secret', secret]);
+    const r = await runKiln(['serve', '--config', file, '--db-url', cluster.dbUrl]);
     assertOneLineFailure(r, { code: 2, mentions: ['frobnicate', `${file}:4`] }, 'unknown key in file');
   });
 
   test('unknown flag names the flag (exit 2)', async () => {
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--jwt-secret', secret, '--no-such-flag', '1']);
+    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--no-such-flag', '1']);
     assertOneLineFailure(r, { code: 2, mentions: ['--no-such-flag'] }, 'unknown flag');
   });
 
@@ -149,48 +170,52 @@ describe('bad input: one line on stderr, non-zero exit', () => {
   });
 
   test('out-of-range --port 70000 names the key, the flag and the range (exit 2)', async () => {
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--jwt-secret', secret, '--port', '70000']);
+    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--port', '70000']);
     assertOneLineFailure(r, { code: 2, mentions: ['port', '70000', '65535'] }, '--port 70000');
   });
 
   test('out-of-range value in the environment names the variable (exit 2)', async () => {
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--jwt-secret', secret], { env: { KILN_DB_POOL_SIZE: '0' } });
+    const r = await runKiln(['serve', '--db-url', cluster.dbUrl], { env: { KILN_DB_POOL_SIZE: '0' } });
     assertOneLineFailure(r, { code: 2, mentions: ['db_pool_size', 'KILN_DB_POOL_SIZE'] }, 'KILN_DB_POOL_SIZE=0');
   });
 
   test('malformed value: --threads abc (exit 2)', async () => {
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--jwt-secret', secret, '--threads', 'abc']);
+    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--threads', 'abc']);
     assertOneLineFailure(r, { code: 2, mentions: ['threads'] }, '--threads abc');
   });
 
   test('missing db_url (exit 2)', async () => {
-    const r = await runKiln(['serve', '--jwt-secret', secret]);
+    const r = await runKiln(['serve']);
     const line = assertOneLineFailure(r, { code: 2, mentions: ['db_url'] }, 'missing db_url');
     assert.doesNotMatch(line, /KILN_[A-Z0-9_]*[a-z]/, `a hinted environment variable is one kiln reads (upper case): ${line}`);
   });
 
-  test('missing jwt_secret (exit 2)', async () => {
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl]);
-    assertOneLineFailure(r, { code: 2, mentions: ['jwt_secret'] }, 'missing jwt_secret');
-  });
-
-  test('jwt secret shorter than 32 characters (exit 2), the secret not echoed', async () => {
-    const short = 'shortsecretXYZ123';
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--jwt-secret', short]);
-    const line = assertOneLineFailure(r, { code: 2, mentions: ['jwt_secret', '32'] }, 'short jwt secret');
-    assert.ok(!line.includes(short), 'the rejected secret is not echoed');
+  test('an old config file with jwt_secret still starts; one warn line names key and file:line, never the value', async () => {
+    const kiln = await startKiln({ dbUrl: cluster.dbUrl, config: { jwt_secret: secret, access_log: false } });
+    try {
+      const line = await kiln.waitForLog((l) => l.msg === 'ignored configuration key', 2000);
+      assert.ok(line, `a warning was logged\n${kiln.stderr}`);
+      assert.equal(line.level, 'warn');
+      const want = `jwt_secret (${kiln.configPath}:2) is no longer read and is ignored`; // line 1 is a comment
+      assert.ok(line.detail.startsWith(want), `${line.detail} starts with ${want}`);
+      assert.ok(!kiln.stderr.includes(secret), 'the retired secret is not logged');
+      const r = await request(`${kiln.url}/health`);
+      assert.equal(r.status, 200);
+    } finally {
+      await kiln.stop();
+    }
   });
 
   test('config file that does not exist (exit 2)', async () => {
     const missing = path.join(dir, 'nope.conf');
-    const r = await runKiln(['serve', '--config', missing, '--db-url', cluster.dbUrl, '--jwt-secret', secret]);
+    const r = await runKiln(['serve', '--config', missing, '--db-url', cluster.dbUrl]);
     assertOneLineFailure(r, { code: 2, mentions: [missing] }, 'missing config file');
   });
 
   test('unreachable database (exit 1, within the connect timeout)', async () => {
     const closed = await freePort();
     const t0 = Date.now();
-    const r = await runKiln(['serve', '--port', String(await freePort()), '--jwt-secret', secret,
+    const r = await runKiln(['serve', '--port', String(await freePort()),
       '--db-url', `postgresql://postgres@127.0.0.1:${closed}/x`, '--db-connect-timeout-s', '2'], { timeoutMs: 15000 });
     assertOneLineFailure(r, { code: 1 }, 'unreachable database');
     assert.ok(Date.now() - t0 < 10000, 'gave up promptly');
@@ -201,7 +226,7 @@ describe('bad input: one line on stderr, non-zero exit', () => {
     await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
     const { port } = srv.address();
     try {
-      const r = await runKiln(['serve', '--port', String(port), '--db-url', cluster.dbUrl, '--jwt-secret', secret]);
+      const r = await runKiln(['serve', '--port', String(port), '--db-url', cluster.dbUrl]);
       assertOneLineFailure(r, { code: 1, mentions: [String(port)] }, 'port in use');
     } finally {
       await new Promise((resolve) => srv.close(resolve));
@@ -209,7 +234,7 @@ describe('bad input: one line on stderr, non-zero exit', () => {
   });
 
   test('listen_address that is not an IP literal (exit 2)', async () => {
-    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--jwt-secret', secret, '--listen-address', 'localhost.example']);
+    const r = await runKiln(['serve', '--db-url', cluster.dbUrl, '--listen-address', 'localhost.example']);
     assertOneLineFailure(r, { code: 2, mentions: ['listen_address'] }, 'bad listen_address');
   });
 });

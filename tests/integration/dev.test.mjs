@@ -78,6 +78,15 @@ describe('one project: first run, reuse, reset', () => {
       assert.deepEqual(health.json, { status: 'ok' });
       const ready = await request(`${dev.url}/health/ready`);
       assert.equal(ready.status, 200, ready.body);
+      // Browser apps on a local dev server may call the API (cors_allowed_origins
+      // from the base layer); other origins may not.
+      for (const origin of ['http://localhost:5173', 'http://127.0.0.1:3000']) {
+        const pre = await request(`${dev.url}/rest/v1/x`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' } });
+        assert.equal(pre.status, 204, `${origin}: ${pre.body}`);
+        assert.equal(pre.headers['access-control-allow-origin'], origin);
+      }
+      const evil = await request(`${dev.url}/rest/v1/x`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'GET' } });
+      assert.equal(evil.status, 403);
 
       for (const f of SECRET_FILES) {
         const p = path.join(dir, 'secrets', f);

@@ -46,32 +46,66 @@ UNIT_TEST(defaults)
     config_release(cfg);
 }
 
-UNIT_TEST(serve_requires_db_url_and_secret)
+UNIT_TEST(serve_requires_db_url_only)
 {
     KilnError err = {0};
     KilnConfig *cfg = load_args(0, NULL, true, &err);
     CHECK(cfg == NULL);
     CHECK(strstr(err.message, "db_url is not set") != NULL);
 
-    char *argv[] = {"--db-url", "host=/tmp", "--jwt-secret", "short"};
-    cfg = load_args(4, argv, true, &err);
-    CHECK(cfg == NULL);
-    CHECK(strstr(err.message, "jwt_secret") != NULL);
-    CHECK(strstr(err.message, "too short") != NULL);
-    CHECK(strstr(err.message, "short;") == NULL); /* never echoes the secret itself */
+    char *argv[] = {"--db-url", "host=/tmp"};
+    cfg = load_args(2, argv, true, &err);
+    CHECK(cfg != NULL);
+    if (cfg)
+        CHECK(cfg->warnings == NULL);
+    config_release(cfg);
 }
 
-UNIT_TEST(serve_refuses_placeholder_secrets)
+/* jwt_secret, publishable_key and secret_key are retired: set anywhere they
+ * load with a warning naming the key and where, never their value. */
+UNIT_TEST(retired_keys_warn_and_are_ignored)
 {
+    char *path = write_file("port = 8001\npublishable_key = sb_publishable_filevalue\n");
+    setenv("KILN_SECRET_KEY", "sb_secret_envvalue", 1);
     KilnError err = {0};
-    char *argv[] = {"--db-url", "host=/tmp", "--jwt-secret",
-                    "REPLACE-WITH-A-RANDOM-SECRET-OF-AT-LEAST-32-CHARACTERS"};
-    CHECK(load_args(4, argv, true, &err) == NULL);
-    CHECK(strstr(err.message, "placeholder") != NULL);
-    char *argv2[] = {"--db-url", "host=/tmp", "--jwt-secret", (char *)SECRET};
-    KilnConfig *cfg = load_args(4, argv2, true, &err);
+    char *argv[] = {"--config", path, "--db-url", "host=/tmp", "--jwt-secret", (char *)SECRET};
+    KilnConfig *cfg = load_args(6, argv, true, &err);
+    unsetenv("KILN_SECRET_KEY");
     CHECK(cfg != NULL);
-    config_release(cfg);
+    if (cfg) {
+        CHECK(cfg->port == 8001);
+        CHECK(cfg->warnings != NULL);
+        const char *w = cfg->warnings ? cfg->warnings : "";
+        char where[96];
+        snprintf(where, sizeof where, "publishable_key (%s:2) is no longer read", path);
+        CHECK(strstr(w, where) != NULL);
+        CHECK(strstr(w, "secret_key (environment variable KILN_SECRET_KEY)") != NULL);
+        CHECK(strstr(w, "jwt_secret (flag --jwt_secret)") != NULL);
+        CHECK(strstr(w, "kiln.set_legacy_jwt_secret") != NULL);
+        CHECK(strstr(w, "kiln.import_api_key") != NULL);
+        CHECK(strstr(w, "filevalue") == NULL && strstr(w, "envvalue") == NULL);
+        CHECK(strstr(w, SECRET) == NULL);
+
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        config_print(cfg, f);
+        fclose(f);
+        CHECK(strstr(text, "# warning: jwt_secret (flag --jwt_secret)") != NULL);
+        CHECK(strstr(text, SECRET) == NULL);
+        CHECK(strstr(text, "\njwt_secret =") == NULL);
+        free(text);
+        config_release(cfg);
+    }
+    unlink(path);
+
+    /* A retired flag still needs its value; a misspelt one is still unknown. */
+    char *a1[] = {"--db-url", "host=/tmp", "--secret-key"};
+    CHECK(load_args(3, a1, true, &err) == NULL);
+    CHECK(strstr(err.message, "needs a value") != NULL);
+    char *a2[] = {"--jwt-secrte", "x"};
+    CHECK(load_args(2, a2, false, &err) == NULL);
+    CHECK(strstr(err.message, "unknown key") != NULL);
 }
 
 UNIT_TEST(flags_both_spellings_and_bool_without_value)
@@ -124,6 +158,24 @@ UNIT_TEST(out_of_range_and_malformed_values)
     char *a6[] = {"--port"};
     CHECK(load_args(1, a6, false, &err) == NULL);
     CHECK(strstr(err.message, "needs a value") != NULL);
+}
+
+UNIT_TEST(cors_allowed_origins_checked)
+{
+    KilnError err = {0};
+    KilnConfig *cfg = load_args(0, NULL, false, &err);
+    CHECK(cfg && cfg->cors_allowed_origins && cfg->cors_allowed_origins[0] == '\0');
+    config_release(cfg);
+    char *ok[] = {"--cors-allowed-origins", "https://app.example.com, http://localhost:*"};
+    cfg = load_args(2, ok, false, &err);
+    CHECK(cfg != NULL);
+    if (cfg)
+        CHECK_STR_EQ(cfg->cors_allowed_origins, "https://app.example.com, http://localhost:*");
+    config_release(cfg);
+    char *bad[] = {"--cors-allowed-origins", "https://app.example.com/"};
+    CHECK(load_args(2, bad, false, &err) == NULL);
+    CHECK(strstr(err.message, "cors_allowed_origins (flag --cors_allowed_origins): entry "
+                              "'https://app.example.com/' is not an origin") != NULL);
 }
 
 UNIT_TEST(file_env_flag_precedence)
@@ -180,7 +232,7 @@ UNIT_TEST(base_layer_below_file)
     KilnConfigLayer base = {0};
     KilnError err = {0};
     CHECK(config_layer_set(&base, "port", "9001", &err));
-    CHECK(config_layer_set(&base, "jwt_secret", SECRET, &err));
+    CHECK(config_layer_set(&base, "jwt_secret", SECRET, &err)); /* retired: a warning */
     CHECK(config_layer_set(&base, "db_url", "host=/tmp", &err));
     CHECK(!config_layer_set(&base, "nope", "1", &err));
     KilnConfigLayer flags = {0};
@@ -190,7 +242,7 @@ UNIT_TEST(base_layer_below_file)
     CHECK(config_load(&base, &flags, true, &cfg, &err));
     if (cfg) {
         CHECK(cfg->port == 9002);
-        CHECK_STR_EQ(cfg->jwt_secret, SECRET);
+        CHECK(cfg->warnings && strstr(cfg->warnings, "jwt_secret (the built-in settings)"));
         config_release(cfg);
     }
     config_layer_free(&base);
@@ -200,8 +252,8 @@ UNIT_TEST(base_layer_below_file)
 UNIT_TEST(print_masks_secrets)
 {
     KilnError err = {0};
-    char *argv[] = {"--jwt-secret", (char *)SECRET, "--secret-key", "sb_secret_abc"};
-    KilnConfig *cfg = load_args(4, argv, false, &err);
+    char *argv[] = {"--db-url", "postgresql://kiln:hunter2-db-password@db.example/app"};
+    KilnConfig *cfg = load_args(2, argv, false, &err);
     CHECK(cfg != NULL);
     if (!cfg)
         return;
@@ -210,9 +262,8 @@ UNIT_TEST(print_masks_secrets)
     FILE *f = open_memstream(&text, &len);
     config_print(cfg, f);
     fclose(f);
-    CHECK(strstr(text, SECRET) == NULL);
-    CHECK(strstr(text, "sb_secret_abc") == NULL);
-    CHECK(strstr(text, "jwt_secret = ********") != NULL);
+    CHECK(strstr(text, "hunter2") == NULL);
+    CHECK(strstr(text, "db_url = ********") != NULL);
     CHECK(strstr(text, "port = 8000") != NULL);
     free(text);
     config_release(cfg);

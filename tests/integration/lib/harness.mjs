@@ -37,8 +37,7 @@ export const CONFIG_KEYS = [
   'listen_address', 'port', 'threads', 'max_connections', 'connection_timeout_s',
   'max_body_bytes', 'shutdown_timeout_s', 'db_url', 'db_pool_size',
   'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
-  'anon_without_key', 'db_tx_allow_override', 'jwt_secret', 'publishable_key',
-  'secret_key', 'log_level', 'access_log', 'debug_endpoints',
+  'anon_without_key', 'db_tx_allow_override', 'cors_allowed_origins', 'log_level', 'access_log', 'debug_endpoints',
 ];
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -515,21 +514,19 @@ export function superviseKiln(proc, name) {
 }
 
 /**
- * startKiln({dbUrl, args, env, config, jwtSecret, port, waitHealthy})
- *   -> {url, port, proc, logs, stderrLines, stderr, stdout, exitInfo, jwtSecret,
+ * startKiln({dbUrl, args, env, config, port, waitHealthy})
+ *   -> {url, port, proc, logs, stderrLines, stderr, stdout, exitInfo,
  *       configPath, writeConfig(obj), reload(), stop(signal), waitForLog(pred, ms, from), exited}
- * Spawns `kiln serve --port P --db-url URL --jwt-secret S [--config F] ...args`
+ * Spawns `kiln serve --port P --db-url URL [--config F] ...args`
  * and waits (15 s) until GET /health answers 200.
- * dbUrl/jwtSecret null: the flag is left out. config: object written as a
+ * dbUrl null: the flag is left out. config: object written as a
  * config file (restartable with writeConfig + reload()).
  */
-export async function startKiln({ dbUrl, args = [], env = {}, config = null, jwtSecret, port, waitHealthy = true, timeoutMs = 15000 } = {}) {
+export async function startKiln({ dbUrl, args = [], env = {}, config = null, port, waitHealthy = true, timeoutMs = 15000 } = {}) {
   assertBinary();
   port = port || await freePort();
-  const secret = jwtSecret === undefined ? randomSecret(48) : jwtSecret;
   const argv = ['serve', '--port', String(port)];
   if (dbUrl) argv.push('--db-url', dbUrl);
-  if (secret) argv.push('--jwt-secret', secret);
   let configPath = null;
   if (config) {
     configPath = path.join(tempDir('kiln-conf-'), 'kiln.conf');
@@ -552,7 +549,6 @@ export async function startKiln({ dbUrl, args = [], env = {}, config = null, jwt
   const handle = Object.assign(k, {
     url,
     port,
-    jwtSecret: secret,
     configPath,
     argv,
     writeConfig: (obj) => writeConfigFile(configPath, obj),
