@@ -122,7 +122,7 @@ describe('headers on every response', () => {
       ['data API 401 (no key)', `${u}/rest/v1/notes`, {}, 401],
       ['data API 404 (unknown table)', `${u}/rest/v1/no_such_table`, { headers: { apikey: key } }, 404],
       ['data API 400 (bad filter)', `${u}/rest/v1/notes?id=zz.1`, { headers: { apikey: key } }, 400],
-      ['405', `${u}/rest/v1/notes`, { method: 'DELETE', headers: { apikey: key } }, 405],
+      ['405', `${u}/health`, { method: 'DELETE' }, 405],
       ['preflight 204', `${u}/rest/v1/notes`, { method: 'OPTIONS', headers: { Origin: APP, 'Access-Control-Request-Method': 'GET' } }, 204],
       ['preflight 403', `${u}/rest/v1/notes`, { method: 'OPTIONS', headers: { Origin: EVIL, 'Access-Control-Request-Method': 'GET' } }, 403],
       ['/health', `${u}/health`, {}, 200],
@@ -162,7 +162,7 @@ describe('CORS preflight', () => {
     assert.equal(r.status, 204, r.body);
     assert.equal(r.body, '');
     assert.equal(r.headers['access-control-allow-origin'], APP);
-    assert.equal(r.headers['access-control-allow-methods'], 'GET, HEAD, OPTIONS');
+    assert.equal(r.headers['access-control-allow-methods'], 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
     assert.equal(r.headers['access-control-allow-headers'], 'accept-profile, apikey, authorization, prefer, x-client-info, x-retry-count');
     assert.equal(r.headers['access-control-max-age'], '7200');
     assert.match(r.headers.vary, /\bOrigin\b/);
@@ -194,11 +194,13 @@ describe('CORS preflight', () => {
   });
 
   test('every route answers preflights: /health and /health/ready too', async () => {
-    for (const p of ['/health', '/health/ready', '/rest/v1/', '/rest/v1/no_such_table']) {
+    const writes = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+    for (const [p, methods] of [['/health', 'GET, HEAD, OPTIONS'], ['/health/ready', 'GET, HEAD, OPTIONS'],
+      ['/rest/v1/', 'GET, HEAD, OPTIONS'], ['/rest/v1/no_such_table', writes], ['/rest/v1/rpc/f', writes]]) {
       const r = await preflight(p, APP);
       assert.equal(r.status, 204, `${p}: ${r.body}`);
       assert.equal(r.headers['access-control-allow-origin'], APP, p);
-      assert.equal(r.headers['access-control-allow-methods'], 'GET, HEAD, OPTIONS', p);
+      assert.equal(r.headers['access-control-allow-methods'], methods, p);
     }
   });
 
@@ -211,7 +213,7 @@ describe('CORS preflight', () => {
   test('OPTIONS without Origin is not a preflight: 204 with Allow; unknown paths stay 404', async () => {
     let r = await request(`${kiln.url}/rest/v1/notes`, { method: 'OPTIONS' });
     assert.equal(r.status, 204);
-    assert.equal(r.headers.allow, 'GET, HEAD, OPTIONS');
+    assert.equal(r.headers.allow, 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
     assert.equal(r.headers['access-control-allow-origin'], undefined);
     r = await request(`${kiln.url}/nope`, { method: 'OPTIONS', headers: { Origin: APP, 'Access-Control-Request-Method': 'GET' } });
     assert.equal(r.status, 404);
@@ -240,7 +242,7 @@ describe('CORS on actual responses', () => {
     r = await request(`${kiln.url}/rest/v1/no_such_table`, { headers: { Origin: APP, apikey: key } });
     assert.equal(r.status, 404);
     assert.equal(r.headers['access-control-allow-origin'], APP);
-    r = await request(`${kiln.url}/rest/v1/notes`, { method: 'DELETE', headers: { Origin: APP, apikey: key } });
+    r = await request(`${kiln.url}/health`, { method: 'DELETE', headers: { Origin: APP } });
     assert.equal(r.status, 405);
     assert.equal(r.headers['access-control-allow-origin'], APP);
   });
