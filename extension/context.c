@@ -258,6 +258,25 @@ static char *kiln_meta_string(Jsonb *meta, const char *key)
     return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* A boolean member of meta (false when absent or null); 22023 when not a boolean. */
+static bool kiln_meta_bool(Jsonb *meta, const char *key)
+{
+    JsonbValue k;
+    JsonbValue *v;
+
+    if (meta == NULL || !JB_ROOT_IS_OBJECT(meta) || JB_ROOT_IS_SCALAR(meta))
+        return false;
+    k.type = jbvString;
+    k.val.string.val = (char *)key;
+    k.val.string.len = (int)strlen(key);
+    v = findJsonbValueFromContainer(&meta->root, JB_FOBJECT, &k);
+    if (v == NULL || v->type == jbvNull)
+        return false;
+    if (v->type != jbvBool)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("meta member \"%s\" must be a boolean", key)));
+    return v->val.boolean;
+}
+
 static bool kiln_starts_with(const char *s, size_t len, const char *prefix)
 {
     size_t n = strlen(prefix);
@@ -290,7 +309,11 @@ static void kiln_verify_token(const char *tok, size_t len, KilnVerified *v)
 /*
  * kiln.authenticate(token text, meta jsonb default '{}') returns text: the
  * role the transaction now runs as. Not STRICT: a NULL or empty token means
- * anon. meta may carry request_id and client_ip (strings).
+ * anon. meta may carry request_id and client_ip (strings) and read_only
+ * (boolean): true makes the rest of the transaction read-only (as SET LOCAL
+ * transaction_read_only = on; nothing can turn it back, since the call
+ * itself has taken the transaction's first snapshot), so a request sent as
+ * an implicit transaction (no BEGIN) keeps a GET from writing.
  *
  * Rules (docs/sql.md): EXECUTE is granted to authenticator only; the caller
  * must act as its session user (no SET ROLE, not inside a security-definer
@@ -308,6 +331,7 @@ Datum kiln_authenticate(PG_FUNCTION_ARGS)
     char *client_ip;
     MemoryContext old;
     KilnContext c;
+    bool read_only;
 
     if (kiln_ctx.present)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -327,6 +351,7 @@ Datum kiln_authenticate(PG_FUNCTION_ARGS)
         (strlen(client_ip) > KILN_CLIENT_IP_MAX_LEN || strspn(client_ip, "0123456789abcdefABCDEF.:") != strlen(client_ip)))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid client_ip in meta"),
                         errdetail("client_ip holds an IPv4 or IPv6 address.")));
+    read_only = kiln_meta_bool(meta, "read_only");
 
     if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0) {
         static const char anon_claims[] = "{\"role\": \"anon\"}";
@@ -362,6 +387,10 @@ Datum kiln_authenticate(PG_FUNCTION_ARGS)
         char *claims_text = pstrdup(v.claims_text);
         char *email = v.email ? MemoryContextStrdup(TopTransactionContext, v.email) : NULL;
 
+        /* Before the role switch: nothing below runs read-write. Turning it
+         * off again later fails with 25001 (a snapshot has been taken). */
+        if (read_only)
+            kiln_set_local("transaction_read_only", "on");
         /* PostgreSQL checks that the session user may become the role. */
         kiln_set_role_local(c.role);
         kiln_set_local("request.jwt.claims", claims_text);

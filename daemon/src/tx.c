@@ -3,10 +3,15 @@
  * failures to KilnError (through the SQLSTATE -> HTTP table in error.c).
  * Connection-level failures map to 503; 5xx never carry the database's
  * message. tx_run sends a whole request transaction in one round trip
- * (libpq pipeline mode). Its two parameterised statements (authenticate
- * and the generated read) run as named prepared statements cached per
- * pooled connection (pool_conn_stmts, keyed by exact SQL text): a miss is
- * prepared inside the same pipeline, so a request stays one round trip.
+ * (libpq pipeline mode): kiln.authenticate and the generated statement,
+ * then a sync. The two are the implicit transaction of the extended
+ * protocol (no BEGIN, no COMMIT: the sync commits, or rolls back after a
+ * failure); a read passes read_only to kiln.authenticate, which makes the
+ * transaction read-only before the statement runs. Only Prefer:
+ * tx=rollback is wrapped in BEGIN ... ROLLBACK. Both statements run as
+ * named prepared statements cached per pooled connection (pool_conn_stmts,
+ * keyed by exact SQL text): a miss is prepared inside the same pipeline,
+ * so a request stays one round trip. Never logs.
  */
 #include "tx.h"
 
@@ -92,8 +97,8 @@ static void db_error(PGresult *r, bool anon, KilnError *err)
                        PQresultErrorField(r, PG_DIAG_MESSAGE_HINT), anon);
 }
 
-/* What each result of a read pipeline answers, in order. */
-typedef enum { R_DEALLOC, R_SYNC, R_BEGIN, R_PREPARE, R_EXEC, R_COMMIT } ResultKind;
+/* What each result of a request pipeline answers, in order. */
+typedef enum { R_DEALLOC, R_SYNC, R_BEGIN, R_PREPARE, R_EXEC, R_END } ResultKind;
 
 typedef struct Expect {
     ResultKind kind;
@@ -111,17 +116,50 @@ typedef struct Prepared {
 } Prepared;
 
 /* 1 DEALLOCATE ALL or up to KILN_STMT_PENDING_MAX DEALLOCATEs and a sync,
- * then BEGIN, 2 x (prepare, execute), COMMIT, sync. */
-#define TX_READ_MAX_RESULTS (KILN_STMT_PENDING_MAX + 9)
+ * then BEGIN, 2 x (prepare, execute), ROLLBACK, sync. */
+#define TX_MAX_RESULTS (KILN_STMT_PENDING_MAX + 9)
 
-/* Queues the whole read transaction. Statements the cache says this
+/* Only Prefer: tx=rollback needs an explicit transaction block. Otherwise
+ * the request is the implicit transaction of the extended protocol:
+ * everything up to the sync, committed by the sync when nothing failed and
+ * rolled back by it when something did (so a failure costs no extra round
+ * trip). A read stays read-only through kiln.authenticate's read_only. */
+static bool tx_explicit(const KilnTx *in)
+{
+    return in->rollback;
+}
+
+/* Copies the meta object text into out with "read_only":true as its last
+ * member (jsonb keeps the last of duplicate keys, so a caller's own
+ * read_only cannot override it). NULL or an empty object gives just that
+ * member. */
+static void meta_read_only(const char *meta, KilnBuf *out)
+{
+    static const char member[] = "\"read_only\":true}";
+    const char *close = meta ? strrchr(meta, '}') : NULL;
+    const char *open = meta ? strchr(meta, '{') : NULL;
+    if (!open || !close || close < open) {
+        buf_putc(out, '{');
+        buf_puts(out, member);
+        return;
+    }
+    const char *p = open + 1;
+    while (p < close && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    buf_append(out, meta, (size_t)(close - meta));
+    if (p < close)
+        buf_putc(out, ',');
+    buf_puts(out, member);
+}
+
+/* Queues the whole request transaction. Statements the cache says this
  * connection has not prepared are prepared in the same pipeline, right
  * before their first execution; DEALLOCATEs the cache asks for run first,
  * in their own implicit transaction (ended by a sync) so they never touch
  * the request's transaction. Returns false when libpq could not queue
  * (the connection is then unusable). */
-static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTx *in, Prepared st[2],
-                      Expect *ex, int *nex)
+static bool send_tx(PGconn *pg, KilnStmtCache *cache, const KilnTx *in, Prepared st[2],
+                    Expect *ex, int *nex)
 {
     int n = 0;
     if (!PQenterPipelineMode(pg))
@@ -147,9 +185,13 @@ static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTx *in, Prepar
             return false;
         ex[n++] = (Expect){R_SYNC, 0};
     }
-    if (!PQsendQueryParams(pg, in->write ? sql_begin_write() : sql_begin_read(), 0, NULL, NULL, NULL, NULL, 0))
-        return false;
-    ex[n++] = (Expect){R_BEGIN, 0};
+    bool explicit = tx_explicit(in);
+    if (explicit) {
+        if (!PQsendQueryParams(pg, in->write ? sql_begin_write() : sql_begin_read(), 0, NULL,
+                               NULL, NULL, NULL, 0))
+            return false;
+        ex[n++] = (Expect){R_BEGIN, 0};
+    }
     for (int s = 0; s < 2; s++) {
         st[s].hit = stmt_cache_lookup(cache, st[s].sql, st[s].name);
         if (!st[s].hit) {
@@ -161,10 +203,13 @@ static bool send_read(PGconn *pg, KilnStmtCache *cache, const KilnTx *in, Prepar
             return false;
         ex[n++] = (Expect){R_EXEC, s};
     }
-    if (!PQsendQueryParams(pg, in->rollback ? sql_rollback() : sql_commit(), 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQpipelineSync(pg))
+    if (explicit) {
+        if (!PQsendQueryParams(pg, sql_rollback(), 0, NULL, NULL, NULL, NULL, 0))
+            return false;
+        ex[n++] = (Expect){R_END, 0};
+    }
+    if (!PQpipelineSync(pg))
         return false;
-    ex[n++] = (Expect){R_COMMIT, 0};
     ex[n++] = (Expect){R_SYNC, 0};
     *nex = n;
     return true;
@@ -184,6 +229,39 @@ static bool stale_state(const char *state)
     return false;
 }
 
+/* Reads what a sync answers: PGRES_PIPELINE_SYNC, preceded by an error
+ * when the implicit transaction failed to commit (a deferred constraint, a
+ * serialization failure), which goes to err unless one is there already.
+ * Returns false when the connection is broken. */
+static bool read_sync(PGconn *pg, bool *ok, bool anon, KilnError *err)
+{
+    for (int i = 0; i < 4; i++) {
+        PGresult *r = PQgetResult(pg);
+        if (!r)
+            return false;
+        ExecStatusType rs = PQresultStatus(r);
+        if (rs == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return true;
+        }
+        if (rs != PGRES_FATAL_ERROR) {
+            PQclear(r);
+            return false;
+        }
+        if (*ok)
+            db_error(r, anon, err);
+        *ok = false;
+        PQclear(r);
+        /* The error's result is followed by a NULL, then the sync. */
+        r = PQgetResult(pg);
+        if (r) {
+            PQclear(r);
+            return false;
+        }
+    }
+    return false;
+}
+
 /* One attempt at tx_run. *stale is set when a cached statement failed
  * because the schema changed under it (stale_state): its entry is dropped
  * and the caller may try once more. */
@@ -195,38 +273,37 @@ static bool tx_run_once(KilnConn *conn, const KilnTx *in, KilnTxResult *out, boo
     out->total = -1;
     out->page_rows = 0;
     out->role[0] = '\0';
-    const char *auth_params[] = {in->token, in->meta};
+    KilnBuf meta = KILN_BUF_INIT;
+    if (!in->write)
+        meta_read_only(in->meta, &meta);
+    const char *auth_params[] = {in->token, in->write ? in->meta : buf_str(&meta)};
     Prepared st[2] = {{.sql = sql_authenticate(), .nparams = 2, .params = auth_params},
                       {.sql = in->sql, .nparams = in->nparams, .params = in->params}};
-    Expect ex[TX_READ_MAX_RESULTS];
+    Expect ex[TX_MAX_RESULTS];
     int nex = 0;
-    if (!send_read(pg, cache, in, st, ex, &nex)) {
+    bool sent = send_tx(pg, cache, in, st, ex, &nex);
+    buf_free(&meta);
+    if (!sent) {
         *broken = true;
         return kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
     }
     bool ok = true, anon = true;
-    for (int i = 0; i < nex; i++) {
-        /* A sync's result is not followed by a NULL. */
-        PGresult *r = ex[i].kind == R_SYNC ? PQgetResult(pg) : next_result(pg);
+    for (int i = 0; i < nex && !*broken; i++) {
+        if (ex[i].kind == R_SYNC) {
+            if (!read_sync(pg, &ok, anon, err))
+                *broken = true;
+            continue;
+        }
+        PGresult *r = next_result(pg);
         if (!r) {
             *broken = true;
-            kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
-            ok = false;
             break;
         }
         ExecStatusType rs = PQresultStatus(r);
-        if (ex[i].kind == R_SYNC) {
-            PQclear(r);
-            if (rs != PGRES_PIPELINE_SYNC) {
-                *broken = true;
-                break;
-            }
-            continue;
-        }
         const Prepared *p =
             ex[i].kind == R_PREPARE || ex[i].kind == R_EXEC ? &st[ex[i].stage] : NULL;
         if (rs == PGRES_PIPELINE_ABORTED) {
-            /* An earlier statement failed: this prepare never ran. */
+            /* An earlier statement failed: this one never ran. */
             if (ex[i].kind == R_PREPARE)
                 stmt_cache_drop(cache, p->sql, false);
             PQclear(r);
@@ -242,14 +319,10 @@ static bool tx_run_once(KilnConn *conn, const KilnTx *in, KilnTxResult *out, boo
                 stmt_cache_drop(cache, p->sql, true);
                 *stale = true;
             }
-            if (ok) {
-                if (PQstatus(pg) != CONNECTION_OK) {
-                    *broken = true;
-                    kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
-                } else {
-                    db_error(r, anon, err);
-                }
-            }
+            if (ok && PQstatus(pg) == CONNECTION_OK)
+                db_error(r, anon, err);
+            else if (PQstatus(pg) != CONNECTION_OK)
+                *broken = true;
             ok = false;
             PQclear(r);
             continue;
@@ -272,14 +345,16 @@ static bool tx_run_once(KilnConn *conn, const KilnTx *in, KilnTxResult *out, boo
     if (!*broken && !PQexitPipelineMode(pg))
         *broken = true;
     if (!*broken && PQtransactionStatus(pg) != PQTRANS_IDLE) {
-        /* A failed statement leaves the transaction aborted: one more round
-         * trip, on the error path only. */
+        /* Only an explicit block (tx=rollback) whose statement failed is
+         * left open (aborted): one more round trip, on that path only. */
         PGresult *r = PQexec(pg, sql_rollback());
         if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
             *broken = true;
         PQclear(r);
     }
-    if (*broken && ok) {
+    if (*broken) {
+        /* Whatever failed first, a lost connection is what the client
+         * hears about (503); a database error's text never mixes in. */
         ok = false;
         kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");
     }

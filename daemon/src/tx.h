@@ -1,8 +1,8 @@
 /*
  * tx.h: running statements on a checked-out connection.
  *
- * One request, one round trip: callers pass a whole statement (later, a
- * pipeline of begin; authenticate; statement; commit). Values always travel
+ * One request, one round trip: callers pass the request's statement and
+ * tx_run sends it after kiln.authenticate in one pipeline. Values always travel
  * as bind parameters. Errors come back as KilnError with the HTTP status the
  * SQLSTATE maps to; the database's text never reaches a client for 5xx.
  */
@@ -27,13 +27,16 @@ bool tx_exec_scalar(KilnConn *conn, const char *sql, int nparams, const char *co
 int tx_wait_notify(KilnConn *conn, int timeout_ms, char *payload, size_t len);
 
 /* A request's transaction, sent as one pipeline. All SQL text comes from
- * sql.c: tx picks BEGIN (read only unless write), kiln.authenticate and
- * COMMIT (ROLLBACK when rollback) itself. */
+ * sql.c: tx adds kiln.authenticate itself, and BEGIN ... ROLLBACK only for
+ * rollback (otherwise the pipeline's implicit transaction commits at its
+ * sync). */
 typedef struct KilnTx {
-    bool write;        /* read-write transaction (default: READ ONLY) */
+    bool write;        /* read-write transaction (default: read-only, set by
+                        * kiln.authenticate's meta read_only) */
     bool rollback;     /* end with ROLLBACK even on success (Prefer: tx=rollback) */
     const char *token; /* NULL: anon */
-    const char *meta;  /* JSON object text for kiln.authenticate */
+    const char *meta;  /* JSON object text for kiln.authenticate (tx adds
+                        * "read_only":true unless write) */
     const char *sql;   /* the statement: one row (body, page_rows, total[, extra]) */
     int nparams;
     const char *const *params;
@@ -51,8 +54,13 @@ typedef struct KilnTxResult {
     char role[32];       /* what kiln.authenticate returned */
 } KilnTxResult;
 
-/* Runs BEGIN; authenticate; statement; COMMIT in one round trip (plus a
- * ROLLBACK round trip when a statement failed). authenticate and the
+/* Runs authenticate; statement; sync in one round trip: one implicit
+ * transaction, committed by the sync, rolled back by it when anything
+ * failed (a commit-time failure, e.g. a deferred constraint, is reported
+ * like a statement's). With rollback: BEGIN; authenticate; statement;
+ * ROLLBACK (plus a ROLLBACK round trip when a statement failed). The
+ * connection is idle, outside any transaction, afterwards unless *broken.
+ * authenticate and the
  * statement run as prepared statements cached on conn (prepared in the
  * same pipeline on a miss); a cached statement that fails because the
  * schema changed under it (SQLSTATE 0A000 "cached plan must not change

@@ -1,6 +1,12 @@
 /*
  * work.c: a FIFO job queue served by a fixed set of worker threads, plus an
  * expiry thread that completes jobs whose deadline passed while queued.
+ *
+ * The expiry thread sleeps until the earliest deadline it saw and is woken
+ * only when a new job's deadline is earlier than that (or it sleeps with no
+ * deadline): jobs come with the same timeout in FIFO order, so under load
+ * it wakes about once per timeout, not once per job. A job taken by a
+ * worker never wakes it; at worst it wakes early, rescans and sleeps again.
  */
 #include "work.h"
 
@@ -17,6 +23,8 @@ struct KilnWork {
     KilnJob *head, *tail;
     int queued, running;
     bool stopping;
+    bool expiry_sleeping; /* the expiry thread waits on changed ... */
+    int64_t expiry_until; /* ... until this deadline (0: no deadline) */
     int nthreads;
     pthread_t *threads;
     pthread_t expiry;
@@ -37,7 +45,6 @@ static void *worker_main(void *arg)
             w->tail = NULL;
         w->queued--;
         w->running++;
-        pthread_cond_signal(&w->changed);
         pthread_mutex_unlock(&w->lock);
         job->fn(job, false);
         pthread_mutex_lock(&w->lock);
@@ -89,12 +96,15 @@ static void *expiry_main(void *arg)
             pthread_mutex_lock(&w->lock);
             continue;
         }
+        w->expiry_sleeping = true;
+        w->expiry_until = next;
         if (next) {
             struct timespec ts = abs_from_monotonic_us(next);
             pthread_cond_timedwait(&w->changed, &w->lock, &ts);
         } else {
             pthread_cond_wait(&w->changed, &w->lock);
         }
+        w->expiry_sleeping = false;
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -135,7 +145,9 @@ void work_submit(KilnWork *w, KilnJob *job)
     w->tail = job;
     w->queued++;
     pthread_cond_signal(&w->has_job);
-    pthread_cond_signal(&w->changed);
+    if (job->deadline_us && w->expiry_sleeping &&
+        (!w->expiry_until || job->deadline_us < w->expiry_until))
+        pthread_cond_signal(&w->changed);
     pthread_mutex_unlock(&w->lock);
 }
 

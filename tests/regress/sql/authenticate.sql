@@ -100,6 +100,34 @@ SELECT kiln.authenticate(NULL, '{"client_ip": "1.2.3.4; drop"}');
 \echo :SQLSTATE
 SELECT kiln.authenticate(NULL, '{"request_id": 42}');
 \echo :SQLSTATE
+SELECT kiln.authenticate(NULL, '{"read_only": "yes"}');
+\echo :SQLSTATE
+
+-- meta read_only: the rest of the transaction is read-only, and nothing can
+-- make it read-write again (the call took the transaction's first
+-- snapshot): 25006 for a write, 25001 for the switch. Statements sent
+-- together (\;) are one implicit transaction, as the daemon's pipeline
+-- (authenticate, statement, sync) is; the context ends with it.
+SELECT kiln.authenticate(NULL, '{"request_id": "req-ro", "read_only": true}') AS role \;
+SELECT pg_catalog.current_setting('transaction_read_only') AS read_only, current_user, auth.role();
+SELECT pg_catalog.current_setting('transaction_read_only') AS read_only_after, current_user,
+       auth.role() IS NULL AS no_role;
+SELECT kiln.authenticate(NULL, '{"read_only": true}') AS role \; CREATE TEMP TABLE ro_probe (a int);
+\echo :SQLSTATE
+SELECT kiln.authenticate(NULL, '{"read_only": true}') AS role \; SET LOCAL transaction_read_only = off;
+\echo :SQLSTATE
+SELECT kiln.authenticate(NULL, '{"read_only": true}') AS role \;
+SELECT pg_catalog.set_config('transaction_read_only', 'off', true);
+\echo :SQLSTATE
+-- The last of duplicate members counts (the daemon appends its own).
+SELECT kiln.authenticate(NULL, '{"read_only": false, "read_only": true}') AS role \;
+SELECT pg_catalog.current_setting('transaction_read_only') AS read_only;
+-- Without read_only (or false), the transaction keeps its mode.
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"read_only": false}');
+SELECT pg_catalog.current_setting('transaction_read_only') AS read_only;
+ROLLBACK;
+SELECT current_user, auth.role() IS NULL AS no_role;
 
 -- Only authenticator (and superusers) may call it.
 RESET SESSION AUTHORIZATION;
