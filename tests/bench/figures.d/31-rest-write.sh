@@ -35,16 +35,15 @@ SQL
     print ";"
   }' >"$root/rest-write-anchor.sql"
   # The daemon's own transaction for such a request, replayed as it sends
-  # it (prepared, one pipeline), with the body inline where it binds $1.
+  # it (prepared, one pipeline, no BEGIN/COMMIT: the sync ends the implicit
+  # transaction), with the body inline where it binds $1.
   {
     echo '\startpipeline'
-    echo 'BEGIN ISOLATION LEVEL READ COMMITTED;'
     echo "SELECT kiln.authenticate('$KILN_BENCH_APIKEY', '{\"request_id\":\"0123456789abcdef0123456789abcdef\",\"client_ip\":\"127.0.0.1\"}'::jsonb);"
     q="'"
     printf '%s%s' 'WITH kiln_written AS (INSERT INTO "public"."bench_write" AS k0 ("name", "qty", "note") SELECT kiln_row."name", kiln_row."qty", kiln_row."note" FROM pg_catalog.json_populate_recordset(NULL::"public"."bench_write", ' "$q"
     tr -d '\n' <"$root/rest-write-body.json"
     printf '%s\n' "$q::json) AS kiln_row RETURNING 1) SELECT $q$q::text AS body, kiln_n.n AS page_rows, NULL::bigint AS total FROM (SELECT pg_catalog.count(*) AS n FROM kiln_written) AS kiln_n;"
-    echo 'COMMIT;'
     echo '\endpipeline'
   } >"$root/rest-write-replay.sql"
   chmod a+r "$root/rest-write-body.json" "$root/rest-write-anchor.sql" "$root/rest-write-replay.sql"
