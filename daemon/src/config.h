@@ -42,6 +42,13 @@ typedef struct KilnConfig {
     char *jwt_secret;
     char *publishable_key;
     char *secret_key;
+    /* auth (/auth/v1) */
+    bool auth_signup_enabled;
+    bool auth_anonymous_enabled;
+    bool auth_autoconfirm;
+    int auth_password_min_length;
+    int auth_access_token_ttl_s;
+    int auth_refresh_reuse_interval_s;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

@@ -4,6 +4,8 @@
  */
 #include "route.h"
 
+#include "auth_api.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +24,8 @@ static const KilnRoute routes[] = {
      "holds a pooled connection for ?ms=N milliseconds (tests only)", false},
     {"/rest/v1/", KILN_GET | KILN_HEAD, true, false, rest_read,
      "data API (PostgREST dialect): reads of tables and views", true},
+    {"/auth/v1/", KILN_GET | KILN_HEAD | KILN_POST | KILN_PUT | KILN_DELETE, true, false,
+     auth_serve, "auth API (GoTrue dialect): sign-up, sign-in, tokens, user, admin", true},
 };
 
 static const struct {
