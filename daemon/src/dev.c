@@ -1038,6 +1038,10 @@ int dev_main(int argc, char **argv)
         !config_layer_set(&base, "jwt_secret", p->secrets[SEC_JWT], &err) ||
         !config_layer_set(&base, "publishable_key", p->secrets[SEC_PUBLISHABLE], &err) ||
         !config_layer_set(&base, "secret_key", p->secrets[SEC_SECRET], &err) ||
+        /* Local development as local Supabase has it: new addresses count
+         * as confirmed, anonymous sign-in on (flags and the file still win). */
+        !config_layer_set(&base, "auth_autoconfirm", "true", &err) ||
+        !config_layer_set(&base, "auth_anonymous_enabled", "true", &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);
