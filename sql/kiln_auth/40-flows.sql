@@ -214,6 +214,22 @@ AS $$
     FROM (SELECT lower(btrim(email)) AS e) x
 $$;
 
+-- Metadata must be a JSON object and small: it rides in every access token,
+-- and a token larger than kiln.verify_jwt's 8192-byte limit would be
+-- refused. NULL when v (null or absent) is acceptable, else the refusal.
+CREATE FUNCTION auth._metadata_refusal(v pg_catalog.jsonb, name pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN v IS NULL OR jsonb_typeof(v) = 'null' THEN NULL
+              WHEN jsonb_typeof(v) <> 'object'
+              THEN auth._err(400, 'validation_failed', name || ' must be a JSON object')
+              WHEN octet_length(v::text) > 2048
+              THEN auth._err(400, 'validation_failed', name || ' is too large (at most 2048 bytes of JSON)')
+         END
+$$;
+
 -- The successor of a refresh token under a session's key.
 CREATE FUNCTION auth._successor(key pg_catalog.bytea, token pg_catalog.text)
 RETURNS pg_catalog.text
@@ -383,10 +399,7 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  IF data IS NOT NULL AND jsonb_typeof(data) <> 'object' THEN
-    RETURN auth._err(400, 'validation_failed', 'data must be a JSON object');
-  END IF;
-  refusal := auth._password_refusal(password, settings);
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._password_refusal(password, settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -443,8 +456,8 @@ BEGIN
   IF NOT auth._setting_bool(settings, 'anonymous_enabled', false) THEN
     RETURN auth._err(422, 'anonymous_provider_disabled', 'Anonymous sign-ins are disabled');
   END IF;
-  IF data IS NOT NULL AND jsonb_typeof(data) <> 'object' THEN
-    RETURN auth._err(400, 'validation_failed', 'data must be a JSON object');
+  IF auth._metadata_refusal(data, 'data') IS NOT NULL THEN
+    RETURN auth._metadata_refusal(data, 'data');
   END IF;
   INSERT INTO auth.users (is_anonymous, raw_app_meta_data, raw_user_meta_data, last_sign_in_at)
   VALUES (true, '{}', coalesce(data, '{}'), now())
@@ -683,8 +696,13 @@ BEGIN
      OR (attrs ? 'phone' AND jsonb_typeof(attrs -> 'phone') = 'string' AND attrs ->> 'phone' IS DISTINCT FROM u.phone) THEN
     RETURN auth._err(422, 'validation_failed', 'Changing the email or phone is not supported yet');
   END IF;
-  IF attrs ? 'data' AND jsonb_typeof(attrs -> 'data') NOT IN ('object', 'null') THEN
-    RETURN auth._err(400, 'validation_failed', 'data must be a JSON object');
+  -- Checked before anything is written: the data as merged.
+  refusal := coalesce(auth._metadata_refusal(attrs -> 'data', 'data'),
+                      CASE WHEN jsonb_typeof(attrs -> 'data') = 'object'
+                           THEN auth._metadata_refusal(coalesce(u.raw_user_meta_data, '{}'::jsonb) || (attrs -> 'data'),
+                                                       'user_metadata') END);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF jsonb_typeof(attrs -> 'password') = 'string' THEN
     pw := attrs ->> 'password';
@@ -730,7 +748,6 @@ AS $$
 DECLARE
   refusal jsonb;
   ban interval;
-  v jsonb;
 BEGIN
   IF jsonb_typeof(attrs -> 'password') = 'string' THEN
     refusal := auth._password_refusal(attrs ->> 'password', settings);
@@ -747,11 +764,11 @@ BEGIN
     END IF;
     UPDATE auth.users SET encrypted_password = attrs ->> 'password_hash' WHERE id = uid;
   END IF;
-  FOREACH v IN ARRAY ARRAY[attrs -> 'user_metadata', attrs -> 'app_metadata'] LOOP
-    IF v IS NOT NULL AND jsonb_typeof(v) NOT IN ('object', 'null') THEN
-      RETURN auth._err(400, 'validation_failed', 'user_metadata and app_metadata must be JSON objects');
-    END IF;
-  END LOOP;
+  refusal := coalesce(auth._metadata_refusal(attrs -> 'user_metadata', 'user_metadata'),
+                      auth._metadata_refusal(attrs -> 'app_metadata', 'app_metadata'));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
   IF jsonb_typeof(attrs -> 'user_metadata') = 'object' THEN
     UPDATE auth.users SET raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || (attrs -> 'user_metadata')
      WHERE id = uid;
@@ -782,6 +799,13 @@ BEGIN
       -- A ban ends the user's sessions (and their access tokens) now.
       DELETE FROM auth.sessions WHERE user_id = uid;
     END IF;
+  END IF;
+  -- As merged (the caller undoes everything on a refusal).
+  SELECT coalesce(auth._metadata_refusal(raw_user_meta_data, 'user_metadata'),
+                  auth._metadata_refusal(raw_app_meta_data, 'app_metadata'))
+    INTO refusal FROM auth.users WHERE id = uid;
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   UPDATE auth.users SET updated_at = now() WHERE id = uid;
   RETURN NULL;

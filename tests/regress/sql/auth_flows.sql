@@ -35,6 +35,8 @@ SELECT auth.sign_up(NULL, 'a long passphrase') -> 'error' AS no_email;
 SELECT auth.sign_up('not an address', 'a long passphrase') -> 'error' AS bad_email;
 SELECT auth.sign_up('d@example.com', 'a long passphrase', '[1]') -> 'error' AS data_not_object;
 SELECT auth.sign_up('s@example.com', 'a long passphrase', '{}', '{"signup_enabled": false}') -> 'error' AS signups_off;
+-- Metadata rides in every access token: at most 2048 bytes of JSON.
+SELECT auth.sign_up('m@example.com', 'a long passphrase', jsonb_build_object('x', repeat('y', 2100))) -> 'error' ->> 'message' AS data_too_large;
 
 -- Sign-up with autoconfirm: a session whose access token carries the
 -- claims of the wire contract.
@@ -132,6 +134,11 @@ ROLLBACK;
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.update_user('{"password": "qwerty123"}') -> 'error' ->> 'code' AS weak_new_password;
+ROLLBACK;
+BEGIN;
+SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
+SELECT auth.update_user(jsonb_build_object('password', 'ada lovelace 1900', 'data', jsonb_build_object('big', repeat('z', 2100)))) -> 'error' ->> 'message' AS merged_too_large;
+SELECT auth.sign_in_password('ada@example.com', 'ada lovelace 1815', :'on') ? 'access_token' AS password_unchanged;
 ROLLBACK;
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
