@@ -26,7 +26,9 @@
 --   authenticated and service_role (the roles the daemon runs requests as);
 --   the user flows check for a user and the admin flows for service_role
 --   themselves, so a wrong caller gets GoTrue's error, not a privilege error.
---   The helpers (auth._*) are executable by their owner only.
+--   The helpers (auth._*) are executable by their owner only; the small SQL
+--   ones carry no SET clause (so the planner can inline them, and they run
+--   under the caller's pinned search_path) and schema-qualify what they use.
 --
 -- Secrets: passwords are stored as argon2id (kiln.hash_password); refresh
 -- tokens are 256-bit random strings stored only as SHA-256. A rotated
@@ -54,11 +56,11 @@ ALTER TABLE auth.refresh_token_keys ENABLE ROW LEVEL SECURITY;
 CREATE FUNCTION auth._err(status pg_catalog.int4, code pg_catalog.text, message pg_catalog.text,
                           extra pg_catalog.jsonb DEFAULT NULL)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE
 AS $$
-  SELECT jsonb_build_object('error', jsonb_build_object('status', status, 'code', code, 'message', message)
-                                     || coalesce(extra, '{}'::jsonb))
+  SELECT pg_catalog.jsonb_build_object('error',
+           pg_catalog.jsonb_build_object('status', status, 'code', code, 'message', message)
+           OPERATOR(pg_catalog.||) coalesce(extra, '{}'::pg_catalog.jsonb))
 $$;
 COMMENT ON FUNCTION auth._err(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
   IS 'a refusal as the flows return it: {"error": {status, code, message, ...extra}}';
@@ -66,29 +68,29 @@ COMMENT ON FUNCTION auth._err(pg_catalog.int4, pg_catalog.text, pg_catalog.text,
 -- RFC 3339 in UTC with microseconds, as GoTrue writes times.
 CREATE FUNCTION auth._ts(t pg_catalog.timestamptz)
 RETURNS pg_catalog.text
-LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE STRICT
 AS $$
-  SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+  SELECT pg_catalog.to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
 CREATE FUNCTION auth._setting_int(settings pg_catalog.jsonb, name pg_catalog.text,
                                   def pg_catalog.int4, lo pg_catalog.int4, hi pg_catalog.int4)
 RETURNS pg_catalog.int4
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT least(greatest(coalesce(CASE WHEN jsonb_typeof(settings -> name) = 'number'
-                                      THEN (settings ->> name)::numeric::int4 END, def), lo), hi)
+  SELECT least(greatest(coalesce(CASE WHEN pg_catalog.jsonb_typeof(settings OPERATOR(pg_catalog.->) name)
+                                           OPERATOR(pg_catalog.=) 'number'
+                                      THEN (settings OPERATOR(pg_catalog.->>) name)::pg_catalog.numeric::pg_catalog.int4
+                                 END, def), lo), hi)
 $$;
 
 CREATE FUNCTION auth._setting_bool(settings pg_catalog.jsonb, name pg_catalog.text, def pg_catalog.bool)
 RETURNS pg_catalog.bool
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT coalesce(CASE WHEN jsonb_typeof(settings -> name) = 'boolean'
-                       THEN (settings ->> name)::bool END, def)
+  SELECT coalesce(CASE WHEN pg_catalog.jsonb_typeof(settings OPERATOR(pg_catalog.->) name)
+                            OPERATOR(pg_catalog.=) 'boolean'
+                       THEN (settings OPERATOR(pg_catalog.->>) name)::pg_catalog.bool END, def)
 $$;
 
 -- A text ip (from the request context) as inet, NULL when it is not one.
@@ -133,10 +135,11 @@ $$;
 -- The user object of the wire contract (supabase-wire §3.3).
 CREATE FUNCTION auth._user_json(u auth.users)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT jsonb_build_object(
+BEGIN
+  RETURN jsonb_build_object(
            'id', u.id,
            'aud', coalesce(u.aud, ''),
            'role', coalesce(u.role, ''),
@@ -163,7 +166,8 @@ AS $$
            'confirmation_sent_at', auth._ts(u.confirmation_sent_at),
            'last_sign_in_at', auth._ts(u.last_sign_in_at),
            'banned_until', auth._ts(u.banned_until),
-           'deleted_at', auth._ts(u.deleted_at)))
+           'deleted_at', auth._ts(u.deleted_at)));
+END
 $$;
 
 -- Why a new password is refused: {"error": ...} (422 weak_password with
@@ -207,11 +211,11 @@ $$;
 CREATE FUNCTION auth._normalize_email(email pg_catalog.text)
 RETURNS pg_catalog.text
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN e ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$' AND octet_length(e) <= 255
+  SELECT CASE WHEN e OPERATOR(pg_catalog.~) '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$'
+                   AND pg_catalog.octet_length(e) OPERATOR(pg_catalog.<=) 255
               THEN e END
-    FROM (SELECT lower(btrim(email)) AS e) x
+    FROM (SELECT pg_catalog.lower(pg_catalog.btrim(email)) AS e) x
 $$;
 
 -- Metadata must be a JSON object and small: it rides in every access token,
@@ -219,14 +223,14 @@ $$;
 -- refused. NULL when v (null or absent) is acceptable, else the refusal.
 CREATE FUNCTION auth._metadata_refusal(v pg_catalog.jsonb, name pg_catalog.text)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE
 AS $$
-  SELECT CASE WHEN v IS NULL OR jsonb_typeof(v) = 'null' THEN NULL
-              WHEN jsonb_typeof(v) <> 'object'
-              THEN auth._err(400, 'validation_failed', name || ' must be a JSON object')
-              WHEN octet_length(v::text) > 2048
-              THEN auth._err(400, 'validation_failed', name || ' is too large (at most 2048 bytes of JSON)')
+  SELECT CASE WHEN v IS NULL OR pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.=) 'null' THEN NULL
+              WHEN pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.<>) 'object'
+              THEN auth._err(400, 'validation_failed', name OPERATOR(pg_catalog.||) ' must be a JSON object')
+              WHEN pg_catalog.octet_length(v::pg_catalog.text) OPERATOR(pg_catalog.>) 2048
+              THEN auth._err(400, 'validation_failed',
+                             name OPERATOR(pg_catalog.||) ' is too large (at most 2048 bytes of JSON)')
          END
 $$;
 
@@ -234,18 +238,18 @@ $$;
 CREATE FUNCTION auth._successor(key pg_catalog.bytea, token pg_catalog.text)
 RETURNS pg_catalog.text
 LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT translate(rtrim(encode(sha256(key || sha256(key || convert_to(token, 'UTF8'))), 'base64'), '='),
-                   '+/', '-_')
+  SELECT pg_catalog.translate(pg_catalog.rtrim(pg_catalog.encode(pg_catalog.sha256(
+           key OPERATOR(pg_catalog.||) pg_catalog.sha256(key OPERATOR(pg_catalog.||)
+                                                         pg_catalog.convert_to(token, 'UTF8'))),
+           'base64'), '='), '+/', '-_')
 $$;
 
 CREATE FUNCTION auth._token_hash(token pg_catalog.text)
 RETURNS pg_catalog.bytea
 LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT sha256(convert_to(token, 'UTF8'))
+  SELECT pg_catalog.sha256(pg_catalog.convert_to(token, 'UTF8'))
 $$;
 
 -- A session response: a fresh access token for user u in session sid, with
@@ -275,7 +279,7 @@ BEGIN
     FROM auth.mfa_amr_claims c WHERE c.session_id = sid;
   -- The tenant claim (kiln_access): the user's only tenant, if any.
   IF to_regprocedure('kiln.default_tenant(uuid)') IS NOT NULL THEN
-    EXECUTE 'SELECT kiln.default_tenant($1)' INTO tenant USING u.id;
+    tenant := kiln.default_tenant(u.id);
   END IF;
   claims := jsonb_build_object(
     'iss', issuer, 'sub', u.id, 'aud', coalesce(u.aud, 'authenticated'),
@@ -356,9 +360,8 @@ $$;
 CREATE FUNCTION auth._admin_refusal()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN auth.role() IS NULL OR auth.role() = 'service_role' THEN NULL
+  SELECT CASE WHEN auth.role() IS NULL OR auth.role() OPERATOR(pg_catalog.=) 'service_role' THEN NULL
               ELSE auth._err(403, 'not_admin', 'User not allowed') END
 $$;
 

@@ -9,38 +9,39 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
 
 -- Settings as the daemon passes them.
 \set on '{"autoconfirm": true, "anonymous_enabled": true}'
 
 -- Password policy: length (floor 8, configurable upwards), the blocklist
 -- exactly as typed, and nothing else.
-SELECT auth.sign_up('p1@example.com', 'short7!') -> 'error' AS too_short;
-SELECT auth.sign_up('p1@example.com', 'password123') -> 'error' AS on_the_list;
-SELECT auth.sign_up('p1@example.com', 'Password123', '{}', :'on') -> 'error' AS listed_capitalised;
-SELECT auth.sign_up('p1@example.com', 'eight ch', '{}', '{"password_min_length": 12}') -> 'error' ->> 'message' AS min_12;
-SELECT auth.sign_up('p1@example.com', 'eight ch', '{}', '{"password_min_length": 4}') ? 'error' AS floor_is_8_so_8_is_fine;
+SELECT auth.sign_up('p1@flows.test', 'short7!') -> 'error' AS too_short;
+SELECT auth.sign_up('p1@flows.test', 'password123') -> 'error' AS on_the_list;
+SELECT auth.sign_up('p1@flows.test', 'Password123', '{}', :'on') -> 'error' AS listed_capitalised;
+SELECT auth.sign_up('p1@flows.test', 'eight ch', '{}', '{"password_min_length": 12}') -> 'error' ->> 'message' AS min_12;
+SELECT auth.sign_up('p1@flows.test', 'eight ch', '{}', '{"password_min_length": 4}') ? 'error' AS floor_is_8_so_8_is_fine;
 SELECT (SELECT count(*) FROM auth.password_blocklist) > 5000 AS list_is_bundled,
        (SELECT min(char_length(password)) FROM auth.password_blocklist) AS shortest_entry;
 -- No composition rules: all lower case letters and spaces is fine.
-SELECT auth.sign_up('p2@example.com', 'correct horse battery staple', '{}', :'on') ? 'access_token' AS lowercase_ok;
+SELECT auth.sign_up('p2@flows.test', 'correct horse battery staple', '{}', :'on') ? 'access_token' AS lowercase_ok;
 -- 128 characters are kept whole, and the password is verified as typed.
-SELECT auth.sign_up('p3@example.com', repeat('x', 79) || 'A' || repeat('y', 48), '{}', :'on') ? 'access_token' AS long_ok;
-SELECT auth.sign_in_password('p3@example.com', repeat('x', 79) || 'B' || repeat('y', 48), :'on') -> 'error' ->> 'code' AS differs_at_80,
-       auth.sign_in_password('p3@example.com', repeat('x', 79) || 'A' || repeat('y', 48), :'on') ? 'access_token' AS same_signs_in;
-SELECT encrypted_password LIKE '$argon2id$v=19$m=19456,t=2,p=1$%' AS argon2id FROM auth.users WHERE email = 'p3@example.com';
+SELECT auth.sign_up('p3@flows.test', repeat('x', 79) || 'A' || repeat('y', 48), '{}', :'on') ? 'access_token' AS long_ok;
+SELECT auth.sign_in_password('p3@flows.test', repeat('x', 79) || 'B' || repeat('y', 48), :'on') -> 'error' ->> 'code' AS differs_at_80,
+       auth.sign_in_password('p3@flows.test', repeat('x', 79) || 'A' || repeat('y', 48), :'on') ? 'access_token' AS same_signs_in;
+SELECT encrypted_password LIKE '$argon2id$v=19$m=19456,t=2,p=1$%' AS argon2id FROM auth.users WHERE email = 'p3@flows.test';
 
 -- Bad input.
 SELECT auth.sign_up(NULL, 'a long passphrase') -> 'error' AS no_email;
 SELECT auth.sign_up('not an address', 'a long passphrase') -> 'error' AS bad_email;
-SELECT auth.sign_up('d@example.com', 'a long passphrase', '[1]') -> 'error' AS data_not_object;
-SELECT auth.sign_up('s@example.com', 'a long passphrase', '{}', '{"signup_enabled": false}') -> 'error' AS signups_off;
+SELECT auth.sign_up('d@flows.test', 'a long passphrase', '[1]') -> 'error' AS data_not_object;
+SELECT auth.sign_up('s@flows.test', 'a long passphrase', '{}', '{"signup_enabled": false}') -> 'error' AS signups_off;
 -- Metadata rides in every access token: at most 2048 bytes of JSON.
-SELECT auth.sign_up('m@example.com', 'a long passphrase', jsonb_build_object('x', repeat('y', 2100))) -> 'error' ->> 'message' AS data_too_large;
+SELECT auth.sign_up('m@flows.test', 'a long passphrase', jsonb_build_object('x', repeat('y', 2100))) -> 'error' ->> 'message' AS data_too_large;
 
 -- Sign-up with autoconfirm: a session whose access token carries the
 -- claims of the wire contract.
-SELECT auth.sign_up(' Ada@Example.COM ', 'ada lovelace 1815', '{"name": "Ada"}', :'on') AS s \gset
+SELECT auth.sign_up(' Ada@Flows.TEST ', 'ada lovelace 1815', '{"name": "Ada"}', :'on') AS s \gset
 SELECT jsonb_object_keys(:'s'::jsonb) AS session_keys ORDER BY 1;
 SELECT :'s'::jsonb ->> 'token_type' AS token_type, (:'s'::jsonb ->> 'expires_in')::int AS expires_in,
        (:'s'::jsonb ->> 'expires_at')::bigint - extract(epoch FROM now())::bigint BETWEEN 3590 AND 3610 AS expires_at_ok,
@@ -58,23 +59,23 @@ SELECT c ->> 'iss' AS iss, c ->> 'aud' AS aud, c ->> 'role' AS role, c ->> 'emai
        (c ->> 'exp')::bigint - (c ->> 'iat')::bigint AS lifetime,
        EXISTS (SELECT 1 FROM auth.sessions WHERE id = (c ->> 'session_id')::uuid) AS session_row
   FROM (SELECT :'c'::jsonb AS c) x;
-SELECT auth.sign_up('ada@example.com', 'another passphrase', '{}', :'on') -> 'error' AS taken_autoconfirm;
+SELECT auth.sign_up('ada@flows.test', 'another passphrase', '{}', :'on') -> 'error' AS taken_autoconfirm;
 -- Confirmations on: a taken address gets a user-shaped answer, like a new one.
-SELECT (auth.sign_up('ADA@example.com', 'another passphrase') - 'id' - 'created_at' - 'updated_at'
+SELECT (auth.sign_up('ADA@flows.test', 'another passphrase') - 'id' - 'created_at' - 'updated_at'
         - 'confirmation_sent_at') AS taken_confirming;
 
 -- Without autoconfirm: the bare user, and sign-in waits for confirmation.
 SELECT r ? 'access_token' AS has_session, r ? 'confirmation_sent_at' AS confirmation_sent, r ->> 'email' AS email
-  FROM auth.sign_up('bob@example.com', 'bob builder 99') r;
-SELECT auth.sign_in_password('bob@example.com', 'bob builder 99') -> 'error' AS unconfirmed;
+  FROM auth.sign_up('bob@flows.test', 'bob builder 99') r;
+SELECT auth.sign_in_password('bob@flows.test', 'bob builder 99') -> 'error' AS unconfirmed;
 
 -- Password grant: an unknown address and a wrong password are the same
 -- answer.
-SELECT auth.sign_in_password('nobody@example.com', 'whatever it is', :'on') AS unknown_user \gset
-SELECT auth.sign_in_password('ada@example.com', 'whatever it is', :'on') AS wrong_password \gset
+SELECT auth.sign_in_password('nobody@flows.test', 'whatever it is', :'on') AS unknown_user \gset
+SELECT auth.sign_in_password('ada@flows.test', 'whatever it is', :'on') AS wrong_password \gset
 SELECT :'unknown_user' AS unknown_user, :'unknown_user' = :'wrong_password' AS same_answer;
-SELECT auth.sign_in_password('ada@example.com', NULL) -> 'error' AS no_password;
-SELECT auth.sign_in_password('ADA@example.com', 'ada lovelace 1815', :'on') AS s2 \gset
+SELECT auth.sign_in_password('ada@flows.test', NULL) -> 'error' AS no_password;
+SELECT auth.sign_in_password('ADA@flows.test', 'ada lovelace 1815', :'on') AS s2 \gset
 SELECT (:'s2'::jsonb -> 'user' ->> 'id') = (:'s'::jsonb -> 'user' ->> 'id') AS same_user,
        (kiln.verify_jwt(:'s2'::jsonb ->> 'access_token') ->> 'session_id')
          <> (kiln.verify_jwt(:'s'::jsonb ->> 'access_token') ->> 'session_id') AS new_session,
@@ -82,12 +83,12 @@ SELECT (:'s2'::jsonb -> 'user' ->> 'id') = (:'s'::jsonb -> 'user' ->> 'id') AS s
 
 -- A bcrypt import signs in and is rehashed to argon2id.
 INSERT INTO auth.users (email, encrypted_password, email_confirmed_at)
-VALUES ('imported@example.com', '$2b$10$pkYtEOPBz464NG2LGAYwouK.IE8S0WrqfkmEK8ARfsTCShnFgt7sG', now());
-SELECT auth.sign_in_password('imported@example.com', 'not the password', :'on') -> 'error' ->> 'code' AS bcrypt_wrong;
-SELECT encrypted_password LIKE '$2b$%' AS still_bcrypt FROM auth.users WHERE email = 'imported@example.com';
-SELECT auth.sign_in_password('imported@example.com', 'imported pass 1', :'on') ? 'access_token' AS bcrypt_signs_in;
-SELECT encrypted_password LIKE '$argon2id$%' AS rehashed_argon2id FROM auth.users WHERE email = 'imported@example.com';
-SELECT auth.sign_in_password('imported@example.com', 'imported pass 1', :'on') ? 'access_token' AS signs_in_after_rehash;
+VALUES ('imported@flows.test', '$2b$10$pkYtEOPBz464NG2LGAYwouK.IE8S0WrqfkmEK8ARfsTCShnFgt7sG', now());
+SELECT auth.sign_in_password('imported@flows.test', 'not the password', :'on') -> 'error' ->> 'code' AS bcrypt_wrong;
+SELECT encrypted_password LIKE '$2b$%' AS still_bcrypt FROM auth.users WHERE email = 'imported@flows.test';
+SELECT auth.sign_in_password('imported@flows.test', 'imported pass 1', :'on') ? 'access_token' AS bcrypt_signs_in;
+SELECT encrypted_password LIKE '$argon2id$%' AS rehashed_argon2id FROM auth.users WHERE email = 'imported@flows.test';
+SELECT auth.sign_in_password('imported@flows.test', 'imported pass 1', :'on') ? 'access_token' AS signs_in_after_rehash;
 
 -- Refresh tokens: stored as hashes only.
 SELECT count(*) FILTER (WHERE token_hash = sha256(convert_to(:'s2'::jsonb ->> 'refresh_token', 'UTF8'))) AS hash_stored,
@@ -117,8 +118,8 @@ SELECT auth.refresh_session('') -> 'error' AS empty_token;
 -- The signed-in user: get, update, sign out.
 -- A request: kiln.authenticate with the user's access token, then the flow.
 \set meta '{"request_id": "req-test-1", "client_ip": "203.0.113.9"}'
-SELECT auth.sign_in_password('ada@example.com', 'ada lovelace 1815', :'on') AS a1 \gset
-SELECT auth.sign_in_password('ada@example.com', 'ada lovelace 1815', :'on') AS a2 \gset
+SELECT auth.sign_in_password('ada@flows.test', 'ada lovelace 1815', :'on') AS a1 \gset
+SELECT auth.sign_in_password('ada@flows.test', 'ada lovelace 1815', :'on') AS a2 \gset
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.get_user() ->> 'email' AS get_user;
@@ -138,24 +139,24 @@ ROLLBACK;
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.update_user(jsonb_build_object('password', 'ada lovelace 1900', 'data', jsonb_build_object('big', repeat('z', 2100)))) -> 'error' ->> 'message' AS merged_too_large;
-SELECT auth.sign_in_password('ada@example.com', 'ada lovelace 1815', :'on') ? 'access_token' AS password_unchanged;
+SELECT auth.sign_in_password('ada@flows.test', 'ada lovelace 1815', :'on') ? 'access_token' AS password_unchanged;
 ROLLBACK;
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
-SELECT auth.update_user('{"email": "other@example.com"}') -> 'error' ->> 'code' AS email_change_later;
+SELECT auth.update_user('{"email": "other@flows.test"}') -> 'error' ->> 'code' AS email_change_later;
 ROLLBACK;
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.update_user('{"password": "ada lovelace 1816"}') ->> 'email' AS password_changed;
 COMMIT;
-SELECT auth.sign_in_password('ada@example.com', 'ada lovelace 1816', :'on') ? 'access_token' AS new_password_works;
+SELECT auth.sign_in_password('ada@flows.test', 'ada lovelace 1816', :'on') ? 'access_token' AS new_password_works;
 -- others: every session but this one.
-SELECT count(*) AS sessions_before FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'ada@example.com';
+SELECT count(*) AS sessions_before FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'ada@flows.test';
 BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.sign_out('others') AS others;
 COMMIT;
-SELECT count(*) AS sessions_after_others FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'ada@example.com';
+SELECT count(*) AS sessions_after_others FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'ada@flows.test';
 -- The other sessions' access tokens are refused from then on.
 BEGIN;
 SELECT kiln.authenticate(:'a2'::jsonb ->> 'access_token', :'meta') AS role;
@@ -169,7 +170,7 @@ BEGIN;
 SELECT kiln.authenticate(:'a1'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.sign_out('local') AS local;
 COMMIT;
-SELECT count(*) AS sessions_after_local FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'ada@example.com';
+SELECT count(*) AS sessions_after_local FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'ada@flows.test';
 SELECT auth.refresh_session(:'a1'::jsonb ->> 'refresh_token') -> 'error' ->> 'code' AS signed_out_refresh;
 -- No user in the context.
 BEGIN;
@@ -190,20 +191,20 @@ SELECT u -> 'is_anonymous' AS is_anonymous, u ->> 'email' AS email, u -> 'user_m
   FROM (SELECT :'anon'::jsonb -> 'user' AS u) x;
 
 -- Admin: only service_role (or SQL without a request context).
-SELECT auth.sign_in_password('ada@example.com', 'ada lovelace 1816', :'on') AS a4 \gset
+SELECT auth.sign_in_password('ada@flows.test', 'ada lovelace 1816', :'on') AS a4 \gset
 BEGIN;
 SELECT kiln.authenticate(:'a4'::jsonb ->> 'access_token', :'meta') AS role;
 SELECT auth.admin_list_users() -> 'error' AS user_is_not_admin;
 ROLLBACK;
-SELECT auth.admin_create_user('{"email": "Carol@example.com", "password": "carol singer 77", "email_confirm": true,
+SELECT auth.admin_create_user('{"email": "Carol@flows.test", "password": "carol singer 77", "email_confirm": true,
                                 "user_metadata": {"team": "blue"}}') AS carol \gset
 SELECT :'carol'::jsonb ->> 'email' AS email, :'carol'::jsonb -> 'user_metadata' AS user_metadata,
        :'carol'::jsonb ? 'email_confirmed_at' AS confirmed;
-SELECT auth.admin_create_user('{"email": "carol@example.com"}') -> 'error' AS duplicate;
-SELECT auth.admin_create_user('{"email": "weak@example.com", "password": "12345678"}') -> 'error' ->> 'code' AS weak,
-       NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'weak@example.com') AS nothing_left;
-SELECT auth.admin_create_user('{"email": "x@example.com", "ban_duration": "forever"}') -> 'error' ->> 'code' AS bad_ban,
-       NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'x@example.com') AS nothing_left;
+SELECT auth.admin_create_user('{"email": "carol@flows.test"}') -> 'error' AS duplicate;
+SELECT auth.admin_create_user('{"email": "weak@flows.test", "password": "12345678"}') -> 'error' ->> 'code' AS weak,
+       NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'weak@flows.test') AS nothing_left;
+SELECT auth.admin_create_user('{"email": "x@flows.test", "ban_duration": "forever"}') -> 'error' ->> 'code' AS bad_ban,
+       NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'x@flows.test') AS nothing_left;
 SELECT auth.admin_create_user('[]') -> 'error' ->> 'code' AS not_object;
 SELECT (auth.admin_list_users(1, 2) -> 'users' -> 0 ->> 'email') AS first_page_first,
        jsonb_array_length(auth.admin_list_users(1, 2) -> 'users') AS per_page,
@@ -211,23 +212,23 @@ SELECT (auth.admin_list_users(1, 2) -> 'users' -> 0 ->> 'email') AS first_page_f
        jsonb_array_length(auth.admin_list_users(1000, 2) -> 'users') AS past_the_end;
 SELECT auth.admin_get_user((:'carol'::jsonb ->> 'id')::uuid) ->> 'email' AS got,
        auth.admin_get_user('00000000-0000-4000-8000-000000000000') -> 'error' AS missing;
-SELECT auth.sign_in_password('carol@example.com', 'carol singer 77', :'on') ->> 'refresh_token' AS carol_rt \gset
+SELECT auth.sign_in_password('carol@flows.test', 'carol singer 77', :'on') ->> 'refresh_token' AS carol_rt \gset
 SELECT auth.admin_update_user((:'carol'::jsonb ->> 'id')::uuid, '{"ban_duration": "24h", "app_metadata": {"plan": "pro"}}') AS banned \gset
 SELECT :'banned'::jsonb ? 'banned_until' AS banned_until_set, :'banned'::jsonb -> 'app_metadata' ->> 'plan' AS plan;
-SELECT auth.sign_in_password('carol@example.com', 'carol singer 77', :'on') -> 'error' AS banned_sign_in;
+SELECT auth.sign_in_password('carol@flows.test', 'carol singer 77', :'on') -> 'error' AS banned_sign_in;
 SELECT auth.refresh_session(:'carol_rt') -> 'error' ->> 'code' AS banned_sessions_ended;
 SELECT auth.admin_update_user((:'carol'::jsonb ->> 'id')::uuid, '{"ban_duration": "none"}') ? 'banned_until' AS still_banned;
-SELECT auth.sign_in_password('carol@example.com', 'carol singer 77', :'on') ? 'access_token' AS unbanned_sign_in;
-SELECT auth.admin_update_user((:'carol'::jsonb ->> 'id')::uuid, '{"email": "ada@example.com"}') -> 'error' ->> 'code' AS email_taken;
-SELECT auth.admin_update_user((:'carol'::jsonb ->> 'id')::uuid, '{"email": "carol2@example.com", "password": "1234567"}') -> 'error' ->> 'code' AS refused,
+SELECT auth.sign_in_password('carol@flows.test', 'carol singer 77', :'on') ? 'access_token' AS unbanned_sign_in;
+SELECT auth.admin_update_user((:'carol'::jsonb ->> 'id')::uuid, '{"email": "ada@flows.test"}') -> 'error' ->> 'code' AS email_taken;
+SELECT auth.admin_update_user((:'carol'::jsonb ->> 'id')::uuid, '{"email": "carol2@flows.test", "password": "1234567"}') -> 'error' ->> 'code' AS refused,
        (SELECT email FROM auth.users WHERE id = (:'carol'::jsonb ->> 'id')::uuid) AS email_unchanged;
 SELECT auth.admin_delete_user((:'carol'::jsonb ->> 'id')::uuid, true) AS soft_deleted;
 SELECT deleted_at IS NOT NULL AS deleted, email IS NULL AS address_freed, encrypted_password IS NULL AS no_password
   FROM auth.users WHERE id = (:'carol'::jsonb ->> 'id')::uuid;
-SELECT auth.sign_in_password('carol@example.com', 'carol singer 77', :'on') -> 'error' ->> 'code' AS deleted_sign_in;
+SELECT auth.sign_in_password('carol@flows.test', 'carol singer 77', :'on') -> 'error' ->> 'code' AS deleted_sign_in;
 SELECT auth.admin_delete_user((:'carol'::jsonb ->> 'id')::uuid) -> 'error' ->> 'code' AS already_deleted;
-SELECT auth.admin_delete_user((auth.admin_create_user('{"email": "dan@example.com"}') ->> 'id')::uuid, false) AS hard_deleted,
-       NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'dan@example.com') AS row_gone;
+SELECT auth.admin_delete_user((auth.admin_create_user('{"email": "dan@flows.test"}') ->> 'id')::uuid, false) AS hard_deleted,
+       NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'dan@flows.test') AS row_gone;
 
 -- The audit trail: every sign-in, failure, replay and admin action, with the
 -- request id and ip of the request context.
@@ -252,3 +253,8 @@ SELECT p.proname, p.prosecdef, has_function_privilege('anon', p.oid, 'EXECUTE') 
  ORDER BY 1;
 SELECT has_table_privilege('anon', 'auth.refresh_token_keys', 'SELECT') AS anon_reads_keys,
        has_table_privilege('service_role', 'auth.password_blocklist', 'SELECT') AS service_reads_list;
+
+-- Leave the database as it was for the tests after this one.
+DELETE FROM auth.users WHERE email LIKE '%@flows.test' OR created_at >= :'t0';
+DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
+DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
