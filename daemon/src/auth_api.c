@@ -90,11 +90,13 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
     buf_printf(out,
                "{\"signup_enabled\":%s,\"anonymous_enabled\":%s,\"autoconfirm\":%s,"
                "\"password_min_length\":%d,\"access_token_ttl_s\":%d,"
-               "\"refresh_reuse_interval_s\":%d}",
+               "\"refresh_reuse_interval_s\":%d,\"session_timebox_s\":%d,"
+               "\"session_inactivity_timeout_s\":%d}",
                cfg->auth_signup_enabled ? "true" : "false",
                cfg->auth_anonymous_enabled ? "true" : "false",
                cfg->auth_autoconfirm ? "true" : "false", cfg->auth_password_min_length,
-               cfg->auth_access_token_ttl_s, cfg->auth_refresh_reuse_interval_s);
+               cfg->auth_access_token_ttl_s, cfg->auth_refresh_reuse_interval_s,
+               cfg->auth_session_timebox_s, cfg->auth_session_inactivity_timeout_s);
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's

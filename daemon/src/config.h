@@ -49,6 +49,8 @@ typedef struct KilnConfig {
     int auth_password_min_length;
     int auth_access_token_ttl_s;
     int auth_refresh_reuse_interval_s;
+    int auth_session_timebox_s;
+    int auth_session_inactivity_timeout_s;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

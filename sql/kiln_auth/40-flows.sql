@@ -17,8 +17,9 @@
 --   defaults below), never from global state: signup_enabled (true),
 --   anonymous_enabled (false), autoconfirm (false), password_min_length (8,
 --   never below 8), access_token_ttl_s (3600, 30..86400),
---   refresh_reuse_interval_s (10, 0..300), issuer (the first of
---   kiln.jwt_issuers).
+--   refresh_reuse_interval_s (10, 0..300), session_timebox_s (2592000 = 30
+--   days, 0 = none), session_inactivity_timeout_s (604800 = 7 days, 0 =
+--   none), issuer (the first of kiln.jwt_issuers).
 -- * Who is calling comes from the verified request context
 --   (kiln.authenticate): auth.uid(), kiln.session_id(), auth.role(); the
 --   client ip and request id for the audit rows from kiln.current_context().
@@ -315,8 +316,10 @@ DECLARE
   sid uuid;
   token text := kiln.random_token(32);
 BEGIN
-  INSERT INTO auth.sessions (user_id, aal, ip, refreshed_at)
-  VALUES (u.id, 'aal1', auth._inet(kiln.current_context() ->> 'client_ip'), now() AT TIME ZONE 'UTC')
+  INSERT INTO auth.sessions (user_id, aal, ip, refreshed_at, not_after)
+  VALUES (u.id, 'aal1', auth._inet(kiln.current_context() ->> 'client_ip'), now() AT TIME ZONE 'UTC',
+          now() + make_interval(secs => nullif(auth._setting_int(settings, 'session_timebox_s',
+                                                                 2592000, 0, 315360000), 0)))
   RETURNING id INTO sid;
   INSERT INTO auth.refresh_token_keys (session_id, key)
   VALUES (sid, decode(translate(kiln.random_token(32), '-_', '+/') || '=', 'base64'));
@@ -549,6 +552,7 @@ DECLARE
   steps int := 0;
   crow auth.refresh_tokens;
   window_s int := auth._setting_int(settings, 'refresh_reuse_interval_s', 10, 0, 300);
+  inactive_s int := auth._setting_int(settings, 'session_inactivity_timeout_s', 604800, 0, 315360000);
 BEGIN
   IF refresh_token IS NULL OR refresh_token = '' THEN
     RETURN auth._err(400, 'validation_failed', 'refresh_token required');
@@ -573,7 +577,16 @@ BEGIN
                         jsonb_build_object('reason', 'user_banned', 'session_id', sid));
     RETURN auth._err(400, 'user_banned', 'User is banned');
   END IF;
-  IF s.not_after IS NOT NULL AND s.not_after < now() THEN
+  -- Absolute lifetime (not_after, set at sign-in) and inactivity (no
+  -- refresh for that long): the session ends.
+  IF (s.not_after IS NOT NULL AND s.not_after < now())
+     OR (inactive_s > 0 AND coalesce(s.refreshed_at, s.created_at AT TIME ZONE 'UTC')
+                            < (now() AT TIME ZONE 'UTC') - make_interval(secs => inactive_s)) THEN
+    DELETE FROM auth.sessions WHERE id = sid;
+    PERFORM auth._audit('token_revoked', u.id, u.email, 'token',
+                        jsonb_build_object('session_id', sid, 'reason',
+                                           CASE WHEN s.not_after < now() THEN 'session_timebox'
+                                                ELSE 'session_inactivity' END));
     RETURN auth._err(400, 'session_expired', 'Invalid Refresh Token: Session Expired');
   END IF;
   SELECT key INTO k FROM auth.refresh_token_keys WHERE session_id = sid;

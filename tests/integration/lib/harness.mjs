@@ -39,6 +39,9 @@ export const CONFIG_KEYS = [
   'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
   'anon_without_key', 'jwt_secret', 'publishable_key',
   'secret_key', 'log_level', 'access_log', 'debug_endpoints',
+  'auth_signup_enabled', 'auth_anonymous_enabled', 'auth_autoconfirm',
+  'auth_password_min_length', 'auth_access_token_ttl_s', 'auth_refresh_reuse_interval_s',
+  'auth_session_timebox_s', 'auth_session_inactivity_timeout_s',
 ];
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

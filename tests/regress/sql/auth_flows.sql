@@ -112,6 +112,24 @@ SELECT auth.refresh_session(:'r0', '{"refresh_reuse_interval_s": 0}') -> 'error'
 SELECT auth.refresh_session(:'r2', :'on') -> 'error' AS active_token_gone;
 SELECT EXISTS (SELECT 1 FROM kiln.revoked_sessions WHERE session_id = :'r_sid') AS access_tokens_revoked,
        NOT EXISTS (SELECT 1 FROM auth.sessions WHERE id = :'r_sid') AS session_gone;
+-- Session lifetime: absolute (not_after, from session_timebox_s; 30 days by
+-- default) and inactivity (no refresh for session_inactivity_timeout_s).
+CREATE FUNCTION pg_temp.sid(s jsonb) RETURNS uuid LANGUAGE sql AS $$
+  SELECT (kiln.verify_jwt(s ->> 'access_token') ->> 'session_id')::uuid $$;
+SELECT auth.sign_in_password('p2@flows.test', 'correct horse battery staple', :'on') AS tdef \gset
+SELECT auth.sign_in_password('p2@flows.test', 'correct horse battery staple', '{"session_timebox_s": 3600}') AS tb \gset
+SELECT (SELECT not_after - created_at FROM auth.sessions WHERE id = pg_temp.sid(:'tdef')) AS default_timebox,
+       (SELECT not_after - created_at FROM auth.sessions WHERE id = pg_temp.sid(:'tb')) AS timebox;
+UPDATE auth.sessions SET not_after = now() - interval '1 second' WHERE id = pg_temp.sid(:'tb');
+SELECT pg_temp.sid(:'tb') AS tb_sid \gset
+SELECT auth.refresh_session(:'tb'::jsonb ->> 'refresh_token') -> 'error' ->> 'code' AS past_timebox;
+SELECT NOT EXISTS (SELECT 1 FROM auth.sessions WHERE id = :'tb_sid') AS session_ended;
+SELECT auth.sign_in_password('p2@flows.test', 'correct horse battery staple', :'on') AS ia \gset
+SELECT auth.sign_in_password('p2@flows.test', 'correct horse battery staple', :'on') AS ib \gset
+UPDATE auth.sessions SET refreshed_at = refreshed_at - interval '8 days'
+ WHERE id IN (pg_temp.sid(:'ia'), pg_temp.sid(:'ib'));
+SELECT auth.refresh_session(:'ia'::jsonb ->> 'refresh_token') -> 'error' ->> 'code' AS idle_8_days,
+       auth.refresh_session(:'ib'::jsonb ->> 'refresh_token', '{"session_inactivity_timeout_s": 0}') ? 'access_token' AS no_inactivity_limit;
 SELECT auth.refresh_session('no-such-token') -> 'error' AS unknown_token;
 SELECT auth.refresh_session('') -> 'error' AS empty_token;
 
