@@ -502,6 +502,45 @@ describe('wire details', () => {
     }
   });
 
+  test('the database holds no refresh token, access token or password in clear', async () => {
+    const { session } = await signedUp('clear');
+    const r1 = await client().auth.refreshSession({ refresh_token: session.refresh_token });
+    const secrets = [session.refresh_token, r1.data.session.refresh_token, PASSWORD,
+      r1.data.session.access_token.split('.')[2]];
+    const n = await cluster.psql(`SELECT count(*) FROM (
+        SELECT t::text FROM auth.refresh_tokens t UNION ALL SELECT t::text FROM auth.sessions t
+        UNION ALL SELECT t::text FROM auth.users t UNION ALL SELECT t::text FROM auth.identities t
+        UNION ALL SELECT t::text FROM auth.audit_log_entries t UNION ALL SELECT t::text FROM auth.refresh_token_keys t
+        UNION ALL SELECT t::text FROM auth.mfa_amr_claims t) x(v)
+      WHERE ${secrets.map((x) => `strpos(v, '${x.replace(/'/g, "''")}') > 0`).join(' OR ')}`);
+    assert.equal(n, '0');
+  });
+
+  test('random bodies never get a 5xx or database text', async () => {
+    const paths = ['signup', 'token?grant_type=password', 'token?grant_type=refresh_token', 'user',
+      'admin/users', 'logout?scope=local', 'admin/users/00000000-0000-4000-8000-000000000000'];
+    const values = [null, true, 0, -1, 1e308, '', 'x'.repeat(5000), "'; select 1; --", '\u0000', [], {}, { a: [1, { b: 2 }] },
+      '😀', 'a@b', 'ada@example.com', '2024-01-01', 'none'];
+    const keysOf = ['email', 'password', 'phone', 'data', 'refresh_token', 'user_metadata', 'app_metadata',
+      'ban_duration', 'should_soft_delete', 'email_confirm', 'password_hash', 'id', 'role'];
+    let seed = 42;
+    const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    for (let i = 0; i < 150; i++) {
+      const body = {};
+      for (let k = rnd(4); k > 0; k--) body[keysOf[rnd(keysOf.length)]] = values[rnd(values.length)];
+      const p = paths[rnd(paths.length)];
+      const method = p.startsWith('admin/users/') ? ['GET', 'PUT', 'DELETE'][rnd(3)] : p === 'user' ? 'PUT' : 'POST';
+      const key = [keys.publishable, keys.secret][rnd(2)];
+      const raw = rnd(5) === 0 ? JSON.stringify(body).slice(0, -1 - rnd(3)) : JSON.stringify(body);
+      const r = await request(`${kiln.url}/auth/v1/${p}`, {
+        method, body: raw, headers: { apikey: key, Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      });
+      assert.ok(r.status < 500, `${method} ${p} ${raw.slice(0, 200)} -> ${r.status} ${r.body}`);
+      assert.ok(r.json && typeof r.json === 'object', `${p}: JSON body`);
+      assert.doesNotMatch(r.body, /ERROR:|SQLSTATE|pg_catalog|syntax error|auth\._/);
+    }
+  });
+
   test('settings, health and the audit trail', async () => {
     const s = await request(`${kiln.url}/auth/v1/settings`, { headers: { apikey: keys.publishable } });
     assert.equal(s.status, 200);
