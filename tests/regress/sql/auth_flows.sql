@@ -260,6 +260,17 @@ SELECT payload -> 'traits' ->> 'reason' AS failure_reason, count(*) AS n
 SELECT count(*) AS passwords_in_audit FROM auth.audit_log_entries
  WHERE payload::text LIKE '%lovelace%' OR payload::text LIKE '%singer%';
 
+-- With the audit trail switched on for it, every auth event is also in the
+-- hash-chained kiln.audit_log, with the verified request context.
+SELECT kiln.enable_audit('auth.audit_log_entries');
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"request_id": "req-audit-7", "client_ip": "198.51.100.7"}') AS role;
+SELECT auth.sign_in_password('ada@flows.test', 'not it at all', :'on') -> 'error' ->> 'code' AS failed;
+COMMIT;
+SELECT op, actor_role, request_id, client_ip, new -> 'payload' ->> 'action' AS action
+  FROM kiln.audit_log WHERE table_name = 'audit_log_entries' AND request_id = 'req-audit-7';
+SELECT kiln.disable_audit('auth.audit_log_entries');
+
 -- Who may call: the flows run as their owner; app roles reach the tables
 -- only through them.
 SELECT p.proname, p.prosecdef, has_function_privilege('anon', p.oid, 'EXECUTE') AS anon,
