@@ -38,6 +38,7 @@
 
 #define AUTH_PREFIX "/auth/v1/"
 #define AUTH_MAX_PARAMS 4
+#define AUTH_MAX_OWNED 4
 
 /* Which credential a request authenticates with (supabase-wire §1.3). */
 typedef enum {
@@ -57,7 +58,7 @@ typedef struct AuthPlan {
     bool list;           /* admin list: X-Total-Count and Link headers */
     long page, per_page; /* for the Link header */
     bool token_endpoint; /* errors in the OAuth shape when unversioned */
-    char *owned[AUTH_MAX_PARAMS];
+    char *owned[AUTH_MAX_OWNED];
     int nowned;
 } AuthPlan;
 
@@ -270,8 +271,18 @@ static bool body_string(json_t *body, const char *key, const char **out, AuthRef
     return true;
 }
 
-/* An object field re-serialised as JSON text (owned by plan), NULL when
- * absent or null; any other type is refused. */
+/* Keeps s (malloc'd; NULL means out of memory) until plan_free. */
+static char *plan_own(AuthPlan *p, char *s)
+{
+    if (!s || p->nowned == AUTH_MAX_OWNED)
+        abort(); /* out of memory, or a plan holding more than it declares */
+    p->owned[p->nowned++] = s;
+    return s;
+}
+
+/* An object field re-serialised as JSON text (owned by p), NULL when
+ * absent or null; any other type is refused. With p NULL the field is only
+ * checked (*out is then NULL). */
 static bool body_object(json_t *body, const char *key, AuthPlan *p, const char **out,
                         AuthRefusal *r)
 {
@@ -284,21 +295,14 @@ static bool body_object(json_t *body, const char *key, AuthPlan *p, const char *
         snprintf(m, sizeof m, "%s must be a JSON object", key);
         return refuse(r, 400, "bad_json", m);
     }
-    char *s = json_dumps(v, JSON_COMPACT);
-    if (!s)
-        abort();
-    p->owned[p->nowned++] = s;
-    *out = s;
+    if (p)
+        *out = plan_own(p, json_dumps(v, JSON_COMPACT));
     return true;
 }
 
 static const char *whole_body(json_t *body, AuthPlan *p)
 {
-    char *s = json_dumps(body, JSON_COMPACT);
-    if (!s)
-        abort();
-    p->owned[p->nowned++] = s;
-    return s;
+    return plan_own(p, json_dumps(body, JSON_COMPACT));
 }
 
 static void plan_free(AuthPlan *p)
@@ -421,7 +425,7 @@ static bool plan_user_put(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     const char *ignored;
     if (!body_string(c->body, "password", &ignored, r) ||
         !body_string(c->body, "email", &ignored, r) || !body_string(c->body, "phone", &ignored, r) ||
-        !body_object(c->body, "data", p, &ignored, r))
+        !body_object(c->body, "data", NULL, &ignored, r))
         return false;
     const char *params[] = {whole_body(c->body, p), c->settings};
     plan_set(p, sql_auth_update_user(), 2, params);
@@ -433,9 +437,7 @@ static bool plan_settings(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     (void)r;
     KilnBuf b = KILN_BUF_INIT;
     settings_body(c->req->cfg, &b);
-    char *s = buf_take(&b);
-    p->owned[p->nowned++] = s;
-    const char *params[] = {s};
+    const char *params[] = {plan_own(p, buf_take(&b))};
     plan_set(p, sql_auth_echo(), 1, params);
     return true;
 }
@@ -461,13 +463,9 @@ static bool plan_admin_list(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (!query_long(c->req, "page", 1, 1, 1000000000L, &p->page, r) ||
         !query_long(c->req, "per_page", 50, 1, 1000, &p->per_page, r))
         return false;
-    char *pg = malloc(24), *pp = malloc(24);
-    if (!pg || !pp)
-        abort();
+    char *pg = plan_own(p, malloc(24)), *pp = plan_own(p, malloc(24));
     snprintf(pg, 24, "%ld", p->page);
     snprintf(pp, 24, "%ld", p->per_page);
-    p->owned[p->nowned++] = pg;
-    p->owned[p->nowned++] = pp;
     const char *params[] = {pg, pp};
     plan_set(p, sql_auth_admin_list(), 2, params);
     p->list = true;
@@ -480,8 +478,8 @@ static bool plan_admin_create(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (!body_string(c->body, "email", &ignored, r) ||
         !body_string(c->body, "password", &ignored, r) ||
         !body_string(c->body, "phone", &ignored, r) ||
-        !body_object(c->body, "user_metadata", p, &ignored, r) ||
-        !body_object(c->body, "app_metadata", p, &ignored, r))
+        !body_object(c->body, "user_metadata", NULL, &ignored, r) ||
+        !body_object(c->body, "app_metadata", NULL, &ignored, r))
         return false;
     const char *params[] = {whole_body(c->body, p), c->settings};
     plan_set(p, sql_auth_admin_create(), 2, params);
@@ -503,8 +501,8 @@ static bool plan_admin_user(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         if (!body_string(c->body, "email", &ignored, r) ||
             !body_string(c->body, "password", &ignored, r) ||
             !body_string(c->body, "ban_duration", &ignored, r) ||
-            !body_object(c->body, "user_metadata", p, &ignored, r) ||
-            !body_object(c->body, "app_metadata", p, &ignored, r))
+            !body_object(c->body, "user_metadata", NULL, &ignored, r) ||
+            !body_object(c->body, "app_metadata", NULL, &ignored, r))
             return false;
         const char *params[] = {id, whole_body(c->body, p), c->settings};
         plan_set(p, sql_auth_admin_update(), 3, params);
