@@ -289,7 +289,9 @@ BEGIN
     'email', coalesce(u.email, ''), 'phone', coalesce(u.phone, ''),
     'app_metadata', coalesce(u.raw_app_meta_data, '{}'::jsonb),
     'user_metadata', coalesce(u.raw_user_meta_data, '{}'::jsonb),
-    'role', coalesce(u.role, 'authenticated'),
+    -- Always authenticated: a sign-in never mints service_role, whatever a
+    -- seed wrote into auth.users.role.
+    'role', 'authenticated',
     'aal', coalesce(s.aal, 'aal1')::text, 'amr', amr,
     'session_id', sid, 'is_anonymous', u.is_anonymous);
   IF tenant IS NOT NULL THEN

@@ -90,6 +90,10 @@ SELECT auth.sign_in_password('imported@flows.test', 'imported pass 1', :'on') ? 
 SELECT encrypted_password LIKE '$argon2id$%' AS rehashed_argon2id FROM auth.users WHERE email = 'imported@flows.test';
 SELECT auth.sign_in_password('imported@flows.test', 'imported pass 1', :'on') ? 'access_token' AS signs_in_after_rehash;
 
+-- A sign-in never mints another role, whatever auth.users.role says.
+UPDATE auth.users SET role = 'service_role' WHERE email = 'imported@flows.test';
+SELECT kiln.verify_jwt(auth.sign_in_password('imported@flows.test', 'imported pass 1', :'on') ->> 'access_token') ->> 'role' AS role;
+
 -- Refresh tokens: stored as hashes only.
 SELECT count(*) FILTER (WHERE token_hash = sha256(convert_to(:'s2'::jsonb ->> 'refresh_token', 'UTF8'))) AS hash_stored,
        bool_and(length(token_hash) = 32) AS all_hashes
