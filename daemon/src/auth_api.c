@@ -546,11 +546,12 @@ static const struct {
 
 #define NENDPOINTS (sizeof endpoints / sizeof endpoints[0])
 
-/* Finds the endpoint for rest and method: its index, or -1 with r 404/405. */
-static int endpoint_find(const char *rest, const char *method, AuthRefusal *r)
+/* Finds the endpoint for rest and method: its index, or -1 with r 404, or
+ * 405 with *allowed the methods the path takes (KILN_* mask). */
+static int endpoint_find(const char *rest, const char *method, unsigned *allowed, AuthRefusal *r)
 {
     unsigned bit = route_method_bit(method);
-    bool path_known = false;
+    *allowed = 0;
     for (size_t i = 0; i < NENDPOINTS; i++) {
         const char *p = endpoints[i].path;
         size_t n = strlen(p);
@@ -558,15 +559,31 @@ static int endpoint_find(const char *rest, const char *method, AuthRefusal *r)
                                      : strcmp(rest, p) == 0;
         if (!match)
             continue;
-        path_known = true;
+        *allowed |= endpoints[i].methods;
         if (endpoints[i].methods & bit)
             return (int)i;
     }
-    if (path_known)
+    if (*allowed)
         refuse(r, 405, "method_not_allowed", "Method not allowed");
     else
         refuse(r, 404, "not_found", "Not found");
     return -1;
+}
+
+/* The Allow header for a KILN_* mask, e.g. "GET, HEAD, PUT". */
+static void allow_header(KilnResponse *res, unsigned mask)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{KILN_GET, "GET"}, {KILN_HEAD, "HEAD"}, {KILN_POST, "POST"},
+                 {KILN_PUT, "PUT"}, {KILN_DELETE, "DELETE"}};
+    char v[64] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (mask & names[i].bit)
+            off += (size_t)snprintf(v + off, sizeof v - off, "%s%s", off ? ", " : "", names[i].name);
+    response_set_header(res, "Allow", v);
 }
 
 /* The token kiln.authenticate gets: the apikey for KEY_APIKEY (401 when
@@ -660,7 +677,8 @@ bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespons
     AuthPlan p = {.success_status = 200};
     KilnBuf settings = KILN_BUF_INIT;
     const char *token = NULL;
-    int ep = endpoint_find(c.rest, req->method, &r);
+    unsigned allowed;
+    int ep = endpoint_find(c.rest, req->method, &allowed, &r);
     bool ok = ep >= 0 && pick_token(req, endpoints[ep].key, &token, &r);
     if (ok && endpoints[ep].body && strcmp(req->method, "GET") != 0 &&
         strcmp(req->method, "HEAD") != 0)
@@ -678,7 +696,7 @@ bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespons
         auth_render_error(res, r.status, r.code, r.message, NULL, versioned,
                           ep >= 0 && endpoints[ep].plan == plan_token);
         if (r.status == 405)
-            response_set_header(res, "Allow", "GET, POST, PUT, DELETE");
+            allow_header(res, allowed);
     }
     json_decref(c.body);
     plan_free(&p);

@@ -488,6 +488,9 @@ describe('wire details', () => {
     assert.equal(nopath.status, 404);
     const method = await request(`${kiln.url}/auth/v1/signup`, { headers: { apikey: keys.publishable } });
     assert.equal(method.status, 405);
+    assert.equal(method.headers.allow, 'POST');
+    const userMethods = await request(`${kiln.url}/auth/v1/user`, { method: 'DELETE', headers: { apikey: keys.publishable } });
+    assert.equal(userMethods.headers.allow, 'GET, HEAD, PUT');
     const noUser = await request(`${kiln.url}/auth/v1/user`, { headers: { apikey: keys.publishable } });
     assert.equal(noUser.status, 403);
     assert.equal(noUser.json.error_code, 'bad_jwt');
