@@ -544,6 +544,38 @@ describe('wire details', () => {
     }
   });
 
+  test('JWT matrix on GET /user: only the valid token gets the user', async () => {
+    const { user, session } = await signedUp('jwt');
+    const sign = (claims) => cluster.psql(`SELECT kiln.sign_jwt(jsonb_build_object(
+      'iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated', 'sub', '${user.id}',
+      'exp', extract(epoch FROM now())::int8 + 600) || '${JSON.stringify(claims)}'::jsonb)`);
+    const [h, p, sig] = session.access_token.split('.');
+    const other = (await signedUp('jwt')).session.access_token.split('.');
+    const cases = {
+      valid: session.access_token,
+      expired: await sign({ exp: Math.floor(Date.now() / 1000) - 120 }),
+      wrong_aud: await sign({ aud: 'someone-else' }),
+      wrong_iss: await sign({ iss: 'evil' }),
+      role_postgres: await sign({ role: 'postgres' }),
+      alg_none: `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${p}.`,
+      swapped_payload: `${h}.${other[1]}.${sig}`,
+      truncated: `${h}.${p}`,
+    };
+    for (const [name, token] of Object.entries(cases)) {
+      const r = await request(`${kiln.url}/auth/v1/user`, {
+        headers: { apikey: keys.publishable, Authorization: `Bearer ${token}`, 'X-Supabase-Api-Version': '2024-01-01' },
+      });
+      if (name === 'valid') {
+        assert.equal(r.status, 200, name);
+        assert.equal(r.json.id, user.id);
+      } else {
+        assert.equal(r.status, 403, `${name}: ${r.body}`);
+        assert.equal(r.json.code, 'bad_jwt', name);
+        assert.doesNotMatch(r.body, /KL00|SQLSTATE/);
+      }
+    }
+  });
+
   test('settings, health and the audit trail', async () => {
     const s = await request(`${kiln.url}/auth/v1/settings`, { headers: { apikey: keys.publishable } });
     assert.equal(s.status, 200);
