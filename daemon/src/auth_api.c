@@ -586,9 +586,10 @@ static void allow_header(KilnResponse *res, unsigned mask)
     response_set_header(res, "Allow", v);
 }
 
-/* The token kiln.authenticate gets: the apikey for KEY_APIKEY (401 when
- * there is none); for KEY_BEARER a bearer JWT wins over the apikey
- * (rest_pick_token). */
+/* The token kiln.authenticate gets. Every endpoint but KEY_OPEN needs an
+ * apikey (header or ?apikey=; 401 without, as the gateway in front of
+ * GoTrue answers); KEY_APIKEY authenticates it, KEY_BEARER a bearer JWT
+ * when there is one (rest_pick_token), the apikey otherwise. */
 static bool pick_token(const KilnRequest *req, KeyKind key, const char **token, AuthRefusal *r)
 {
     *token = NULL;
@@ -597,9 +598,9 @@ static bool pick_token(const KilnRequest *req, KeyKind key, const char **token, 
         apikey = request_query(req, "apikey");
     if (key == KEY_OPEN)
         return true;
+    if (!apikey || !*apikey)
+        return refuse(r, 401, "no_api_key", "No API key found in request");
     if (key == KEY_APIKEY) {
-        if (!apikey || !*apikey)
-            return refuse(r, 401, "no_api_key", "No API key found in request");
         *token = apikey;
         return true;
     }

@@ -491,6 +491,9 @@ describe('wire details', () => {
     assert.equal(method.headers.allow, 'POST');
     const userMethods = await request(`${kiln.url}/auth/v1/user`, { method: 'DELETE', headers: { apikey: keys.publishable } });
     assert.equal(userMethods.headers.allow, 'GET, HEAD, PUT');
+    const bearerOnly = await request(`${kiln.url}/auth/v1/user`, { headers: { Authorization: `Bearer ${keys.publishable}` } });
+    assert.equal(bearerOnly.status, 401);
+    assert.equal(bearerOnly.json.error_code, 'no_api_key');
     const noUser = await request(`${kiln.url}/auth/v1/user`, { headers: { apikey: keys.publishable } });
     assert.equal(noUser.status, 403);
     assert.equal(noUser.json.error_code, 'bad_jwt');
