@@ -92,12 +92,14 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
                "{\"signup_enabled\":%s,\"anonymous_enabled\":%s,\"autoconfirm\":%s,"
                "\"password_min_length\":%d,\"access_token_ttl_s\":%d,"
                "\"refresh_reuse_interval_s\":%d,\"session_timebox_s\":%d,"
-               "\"session_inactivity_timeout_s\":%d}",
+               "\"session_inactivity_timeout_s\":%d,\"rate_limit_sign_in\":%d,"
+               "\"rate_limit_refresh\":%d}",
                cfg->auth_signup_enabled ? "true" : "false",
                cfg->auth_anonymous_enabled ? "true" : "false",
                cfg->auth_autoconfirm ? "true" : "false", cfg->auth_password_min_length,
                cfg->auth_access_token_ttl_s, cfg->auth_refresh_reuse_interval_s,
-               cfg->auth_session_timebox_s, cfg->auth_session_inactivity_timeout_s);
+               cfg->auth_session_timebox_s, cfg->auth_session_inactivity_timeout_s,
+               cfg->auth_rate_limit_sign_in, cfg->auth_rate_limit_refresh);
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's
@@ -175,8 +177,9 @@ void auth_render_error(KilnResponse *res, int status, const char *code, const ch
     response_set_header(res, "x-sb-error-code", code);
 }
 
-/* Renders a flow's error object {"status","code","message"[,"weak_password"]}.
- * Anything unexpected is a generic 500. */
+/* Renders a flow's error object {"status","code","message"[,"weak_password"]
+ * [,"retry_after"]} (retry_after becomes Retry-After). Anything unexpected
+ * is a generic 500. */
 static void render_flow_error(KilnResponse *res, const char *json, int status, bool versioned,
                               bool token_endpoint)
 {
@@ -197,6 +200,12 @@ static void render_flow_error(KilnResponse *res, const char *json, int status, b
         reasons = json_dumps(wp, JSON_COMPACT);
     auth_render_error(res, status, code, msg, reasons, versioned, token_endpoint);
     free(reasons);
+    json_t *retry = json_object_get(e, "retry_after");
+    if (json_is_integer(retry) && json_integer_value(retry) > 0) {
+        char v[24];
+        snprintf(v, sizeof v, "%lld", (long long)json_integer_value(retry));
+        response_set_header(res, "Retry-After", v);
+    }
     json_decref(e);
 }
 

@@ -51,6 +51,8 @@ typedef struct KilnConfig {
     int auth_refresh_reuse_interval_s;
     int auth_session_timebox_s;
     int auth_session_inactivity_timeout_s;
+    int auth_rate_limit_sign_in;
+    int auth_rate_limit_refresh;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

@@ -19,7 +19,9 @@
 --   never below 8), access_token_ttl_s (3600, 30..86400),
 --   refresh_reuse_interval_s (10, 0..300), session_timebox_s (2592000 = 30
 --   days, 0 = none), session_inactivity_timeout_s (604800 = 7 days, 0 =
---   none), issuer (the first of kiln.jwt_issuers).
+--   none), rate_limit_sign_in and rate_limit_refresh (requests per 5
+--   minutes per client ip; 0, the default, = no limit), issuer (the first
+--   of kiln.jwt_issuers).
 -- * Who is calling comes from the verified request context
 --   (kiln.authenticate): auth.uid(), kiln.session_id(), auth.role(); the
 --   client ip and request id for the audit rows from kiln.current_context().
@@ -50,6 +52,18 @@ CREATE TABLE auth.refresh_token_keys (
 COMMENT ON TABLE auth.refresh_token_keys IS 'per-session key deriving a rotated refresh token''s successor';
 REVOKE ALL ON auth.refresh_token_keys FROM PUBLIC;
 ALTER TABLE auth.refresh_token_keys ENABLE ROW LEVEL SECURITY;
+
+-- Token buckets of the per-ip rate limits, one row per bucket and client ip,
+-- shared by every daemon of the database.
+CREATE TABLE auth.rate_limits (
+  bucket     pg_catalog.text PRIMARY KEY,
+  tokens     pg_catalog.float8 NOT NULL,
+  allowed    pg_catalog.bool NOT NULL,
+  updated_at pg_catalog.timestamptz NOT NULL
+);
+COMMENT ON TABLE auth.rate_limits IS 'per-ip token buckets of the auth rate limits';
+REVOKE ALL ON auth.rate_limits FROM PUBLIC;
+ALTER TABLE auth.rate_limits ENABLE ROW LEVEL SECURITY;
 
 -- ---------------------------------------------------------------------------
 -- Helpers (owner only).
@@ -361,6 +375,42 @@ BEGIN
 END
 $$;
 
+-- Takes a token from the bucket of the request's client ip (from the
+-- verified context) for `kind`, which holds per_5min tokens and refills
+-- per_5min every 5 minutes. Returns NULL when the request may go on, else
+-- the 429 refusal with retry_after (seconds). No limit when per_5min is 0
+-- or the request has no client ip (SQL outside the daemon). A refused
+-- request takes nothing.
+CREATE FUNCTION auth._rate_refusal(kind pg_catalog.text, per_5min pg_catalog.int4)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  ip text := kiln.current_context() ->> 'client_ip';
+  ok bool;
+  left_ float8;
+BEGIN
+  IF coalesce(per_5min, 0) <= 0 OR ip IS NULL OR ip = '' THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO auth.rate_limits AS r (bucket, tokens, allowed, updated_at)
+  VALUES (kind || ':' || ip, per_5min - 1, true, clock_timestamp())
+  ON CONFLICT (bucket) DO UPDATE
+     SET tokens = CASE WHEN least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) >= 1
+                       THEN least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) - 1
+                       ELSE least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) END,
+         allowed = least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) >= 1,
+         updated_at = clock_timestamp()
+  RETURNING allowed, tokens INTO ok, left_;
+  IF ok THEN
+    RETURN NULL;
+  END IF;
+  RETURN auth._err(429, 'over_request_rate_limit', 'Request rate limit reached',
+                   jsonb_build_object('retry_after', greatest(1, ceil((1 - left_) * 300.0 / per_5min))::int));
+END
+$$;
+
 -- NULL when the caller may use the admin API (service_role, or SQL without
 -- a request context), else the not_admin refusal.
 CREATE FUNCTION auth._admin_refusal()
@@ -401,6 +451,10 @@ DECLARE
 BEGIN
   IF NOT auth._setting_bool(settings, 'signup_enabled', true) THEN
     RETURN auth._err(422, 'signup_disabled', 'Signups not allowed for this instance');
+  END IF;
+  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF email IS NULL OR btrim(email) = '' THEN
     RETURN auth._err(400, 'validation_failed', 'To signup, please provide your email');
@@ -461,12 +515,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   u auth.users;
+  refusal jsonb;
 BEGIN
   IF NOT auth._setting_bool(settings, 'anonymous_enabled', false) THEN
     RETURN auth._err(422, 'anonymous_provider_disabled', 'Anonymous sign-ins are disabled');
   END IF;
-  IF auth._metadata_refusal(data, 'data') IS NOT NULL THEN
-    RETURN auth._metadata_refusal(data, 'data');
+  refusal := coalesce(auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000)),
+                      auth._metadata_refusal(data, 'data'));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   INSERT INTO auth.users (is_anonymous, raw_app_meta_data, raw_user_meta_data, last_sign_in_at)
   VALUES (true, '{}', coalesce(data, '{}'), now())
@@ -489,7 +546,14 @@ DECLARE
   addr text := auth._normalize_email(email);
   u auth.users;
   ok bool;
+  refusal jsonb;
 BEGIN
+  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    PERFORM auth._audit('login_failed', NULL, left(email, 255), 'account',
+                        jsonb_build_object('provider', 'email', 'reason', 'over_request_rate_limit'));
+    RETURN refusal;
+  END IF;
   IF email IS NULL OR btrim(email) = '' OR password IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'missing email or phone');
   END IF;
@@ -556,7 +620,12 @@ DECLARE
   crow auth.refresh_tokens;
   window_s int := auth._setting_int(settings, 'refresh_reuse_interval_s', 10, 0, 300);
   inactive_s int := auth._setting_int(settings, 'session_inactivity_timeout_s', 604800, 0, 315360000);
+  refusal jsonb;
 BEGIN
+  refusal := auth._rate_refusal('refresh', auth._setting_int(settings, 'rate_limit_refresh', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
   IF refresh_token IS NULL OR refresh_token = '' THEN
     RETURN auth._err(400, 'validation_failed', 'refresh_token required');
   END IF;

@@ -434,6 +434,44 @@ describe('admin API (service role)', () => {
   });
 });
 
+describe('rate limits', () => {
+  test('per client IP, shared by the daemons of a database: 429 with Retry-After', async () => {
+    const { addr, session } = await signedUp('rate');
+    const dbUrl = `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres`;
+    const args = ['--auth-rate-limit-sign-in', '3', '--auth-rate-limit-refresh', '2'];
+    const a = await startKiln({ dbUrl, args });
+    const b = await startKiln({ dbUrl, args });
+    try {
+      const ca = client(keys.publishable, a.url);
+      const cb = client(keys.publishable, b.url);
+      // Three sign-ins (right or wrong) through two daemons use up the bucket.
+      assert.equal((await ca.auth.signInWithPassword({ email: addr, password: PASSWORD })).error, null);
+      assert.equal((await cb.auth.signInWithPassword({ email: addr, password: 'wrong wrong wrong' })).error.code, 'invalid_credentials');
+      assert.equal((await ca.auth.signInWithPassword({ email: addr, password: PASSWORD })).error, null);
+      const limited = await cb.auth.signInWithPassword({ email: addr, password: PASSWORD });
+      assert.equal(limited.error.status, 429);
+      assert.equal(limited.error.code, 'over_request_rate_limit');
+      const raw = await post('token?grant_type=password', { email: addr, password: PASSWORD }, {}, a.url);
+      assert.equal(raw.status, 429);
+      assert.ok(Number(raw.headers['retry-after']) >= 1 && Number(raw.headers['retry-after']) <= 100, raw.headers['retry-after']);
+      // Sign-up shares the bucket; the unlimited daemon is not affected.
+      assert.equal((await ca.auth.signUp({ email: email('rate'), password: PASSWORD })).error.status, 429);
+      assert.equal((await client().auth.signInWithPassword({ email: addr, password: PASSWORD })).error, null);
+      // Refreshes have a bucket of their own.
+      const r1 = await ca.auth.refreshSession({ refresh_token: session.refresh_token });
+      assert.equal(r1.error, null);
+      const r2 = await cb.auth.refreshSession({ refresh_token: r1.data.session.refresh_token });
+      assert.equal(r2.error, null);
+      const r3 = await ca.auth.refreshSession({ refresh_token: r2.data.session.refresh_token });
+      assert.equal(r3.error.status, 429);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await cluster.psql('DELETE FROM auth.rate_limits');
+    }
+  });
+});
+
 describe('row security with the signed-in user', () => {
   test('/rest/v1 sees only the rows whose policy matches auth.uid()', async () => {
     const a = await signedUp('rls');

@@ -264,6 +264,32 @@ SELECT payload -> 'traits' ->> 'reason' AS failure_reason, count(*) AS n
 SELECT count(*) AS passwords_in_audit FROM auth.audit_log_entries
  WHERE payload::text LIKE '%lovelace%' OR payload::text LIKE '%singer%';
 
+-- Rate limits per client ip (off unless configured): a bucket of N per 5
+-- minutes shared by sign-ups and sign-ins; a refused request takes nothing,
+-- gets retry_after, and another address is not affected.
+\set rl '{"rate_limit_sign_in": 2, "autoconfirm": true}'
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"request_id": "req-rl-1", "client_ip": "192.0.2.10"}') AS role;
+SELECT auth.sign_in_password('ada@flows.test', 'nope nope nope', :'rl') -> 'error' ->> 'code' AS first;
+COMMIT;
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"request_id": "req-rl-2", "client_ip": "192.0.2.10"}') AS role;
+SELECT auth.sign_up('rl@flows.test', 'rate limited pass', '{}', :'rl') ? 'access_token' AS second;
+COMMIT;
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"request_id": "req-rl-3", "client_ip": "192.0.2.10"}') AS role;
+SELECT e - 'retry_after' AS third, (e ->> 'retry_after')::int BETWEEN 120 AND 150 AS retry_after
+  FROM (SELECT auth.sign_in_password('rl@flows.test', 'rate limited pass', :'rl') -> 'error' AS e) x;
+COMMIT;
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"request_id": "req-rl-4", "client_ip": "192.0.2.11"}') AS role;
+SELECT auth.sign_in_password('rl@flows.test', 'rate limited pass', :'rl') ? 'access_token' AS other_address;
+COMMIT;
+SELECT bucket, tokens < 1 AS empty FROM auth.rate_limits ORDER BY 1;
+SELECT payload -> 'traits' ->> 'reason' AS audited FROM auth.audit_log_entries
+ WHERE payload ->> 'request_id' = 'req-rl-3';
+DELETE FROM auth.rate_limits;
+
 -- With the audit trail switched on for it, every auth event is also in the
 -- hash-chained kiln.audit_log, with the verified request context.
 SELECT kiln.enable_audit('auth.audit_log_entries');
