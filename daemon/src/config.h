@@ -41,6 +41,17 @@ typedef struct KilnConfig {
     bool db_tx_allow_override; /* Prefer: tx=rollback|commit is honoured (else ignored) */
     /* HTTP */
     char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
+    /* auth (/auth/v1) */
+    bool auth_signup_enabled;
+    bool auth_anonymous_enabled;
+    bool auth_autoconfirm;
+    int auth_password_min_length;
+    int auth_access_token_ttl_s;
+    int auth_refresh_reuse_interval_s;
+    int auth_session_timebox_s;
+    int auth_session_inactivity_timeout_s;
+    int auth_rate_limit_sign_in;
+    int auth_rate_limit_refresh;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

@@ -1039,6 +1039,10 @@ int dev_main(int argc, char **argv)
     db_url_socket(p->cluster.socket_dir, p->cluster.port, dburl, sizeof dburl);
     if (!config_layer_set(&base, "db_url", dburl, &err) ||
         !config_layer_set(&base, "cors_allowed_origins", DEV_CORS_ORIGINS, &err) ||
+        /* Local development as local Supabase has it: new addresses count
+         * as confirmed, anonymous sign-in on (flags and the file still win). */
+        !config_layer_set(&base, "auth_autoconfirm", "true", &err) ||
+        !config_layer_set(&base, "auth_anonymous_enabled", "true", &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);

@@ -4,6 +4,8 @@
  */
 #include "route.h"
 
+#include "auth_api.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,8 @@ static const KilnRoute routes[] = {
      "data API: the OpenAPI 2.0 description of the exposed schema", false},
     {"/rest/v1/", KILN_GET | KILN_HEAD | KILN_POST | KILN_PATCH | KILN_PUT | KILN_DELETE, true,
      false, rest_read, "data API (PostgREST dialect): reads and writes of tables and views", true},
+    {"/auth/v1/", KILN_GET | KILN_HEAD | KILN_POST | KILN_PUT | KILN_DELETE, true, false,
+     auth_serve, "auth API (GoTrue dialect): sign-up, sign-in, tokens, user, admin", true},
 };
 
 static const struct {

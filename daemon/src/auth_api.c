@@ -1,0 +1,715 @@
+/*
+ * auth_api.c: the GoTrue-compatible API under /auth/v1 (supabase-wire §3),
+ * as auth-js calls it: signup, token (password, refresh_token), logout,
+ * user (GET, PUT), settings, health, .well-known/jwks.json and the admin
+ * users API.
+ *
+ * Every flow is one SQL function of the kiln_auth extension
+ * (sql/kiln_auth/40-flows.sql); this file only turns HTTP into a call and
+ * the call's answer into HTTP. The path of a request:
+ *
+ *   endpoint table -> key check (apikey / bearer) -> strict JSON body
+ *   (jansson) -> plan: statement and $n parameters (pure) -> one pipelined
+ *   transaction: begin; kiln.authenticate(token, meta); flow; commit
+ *   (tx_run) -> response: the flow's JSON body, or its error rendered in
+ *   the format the client asked for (X-Supabase-Api-Version).
+ *
+ * It never decides who a caller is (kiln.authenticate does, in the
+ * database), never writes SQL (sql_auth.c does), never logs request
+ * bodies, and never sends database text to a client: flows answer with
+ * GoTrue's error codes and messages, and anything else is a generic 500.
+ * Handlers run on a worker with a pooled connection; everything allocated
+ * here is freed before the handler returns.
+ */
+#include "auth_api.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rest.h"
+#include "route.h"
+#include "schema_cache.h"
+#include "server.h"
+#include "sql_auth.h"
+#include "tx.h"
+
+#define AUTH_PREFIX "/auth/v1/"
+#define AUTH_MAX_PARAMS 4
+#define AUTH_MAX_OWNED 4
+
+/* Which credential a request authenticates with (supabase-wire §1.3). */
+typedef enum {
+    KEY_OPEN,   /* none: runs as anon (jwks) */
+    KEY_APIKEY, /* the apikey header or ?apikey=, required */
+    KEY_BEARER, /* the user's (or service role's) bearer token, else the apikey */
+} KeyKind;
+
+/* What a plan step produces: the statement, its parameters and how a
+ * success is answered. Parameters point into the request, the parsed body
+ * or `owned` (freed by plan_free). */
+typedef struct AuthPlan {
+    const char *sql;
+    const char *params[AUTH_MAX_PARAMS];
+    int nparams;
+    int success_status;  /* 200, or 204 for logout */
+    bool list;           /* admin list: X-Total-Count and Link headers */
+    long page, per_page; /* for the Link header */
+    bool token_endpoint; /* errors in the OAuth shape when unversioned */
+    char *owned[AUTH_MAX_OWNED];
+    int nowned;
+} AuthPlan;
+
+typedef struct AuthCtx {
+    KilnRequest *req;
+    json_t *body;        /* parsed request body (object) or NULL */
+    const char *settings; /* the settings jsonb for the flows */
+    const char *rest;    /* the path after AUTH_PREFIX */
+} AuthCtx;
+
+/* A request refused before the database: status, code, message. */
+typedef struct AuthRefusal {
+    int status;
+    const char *code;
+    char message[160];
+} AuthRefusal;
+
+static bool refuse(AuthRefusal *r, int status, const char *code, const char *message)
+{
+    r->status = status;
+    r->code = code;
+    snprintf(r->message, sizeof r->message, "%s", message);
+    return false;
+}
+
+/* ---- the settings the flows take ----------------------------------------- */
+
+void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
+{
+    buf_printf(out,
+               "{\"signup_enabled\":%s,\"anonymous_enabled\":%s,\"autoconfirm\":%s,"
+               "\"password_min_length\":%d,\"access_token_ttl_s\":%d,"
+               "\"refresh_reuse_interval_s\":%d,\"session_timebox_s\":%d,"
+               "\"session_inactivity_timeout_s\":%d,\"rate_limit_sign_in\":%d,"
+               "\"rate_limit_refresh\":%d}",
+               cfg->auth_signup_enabled ? "true" : "false",
+               cfg->auth_anonymous_enabled ? "true" : "false",
+               cfg->auth_autoconfirm ? "true" : "false", cfg->auth_password_min_length,
+               cfg->auth_access_token_ttl_s, cfg->auth_refresh_reuse_interval_s,
+               cfg->auth_session_timebox_s, cfg->auth_session_inactivity_timeout_s,
+               cfg->auth_rate_limit_sign_in, cfg->auth_rate_limit_refresh);
+}
+
+/* GET /settings: which sign-in methods this server offers, in GoTrue's
+ * shape. */
+static void settings_body(const KilnConfig *cfg, KilnBuf *out)
+{
+    buf_printf(out,
+               "{\"external\":{\"anonymous_users\":%s,\"email\":true,\"phone\":false,"
+               "\"apple\":false,\"azure\":false,\"bitbucket\":false,\"discord\":false,"
+               "\"facebook\":false,\"figma\":false,\"github\":false,\"gitlab\":false,"
+               "\"google\":false,\"keycloak\":false,\"kakao\":false,\"linkedin_oidc\":false,"
+               "\"notion\":false,\"slack_oidc\":false,\"spotify\":false,\"twitch\":false,"
+               "\"twitter\":false,\"workos\":false,\"zoom\":false},"
+               "\"disable_signup\":%s,\"mailer_autoconfirm\":%s,\"phone_autoconfirm\":false,"
+               "\"sms_provider\":\"\",\"saml_enabled\":false,"
+               "\"password_min_length\":%d}",
+               cfg->auth_anonymous_enabled ? "true" : "false",
+               cfg->auth_signup_enabled ? "false" : "true", cfg->auth_autoconfirm ? "true" : "false",
+               cfg->auth_password_min_length);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Does the request ask for the versioned error format (a date of
+ * 2024-01-01 or later in X-Supabase-Api-Version)? */
+bool auth_api_versioned(const char *header)
+{
+    if (!header)
+        return false;
+    int y, m, d;
+    char rest;
+    if (sscanf(header, "%4d-%2d-%2d%c", &y, &m, &d, &rest) != 3)
+        return false;
+    return y * 10000 + m * 100 + d >= 20240101 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+/* Errors the token endpoint answers in the OAuth shape when unversioned. */
+static bool oauth_code(const char *code)
+{
+    static const char *const codes[] = {"invalid_credentials", "refresh_token_not_found",
+                                        "refresh_token_already_used", "session_expired"};
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+void auth_render_error(KilnResponse *res, int status, const char *code, const char *message,
+                       const char *weak_reasons, bool versioned, bool token_endpoint)
+{
+    KilnBuf *b = &res->body;
+    buf_reset(b);
+    res->status = status;
+    res->content_type = "application/json";
+    if (versioned) {
+        buf_puts(b, "{\"code\":");
+        buf_put_json_string(b, code);
+        buf_puts(b, ",\"message\":");
+        buf_put_json_string(b, message);
+        response_set_header(res, "X-Supabase-Api-Version", "2024-01-01");
+    } else if (token_endpoint && oauth_code(code)) {
+        buf_puts(b, "{\"error\":\"invalid_grant\",\"error_description\":");
+        buf_put_json_string(b, message);
+        buf_puts(b, ",\"error_code\":");
+        buf_put_json_string(b, code);
+    } else {
+        buf_printf(b, "{\"code\":%d,\"error_code\":", status);
+        buf_put_json_string(b, code);
+        buf_puts(b, ",\"msg\":");
+        buf_put_json_string(b, message);
+    }
+    if (weak_reasons)
+        buf_printf(b, ",\"weak_password\":{\"reasons\":%s}", weak_reasons);
+    buf_putc(b, '}');
+    response_set_header(res, "x-sb-error-code", code);
+}
+
+/* Renders a flow's error object {"status","code","message"[,"weak_password"]
+ * [,"retry_after"]} (retry_after becomes Retry-After). Anything unexpected
+ * is a generic 500. */
+static void render_flow_error(KilnResponse *res, const char *json, int status, bool versioned,
+                              bool token_endpoint)
+{
+    json_error_t jerr;
+    json_t *e = json_loads(json, 0, &jerr);
+    const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
+    const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+    if (!code || !msg || status < 400 || status > 599) {
+        auth_render_error(res, 500, "unexpected_failure",
+                          "Unexpected failure, please check server logs for more information",
+                          NULL, versioned, token_endpoint);
+        json_decref(e);
+        return;
+    }
+    char *reasons = NULL;
+    json_t *wp = json_object_get(json_object_get(e, "weak_password"), "reasons");
+    if (json_is_array(wp))
+        reasons = json_dumps(wp, JSON_COMPACT);
+    auth_render_error(res, status, code, msg, reasons, versioned, token_endpoint);
+    free(reasons);
+    json_t *retry = json_object_get(e, "retry_after");
+    if (json_is_integer(retry) && json_integer_value(retry) > 0) {
+        char v[24];
+        snprintf(v, sizeof v, "%lld", (long long)json_integer_value(retry));
+        response_set_header(res, "Retry-After", v);
+    }
+    json_decref(e);
+}
+
+/* A failed transaction (tx_run's err) as GoTrue would answer: token
+ * failures per credential kind, the database's own trouble generically. */
+static void render_tx_error(KilnResponse *res, const KilnError *err, KeyKind key, bool versioned)
+{
+    if (err->status == 401 && key == KEY_BEARER && strcmp(err->code, "PGRST301") == 0 &&
+        strstr(err->message, "revoked"))
+        auth_render_error(res, 403, "session_not_found",
+                          "Session from session_id claim in JWT does not exist", NULL, versioned,
+                          false);
+    else if (err->status == 401 && key == KEY_BEARER)
+        auth_render_error(res, 403, "bad_jwt",
+                          strcmp(err->code, "PGRST303") == 0
+                              ? "invalid JWT: unable to parse or verify signature, token is expired"
+                              : "invalid JWT: unable to parse or verify signature",
+                          NULL, versioned, false);
+    else if (err->status == 401)
+        auth_render_error(res, 401, "invalid_api_key", "Invalid API key", NULL, versioned, false);
+    else if (err->status == 503)
+        auth_render_error(res, 503, "unexpected_failure", "the database is unavailable", NULL,
+                          versioned, false);
+    else
+        auth_render_error(res, 500, "unexpected_failure",
+                          "Unexpected failure, please check server logs for more information",
+                          NULL, versioned, false);
+}
+
+/* ---- request pieces ------------------------------------------------------ */
+
+/* The request body as a JSON object: strict (one value, no duplicate keys,
+ * no NUL in strings); an empty body is an empty object. */
+static bool parse_body(const KilnRequest *req, json_t **out, AuthRefusal *r)
+{
+    *out = NULL;
+    const KilnBuf *b = &req->body;
+    size_t i = 0;
+    while (i < b->len && (b->data[i] == ' ' || b->data[i] == '\n' || b->data[i] == '\r' ||
+                          b->data[i] == '\t'))
+        i++;
+    if (i == b->len) {
+        *out = json_object();
+        return true;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(b->data, b->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j)
+        return refuse(r, 400, "bad_json", "Could not parse request body as JSON");
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return refuse(r, 400, "bad_json", "Request body must be a JSON object");
+    }
+    *out = j;
+    return true;
+}
+
+/* A string field of the body: *out NULL when absent or null; any other
+ * type is refused. */
+static bool body_string(json_t *body, const char *key, const char **out, AuthRefusal *r)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v)) {
+        char m[96];
+        snprintf(m, sizeof m, "%s must be a string", key);
+        return refuse(r, 400, "bad_json", m);
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+/* Keeps s (malloc'd; NULL means out of memory) until plan_free. */
+static char *plan_own(AuthPlan *p, char *s)
+{
+    if (!s || p->nowned == AUTH_MAX_OWNED)
+        abort(); /* out of memory, or a plan holding more than it declares */
+    p->owned[p->nowned++] = s;
+    return s;
+}
+
+/* An object field re-serialised as JSON text (owned by p), NULL when
+ * absent or null; any other type is refused. With p NULL the field is only
+ * checked (*out is then NULL). */
+static bool body_object(json_t *body, const char *key, AuthPlan *p, const char **out,
+                        AuthRefusal *r)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_object(v)) {
+        char m[96];
+        snprintf(m, sizeof m, "%s must be a JSON object", key);
+        return refuse(r, 400, "bad_json", m);
+    }
+    if (p)
+        *out = plan_own(p, json_dumps(v, JSON_COMPACT));
+    return true;
+}
+
+static const char *whole_body(json_t *body, AuthPlan *p)
+{
+    return plan_own(p, json_dumps(body, JSON_COMPACT));
+}
+
+static void plan_free(AuthPlan *p)
+{
+    for (int i = 0; i < p->nowned; i++)
+        free(p->owned[i]);
+    p->nowned = 0;
+}
+
+static void plan_set(AuthPlan *p, const char *sql, int n, const char *const *params)
+{
+    p->sql = sql;
+    p->nparams = n;
+    for (int i = 0; i < n; i++)
+        p->params[i] = params[i];
+}
+
+/* A canonical uuid (8-4-4-4-12 hex digits). */
+static bool is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* A query parameter as a whole number in [lo, hi]; empty or absent gives
+ * def (auth-js sends `page=&per_page=` when not given). */
+static bool query_long(const KilnRequest *req, const char *name, long def, long lo, long hi,
+                       long *out, AuthRefusal *r)
+{
+    const char *v = request_query(req, name);
+    *out = def;
+    if (!v || !*v)
+        return true;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi) {
+        char m[96];
+        snprintf(m, sizeof m, "%s must be a whole number from %ld to %ld", name, lo, hi);
+        return refuse(r, 400, "validation_failed", m);
+    }
+    *out = n;
+    return true;
+}
+
+/* ---- plans: one per endpoint (pure over the request and body) ----------- */
+
+static bool plan_signup(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *email, *password, *phone, *data;
+    if (!body_string(c->body, "email", &email, r) || !body_string(c->body, "password", &password, r) ||
+        !body_string(c->body, "phone", &phone, r) || !body_object(c->body, "data", p, &data, r))
+        return false;
+    if (phone && *phone && !email)
+        return refuse(r, 422, "phone_provider_disabled", "Phone signups are disabled");
+    if (!email && !password) {
+        const char *params[] = {data, c->settings};
+        plan_set(p, sql_auth_sign_in_anonymously(), 2, params);
+        return true;
+    }
+    if (!password)
+        return refuse(r, 422, "weak_password", "Signup requires a valid password");
+    const char *params[] = {email, password, data, c->settings};
+    plan_set(p, sql_auth_sign_up(), 4, params);
+    return true;
+}
+
+static bool plan_token(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *grant = request_query(c->req, "grant_type");
+    p->token_endpoint = true;
+    if (grant && strcmp(grant, "password") == 0) {
+        const char *email, *password, *phone;
+        if (!body_string(c->body, "email", &email, r) ||
+            !body_string(c->body, "password", &password, r) ||
+            !body_string(c->body, "phone", &phone, r))
+            return false;
+        if (!email && phone)
+            return refuse(r, 400, "phone_provider_disabled", "Phone logins are disabled");
+        const char *params[] = {email, password, c->settings};
+        plan_set(p, sql_auth_sign_in_password(), 3, params);
+        return true;
+    }
+    if (grant && strcmp(grant, "refresh_token") == 0) {
+        const char *token;
+        if (!body_string(c->body, "refresh_token", &token, r))
+            return false;
+        const char *params[] = {token, c->settings};
+        plan_set(p, sql_auth_refresh(), 2, params);
+        return true;
+    }
+    return refuse(r, 400, "validation_failed",
+                  "unsupported_grant_type: use grant_type=password or refresh_token");
+}
+
+static bool plan_logout(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    (void)r;
+    const char *scope = request_query(c->req, "scope");
+    const char *params[] = {scope && *scope ? scope : "global"};
+    plan_set(p, sql_auth_sign_out(), 1, params);
+    p->success_status = 204;
+    return true;
+}
+
+static bool plan_user_get(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    (void)c, (void)r;
+    plan_set(p, sql_auth_get_user(), 0, NULL);
+    return true;
+}
+
+static bool plan_user_put(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *ignored;
+    if (!body_string(c->body, "password", &ignored, r) ||
+        !body_string(c->body, "email", &ignored, r) || !body_string(c->body, "phone", &ignored, r) ||
+        !body_object(c->body, "data", NULL, &ignored, r))
+        return false;
+    const char *params[] = {whole_body(c->body, p), c->settings};
+    plan_set(p, sql_auth_update_user(), 2, params);
+    return true;
+}
+
+static bool plan_settings(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    (void)r;
+    KilnBuf b = KILN_BUF_INIT;
+    settings_body(c->req->cfg, &b);
+    const char *params[] = {plan_own(p, buf_take(&b))};
+    plan_set(p, sql_auth_echo(), 1, params);
+    return true;
+}
+
+static bool plan_health(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    (void)c, (void)r;
+    const char *params[] = {"{\"version\":\"" KILN_VERSION "\",\"name\":\"GoTrue\","
+                            "\"description\":\"Kiln auth: the GoTrue API, flows in PostgreSQL\"}"};
+    plan_set(p, sql_auth_echo(), 1, params);
+    return true;
+}
+
+static bool plan_jwks(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    (void)c, (void)r;
+    plan_set(p, sql_auth_jwks(), 0, NULL);
+    return true;
+}
+
+static bool plan_admin_list(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    if (!query_long(c->req, "page", 1, 1, 1000000000L, &p->page, r) ||
+        !query_long(c->req, "per_page", 50, 1, 1000, &p->per_page, r))
+        return false;
+    char *pg = plan_own(p, malloc(24)), *pp = plan_own(p, malloc(24));
+    snprintf(pg, 24, "%ld", p->page);
+    snprintf(pp, 24, "%ld", p->per_page);
+    const char *params[] = {pg, pp};
+    plan_set(p, sql_auth_admin_list(), 2, params);
+    p->list = true;
+    return true;
+}
+
+static bool plan_admin_create(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *ignored;
+    if (!body_string(c->body, "email", &ignored, r) ||
+        !body_string(c->body, "password", &ignored, r) ||
+        !body_string(c->body, "phone", &ignored, r) ||
+        !body_object(c->body, "user_metadata", NULL, &ignored, r) ||
+        !body_object(c->body, "app_metadata", NULL, &ignored, r))
+        return false;
+    const char *params[] = {whole_body(c->body, p), c->settings};
+    plan_set(p, sql_auth_admin_create(), 2, params);
+    return true;
+}
+
+/* /admin/users/<id>: GET, PUT, DELETE. */
+static bool plan_admin_user(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *id = c->rest + strlen("admin/users/");
+    if (!is_uuid(id))
+        return refuse(r, 404, "user_not_found", "User not found");
+    const char *m = c->req->method;
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
+        const char *params[] = {id};
+        plan_set(p, sql_auth_admin_get(), 1, params);
+    } else if (strcmp(m, "PUT") == 0) {
+        const char *ignored;
+        if (!body_string(c->body, "email", &ignored, r) ||
+            !body_string(c->body, "password", &ignored, r) ||
+            !body_string(c->body, "ban_duration", &ignored, r) ||
+            !body_object(c->body, "user_metadata", NULL, &ignored, r) ||
+            !body_object(c->body, "app_metadata", NULL, &ignored, r))
+            return false;
+        const char *params[] = {id, whole_body(c->body, p), c->settings};
+        plan_set(p, sql_auth_admin_update(), 3, params);
+    } else {
+        json_t *soft = json_object_get(c->body, "should_soft_delete");
+        if (soft && !json_is_boolean(soft) && !json_is_null(soft))
+            return refuse(r, 400, "bad_json", "should_soft_delete must be a boolean");
+        const char *params[] = {id, json_is_true(soft) ? "true" : "false"};
+        plan_set(p, sql_auth_admin_delete(), 2, params);
+    }
+    return true;
+}
+
+typedef bool (*AuthPlanFn)(AuthCtx *c, AuthPlan *p, AuthRefusal *r);
+
+/*
+ * The endpoints, relative to /auth/v1/. Columns: path (a trailing '/'
+ * matches anything below it), methods, credential, whether the body is
+ * read, plan.
+ */
+static const struct {
+    const char *path;
+    unsigned methods;
+    KeyKind key;
+    bool body;
+    AuthPlanFn plan;
+} endpoints[] = {
+    {"signup", KILN_POST, KEY_APIKEY, true, plan_signup},
+    {"token", KILN_POST, KEY_APIKEY, true, plan_token},
+    {"logout", KILN_POST, KEY_BEARER, false, plan_logout},
+    {"user", KILN_GET | KILN_HEAD, KEY_BEARER, false, plan_user_get},
+    {"user", KILN_PUT, KEY_BEARER, true, plan_user_put},
+    {"settings", KILN_GET | KILN_HEAD, KEY_APIKEY, false, plan_settings},
+    {"health", KILN_GET | KILN_HEAD, KEY_APIKEY, false, plan_health},
+    {".well-known/jwks.json", KILN_GET | KILN_HEAD, KEY_OPEN, false, plan_jwks},
+    {"admin/users", KILN_GET | KILN_HEAD, KEY_BEARER, false, plan_admin_list},
+    {"admin/users", KILN_POST, KEY_BEARER, true, plan_admin_create},
+    {"admin/users/", KILN_GET | KILN_HEAD | KILN_PUT | KILN_DELETE, KEY_BEARER, true,
+     plan_admin_user},
+};
+
+#define NENDPOINTS (sizeof endpoints / sizeof endpoints[0])
+
+/* Finds the endpoint for rest and method: its index, or -1 with r 404, or
+ * 405 with *allowed the methods the path takes (KILN_* mask). */
+static int endpoint_find(const char *rest, const char *method, unsigned *allowed, AuthRefusal *r)
+{
+    unsigned bit = route_method_bit(method);
+    *allowed = 0;
+    for (size_t i = 0; i < NENDPOINTS; i++) {
+        const char *p = endpoints[i].path;
+        size_t n = strlen(p);
+        bool match = p[n - 1] == '/' ? strncmp(rest, p, n) == 0 && rest[n] && !strchr(rest + n, '/')
+                                     : strcmp(rest, p) == 0;
+        if (!match)
+            continue;
+        *allowed |= endpoints[i].methods;
+        if (endpoints[i].methods & bit)
+            return (int)i;
+    }
+    if (*allowed)
+        refuse(r, 405, "method_not_allowed", "Method not allowed");
+    else
+        refuse(r, 404, "not_found", "Not found");
+    return -1;
+}
+
+/* The Allow header for a KILN_* mask, e.g. "GET, HEAD, PUT". */
+static void allow_header(KilnResponse *res, unsigned mask)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{KILN_GET, "GET"}, {KILN_HEAD, "HEAD"}, {KILN_POST, "POST"},
+                 {KILN_PUT, "PUT"}, {KILN_DELETE, "DELETE"}};
+    char v[64] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (mask & names[i].bit)
+            off += (size_t)snprintf(v + off, sizeof v - off, "%s%s", off ? ", " : "", names[i].name);
+    response_set_header(res, "Allow", v);
+}
+
+/* The token kiln.authenticate gets. Every endpoint but KEY_OPEN needs an
+ * apikey (header or ?apikey=; 401 without, as the gateway in front of
+ * GoTrue answers); KEY_APIKEY authenticates it, KEY_BEARER a bearer JWT
+ * when there is one (rest_pick_token), the apikey otherwise. */
+static bool pick_token(const KilnRequest *req, KeyKind key, const char **token, AuthRefusal *r)
+{
+    *token = NULL;
+    const char *apikey = request_header(req, "apikey");
+    if (!apikey || !*apikey)
+        apikey = request_query(req, "apikey");
+    if (key == KEY_OPEN)
+        return true;
+    if (!apikey || !*apikey)
+        return refuse(r, 401, "no_api_key", "No API key found in request");
+    if (key == KEY_APIKEY) {
+        *token = apikey;
+        return true;
+    }
+    KilnError err;
+    if (!rest_pick_token(req, apikey, token, &err) || !*token)
+        return refuse(r, 401, "no_authorization", "This endpoint requires a valid Bearer token");
+    return true;
+}
+
+/* Link for the admin list: page first (auth-js reads the digit after the
+ * first '='). */
+static void list_headers(KilnResponse *res, const AuthPlan *p, long long total)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%lld", total < 0 ? 0 : total);
+    response_set_header(res, "X-Total-Count", v);
+    long last = total > 0 ? (long)((total + p->per_page - 1) / p->per_page) : 1;
+    char link[256];
+    int n = 0;
+    if (p->page < last)
+        n = snprintf(link, sizeof link, "</auth/v1/admin/users?page=%ld&per_page=%ld>; rel=\"next\", ",
+                     p->page + 1, p->per_page);
+    snprintf(link + n, sizeof link - (size_t)n,
+             "</auth/v1/admin/users?page=%ld&per_page=%ld>; rel=\"last\"", last, p->per_page);
+    response_set_header(res, "Link", link);
+}
+
+static unsigned long schema_generation(KilnServer *srv)
+{
+    KilnSchemaCache *sc = srv && srv->schema ? schema_holder_current(srv->schema) : NULL;
+    unsigned long gen = sc ? sc->generation : 0;
+    schema_cache_release(sc);
+    return gen;
+}
+
+/* Runs a plan in one transaction and fills res with the flow's answer. */
+static void run_plan(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+                     const AuthPlan *p, KeyKind key, const char *token, bool versioned)
+{
+    KilnBuf meta = KILN_BUF_INIT;
+    rest_meta(req, &meta);
+    KilnTx in = {.write = true, .token = token, .meta = buf_str(&meta), .sql = p->sql,
+                 .nparams = p->nparams, .params = p->params,
+                 .generation = schema_generation(req->server)};
+    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
+    KilnError txerr = {0};
+    if (!tx_run(conn, &in, &out, conn_broken, &txerr)) {
+        render_tx_error(res, &txerr, key, versioned);
+    } else if (out.page_rows != 200) {
+        render_flow_error(res, buf_str(&out.body), (int)out.page_rows, versioned,
+                          p->token_endpoint);
+    } else {
+        res->status = p->success_status;
+        res->content_type = "application/json";
+        buf_free(&res->body);
+        if (p->success_status != 204) {
+            res->body = out.body;
+            out.body = (KilnBuf)KILN_BUF_INIT;
+        }
+        if (p->list)
+            list_headers(res, p, out.total);
+    }
+    buf_free(&out.body);
+    buf_free(&out.extra);
+    buf_free(&meta);
+}
+
+bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
+                KilnError *err)
+{
+    (void)err; /* every outcome, refusals included, is rendered here */
+    bool versioned = auth_api_versioned(request_header(req, "X-Supabase-Api-Version"));
+    AuthRefusal r = {0};
+    AuthCtx c = {.req = req, .rest = req->path + strlen(AUTH_PREFIX)};
+    AuthPlan p = {.success_status = 200};
+    KilnBuf settings = KILN_BUF_INIT;
+    const char *token = NULL;
+    unsigned allowed;
+    int ep = endpoint_find(c.rest, req->method, &allowed, &r);
+    bool ok = ep >= 0 && pick_token(req, endpoints[ep].key, &token, &r);
+    if (ok && endpoints[ep].body && strcmp(req->method, "GET") != 0 &&
+        strcmp(req->method, "HEAD") != 0)
+        ok = parse_body(req, &c.body, &r);
+    else if (ok)
+        c.body = json_object();
+    if (ok) {
+        auth_settings_json(req->cfg, &settings);
+        c.settings = buf_str(&settings);
+        ok = endpoints[ep].plan(&c, &p, &r);
+    }
+    if (ok) {
+        run_plan(req, conn, conn_broken, res, &p, endpoints[ep].key, token, versioned);
+    } else {
+        auth_render_error(res, r.status, r.code, r.message, NULL, versioned,
+                          ep >= 0 && endpoints[ep].plan == plan_token);
+        if (r.status == 405)
+            allow_header(res, allowed);
+    }
+    json_decref(c.body);
+    plan_free(&p);
+    buf_free(&settings);
+    return true;
+}

@@ -1,0 +1,86 @@
+/*
+ * sql_auth.c: the SQL text of the /auth/v1 endpoints (sql_auth.h).
+ *
+ * Every statement is one call of a flow wrapped by FLOW(): the flow's jsonb
+ * r becomes (body, status, total): r itself with status 200, or r->'error'
+ * with its status. Values are always $n parameters.
+ */
+#include "sql_auth.h"
+
+#define FLOW(call)                                                                         \
+    "SELECT CASE WHEN r ? 'error' THEN (r -> 'error')::text ELSE r::text END, "            \
+    "COALESCE((r -> 'error' ->> 'status')::int8, 200), NULL::int8 FROM " call \
+    " AS f(r)"
+
+const char *sql_auth_sign_up(void)
+{
+    return FLOW("auth.sign_up($1, $2, $3::jsonb, $4::jsonb)");
+}
+
+const char *sql_auth_sign_in_anonymously(void)
+{
+    return FLOW("auth.sign_in_anonymously($1::jsonb, $2::jsonb)");
+}
+
+const char *sql_auth_sign_in_password(void)
+{
+    return FLOW("auth.sign_in_password($1, $2, $3::jsonb)");
+}
+
+const char *sql_auth_refresh(void)
+{
+    return FLOW("auth.refresh_session($1, $2::jsonb)");
+}
+
+const char *sql_auth_sign_out(void)
+{
+    return FLOW("auth.sign_out($1)");
+}
+
+const char *sql_auth_get_user(void)
+{
+    return FLOW("auth.get_user()");
+}
+
+const char *sql_auth_update_user(void)
+{
+    return FLOW("auth.update_user($1::jsonb, $2::jsonb)");
+}
+
+const char *sql_auth_admin_list(void)
+{
+    /* total moves from the body to the third column (X-Total-Count). */
+    return "SELECT CASE WHEN r ? 'error' THEN (r -> 'error')::text ELSE (r - 'total')::text END, "
+           "COALESCE((r -> 'error' ->> 'status')::int8, 200), (r ->> 'total')::int8 "
+           "FROM auth.admin_list_users($1::int4, $2::int4) AS f(r)";
+}
+
+const char *sql_auth_admin_create(void)
+{
+    return FLOW("auth.admin_create_user($1::jsonb, $2::jsonb)");
+}
+
+const char *sql_auth_admin_get(void)
+{
+    return FLOW("auth.admin_get_user($1::uuid)");
+}
+
+const char *sql_auth_admin_update(void)
+{
+    return FLOW("auth.admin_update_user($1::uuid, $2::jsonb, $3::jsonb)");
+}
+
+const char *sql_auth_admin_delete(void)
+{
+    return FLOW("auth.admin_delete_user($1::uuid, $2::bool)");
+}
+
+const char *sql_auth_jwks(void)
+{
+    return "SELECT kiln.jwks()::text, 200::int8, NULL::int8";
+}
+
+const char *sql_auth_echo(void)
+{
+    return "SELECT $1::text, 200::int8, NULL::int8";
+}

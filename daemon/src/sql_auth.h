@@ -1,0 +1,43 @@
+/*
+ * sql_auth.h: the SQL text of the /auth/v1 endpoints.
+ *
+ * Pure: constant text only. Each statement calls one flow of
+ * sql/kiln_auth/40-flows.sql with $n text parameters and returns the one
+ * row tx_run expects: (body text, status int8, total int8 or NULL). The
+ * flows answer jsonb, either the response body or {"error": {...}}; the
+ * statement turns that into the body (the response, or the error object)
+ * and the HTTP status (200, or the error's). It never builds SQL from
+ * request text.
+ */
+#ifndef KILN_SQL_AUTH_H
+#define KILN_SQL_AUTH_H
+
+/* $1 email, $2 password, $3 data (jsonb text or NULL), $4 settings. */
+const char *sql_auth_sign_up(void);
+/* $1 data (jsonb text or NULL), $2 settings. */
+const char *sql_auth_sign_in_anonymously(void);
+/* $1 email, $2 password, $3 settings. */
+const char *sql_auth_sign_in_password(void);
+/* $1 refresh token, $2 settings. */
+const char *sql_auth_refresh(void);
+/* $1 scope (global, local, others). */
+const char *sql_auth_sign_out(void);
+const char *sql_auth_get_user(void);
+/* $1 attributes (jsonb text), $2 settings. */
+const char *sql_auth_update_user(void);
+/* $1 page, $2 per_page (int text or NULL); total is the user count. */
+const char *sql_auth_admin_list(void);
+/* $1 attributes (jsonb text), $2 settings. */
+const char *sql_auth_admin_create(void);
+/* $1 user id (uuid text). */
+const char *sql_auth_admin_get(void);
+/* $1 user id, $2 attributes (jsonb text), $3 settings. */
+const char *sql_auth_admin_update(void);
+/* $1 user id, $2 soft ("true"/"false"). */
+const char *sql_auth_admin_delete(void);
+/* The public keys: kiln.jwks(). */
+const char *sql_auth_jwks(void);
+/* $1 a body the daemon built (settings, health): echoed, status 200. */
+const char *sql_auth_echo(void);
+
+#endif
