@@ -7,13 +7,10 @@
 // token a sign-in returns is what row security sees through /rest/v1.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 
-import { IS_ROOT, PG_USER, request, sleep, startCluster, startKiln, tempDir } from './lib/harness.mjs';
+import { request, sleep, startCluster, startKiln } from './lib/harness.mjs';
 
 const REUSE_S = 2; // the main daemon's refresh reuse window
 
@@ -56,19 +53,9 @@ const post = (p, body, headers = {}, url = kiln.url) => request(`${url}/auth/v1/
 });
 
 before(async () => {
-  // kiln.rotate_signing_key seals the key with the master key.
-  const dir = tempDir('kiln-auth-');
-  const keyfile = path.join(dir, 'master.key');
-  fs.writeFileSync(keyfile, Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 29 + 7) & 255)));
-  fs.chmodSync(keyfile, 0o600);
-  if (IS_ROOT) execFileSync('chown', [PG_USER, keyfile]);
-  const prev = process.env.KILN_PG_OPTS;
-  process.env.KILN_PG_OPTS = `-c kiln.master_key_file=${keyfile}`;
-  try {
-    cluster = await startCluster();
-  } finally {
-    if (prev === undefined) delete process.env.KILN_PG_OPTS; else process.env.KILN_PG_OPTS = prev;
-  }
+  // tests/lib/cluster gives every cluster its own master key
+  // (kiln.rotate_signing_key seals the signing key with it).
+  cluster = await startCluster();
   await cluster.psql(SETUP);
   keys = {
     publishable: await cluster.psql("SELECT kiln.create_api_key('publishable')"),

@@ -7,13 +7,10 @@
 // the tests hold with or without the exposure guard (deny by default).
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 
-import { IS_ROOT, PG_USER, request, startCluster, startKiln, tempDir, waitFor } from './lib/harness.mjs';
+import { request, startCluster, startKiln, waitFor } from './lib/harness.mjs';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 const BOB = '22222222-2222-4222-8222-222222222222';
@@ -83,19 +80,9 @@ const client = (key, accessToken) => createClient(kiln.url, key, {
 });
 
 before(async () => {
-  // kiln.rotate_signing_key seals the key with the master key.
-  const dir = tempDir('kiln-rest-');
-  const keyfile = path.join(dir, 'master.key');
-  fs.writeFileSync(keyfile, Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 255)));
-  fs.chmodSync(keyfile, 0o600);
-  if (IS_ROOT) execFileSync('chown', [PG_USER, keyfile]);
-  const prev = process.env.KILN_PG_OPTS;
-  process.env.KILN_PG_OPTS = `-c kiln.master_key_file=${keyfile}`;
-  try {
-    cluster = await startCluster();
-  } finally {
-    if (prev === undefined) delete process.env.KILN_PG_OPTS; else process.env.KILN_PG_OPTS = prev;
-  }
+  // tests/lib/cluster gives every cluster its own master key
+  // (kiln.rotate_signing_key seals the signing key with it).
+  cluster = await startCluster();
   await cluster.psql(SETUP);
   keys = {
     publishable: await cluster.psql("SELECT kiln.create_api_key('publishable')"),

@@ -11,13 +11,10 @@
 //   - the verified context and role of one request never reach the next.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 
-import { IS_ROOT, PG_USER, startCluster, startKiln, tempDir } from './lib/harness.mjs';
+import { startCluster, startKiln } from './lib/harness.mjs';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 
@@ -78,18 +75,9 @@ const POOLED = `SELECT pid || '|' || state || '|' || (xact_start IS NOT NULL) FR
   WHERE backend_type = 'client backend' AND application_name = 'kiln' AND pid <> pg_backend_pid()`;
 
 before(async () => {
-  const dir = tempDir('kiln-resttx-');
-  const keyfile = path.join(dir, 'master.key');
-  fs.writeFileSync(keyfile, Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 29 + 7) & 255)));
-  fs.chmodSync(keyfile, 0o600);
-  if (IS_ROOT) execFileSync('chown', [PG_USER, keyfile]);
-  const prev = process.env.KILN_PG_OPTS;
-  process.env.KILN_PG_OPTS = `-c kiln.master_key_file=${keyfile}`;
-  try {
-    cluster = await startCluster();
-  } finally {
-    if (prev === undefined) delete process.env.KILN_PG_OPTS; else process.env.KILN_PG_OPTS = prev;
-  }
+  // tests/lib/cluster gives every cluster its own master key
+  // (kiln.rotate_signing_key seals the signing key with it).
+  cluster = await startCluster();
   await cluster.psql(SETUP);
   keys = {
     publishable: await cluster.psql("SELECT kiln.create_api_key('publishable')"),
