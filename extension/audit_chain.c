@@ -436,10 +436,12 @@ bad:
                     errhint("Reinstall the extension kiln_audit.")));
 }
 
-/* Opens the log, its indexes and an insert state in the current context and resource owner. */
-static AuditWriter *audit_writer_create(Oid relid)
+/*
+ * Opens the log, its indexes and an insert state into w (zeroed) in the
+ * current context and resource owner; on an error, w says what is open.
+ */
+static void audit_writer_create(AuditWriter *w, Oid relid)
 {
-    AuditWriter *w = palloc0(sizeof(AuditWriter));
     List *idx;
     ListCell *lc;
     int i = 0;
@@ -447,10 +449,9 @@ static AuditWriter *audit_writer_create(Oid relid)
     w->rel = table_open(relid, RowExclusiveLock);
     audit_check_shape(w->rel);
     idx = RelationGetIndexList(w->rel);
-    w->nindexes = list_length(idx);
-    w->indexes = palloc(sizeof(Relation) * Max(w->nindexes, 1));
-    w->info = palloc(sizeof(IndexInfo *) * Max(w->nindexes, 1));
-    foreach (lc, idx) {
+    w->indexes = palloc(sizeof(Relation) * Max(list_length(idx), 1));
+    w->info = palloc(sizeof(IndexInfo *) * Max(list_length(idx), 1));
+    foreach (lc, idx) { /* nindexes counts the ones open so far */
         Relation ir = index_open(lfirst_oid(lc), RowExclusiveLock);
         IndexInfo *ii = BuildIndexInfo(ir);
 
@@ -468,7 +469,19 @@ static AuditWriter *audit_writer_create(Oid relid)
     w->bistate = palloc0(sizeof(BulkInsertStateData));
     w->bistate->strategy = NULL;
     w->bistate->current_buf = InvalidBuffer;
-    return w;
+}
+
+/* Closes what w has open (the current resource owner holds it). */
+static void audit_writer_destroy(AuditWriter *w)
+{
+    int i;
+
+    if (w->bistate != NULL)
+        ReleaseBulkInsertStatePin(w->bistate);
+    for (i = 0; i < w->nindexes; i++)
+        index_close(w->indexes[i], NoLock);
+    if (w->rel != NULL)
+        table_close(w->rel, NoLock);
 }
 
 AuditWriter *audit_writer_open(void)
@@ -489,18 +502,25 @@ AuditWriter *audit_writer_open(void)
     if (xact_writer == NULL) {
         ResourceOwner owner = CurrentResourceOwner;
         MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+        AuditWriter *w = palloc0(sizeof(AuditWriter));
 
         CurrentResourceOwner = TopTransactionResourceOwner;
         PG_TRY();
         {
-            xact_writer = audit_writer_create(relid);
+            audit_writer_create(w, relid);
         }
-        PG_FINALLY();
+        PG_CATCH();
         {
+            /* A savepoint may catch this: leave nothing open for commit to find. */
+            audit_writer_destroy(w);
             CurrentResourceOwner = owner;
             MemoryContextSwitchTo(old);
+            PG_RE_THROW();
         }
         PG_END_TRY();
+        CurrentResourceOwner = owner;
+        MemoryContextSwitchTo(old);
+        xact_writer = w;
     }
     xact_writer->cid = GetCurrentCommandId(true);
     xact_writer->users++;
@@ -517,16 +537,12 @@ void audit_writer_release(void)
 {
     AuditWriter *w = xact_writer;
     ResourceOwner owner = CurrentResourceOwner;
-    int i;
 
     if (w == NULL || w->users > 0)
         return;
     xact_writer = NULL;
     CurrentResourceOwner = TopTransactionResourceOwner;
-    ReleaseBulkInsertStatePin(w->bistate);
-    for (i = 0; i < w->nindexes; i++)
-        index_close(w->indexes[i], NoLock);
-    table_close(w->rel, NoLock);
+    audit_writer_destroy(w);
     CurrentResourceOwner = owner;
 }
 

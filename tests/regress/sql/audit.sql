@@ -332,6 +332,16 @@ DROP INDEX kiln.audit_log_table_name;
 COMMIT;
 SELECT op, table_name, seq FROM kiln.audit_log ORDER BY seq;
 SELECT * FROM kiln.audit_verify();
+-- An index the writer cannot maintain: audited writes are refused (0A000),
+-- and a savepoint that catches the refusal leaves nothing open at commit.
+CREATE INDEX audit_log_expr ON kiln.audit_log ((lower(table_name)));
+BEGIN;
+SAVEPOINT s;
+INSERT INTO notes VALUES (13, 'refused');
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS notes FROM notes;
+COMMIT;
+DROP INDEX kiln.audit_log_expr;
 
 DROP VIEW public.v_accounts;
 DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes;
