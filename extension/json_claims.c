@@ -452,6 +452,15 @@ bool kiln_json_array_next(const KilnJsonSpan *array, size_t *pos, KilnJsonSpan *
     return true;
 }
 
+/* Whether 8 bytes are all ASCII and none is NUL (the common case of token text). */
+static inline bool kiln_ascii8(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return ((w | ((w - 0x0101010101010101ULL) & ~w)) & 0x8080808080808080ULL) == 0;
+}
+
 bool kiln_utf8_valid(const uint8_t *s, size_t len)
 {
     size_t i = 0;
@@ -462,6 +471,10 @@ bool kiln_utf8_valid(const uint8_t *s, size_t len)
         uint8_t lo = 0x80, hi = 0xBF; /* bounds of the second byte */
         size_t k;
 
+        if (len - i >= 8 && kiln_ascii8(s + i)) {
+            i += 8;
+            continue;
+        }
         if (c == 0)
             return false;
         if (c < 0x80) {

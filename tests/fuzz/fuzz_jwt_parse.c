@@ -15,8 +15,9 @@
  *   3  bytes to base64url-encode and decode again
  * and its bit 2 whether the policy trusts tenant claims, bit 3 whether the
  * database encoding is UTF-8. Besides crashes and sanitizer reports, it
- * aborts when a stated property fails: decoding is canonical (re-encoding
- * gives the input back), unescaped strings are valid UTF-8 without NUL and
+ * aborts when a stated property fails: the UTF-8 check agrees with a
+ * reference written differently, decoding is canonical (re-encoding gives
+ * the input back), unescaped strings are valid UTF-8 without NUL and
  * never longer than their span, accepted claims and headers hold what the
  * contract says, and the scanner's entry points agree on what is an object.
  */
@@ -36,6 +37,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                                                       \
         }                                                                                                  \
     } while (0)
+
+/*
+ * A second UTF-8 check, written differently (decode each code point, then
+ * judge it): kiln_utf8_valid must agree with it on every input.
+ */
+static bool utf8_reference(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint32_t cp;
+        size_t n, k;
+
+        if (s[i] < 0x80) {
+            if (s[i] == 0)
+                return false;
+            i++;
+            continue;
+        }
+        if ((s[i] & 0xE0) == 0xC0)
+            n = 2, cp = s[i] & 0x1F;
+        else if ((s[i] & 0xF0) == 0xE0)
+            n = 3, cp = s[i] & 0x0F;
+        else if ((s[i] & 0xF8) == 0xF0)
+            n = 4, cp = s[i] & 0x07;
+        else
+            return false;
+        if (len - i < n)
+            return false;
+        for (k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n;
+    }
+    return true;
+}
 
 /* An exact-size copy, so that the sanitizer sees any read past the end. */
 static uint8_t *copy_of(const void *p, size_t len)
@@ -212,6 +254,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     trusted = (data[0] & 4) != 0;
     utf8 = (data[0] & 8) == 0;
+    {
+        uint8_t *text = copy_of(data + 1, size - 1);
+
+        CHECK(kiln_utf8_valid(text, size - 1) == utf8_reference(text, size - 1));
+        free(text);
+    }
     switch (data[0] & 3) {
     case 0: {
         KilnJwtParts parts;
