@@ -53,7 +53,6 @@ dev: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run
-	@tests/bench/audit.sh
 
 fuzz:
 	@$(MAKE) --no-print-directory -C daemon fuzz

@@ -885,7 +885,7 @@ Datum kiln_audit_capture(PG_FUNCTION_ARGS)
 {
     TriggerData *td = (TriggerData *)fcinfo->context;
     AuditRel *r;
-    AuditWriter *w;
+    AuditWriter *volatile w = NULL;
     AuditBase b;
 
     if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event))
@@ -899,10 +899,11 @@ Datum kiln_audit_capture(PG_FUNCTION_ARGS)
         audit_base_fill(&b, NULL, NULL, r);
         w = audit_writer_open();
         audit_capture_rows(td, r, w, &b);
-        audit_writer_close(w);
     }
     PG_FINALLY();
     {
+        if (w != NULL)
+            audit_writer_close(w);
         r->busy--;
     }
     PG_END_TRY();
@@ -924,7 +925,7 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
     TriggerData *td = (TriggerData *)fcinfo->context;
     TriggerEvent ev;
     AuditRel *r;
-    AuditWriter *w;
+    AuditWriter *volatile w = NULL;
     AuditBase b;
 
     if (!CALLED_AS_TRIGGER(fcinfo))
@@ -968,10 +969,11 @@ Datum kiln_audit_guard(PG_FUNCTION_ARGS)
             batch_add(&bt, o->tts_values, o->tts_isnull, n ? n->tts_values : NULL,
                       n ? n->tts_isnull : NULL);
         }
-        audit_writer_close(w);
     }
     PG_FINALLY();
     {
+        if (w != NULL)
+            audit_writer_close(w);
         r->busy--;
     }
     PG_END_TRY();
@@ -987,7 +989,7 @@ static void audit_note_names(const char *nsp, const char *name, const char *op, 
                              bool detail_null)
 {
     AuditBase b;
-    AuditWriter *w;
+    AuditWriter *volatile w = NULL;
     Datum values[AUDIT_NCOLS];
     bool nulls[AUDIT_NCOLS];
 
@@ -1000,9 +1002,17 @@ static void audit_note_names(const char *nsp, const char *name, const char *op, 
     nulls[AUDIT_COL_NROWS] = false;
     values[AUDIT_COL_NEW] = detail;
     nulls[AUDIT_COL_NEW] = detail_null;
-    w = audit_writer_open();
-    audit_writer_append(w, values, nulls);
-    audit_writer_close(w);
+    PG_TRY();
+    {
+        w = audit_writer_open();
+        audit_writer_append(w, values, nulls);
+    }
+    PG_FINALLY();
+    {
+        if (w != NULL)
+            audit_writer_close(w);
+    }
+    PG_END_TRY();
 }
 
 /* audit_note_row: one row on kiln.audit_log for an event about relid. */

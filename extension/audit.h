@@ -45,18 +45,29 @@ typedef enum AuditColumn {
 
 /*
  * An open writer: kiln.audit_log and its indexes, locked RowExclusive for
- * the rest of the transaction. Opened per trigger call (batch), closed with
- * audit_writer_close. Allocated in the caller's memory context.
+ * the rest of the transaction, and the log page rows go to, kept pinned.
+ * One per transaction (audit_chain.c owns it): audit_writer_open returns
+ * the same writer to every caller until the transaction ends or a utility
+ * command starts, and each caller pairs it with audit_writer_close (also
+ * when it errors out: PG_FINALLY), which only ends that caller's use.
  */
 typedef struct AuditWriter AuditWriter;
 
 /*
- * audit_writer_open: opens kiln.audit_log for appending. Raises 55000 when
- * kiln_audit is not installed in this database, 0A000 in a parallel worker
- * or a read-only transaction path that cannot write.
+ * audit_writer_open: the transaction's writer of kiln.audit_log, opened on
+ * first use. Raises 55000 when kiln_audit is not installed in this
+ * database, 0A000 in a parallel worker or a read-only transaction path
+ * that cannot write.
  */
 extern AuditWriter *audit_writer_open(void);
 extern void audit_writer_close(AuditWriter *w);
+
+/*
+ * audit_writer_release: closes the transaction's writer unless a caller is
+ * using it (commit, prepare and every utility command call it, so that
+ * TRUNCATE or DDL never find the log in use). Never fails.
+ */
+extern void audit_writer_release(void);
 
 /*
  * audit_writer_append: appends one row. values/nulls hold every column;

@@ -24,7 +24,8 @@
  * reordered rather than edited.
  *
  * Rows are inserted with heap_insert and index_insert directly: no SQL, no
- * INSERT privilege needed by the writing role, no plan. This file never
+ * INSERT privilege needed by the writing role, no plan, through one writer
+ * per transaction that keeps the log open and its last page pinned. This file never
  * decides what a row contains (audit.c does) and never reads the request
  * context.
  */
@@ -38,6 +39,7 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/heaptoast.h"
+#include "access/hio.h"
 #include "access/toast_compression.h"
 #include "access/toast_internals.h"
 #include "access/table.h"
@@ -50,11 +52,13 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 /* ------------------------------------------------------------ chain state */
@@ -90,6 +94,38 @@ static bool audit_log_shape_ok = false;
 /* Reused digest context and algorithm (OpenSSL), created on first use. */
 static EVP_MD_CTX *hash_ctx = NULL;
 static EVP_MD *hash_md = NULL;
+
+/* ------------------------------------------------------------ the writer's state */
+
+struct AuditWriter {
+    Relation rel;
+    int nindexes;
+    Relation *indexes;
+    IndexInfo **info;
+    CommandId cid;
+    BulkInsertState bistate; /* keeps the page rows go to pinned between rows */
+    int users;               /* audit_writer_open calls not yet closed */
+};
+
+/*
+ * The transaction's writer, opened at its first audited write and kept
+ * until the transaction ends or a utility command starts: opening the log,
+ * listing its indexes and looking its last page up again for every row
+ * cost more than forming the row. The relations, their locks and the
+ * pinned page belong to TopTransactionResourceOwner, so neither the end of
+ * a statement nor the abort of a subtransaction releases them; the writer
+ * releases them before commit or prepare (audit_writer_release), and an
+ * abort releases them through the resource owner (the pointer is then just
+ * forgotten). A utility command (TRUNCATE, DROP, ALTER, CREATE INDEX on the
+ * log) must not find the log open, hence the ProcessUtility hook below.
+ * Memory: TopTransactionContext.
+ */
+static AuditWriter *xact_writer = NULL;
+
+static ProcessUtility_hook_type audit_prev_process_utility = NULL;
+static void audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                                  ProcessUtilityContext context, ParamListInfo params,
+                                  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc);
 
 static void chain_new(ChainHead *h)
 {
@@ -136,6 +172,13 @@ void audit_chain_restart(void)
 static void audit_xact_callback(XactEvent event, void *arg)
 {
     switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+    case XACT_EVENT_PARALLEL_PRE_COMMIT:
+    case XACT_EVENT_PRE_PREPARE:
+        if (xact_writer != NULL)
+            xact_writer->users = 0; /* every caller has returned by now */
+        audit_writer_release();
+        return;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
         chain_committed = chain_cur;
@@ -143,6 +186,7 @@ static void audit_xact_callback(XactEvent event, void *arg)
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
         chain_cur = chain_committed;
+        xact_writer = NULL; /* the resource owner releases what it held */
         break;
     case XACT_EVENT_PREPARE:
         /* The prepared rows may commit or vanish elsewhere: start afresh. */
@@ -198,6 +242,8 @@ static void audit_relcache_callback(Datum arg, Oid relid)
 void audit_chain_init(void)
 {
     RegisterXactCallback(audit_xact_callback, NULL);
+    audit_prev_process_utility = ProcessUtility_hook;
+    ProcessUtility_hook = audit_process_utility;
     RegisterSubXactCallback(audit_subxact_callback, NULL);
     CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum)0);
 }
@@ -349,14 +395,6 @@ static bytea *hash_to_bytea(const uint8 *hash)
 
 /* ------------------------------------------------------------ writer */
 
-struct AuditWriter {
-    Relation rel;
-    int nindexes;
-    Relation *indexes;
-    IndexInfo **info;
-    CommandId cid;
-};
-
 /* Expected column types of kiln.audit_log, by AuditColumn. */
 static const Oid audit_col_types[AUDIT_NCOLS] = {
     UUIDOID,  INT8OID,  TIMESTAMPTZOID, XID8OID,  TEXTOID,  TEXTOID,  UUIDOID,
@@ -398,13 +436,57 @@ bad:
                     errhint("Reinstall the extension kiln_audit.")));
 }
 
-AuditWriter *audit_writer_open(void)
+/*
+ * Opens the log, its indexes and an insert state into w (zeroed) in the
+ * current context and resource owner; on an error, w says what is open.
+ */
+static void audit_writer_create(AuditWriter *w, Oid relid)
 {
-    Oid relid = audit_log_relid();
-    AuditWriter *w;
     List *idx;
     ListCell *lc;
     int i = 0;
+
+    w->rel = table_open(relid, RowExclusiveLock);
+    audit_check_shape(w->rel);
+    idx = RelationGetIndexList(w->rel);
+    w->indexes = palloc(sizeof(Relation) * Max(list_length(idx), 1));
+    w->info = palloc(sizeof(IndexInfo *) * Max(list_length(idx), 1));
+    foreach (lc, idx) { /* nindexes counts the ones open so far */
+        Relation ir = index_open(lfirst_oid(lc), RowExclusiveLock);
+        IndexInfo *ii = BuildIndexInfo(ir);
+
+        w->indexes[i] = ir;
+        w->info[i] = ii;
+        w->nindexes = ++i;
+        if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || ii->ii_ExclusionOps != NULL)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("kiln.audit_log has an index the audit writer cannot maintain"),
+                            errdetail("Index \"%s\" has expressions, a predicate or exclusion.",
+                                      RelationGetRelationName(ir))));
+    }
+    list_free(idx);
+    /* No buffer ring: log pages stay in shared buffers like any table's. */
+    w->bistate = palloc0(sizeof(BulkInsertStateData));
+    w->bistate->strategy = NULL;
+    w->bistate->current_buf = InvalidBuffer;
+}
+
+/* Closes what w has open (the current resource owner holds it). */
+static void audit_writer_destroy(AuditWriter *w)
+{
+    int i;
+
+    if (w->bistate != NULL)
+        ReleaseBulkInsertStatePin(w->bistate);
+    for (i = 0; i < w->nindexes; i++)
+        index_close(w->indexes[i], NoLock);
+    if (w->rel != NULL)
+        table_close(w->rel, NoLock);
+}
+
+AuditWriter *audit_writer_open(void)
+{
+    Oid relid = audit_log_relid();
 
     if (!OidIsValid(relid))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -415,41 +497,65 @@ AuditWriter *audit_writer_open(void)
                         errmsg("cannot write audit rows during a parallel operation")));
     PreventCommandIfReadOnly("audit");
 
-    w = palloc0(sizeof(AuditWriter));
-    w->rel = table_open(relid, RowExclusiveLock);
-    audit_check_shape(w->rel);
-    idx = RelationGetIndexList(w->rel);
-    w->nindexes = list_length(idx);
-    w->indexes = palloc(sizeof(Relation) * Max(w->nindexes, 1));
-    w->info = palloc(sizeof(IndexInfo *) * Max(w->nindexes, 1));
-    foreach (lc, idx) {
-        Relation ir = index_open(lfirst_oid(lc), RowExclusiveLock);
-        IndexInfo *ii = BuildIndexInfo(ir);
+    if (xact_writer != NULL && RelationGetRelid(xact_writer->rel) != relid)
+        audit_writer_release();
+    if (xact_writer == NULL) {
+        ResourceOwner owner = CurrentResourceOwner;
+        MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+        AuditWriter *w = palloc0(sizeof(AuditWriter));
 
-        if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || ii->ii_ExclusionOps != NULL)
-            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                            errmsg("kiln.audit_log has an index the audit writer cannot maintain"),
-                            errdetail("Index \"%s\" has expressions, a predicate or exclusion.",
-                                      RelationGetRelationName(ir))));
-        w->indexes[i] = ir;
-        w->info[i] = ii;
-        i++;
+        CurrentResourceOwner = TopTransactionResourceOwner;
+        PG_TRY();
+        {
+            audit_writer_create(w, relid);
+        }
+        PG_CATCH();
+        {
+            /* A savepoint may catch this: leave nothing open for commit to find. */
+            audit_writer_destroy(w);
+            CurrentResourceOwner = owner;
+            MemoryContextSwitchTo(old);
+            PG_RE_THROW();
+        }
+        PG_END_TRY();
+        CurrentResourceOwner = owner;
+        MemoryContextSwitchTo(old);
+        xact_writer = w;
     }
-    list_free(idx);
-    w->cid = GetCurrentCommandId(true);
-    return w;
+    xact_writer->cid = GetCurrentCommandId(true);
+    xact_writer->users++;
+    return xact_writer;
 }
 
 void audit_writer_close(AuditWriter *w)
 {
-    int i;
+    if (w->users > 0)
+        w->users--;
+}
 
-    for (i = 0; i < w->nindexes; i++)
-        index_close(w->indexes[i], NoLock);
-    table_close(w->rel, NoLock);
-    pfree(w->indexes);
-    pfree(w->info);
-    pfree(w);
+void audit_writer_release(void)
+{
+    AuditWriter *w = xact_writer;
+    ResourceOwner owner = CurrentResourceOwner;
+
+    if (w == NULL || w->users > 0)
+        return;
+    xact_writer = NULL;
+    CurrentResourceOwner = TopTransactionResourceOwner;
+    audit_writer_destroy(w);
+    CurrentResourceOwner = owner;
+}
+
+/* Before any utility command: the log must not be open when DDL or TRUNCATE checks it is unused. */
+static void audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                                  ProcessUtilityContext context, ParamListInfo params,
+                                  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    audit_writer_release();
+    if (audit_prev_process_utility != NULL)
+        audit_prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
 void audit_writer_append(AuditWriter *w, Datum *values, bool *nulls)
@@ -491,7 +597,21 @@ void audit_writer_append(AuditWriter *w, Datum *values, bool *nulls)
             values[i] = c;
     }
     tup = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
-    heap_insert(w->rel, tup, w->cid, 0, NULL);
+    {
+        /* The page stays pinned after the insert: by the transaction, not the statement. */
+        ResourceOwner owner = CurrentResourceOwner;
+
+        CurrentResourceOwner = TopTransactionResourceOwner;
+        PG_TRY();
+        {
+            heap_insert(w->rel, tup, w->cid, 0, w->bistate);
+        }
+        PG_FINALLY();
+        {
+            CurrentResourceOwner = owner;
+        }
+        PG_END_TRY();
+    }
 
     for (i = 0; i < w->nindexes; i++) {
         IndexInfo *ii = w->info[i];

@@ -13,9 +13,6 @@
 
 #include <openssl/evp.h>
 
-/* Algorithms of the fixed allowlist; a key has exactly one. */
-typedef enum KilnJwtAlg { KILN_ALG_HS256, KILN_ALG_ES256, KILN_ALG_EDDSA } KilnJwtAlg;
-
 /*
  * A key row of kiln.jwt_keys as the key cache holds it (keys.c). All memory
  * belongs to the key cache's context under CacheMemoryContext, except pkey,
@@ -62,39 +59,7 @@ typedef struct KilnVerified {
 /* kiln_verified_claims: v->claims, built from v->claims_text on first use (current context). */
 extern Jsonb *kiln_verified_claims(KilnVerified *v);
 
-/* json_claims.c: a strict JSON scanner for token payloads (no jsonb built). */
-typedef enum KilnJsonType {
-    KILN_JV_NONE = 0,
-    KILN_JV_STRING,
-    KILN_JV_NUMBER,
-    KILN_JV_TRUE,
-    KILN_JV_FALSE,
-    KILN_JV_NULL,
-    KILN_JV_ARRAY,
-    KILN_JV_OBJECT
-} KilnJsonType;
-
-/* A value inside the scanned text: strings without their quotes, others as lexed. */
-typedef struct KilnJsonSpan {
-    KilnJsonType type;
-    const char *start;
-    size_t len;
-    bool escaped; /* a string holding escapes: decode with kiln_json_string */
-} KilnJsonSpan;
-
-/*
- * kiln_json_top_members: checks that json[0..len) (valid UTF-8) is exactly
- * one JSON object that jsonb_in would accept, and sets spans[i] to the
- * top-level member named names[i] (type KILN_JV_NONE when absent). Returns
- * NULL, or a static phrase saying what is wrong (also for a duplicate of a
- * named member). Spans point into json.
- */
-extern const char *kiln_json_top_members(const char *json, size_t len, const char *const *names, int n,
-                                         KilnJsonSpan *spans);
-/* kiln_json_string: a palloc'd, NUL-terminated, unescaped copy of a string span. */
-extern char *kiln_json_string(const KilnJsonSpan *v);
-/* kiln_json_array_next: the next element of an array span; *pos starts at 0. */
-extern bool kiln_json_array_next(const KilnJsonSpan *array, size_t *pos, KilnJsonSpan *elem);
+/* KilnJwtAlg, the JSON scanner and the token parse stages: jwt_parse.h (through kiln.h). */
 
 /* crypto_jwt.c */
 
@@ -118,8 +83,6 @@ extern const EVP_MD *kiln_sha256_md(void);
 /* kiln_hmac_prepare: fills key->hmac_inner/outer from key->secret (keys.c calls it at load). */
 extern bool kiln_hmac_prepare(KilnJwtKey *key);
 
-/* kiln_role_static: the static name of an allowed app role, or NULL. */
-extern const char *kiln_role_static(const char *role);
 
 /* keys.c */
 

@@ -1,5 +1,6 @@
 /*
- * json_claims.c: a strict, single-pass JSON scanner for token payloads.
+ * json_claims.c: a strict, single-pass JSON scanner for token headers and
+ * payloads, and the UTF-8 check in front of it.
  *
  * Checks that a text is exactly one JSON object (RFC 8259: no trailing
  * commas, no leading zeros, no control characters in strings, valid
@@ -8,15 +9,13 @@
  * jsonb: verification needs a handful of claims, and PostgreSQL's JSON
  * parser costs several microseconds per token. It accepts nothing that
  * jsonb_in rejects, so the verified text can be turned into jsonb later
- * without error. The caller has checked that the text is valid UTF-8.
- * Never raises errors (returns a reason), never allocates except in
- * kiln_json_string.
+ * without error. A pure leaf (jwt_parse.h): no PostgreSQL headers, never
+ * allocates, never raises errors (returns a reason); fuzzed by
+ * tests/fuzz/fuzz_jwt_parse.c.
  */
-#include "postgres.h"
+#include "jwt_parse.h"
 
-#include "identity.h"
-
-#include "mb/pg_wchar.h"
+#include <string.h>
 
 #define KILN_JSON_MAX_DEPTH 64
 
@@ -24,7 +23,10 @@ typedef struct KilnJsonScanner {
     const char *p;
     const char *end;
     const char *error;
+    bool utf8; /* the database encoding is UTF-8 */
 } KilnJsonScanner;
+
+const char KILN_JSON_DUPLICATE[] = "a duplicate claim";
 
 static bool kiln_json_value(KilnJsonScanner *s, int depth, KilnJsonSpan *out);
 
@@ -118,7 +120,7 @@ static bool kiln_json_string_scan(KilnJsonScanner *s, KilnJsonSpan *out)
                 s->p += 6;
                 cp = 0x10000;
             }
-            if (cp > 0x7F && GetDatabaseEncoding() != PG_UTF8)
+            if (cp > 0x7F && !s->utf8)
                 return kiln_json_fail(s, "a \\u escape the database encoding cannot hold");
             break;
         }
@@ -261,19 +263,43 @@ static bool kiln_json_value(KilnJsonScanner *s, int depth, KilnJsonSpan *out)
     }
 }
 
-char *kiln_json_string(const KilnJsonSpan *v)
+/* Writes code point cp (at most U+10FFFF, not a surrogate) as UTF-8; returns the byte count. */
+static size_t kiln_utf8_put(uint32_t cp, char *o)
 {
-    char *out = palloc(v->len + 1);
-    char *o = out;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+size_t kiln_json_unescape(const KilnJsonSpan *v, char *dst)
+{
+    char *o = dst;
     const char *p = v->start;
     const char *end = v->start + v->len;
 
     if (!v->escaped) {
-        memcpy(out, v->start, v->len);
-        out[v->len] = '\0';
-        return out;
+        memcpy(dst, v->start, v->len);
+        dst[v->len] = '\0';
+        return v->len;
     }
-    /* Escapes were validated by the scan. */
+    /* Escapes were validated by the scan: a \u escape (6 bytes) makes at most 3, a pair (12) 4. */
     while (p < end) {
         if (*p != '\\') {
             *o++ = *p++;
@@ -296,13 +322,13 @@ char *kiln_json_string(const KilnJsonSpan *v)
             *o++ = '\t';
             break;
         case 'u': {
-            pg_wchar cp = (pg_wchar)kiln_json_hex4(p + 2);
+            uint32_t cp = (uint32_t)kiln_json_hex4(p + 2);
 
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + ((pg_wchar)kiln_json_hex4(p + 8) - 0xDC00);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)kiln_json_hex4(p + 8) - 0xDC00);
                 p += 6;
             }
-            o = (char *)unicode_to_utf8(cp, (unsigned char *)o) + pg_utf_mblen((unsigned char *)o);
+            o += kiln_utf8_put(cp, o);
             p += 6;
             continue;
         }
@@ -313,13 +339,30 @@ char *kiln_json_string(const KilnJsonSpan *v)
         p += 2;
     }
     *o = '\0';
-    return out;
+    return (size_t)(o - dst);
 }
 
-const char *kiln_json_top_members(const char *json, size_t len, const char *const *names, int n,
+const char *kiln_json_value_check(const char *json, size_t len, bool utf8, KilnJsonType *type)
+{
+    KilnJsonScanner s = {json, json + len, NULL, utf8};
+    KilnJsonSpan v;
+
+    if (!kiln_json_value(&s, 0, &v))
+        return s.error;
+    kiln_json_ws(&s);
+    if (s.p != s.end)
+        return "text after the value";
+    *type = v.type;
+    return NULL;
+}
+
+/* Longest member name kiln_json_top_members is asked for. */
+#define KILN_JSON_NAME_MAX 32
+
+const char *kiln_json_top_members(const char *json, size_t len, bool utf8, const char *const *names, int n,
                                   KilnJsonSpan *spans)
 {
-    KilnJsonScanner s = {json, json + len, NULL};
+    KilnJsonScanner s = {json, json + len, NULL, utf8};
     bool first = true;
     int i;
 
@@ -332,7 +375,8 @@ const char *kiln_json_top_members(const char *json, size_t len, const char *cons
     for (;;) {
         KilnJsonSpan name;
         KilnJsonSpan v;
-        char *decoded = NULL;
+        /* An escaped name decoding to at most KILN_JSON_NAME_MAX bytes is under 6 times as long. */
+        char decoded[6 * KILN_JSON_NAME_MAX + 1];
         const char *nm;
         size_t nmlen;
 
@@ -351,25 +395,24 @@ const char *kiln_json_top_members(const char *json, size_t len, const char *cons
             return s.error;
         first = false;
 
+        nm = name.start;
+        nmlen = name.len;
         if (name.escaped) {
-            decoded = kiln_json_string(&name);
-            nm = decoded;
-            nmlen = strlen(decoded);
-        } else {
-            nm = name.start;
-            nmlen = name.len;
+            if (name.len < sizeof(decoded)) {
+                nmlen = kiln_json_unescape(&name, decoded);
+                nm = decoded;
+            } else
+                nmlen = 0; /* longer than any name asked for: matches none */
         }
         for (i = 0; i < n; i++) {
             if (nmlen > 0 && names[i][0] == nm[0] && strncmp(names[i], nm, nmlen) == 0 &&
                 names[i][nmlen] == '\0') {
                 if (spans[i].type != KILN_JV_NONE)
-                    return "a duplicate claim";
+                    return KILN_JSON_DUPLICATE;
                 spans[i] = v;
                 break;
             }
         }
-        if (decoded)
-            pfree(decoded);
 
         kiln_json_ws(&s);
         if (s.p < s.end && *s.p == ',') {
@@ -393,7 +436,7 @@ const char *kiln_json_top_members(const char *json, size_t len, const char *cons
 
 bool kiln_json_array_next(const KilnJsonSpan *array, size_t *pos, KilnJsonSpan *elem)
 {
-    KilnJsonScanner s = {array->start + *pos, array->start + array->len, NULL};
+    KilnJsonScanner s = {array->start + *pos, array->start + array->len, NULL, true};
 
     if (*pos == 0)
         s.p++; /* '[' */
@@ -406,5 +449,60 @@ bool kiln_json_array_next(const KilnJsonSpan *array, size_t *pos, KilnJsonSpan *
     if (s.p < s.end && *s.p == ',')
         s.p++;
     *pos = s.p - array->start;
+    return true;
+}
+
+/* Whether 8 bytes are all ASCII and none is NUL (the common case of token text). */
+static inline bool kiln_ascii8(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return ((w | ((w - 0x0101010101010101ULL) & ~w)) & 0x8080808080808080ULL) == 0;
+}
+
+bool kiln_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n;
+        uint8_t lo = 0x80, hi = 0xBF; /* bounds of the second byte */
+        size_t k;
+
+        if (len - i >= 8 && kiln_ascii8(s + i)) {
+            i += 8;
+            continue;
+        }
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            n = 3;
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F; /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            if (c == 0xF0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
+        } else
+            return false;
+        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (k = 2; k < n; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return false;
+        i += n;
+    }
     return true;
 }

@@ -101,28 +101,11 @@ extern void kiln_access_init(void);
 extern void kiln_audit_init(void);
 
 /*
- * base64url.c: unpadded base64url (RFC 4648 section 5), a pure leaf.
- *
- * kiln_base64url_encoded_len: number of characters (without a terminator)
- * that encoding len bytes produces.
- *
- * kiln_base64url_encode: writes the encoding of src[0..len) to dst, which
- * must hold kiln_base64url_encoded_len(len) + 1 bytes, and terminates it.
- * Returns the number of characters written (excluding the terminator). The
- * caller owns both buffers; no allocation, no errors.
+ * base64url.c, json_claims.c, jwt_parse.c: the pure parsers of token text
+ * (base64url, UTF-8, strict JSON, JWT stages) and kiln_hex_digit. They
+ * include no PostgreSQL header, so that tests/fuzz builds them standalone.
  */
-extern size_t kiln_base64url_encoded_len(size_t len);
-extern size_t kiln_base64url_encode(const uint8 *src, size_t len, char *dst);
-
-/*
- * kiln_base64url_decode: strict decoding of unpadded base64url: src[0..len)
- * must hold only the url-safe alphabet (no '=', no whitespace), must not
- * have length 1 mod 4, and the unused low bits of the last character must
- * be zero (one encoding per byte string). Writes at most len * 3 / 4 bytes
- * to dst (caller-owned) and sets *outlen. Returns false, with dst
- * contents unspecified, when the input is not canonical base64url.
- */
-extern bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_t *outlen);
+#include "jwt_parse.h"
 
 /*
  * crypto_secretbox.c: authenticated encryption (XSalsa20-Poly1305) with the
@@ -137,17 +120,5 @@ extern bool kiln_base64url_decode(const char *src, size_t len, uint8 *dst, size_
  */
 extern uint8 *kiln_secretbox_seal(const uint8 *plain, size_t len, size_t *outlen);
 extern uint8 *kiln_secretbox_open(const uint8 *sealed, size_t len, size_t *outlen);
-
-/* Value of one hexadecimal digit (either case), or -1. A pure leaf. */
-static inline int kiln_hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 #endif /* KILN_H */

@@ -4,7 +4,8 @@
 # table (also written to BENCH_OUT). Not a test: it fails only when it cannot
 # measure, never because a ratio is low.
 #
-# Figures (medians of BENCH_RUNS runs per side, sides alternating):
+# Figures (BENCH_RUNS runs per side, sides alternating; ratios are the median
+# of the per-pair ratios, with their min–max):
 #   1. pgbench TPC-B (-c 2) with pgbench_accounts, _tellers, _branches
 #      audited (row mode) vs not audited                     target >= 0.9
 #   2. the same with -c 8                                     target >= 0.8
@@ -24,6 +25,8 @@
 #   BENCH_SCALE     pgbench -i scale [10]
 #   BENCH_ROWS      rows of the bulk insert [100000]
 #   BENCH_OUT       results file [<repo>/build/bench/audit.md]
+#   BENCH_ROWS_OUT  also write the figures as rows of tests/bench/run's
+#                   table to this file (figures.d/40-audit.sh sets it)
 #   KILN_TEST_ROOT  reuse this cluster root (tests/lib/cluster install)
 #   PG_CONFIG       PostgreSQL to use [pg_config on PATH]
 set -euo pipefail
@@ -169,7 +172,24 @@ bulk_run() {
   echo "$ms $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", d * 1000 / hz}')"
 }
 
-tpcb() { # clients -> "plain-tps audited-tps plain-cpu-us audited-cpu-us" (medians)
+# pair_stats "A..." "B..." EXPR: per-pair values of EXPR (awk, over a and b)
+# for the i-th elements of the two space-separated lists; prints
+# "median min max".
+pair_stats() {
+  local -a xs ys
+  local i r=()
+  read -r -a xs <<<"$1"; read -r -a ys <<<"$2"
+  for i in "${!xs[@]}"; do
+    r+=("$(awk -v a="${xs[$i]}" -v b="${ys[$i]}" "BEGIN {printf \"%.4f\", $3}")")
+  done
+  echo "$(median "${r[@]}") $(printf '%s\n' "${r[@]}" | sort -g | awk 'NR==1{lo=$1} {hi=$1} END{printf "%.2f %.2f", lo, hi}')"
+}
+f2() { awk -v x="$1" 'BEGIN {printf "%.2f", x}'; }
+
+# tpcb CLIENTS: prints "plain-tps audited-tps plain-cpu audited-cpu" (medians),
+# then the per-pair wall ratio (audited/plain tps) and CPU ratio (plain/audited
+# CPU per transaction), each as "median min max".
+tpcb() {
   local i plain=() audited=() pc=() ac=() v tps cpu
   for i in $(seq "$BENCH_RUNS"); do
     for side in $( [ $((i % 2)) -eq 1 ] && echo "off on" || echo "on off"); do
@@ -180,13 +200,15 @@ tpcb() { # clients -> "plain-tps audited-tps plain-cpu-us audited-cpu-us" (media
     done
   done
   audit_pgbench off
-  echo "$(median "${plain[@]}") $(median "${audited[@]}") $(median "${pc[@]}") $(median "${ac[@]}")"
+  echo "$(median "${plain[@]}") $(median "${audited[@]}") $(median "${pc[@]}") $(median "${ac[@]}")" \
+       "$(pair_stats "${audited[*]}" "${plain[*]}" 'a / b')" \
+       "$(pair_stats "${pc[*]}" "${ac[*]}" 'a / b')"
 }
 
 note "TPC-B -c 2 ($BENCH_RUNS x ${BENCH_SECONDS}s per side)"
-read -r tp2 ta2 cp2 ca2 < <(tpcb 2)
+read -r tp2 ta2 cp2 ca2 w2 w2lo w2hi c2 c2lo c2hi < <(tpcb 2)
 note "TPC-B -c 8 ($BENCH_RUNS x ${BENCH_SECONDS}s per side)"
-read -r tp8 ta8 cp8 ca8 < <(tpcb 8)
+read -r tp8 ta8 cp8 ca8 w8 w8lo w8hi c8 c8lo c8hi < <(tpcb 8)
 
 note "bulk insert of $BENCH_ROWS rows ($BENCH_RUNS runs per table)"
 bp=() bk=() br=() bg=() cbp=() cbk=() cbr=() cbg=()
@@ -205,21 +227,44 @@ for i in $(seq "$BENCH_RUNS"); do
 done
 mp=$(median "${bp[@]}"); mk=$(median "${bk[@]}"); mg=$(median "${bg[@]}"); mr=$(median "${br[@]}")
 cmp=$(median "${cbp[@]}"); cmk=$(median "${cbk[@]}"); cmg=$(median "${cbg[@]}"); cmr=$(median "${cbr[@]}")
+# Per-round ratios (the four tables of a round ran back to back).
+read -r wk wklo wkhi < <(pair_stats "${bk[*]}" "${bp[*]}" 'a / b')
+read -r ck cklo ckhi < <(pair_stats "${cbk[*]}" "${cbp[*]}" 'a / b')
+read -r wg wglo wghi < <(pair_stats "${bg[*]}" "${bk[*]}" 'a / b')
+read -r cg cglo cghi < <(pair_stats "${cbg[*]}" "${cbk[*]}" 'a / b')
+read -r wr wrlo wrhi < <(pair_stats "${br[*]}" "${bp[*]}" 'a / b')
+read -r cr crlo crhi < <(pair_stats "${cbr[*]}" "${cbp[*]}" 'a / b')
 
 problems=$(psql_b -At -c 'SELECT count(*) FROM kiln.audit_verify()')
+
+# cell MEDIAN LO HI: "0.85 (0.83–0.88)"
+cell() { echo "$(f2 "$1") ($2–$3)"; }
 
 mkdir -p "$(dirname "$BENCH_OUT")"
 {
   echo "| figure | anchor | kiln_audit | ratio (wall) | ratio (server CPU) | target |"
   echo "|---|---|---|---|---|---|"
-  echo "| pgbench TPC-B -c 2, 3 tables audited: tps (server CPU µs/txn) | $tp2 ($cp2) | $ta2 ($ca2) | $(ratio "$ta2" "$tp2") | $(ratio "$cp2" "$ca2") | >= 0.9 |"
-  echo "| pgbench TPC-B -c 8, 3 tables audited: tps (server CPU µs/txn) | $tp8 ($cp8) | $ta8 ($ca8) | $(ratio "$ta8" "$tp8") | $(ratio "$cp8" "$ca8") | >= 0.8 |"
-  echo "| INSERT $BENCH_ROWS rows, statement capture vs unaudited: ms (server CPU ms); ratio = time | $mp ($cmp) | $mk ($cmk) | $(ratio "$mk" "$mp") | $(ratio "$cmk" "$cmp") | <= 1.5 |"
-  echo "| INSERT $BENCH_ROWS rows, PL/pgSQL jsonb trigger vs statement capture: ms (server CPU ms); ratio = speed-up | $mg ($cmg) | $mk ($cmk) | $(ratio "$mg" "$mk") | $(ratio "$cmg" "$cmk") | >= 3 |"
-  echo "| INSERT $BENCH_ROWS rows, row capture (info): ms (server CPU ms); ratio = time vs unaudited | $mp ($cmp) | $mr ($cmr) | $(ratio "$mr" "$mp") | $(ratio "$cmr" "$cmp") | – |"
+  echo "| pgbench TPC-B -c 2, 3 tables audited: tps (server CPU µs/txn) | $tp2 ($cp2) | $ta2 ($ca2) | $(cell "$w2" "$w2lo" "$w2hi") | $(cell "$c2" "$c2lo" "$c2hi") | >= 0.9 |"
+  echo "| pgbench TPC-B -c 8, 3 tables audited: tps (server CPU µs/txn) | $tp8 ($cp8) | $ta8 ($ca8) | $(cell "$w8" "$w8lo" "$w8hi") | $(cell "$c8" "$c8lo" "$c8hi") | >= 0.8 |"
+  echo "| INSERT $BENCH_ROWS rows, statement capture vs unaudited: ms (server CPU ms); ratio = time | $mp ($cmp) | $mk ($cmk) | $(cell "$wk" "$wklo" "$wkhi") | $(cell "$ck" "$cklo" "$ckhi") | <= 1.5 |"
+  echo "| INSERT $BENCH_ROWS rows, PL/pgSQL jsonb trigger vs statement capture: ms (server CPU ms); ratio = speed-up | $mg ($cmg) | $mk ($cmk) | $(cell "$wg" "$wglo" "$wghi") | $(cell "$cg" "$cglo" "$cghi") | >= 3 |"
+  echo "| INSERT $BENCH_ROWS rows, row capture (info): ms (server CPU ms); ratio = time vs unaudited | $mp ($cmp) | $mr ($cmr) | $(cell "$wr" "$wrlo" "$wrhi") | $(cell "$cr" "$crlo" "$crhi") | – |"
   echo
-  echo "medians of $BENCH_RUNS runs per side; pgbench ${BENCH_SECONDS}s runs, scale $BENCH_SCALE, $(nproc) cores;" \
+  echo "Ratios: median of the per-pair ratios (each pair ran back to back), min–max in brackets;" \
+       "values: medians of $BENCH_RUNS runs per side; pgbench ${BENCH_SECONDS}s runs, scale $BENCH_SCALE, $(nproc) cores;" \
        "kiln.audit_verify() problems after the runs: $problems."
   echo "Server CPU: CPU time of the cluster's processes during the run (from /proc), which other load" \
        "on the machine barely moves; the CPU ratio is what the wall ratio would be on an otherwise idle, CPU-bound machine."
 } | tee "$BENCH_OUT"
+
+# Rows for the main table of tests/bench/run (| figure | kiln | anchor |
+# ratio | spread |): the server-CPU ratio, with the wall ratio in the label.
+if [ -n "${BENCH_ROWS_OUT:-}" ]; then
+  {
+    echo "| Audit: pgbench TPC-B -c 2, 3 tables audited vs none (server-CPU ratio; wall $(cell "$w2" "$w2lo" "$w2hi"); target >= 0.9) | $(f2 "$ta2") tps, $ca2 µs CPU/txn | $(f2 "$tp2") tps, $cp2 µs CPU/txn | $(f2 "$c2") | $c2lo–$c2hi |"
+    echo "| Audit: pgbench TPC-B -c 8, 3 tables audited vs none (server-CPU ratio; wall $(cell "$w8" "$w8lo" "$w8hi"); target >= 0.8) | $(f2 "$ta8") tps, $ca8 µs CPU/txn | $(f2 "$tp8") tps, $cp8 µs CPU/txn | $(f2 "$c8") | $c8lo–$c8hi |"
+    echo "| Audit: INSERT $BENCH_ROWS rows, statement capture vs unaudited (server-CPU time ratio; wall $(cell "$wk" "$wklo" "$wkhi"); target <= 1.5) | $mk ms, $cmk ms CPU | $mp ms, $cmp ms CPU | $(f2 "$ck") | $cklo–$ckhi |"
+    echo "| Audit: same INSERT, PL/pgSQL jsonb trigger vs statement capture (server-CPU speed-up; wall $(cell "$wg" "$wglo" "$wghi"); target >= 3) | $mk ms, $cmk ms CPU | $mg ms, $cmg ms CPU | $(f2 "$cg") | $cglo–$cghi |"
+    echo "| Audit: same INSERT, row capture vs unaudited (info; server-CPU time ratio; wall $(cell "$wr" "$wrlo" "$wrhi")) | $mr ms, $cmr ms CPU | $mp ms, $cmp ms CPU | $(f2 "$cr") | $crlo–$crhi |"
+  } >"$BENCH_ROWS_OUT"
+fi

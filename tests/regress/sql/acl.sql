@@ -6,27 +6,12 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 
--- The request context, as the daemon sets it: kiln.authenticate with a
--- token signed by this database's key ({"apikey": k}: an API key; {"role":
--- "anon"} alone: no token).
-SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
-CREATE FUNCTION public.test_login(claims jsonb) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF claims ? 'apikey' THEN
-    RETURN kiln.authenticate(claims->>'apikey');
-  ELSIF claims = '{"role": "anon"}' THEN
-    RETURN kiln.authenticate(NULL);
-  END IF;
-  RETURN kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
-    'iss', 'kiln', 'aud', 'authenticated',
-    'exp', extract(epoch FROM now())::int8 + 600) || claims));
-END $$;
--- alice, bob, carol; team T: alice is owner, bob a plain member.
-INSERT INTO auth.users (id, email) VALUES
-  ('a0000000-0000-0000-0000-00000000000a', 'alice@x.test'),
-  ('b0000000-0000-0000-0000-00000000000b', 'bob@x.test'),
-  ('c0000000-0000-0000-0000-00000000000c', 'carol@x.test');
+-- The request context, as the daemon sets it (test_login), and alice, bob
+-- and carol, tenants A and B (helpers: include/login.sql, people.sql).
+\getenv regress_dir KILN_REGRESS_DIR
+\i :regress_dir/include/login.sql
+\i :regress_dir/include/people.sql
+-- Team T: alice is owner, bob a plain member.
 INSERT INTO auth.teams (id, name) VALUES ('70000000-0000-0000-0000-000000000007', 'T');
 INSERT INTO auth.team_members (team_id, user_id, roles) VALUES
   ('70000000-0000-0000-0000-000000000007', 'a0000000-0000-0000-0000-00000000000a', '{owner}'),
@@ -173,8 +158,6 @@ COMMIT;
 
 -- A tenant table with a row ACL: the ACL decides inside the tenant, the
 -- tenant's service key may do everything there and nothing elsewhere.
-INSERT INTO kiln.tenants (id, name) VALUES
-  ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'A'), ('bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', 'B');
 CREATE TABLE public.notes (id int PRIMARY KEY, body text NOT NULL);
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.notes TO authenticated;
 SELECT kiln.enable_tenancy('public.notes');
@@ -241,5 +224,5 @@ DROP TABLE public.docs;
 DELETE FROM kiln.tenants;
 DELETE FROM auth.teams;
 DELETE FROM auth.users;
-DROP FUNCTION public.test_login(jsonb);
+DROP FUNCTION public.test_login(jsonb), public.test_token(jsonb);
 DELETE FROM kiln.api_keys WHERE tenant_id = 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';

@@ -304,6 +304,45 @@ UPDATE kiln.audit_log SET pk = pk::text::jsonb, old = old::text::jsonb, new = ne
 COMMIT;
 SELECT * FROM kiln.audit_verify();
 
+-- One writer per transaction keeps the log open and its last page pinned
+-- between audited writes; a utility command on the log in the same
+-- transaction (an index, break-glass TRUNCATE) still finds it free, the
+-- next write picks the new index up, and an error in a savepoint leaves
+-- the writer usable.
+BEGIN;
+INSERT INTO notes VALUES (10, 'before the index');
+CREATE INDEX audit_log_table_name ON kiln.audit_log (table_name);
+INSERT INTO notes VALUES (11, 'after the index');
+SAVEPOINT s;
+INSERT INTO notes VALUES (11, 'duplicate key');
+ROLLBACK TO SAVEPOINT s;
+UPDATE notes SET body = 'updated in the same transaction' WHERE id = 10;
+COMMIT;
+SET enable_seqscan = off;
+SELECT op, pk ->> 'id' AS id, new ->> 'body' AS body FROM kiln.audit_log
+ WHERE table_name = 'notes' AND (pk ->> 'id')::int >= 10 ORDER BY seq;
+RESET enable_seqscan;
+SELECT * FROM kiln.audit_verify();
+BEGIN;
+DELETE FROM notes WHERE id >= 10;
+SELECT kiln.audit_break_glass('regress: truncate after audited writes in one transaction');
+TRUNCATE kiln.audit_log;
+INSERT INTO notes VALUES (12, 'after the truncate');
+DROP INDEX kiln.audit_log_table_name;
+COMMIT;
+SELECT op, table_name, seq FROM kiln.audit_log ORDER BY seq;
+SELECT * FROM kiln.audit_verify();
+-- An index the writer cannot maintain: audited writes are refused (0A000),
+-- and a savepoint that catches the refusal leaves nothing open at commit.
+CREATE INDEX audit_log_expr ON kiln.audit_log ((lower(table_name)));
+BEGIN;
+SAVEPOINT s;
+INSERT INTO notes VALUES (13, 'refused');
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS notes FROM notes;
+COMMIT;
+DROP INDEX kiln.audit_log_expr;
+
 DROP VIEW public.v_accounts;
 DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes;
 DROP ROLE audit_app, audit_owner;

@@ -133,7 +133,15 @@ WITH t(n, name, token) AS (VALUES
   (51, 'header not JSON', 'bm90IGpzb24.' || split_part(kiln.sign_jwt(pg_temp.claims()), '.', 2) || '.' || split_part(kiln.sign_jwt(pg_temp.claims()), '.', 3)),
   (52, 'header a JSON array', pg_temp.b64u('["HS256"]') || '.e30.' || split_part(kiln.sign_jwt(pg_temp.claims()), '.', 3)),
   (53, 'empty string', ''),
-  (54, 'overlong token', 'eyJhbGciOiJIUzI1NiJ9.' || repeat('A', 9000) || '.AAAA')
+  (54, 'overlong token', 'eyJhbGciOiJIUzI1NiJ9.' || repeat('A', 9000) || '.AAAA'),
+  -- The header goes through the same strict scanner as the payload.
+  (55, 'header names alg twice', pg_temp.hs256('{"alg":"none","alg":"HS256"}', pg_temp.claims('{"iss":"supabase"}')::text, :legacy_secret)),
+  (56, 'header names kid twice (escaped)', pg_temp.hs256('{"alg":"HS256","kid":"a","\u006bid":"b"}', pg_temp.claims('{"iss":"supabase"}')::text, :legacy_secret)),
+  (57, 'header alg and typ written with escapes', pg_temp.hs256('{"alg":"HS\u0032\u00356","typ":"j\u0077t"}', pg_temp.claims('{"iss":"supabase"}')::text, :legacy_secret)),
+  (58, 'header with a trailing comma', pg_temp.hs256('{"alg":"HS256",}', pg_temp.claims('{"iss":"supabase"}')::text, :legacy_secret)),
+  (59, 'header kid a number', pg_temp.hs256('{"alg":"HS256","kid":7}', pg_temp.claims('{"iss":"supabase"}')::text, :legacy_secret)),
+  (60, 'header alg null', pg_temp.hs256('{"alg":null}', pg_temp.claims('{"iss":"supabase"}')::text, :legacy_secret)),
+  (61, 'header not UTF-8', pg_temp.b64u('\x7b22616c67223a22ff227d'::bytea) || '.' || split_part(kiln.sign_jwt(pg_temp.claims()), '.', 2) || '.' || split_part(kiln.sign_jwt(pg_temp.claims()), '.', 3))
 )
 SELECT n, name, pg_temp.verdict(token) AS verdict FROM t ORDER BY n;
 

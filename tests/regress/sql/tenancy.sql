@@ -13,29 +13,12 @@ END $$;
 RESET client_min_messages;
 GRANT CREATE ON SCHEMA public TO kiln_test_owner;
 
--- The request context, as the daemon sets it: kiln.authenticate with a
--- token signed by this database's key ({"apikey": k}: an API key; {"role":
--- "anon"} alone: no token).
-SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
-CREATE FUNCTION public.test_login(claims jsonb) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF claims ? 'apikey' THEN
-    RETURN kiln.authenticate(claims->>'apikey');
-  ELSIF claims = '{"role": "anon"}' THEN
-    RETURN kiln.authenticate(NULL);
-  END IF;
-  RETURN kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
-    'iss', 'kiln', 'aud', 'authenticated',
-    'exp', extract(epoch FROM now())::int8 + 600) || claims));
-END $$;
+-- The request context, as the daemon sets it (test_login), and alice, bob,
+-- tenants A and B (helpers: include/login.sql, people.sql).
+\getenv regress_dir KILN_REGRESS_DIR
+\i :regress_dir/include/login.sql
+\i :regress_dir/include/people.sql
 
-INSERT INTO auth.users (id, email) VALUES
-  ('a0000000-0000-0000-0000-00000000000a', 'alice@a.test'),
-  ('b0000000-0000-0000-0000-00000000000b', 'bob@b.test');
-INSERT INTO kiln.tenants (id, name) VALUES
-  ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'A'),
-  ('bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', 'B');
 SELECT kiln.add_tenant_member('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'a0000000-0000-0000-0000-00000000000a', 'owner');
 SELECT kiln.add_tenant_member('bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', 'b0000000-0000-0000-0000-00000000000b', 'member');
 SELECT kiln.add_tenant_member('bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', 'b0000000-0000-0000-0000-00000000000b', 'Not A Role');
@@ -309,6 +292,6 @@ DROP FUNCTION public.project_names_definer(), public.project_names_invoker(), pu
 DROP TABLE public.tasks, public.projects;
 DELETE FROM kiln.tenants;
 DELETE FROM auth.users;
-DROP FUNCTION public.test_login(jsonb);
+DROP FUNCTION public.test_login(jsonb), public.test_token(jsonb);
 REVOKE CREATE ON SCHEMA public FROM kiln_test_owner;
 DELETE FROM kiln.api_keys WHERE tenant_id = 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';

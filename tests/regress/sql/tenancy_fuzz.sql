@@ -9,12 +9,12 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
-SELECT kiln.rotate_signing_key('HS256') IS NOT NULL AS signing_key;
-
-INSERT INTO kiln.tenants (id, name) VALUES
-  ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'A'),
-  ('bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb', 'B'),
-  ('cccccccc-cccc-cccc-cccc-cccccccccccc', 'C');
+-- Tokens (test_token) and tenants A and B (helpers: include/login.sql,
+-- people.sql), and a third tenant.
+\getenv regress_dir KILN_REGRESS_DIR
+\i :regress_dir/include/login.sql
+\i :regress_dir/include/people.sql
+INSERT INTO kiln.tenants (id, name) VALUES ('cccccccc-cccc-cccc-cccc-cccccccccccc', 'C');
 CREATE TABLE public.fz_parent (id int PRIMARY KEY, marker text NOT NULL);
 CREATE TABLE public.fz_child (id int PRIMARY KEY, parent_id int REFERENCES public.fz_parent (id), marker text NOT NULL);
 SELECT kiln.enable_tenancy('public.fz_parent');
@@ -111,10 +111,8 @@ BEGIN
 END $$;
 
 BEGIN;
-SELECT kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
-  'iss', 'kiln', 'aud', 'authenticated', 'role', 'authenticated',
-  'sub', 'b0000000-0000-0000-0000-00000000000b', 'tenant_id', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb',
-  'exp', extract(epoch FROM now())::int8 + 600))) AS role;
+SELECT kiln.authenticate(public.test_token(jsonb_build_object('role', 'authenticated',
+  'sub', 'b0000000-0000-0000-0000-00000000000b', 'tenant_id', 'bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb'))) AS role;
 SELECT * FROM public.fz_run(3000);
 COMMIT;
 
@@ -122,9 +120,7 @@ COMMIT;
 -- other tenants' rows in the same run.
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.fz_parent, public.fz_child, public.fz_view TO service_role;
 BEGIN;
-SELECT kiln.authenticate(kiln.sign_jwt(jsonb_build_object(
-  'iss', 'kiln', 'aud', 'authenticated', 'role', 'service_role',
-  'exp', extract(epoch FROM now())::int8 + 600))) AS role;
+SELECT kiln.authenticate(public.test_token('{"role": "service_role"}')) AS role;
 SELECT outcome, times > 0 AS some FROM public.fz_run(300) WHERE outcome LIKE 'rows seen%';
 COMMIT;
 
@@ -140,3 +136,5 @@ DROP FUNCTION public.fz_run(int), public.fz_markers(int, int);
 DROP VIEW public.fz_view, pg_temp.sums;
 DROP TABLE public.fz_child, public.fz_parent;
 DELETE FROM kiln.tenants;
+DELETE FROM auth.users;
+DROP FUNCTION public.test_login(jsonb), public.test_token(jsonb);

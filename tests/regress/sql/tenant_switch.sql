@@ -8,11 +8,12 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 
-SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
-INSERT INTO auth.users (id, email) VALUES
-  ('a0000000-0000-0000-0000-00000000000a', 'ada@example.com'),
-  ('b0000000-0000-0000-0000-00000000000b', 'bob@example.com'),
-  ('c0000000-0000-0000-0000-00000000000c', 'cy@example.com');
+-- Tokens of an ES256 key (test_token) and alice, bob and carol (helpers:
+-- include/login.sql, people.sql).
+\set signing_alg ES256
+\getenv regress_dir KILN_REGRESS_DIR
+\i :regress_dir/include/login.sql
+\i :regress_dir/include/people.sql
 SELECT kiln.create_tenant('acme') AS acme \gset
 SELECT kiln.create_tenant('globex') AS globex \gset
 SELECT kiln.add_tenant_member(:'acme', 'a0000000-0000-0000-0000-00000000000a', 'owner');
@@ -20,14 +21,13 @@ SELECT kiln.add_tenant_member(:'acme', 'b0000000-0000-0000-0000-00000000000b', '
 SELECT kiln.add_tenant_member(:'globex', 'b0000000-0000-0000-0000-00000000000b', 'member');
 
 -- One tenant: it is the default. Several or none: no default.
-SELECT kiln.default_tenant('a0000000-0000-0000-0000-00000000000a') = :'acme' AS ada_default_is_acme,
+SELECT kiln.default_tenant('a0000000-0000-0000-0000-00000000000a') = :'acme' AS alice_default_is_acme,
        kiln.default_tenant('b0000000-0000-0000-0000-00000000000b') IS NULL AS bob_has_no_default,
-       kiln.default_tenant('c0000000-0000-0000-0000-00000000000c') IS NULL AS cy_has_no_default;
+       kiln.default_tenant('c0000000-0000-0000-0000-00000000000c') IS NULL AS carol_has_no_default;
 
 CREATE FUNCTION pg_temp.user_token(sub uuid) RETURNS text LANGUAGE sql AS $$
-  SELECT kiln.sign_jwt(jsonb_build_object('iss', 'kiln', 'aud', 'authenticated',
-    'role', 'authenticated', 'sub', sub, 'session_id', 'e0000000-0000-0000-0000-00000000000e',
-    'exp', extract(epoch FROM now())::int8 + 600))
+  SELECT public.test_token(jsonb_build_object('role', 'authenticated', 'sub', sub,
+    'session_id', 'e0000000-0000-0000-0000-00000000000e'))
 $$;
 SELECT pg_temp.user_token('b0000000-0000-0000-0000-00000000000b') AS bob \gset
 
@@ -48,14 +48,14 @@ SELECT event, tenant_id = :'globex' AS globex, user_id FROM kiln.context_events
 SELECT (kiln.verify_jwt(:'bob_globex') ->> 'exp')::int8 = (kiln.verify_jwt(:'bob') ->> 'exp')::int8 AS same_expiry;
 
 -- Not a member, or no such tenant: refused alike.
-SELECT pg_temp.user_token('a0000000-0000-0000-0000-00000000000a') AS ada \gset
+SELECT pg_temp.user_token('a0000000-0000-0000-0000-00000000000a') AS alice \gset
 BEGIN;
-SELECT kiln.authenticate(:'ada') AS role;
+SELECT kiln.authenticate(:'alice') AS role;
 SELECT kiln.switch_tenant(:'globex');
 \echo :SQLSTATE
 ROLLBACK;
 BEGIN;
-SELECT kiln.authenticate(:'ada') AS role;
+SELECT kiln.authenticate(:'alice') AS role;
 SELECT kiln.switch_tenant('99999999-9999-4999-8999-999999999999');
 \echo :SQLSTATE
 ROLLBACK;
@@ -72,3 +72,6 @@ SELECT kiln.switch_tenant(:'acme');
 
 SELECT kiln.revoke_api_key(:'pk') AS revoked;
 DELETE FROM kiln.context_events WHERE event = 'switch_tenant';
+DELETE FROM kiln.tenants;
+DELETE FROM auth.users;
+DROP FUNCTION public.test_login(jsonb), public.test_token(jsonb);

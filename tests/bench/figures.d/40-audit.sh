@@ -1,0 +1,21 @@
+# shellcheck shell=bash disable=SC2154
+# Sourced by tests/bench/run (see docs/bench.md).
+# What kiln_audit costs: tests/bench/audit.sh runs on a cluster of its own
+# (named bench-audit, in this run's root, so the main cluster and the
+# daemon stay idle meanwhile) and hands its figures back as rows of the
+# main table: the server-CPU ratio with its min–max over the pairs, the
+# wall-clock ratio in the label. audit.sh also writes its own, wider table
+# to build/bench/audit.md. Skipped with BENCH_NO_KILN (no kiln side).
+if wanted "Audit" && [ -z "$BENCH_NO_KILN" ]; then
+  note "audit figures (tests/bench/audit.sh, $BENCH_RUNS x ${BENCH_SECONDS}s per side)"
+  audit_rows=$root/audit-rows.md
+  if KILN_TEST_ROOT=$root BENCH_RUNS=$BENCH_RUNS BENCH_SECONDS=$BENCH_SECONDS BENCH_SCALE=$BENCH_SCALE \
+       BENCH_ROWS_OUT=$audit_rows BENCH_OUT=$out_dir/audit.md \
+       "$bench_dir/audit.sh" >"$root/audit.log" 2>&1 && [ -s "$audit_rows" ]; then
+    while IFS= read -r line; do rows+=("$line"); done <"$audit_rows"
+  else
+    tail -n 5 "$root/audit.log" >&2
+    rows+=("| Audit (tests/bench/audit.sh) | – | – | **INVALID**: $(tail -n 1 "$root/audit.log" | tr '|' '/') | – |")
+    any_invalid=1
+  fi
+fi
