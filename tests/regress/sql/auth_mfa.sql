@@ -215,3 +215,9 @@ SELECT p.proname, has_function_privilege('authenticated', p.oid, 'EXECUTE') AS a
   FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace
    AND (p.proname LIKE 'mfa%' OR p.proname LIKE '%factor%' OR p.proname LIKE '%pkce%' OR p.proname = '_totp_match')
  ORDER BY 1;
+
+-- Leave nothing behind for the tests that count auth rows.
+DELETE FROM auth.audit_log_entries WHERE payload ->> 'actor_id' = :'uid' OR payload ->> 'request_id' = 'req-mfa-1';
+DELETE FROM auth.users WHERE id = :'uid';
+SELECT (SELECT count(*) FROM auth.flow_state) + (SELECT count(*) FROM auth.mfa_factors)
+       + (SELECT count(*) FROM auth.sessions s WHERE s.user_id = :'uid') AS left_behind;
