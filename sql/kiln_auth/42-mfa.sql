@@ -230,6 +230,7 @@ BEGIN
   IF f.id IS NULL THEN
     RETURN auth._err(404, 'mfa_factor_not_found', 'Factor not found');
   END IF;
+  DELETE FROM auth.mfa_challenges x WHERE x.factor_id = f.id AND x.created_at < now() - interval '1 day';
   INSERT INTO auth.mfa_challenges (factor_id, ip_address)
   VALUES (f.id, coalesce(auth._inet(kiln.current_context() ->> 'client_ip'), '0.0.0.0'::inet))
   RETURNING * INTO ch;
@@ -275,8 +276,9 @@ BEGIN
   IF ch.id IS NULL THEN
     RETURN auth._err(404, 'mfa_challenge_expired', 'Challenge not found');
   END IF;
+  -- Used, expired or burned challenges stay (their wrong codes count
+  -- towards the factor's limit) until a later challenge clears them.
   IF ch.verified_at IS NOT NULL OR ch.created_at + interval '300 seconds' < now() OR ch.failed_attempts >= 5 THEN
-    DELETE FROM auth.mfa_challenges x WHERE x.id = ch.id;
     RETURN auth._err(422, 'mfa_challenge_expired',
                      'MFA challenge ' || ch.id || ' has expired, verify against another challenge or create a new challenge.');
   END IF;
