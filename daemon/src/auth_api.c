@@ -2,7 +2,8 @@
  * auth_api.c: the GoTrue-compatible API under /auth/v1 (supabase-wire §3),
  * as auth-js calls it: signup, token (password, refresh_token), logout,
  * user (GET, PUT), settings, health, .well-known/jwks.json and the admin
- * users API.
+ * users API; the MFA endpoints and the pkce grant are planned by
+ * auth_mfa.c (rows of the same endpoint table).
  *
  * Every flow is one SQL function of the kiln_auth extension
  * (sql/kiln_auth/40-flows.sql); this file only turns HTTP into a call and

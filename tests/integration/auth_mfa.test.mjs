@@ -256,6 +256,10 @@ describe('TOTP factors', () => {
     const decoded = decodeQr(svgModules(svg));
     assert.equal(decoded.text, data.totp.uri);
     assert.equal(decoded.level, 'M');
+    // The decoder has teeth: one flipped data module breaks a syndrome.
+    const broken = svgModules(svg);
+    broken[broken.length - 1][broken.length - 1] = !broken[broken.length - 1][broken.length - 1];
+    assert.throws(() => decodeQr(broken), /syndrome/);
     // Unverified: listed under all, not under totp; the next level is still aal1.
     const { data: list } = await c.auth.mfa.listFactors();
     assert.deepEqual(list.all.map((f) => [f.id, f.status, f.friendly_name]), [[data.id, 'unverified', 'my phone']]);
