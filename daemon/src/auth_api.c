@@ -382,6 +382,11 @@ static bool plan_signup(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     }
     if (!password)
         return refuse(r, 422, "weak_password", "Signup requires a valid password");
+    bool pkce;
+    if (!auth_mfa_plan_signup_pkce(c, p, email, password, data, &pkce, r))
+        return false;
+    if (pkce)
+        return true;
     const char *params[] = {email, password, data, c->settings};
     plan_set(p, sql_auth_sign_up(), 4, params);
     return true;

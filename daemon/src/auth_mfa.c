@@ -10,6 +10,7 @@
  *   GET    admin/users/<uid>/factors       auth.admin_list_factors
  *   DELETE admin/users/<uid>/factors/<fid> auth.admin_delete_factor
  *   POST   token?grant_type=pkce           auth.token_pkce
+ *   POST   signup {..., code_challenge}    auth.sign_up_pkce
  *
  * Pure: each function reads the path and the parsed body and produces the
  * statement (sql_auth.c) and its parameters, or GoTrue's refusal. It never
@@ -144,5 +145,24 @@ bool auth_mfa_plan_pkce(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         return false;
     const char *params[] = {code ? code : "", verifier ? verifier : "", c->settings};
     auth_plan_set(p, sql_auth_token_pkce(), 3, params);
+    return true;
+}
+
+bool auth_mfa_plan_signup_pkce(AuthCtx *c, AuthPlan *p, const char *email, const char *password,
+                               const char *data, bool *planned, AuthRefusal *r)
+{
+    const char *challenge, *method;
+    *planned = false;
+    if (!auth_body_string(c->body, "code_challenge", &challenge, r) ||
+        !auth_body_string(c->body, "code_challenge_method", &method, r))
+        return false;
+    if (!challenge && !method)
+        return true;
+    if (!challenge || !method)
+        return auth_refuse(r, 400, "validation_failed",
+                           "PKCE flow requires code_challenge_method and code_challenge");
+    const char *params[] = {email, password, data, c->settings, challenge, method};
+    auth_plan_set(p, sql_auth_sign_up_pkce(), 6, params);
+    *planned = true;
     return true;
 }

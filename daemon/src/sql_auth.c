@@ -117,6 +117,11 @@ const char *sql_auth_admin_delete_factor(void)
     return FLOW("auth.admin_delete_factor($1::uuid, $2::uuid)");
 }
 
+const char *sql_auth_sign_up_pkce(void)
+{
+    return FLOW("auth.sign_up_pkce($1, $2, $3::jsonb, $4::jsonb, $5, $6)");
+}
+
 const char *sql_auth_token_pkce(void)
 {
     return FLOW("auth.token_pkce($1, $2, $3::jsonb)");

@@ -53,6 +53,8 @@ const char *sql_auth_mfa_unenroll(void);
 const char *sql_auth_admin_list_factors(void);
 /* $1 user id, $2 factor id. */
 const char *sql_auth_admin_delete_factor(void);
+/* sql_auth_sign_up's parameters, then $5 code challenge, $6 its method. */
+const char *sql_auth_sign_up_pkce(void);
 /* $1 auth code, $2 code verifier, $3 settings. */
 const char *sql_auth_token_pkce(void);
 

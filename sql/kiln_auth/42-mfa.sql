@@ -477,6 +477,42 @@ $$;
 COMMENT ON FUNCTION auth.pkce_issue_code(pg_catalog.uuid, pg_catalog.text)
   IS 'the one-time PKCE auth code of the user''s newest flow state of a method (NULL: implicit flow)';
 
+-- POST /signup with code_challenge and code_challenge_method (a PKCE
+-- client): auth.sign_up, and when that leaves a confirmation pending for a
+-- new account, a flow state ('email', 'email/signup') for the confirmation
+-- link to turn into ?code= (auth.pkce_issue_code). Nothing else differs:
+-- an address already registered still gets the look-alike answer, and no
+-- flow state.
+CREATE FUNCTION auth.sign_up_pkce(email pg_catalog.text, password pg_catalog.text,
+                                  data pg_catalog.jsonb, settings pg_catalog.jsonb,
+                                  code_challenge pg_catalog.text, code_challenge_method pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := auth._pkce_refusal(code_challenge, code_challenge_method);
+  r jsonb;
+  uid uuid;
+BEGIN
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  r := auth.sign_up(email, password, data, settings);
+  IF r ? 'error' OR r ? 'access_token' THEN
+    RETURN r;
+  END IF;
+  uid := (r ->> 'id')::uuid;
+  IF EXISTS (SELECT 1 FROM auth.users u WHERE u.id = uid AND u.email_confirmed_at IS NULL) THEN
+    PERFORM auth._pkce_flow_start(uid, code_challenge, code_challenge_method, 'email', 'email/signup');
+  END IF;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION auth.sign_up_pkce(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
+                                      pg_catalog.text, pg_catalog.text)
+  IS 'POST /signup from a PKCE client: sign_up plus the flow state its confirmation link completes';
+
 -- POST /token?grant_type=pkce {auth_code, code_verifier}: the code is used
 -- up by any attempt (a wrong verifier burns it too).
 CREATE FUNCTION auth.token_pkce(auth_code pg_catalog.text, code_verifier pg_catalog.text,
@@ -543,7 +579,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('mfa_enroll', 'mfa_challenge', 'mfa_verify', 'mfa_unenroll',
-                                'admin_list_factors', 'admin_delete_factor', 'token_pkce')
+                                'admin_list_factors', 'admin_delete_factor', 'token_pkce', 'sign_up_pkce')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO anon, authenticated, service_role', f);

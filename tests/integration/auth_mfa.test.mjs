@@ -20,6 +20,7 @@ import { IS_ROOT, PG_USER, request, startCluster, startKiln, tempDir } from './l
 
 let cluster;
 let kiln;
+let strict; // confirmations on (no autoconfirm)
 let keys;
 
 const SETUP = `
@@ -205,10 +206,12 @@ before(async () => {
     dbUrl: `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres`,
     args: ['--auth-autoconfirm', 'true'],
   });
+  strict = await startKiln({ dbUrl: `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres` });
 });
 
 after(async () => {
   if (kiln) await kiln.stop();
+  if (strict) await strict.stop();
   if (cluster) await cluster.stop();
 });
 
@@ -492,5 +495,36 @@ describe('PKCE grant', () => {
     res = await call('POST', 'token?grant_type=pkce', { body: { auth_code: 5 } });
     assert.equal(res.status, 400);
     assert.equal(json(res).code, 'bad_json');
+  });
+
+  test('signUp from a PKCE client starts the flow state its confirmation completes', async () => {
+    const store = new Map();
+    const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v), removeItem: (k) => store.delete(k) };
+    const c = createClient(strict.url, keys.publishable, {
+      auth: { flowType: 'pkce', storage, storageKey: 'kiln-signup', persistSession: true, autoRefreshToken: false, detectSessionInUrl: false },
+    });
+    const addr = email('pkce-signup');
+    const { data, error } = await c.auth.signUp({ email: addr, password: PASSWORD });
+    assert.equal(error, null);
+    assert.equal(data.session, null, 'confirmation pending');
+    assert.ok(store.get('kiln-signup-code-verifier'), 'supabase-js kept the verifier');
+    const uid = data.user.id;
+    assert.equal(await cluster.psql(`SELECT count(*) FROM auth.flow_state WHERE user_id = '${uid}' AND authentication_method = 'email/signup'`), '1');
+    // What /verify will do once the address is confirmed: issue the code.
+    await cluster.psql(`UPDATE auth.users SET email_confirmed_at = now() WHERE id = '${uid}'`);
+    const code = await cluster.psql(`SELECT auth.pkce_issue_code('${uid}', 'email/signup')`);
+    const { data: ex, error: exErr } = await c.auth.exchangeCodeForSession(code);
+    assert.equal(exErr, null);
+    assert.equal(ex.user.id, uid);
+    assert.equal(claims(ex.session.access_token).amr[0].method, 'otp');
+    // Half a PKCE pair is refused; a registered address gets no flow state.
+    const res = await request(`${strict.url}/auth/v1/signup`, {
+      method: 'POST', headers: { apikey: keys.publishable, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: email('half'), password: PASSWORD, code_challenge: 'x'.repeat(43) }),
+    });
+    assert.equal(res.status, 400);
+    const again = await c.auth.signUp({ email: addr, password: PASSWORD });
+    assert.equal(again.error, null);
+    assert.equal(await cluster.psql(`SELECT count(*) FROM auth.flow_state WHERE user_id = '${uid}'`), '0');
   });
 });
