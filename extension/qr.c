@@ -19,17 +19,18 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
-#define QR_MAX_VERSION 10
-#define QR_MAX_SIZE (17 + 4 * QR_MAX_VERSION)
+#define QR_MAX_VERSION   10
+#define QR_MAX_SIZE      (17 + 4 * QR_MAX_VERSION)
 #define QR_MAX_CODEWORDS 346
-#define QR_QUIET 4
+#define QR_QUIET         4
 
 /* Level indexes into the tables below, and their 2-bit format code. */
 enum { QR_L = 0, QR_M = 1 };
 static const int qr_level_bits[2] = {1, 0};
 
 /* Codewords per version (data and error correction together). */
-static const int qr_codewords[QR_MAX_VERSION + 1] = {0, 26, 44, 70, 100, 134, 172, 196, 242, 292, 346};
+static const int qr_codewords[QR_MAX_VERSION + 1] = {0,   26,  44,  70,  100, 134,
+                                                     172, 196, 242, 292, 346};
 /* Error-correction codewords per block, and blocks, by level and version. */
 static const int qr_ecc_per_block[2][QR_MAX_VERSION + 1] = {
     {0, 7, 10, 15, 20, 26, 18, 20, 24, 30, 18},
@@ -41,8 +42,8 @@ static const int qr_blocks[2][QR_MAX_VERSION + 1] = {
 };
 /* Alignment pattern centres (row and column coordinates), 0-terminated. */
 static const int qr_align[QR_MAX_VERSION + 1][4] = {
-    {0},         {0},         {6, 18, 0},  {6, 22, 0},  {6, 26, 0},  {6, 30, 0},
-    {6, 34, 0},  {6, 22, 38}, {6, 24, 42}, {6, 26, 46}, {6, 28, 50},
+    {0},        {0},         {6, 18, 0},  {6, 22, 0},  {6, 26, 0},  {6, 30, 0},
+    {6, 34, 0}, {6, 22, 38}, {6, 24, 42}, {6, 26, 46}, {6, 28, 50},
 };
 
 typedef struct QrSymbol {
@@ -276,14 +277,22 @@ static void draw_codewords(QrSymbol *q, const uint8 *cw, int n)
 static bool mask_bit(int mask, int r, int c)
 {
     switch (mask) {
-    case 0: return (r + c) % 2 == 0;
-    case 1: return r % 2 == 0;
-    case 2: return c % 3 == 0;
-    case 3: return (r + c) % 3 == 0;
-    case 4: return (r / 2 + c / 3) % 2 == 0;
-    case 5: return (r * c) % 2 + (r * c) % 3 == 0;
-    case 6: return ((r * c) % 2 + (r * c) % 3) % 2 == 0;
-    default: return ((r + c) % 2 + (r * c) % 3) % 2 == 0;
+    case 0:
+        return (r + c) % 2 == 0;
+    case 1:
+        return r % 2 == 0;
+    case 2:
+        return c % 3 == 0;
+    case 3:
+        return (r + c) % 3 == 0;
+    case 4:
+        return (r / 2 + c / 3) % 2 == 0;
+    case 5:
+        return (r * c) % 2 + (r * c) % 3 == 0;
+    case 6:
+        return ((r * c) % 2 + (r * c) % 3) % 2 == 0;
+    default:
+        return ((r + c) % 2 + (r * c) % 3) % 2 == 0;
     }
 }
 
@@ -357,9 +366,9 @@ static void qr_encode(const uint8 *text, int len, QrSymbol *q)
                 break;
             }
     if (level < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("text too long for a QR code"),
-                        errdetail("The text is %d bytes; at most 271 fit.", len)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("text too long for a QR code"),
+                 errdetail("The text is %d bytes; at most 271 fit.", len)));
     n = make_codewords(text, len, level, version, cw);
     memset(q, 0, sizeof *q);
     q->size = 17 + 4 * version;
@@ -395,11 +404,12 @@ Datum kiln_qr_svg(PG_FUNCTION_ARGS)
     qr_encode((const uint8 *)VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), q);
     w = q->size + 2 * QR_QUIET;
     initStringInfo(&b);
-    appendStringInfo(&b,
-                     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
-                     "width=\"%d\" height=\"%d\" shape-rendering=\"crispEdges\">"
-                     "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/><path fill=\"#000000\" d=\"",
-                     w, w, w * 4, w * 4, w, w);
+    appendStringInfo(
+        &b,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+        "width=\"%d\" height=\"%d\" shape-rendering=\"crispEdges\">"
+        "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/><path fill=\"#000000\" d=\"",
+        w, w, w * 4, w * 4, w, w);
     for (int r = 0; r < q->size; r++)
         for (int c = 0; c < q->size; c++)
             if (q->dark[r][c])

@@ -17,7 +17,7 @@
 #include "request.h"
 
 #define AUTH_MAX_PARAMS 6
-#define AUTH_MAX_OWNED 4
+#define AUTH_MAX_OWNED  4
 
 /* What a plan step produces: the statement, its parameters and how a
  * success is answered. Parameters point into the request, the parsed body

@@ -522,11 +522,17 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  refusal jsonb;
   fs auth.flow_state;
   u auth.users;
   expected text;
   method text;
 BEGIN
+  -- A code exchange is a sign-in: it shares the sign-in bucket.
+  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
   IF coalesce(auth_code, '') = '' OR coalesce(code_verifier, '') = '' THEN
     RETURN auth._err(400, 'validation_failed', 'invalid request: both auth code and code verifier should be non-empty');
   END IF;

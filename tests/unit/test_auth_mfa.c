@@ -18,7 +18,7 @@ static bool plan(const char *method, const char *rest, const char *body, AuthPla
     *p = (AuthPlan){.success_status = 200};
     *r = (AuthRefusal){0};
     bool ok = strncmp(rest, "admin/", 6) == 0 ? auth_mfa_plan_admin_factors(&c, p, r)
-                                               : auth_mfa_plan_factors(&c, p, r);
+                                              : auth_mfa_plan_factors(&c, p, r);
     /* parameters that point into the body are checked before it goes */
     if (ok && p->sql == sql_auth_mfa_verify())
         ok = strcmp(p->params[2], "123456") == 0 || strcmp(p->params[2], "") == 0;
@@ -47,7 +47,8 @@ UNIT_TEST(factor_paths)
     CHECK(p.sql == sql_auth_mfa_challenge());
     CHECK_STR_EQ(p.params[0], FID);
     release(&p);
-    CHECK(plan("POST", "factors/" FID "/verify", "{\"challenge_id\":\"" UID "\",\"code\":\"123456\"}", &p, &r));
+    CHECK(plan("POST", "factors/" FID "/verify",
+               "{\"challenge_id\":\"" UID "\",\"code\":\"123456\"}", &p, &r));
     CHECK(p.sql == sql_auth_mfa_verify() && p.nparams == 4);
     release(&p);
     CHECK(plan("DELETE", "factors/" FID, "{}", &p, &r));
@@ -113,7 +114,8 @@ UNIT_TEST(pkce_plans)
     static KilnRequest req = {.method = "POST", .path = "signup"};
     json_t *half = json_loads("{\"code_challenge\":\"abc\"}", 0, NULL);
     json_t *none = json_loads("{\"code_challenge\":null,\"code_challenge_method\":null}", 0, NULL);
-    json_t *both = json_loads("{\"code_challenge\":\"abc\",\"code_challenge_method\":\"s256\"}", 0, NULL);
+    json_t *both =
+        json_loads("{\"code_challenge\":\"abc\",\"code_challenge_method\":\"s256\"}", 0, NULL);
     AuthCtx c = {.req = &req, .settings = "{}", .rest = "signup"};
     AuthPlan p = {0};
     AuthRefusal r = {0};
