@@ -208,6 +208,16 @@ SELECT auth.token_pkce('', :'verifier') -> 'error' ->> 'code' AS empty_code,
        auth.token_pkce('nope', :'verifier') -> 'error' ->> 'code' AS unknown_code;
 SELECT auth._pkce_flow_start(:'uid', 'short', 's256', 'email', 'magiclink');
 \echo :SQLSTATE
+-- Sign-up from a PKCE client: a flow state for a pending confirmation only.
+SELECT auth.sign_up_pkce('pat@mfa.test', 'pat pkce password', '{}', '{}', 'short', 's256') -> 'error' ->> 'code' AS bad_pair;
+SELECT auth.sign_up_pkce('pat@mfa.test', 'pat pkce password', '{}', '{}', :'challenge', 's256') ->> 'email' AS pending;
+SELECT count(*) AS flow_states FROM auth.flow_state f JOIN auth.users u ON u.id = f.user_id
+ WHERE u.email = 'pat@mfa.test' AND f.authentication_method = 'email/signup';
+SELECT auth.sign_up_pkce('pat@mfa.test', 'pat pkce password', '{}', '{}', :'challenge', 's256') ? 'error' AS look_alike_answer;
+SELECT count(*) AS still_one FROM auth.flow_state f JOIN auth.users u ON u.id = f.user_id WHERE u.email = 'pat@mfa.test';
+SELECT auth.sign_up_pkce('quin@mfa.test', 'quin pkce password', '{}', :'on', :'challenge', 's256') ? 'access_token' AS autoconfirm_session,
+       (SELECT count(*) FROM auth.flow_state f JOIN auth.users u ON u.id = f.user_id WHERE u.email = 'quin@mfa.test') AS no_flow_state;
+DELETE FROM auth.users WHERE email IN ('pat@mfa.test', 'quin@mfa.test');
 
 -- Who may call what.
 SELECT p.proname, has_function_privilege('authenticated', p.oid, 'EXECUTE') AS authenticated,
@@ -217,7 +227,8 @@ SELECT p.proname, has_function_privilege('authenticated', p.oid, 'EXECUTE') AS a
  ORDER BY 1;
 
 -- Leave nothing behind for the tests that count auth rows.
-DELETE FROM auth.audit_log_entries WHERE payload ->> 'actor_id' = :'uid' OR payload ->> 'request_id' = 'req-mfa-1';
+DELETE FROM auth.audit_log_entries WHERE payload ->> 'actor_id' = :'uid' OR payload ->> 'request_id' = 'req-mfa-1'
+   OR payload ->> 'actor_username' IN ('pat@mfa.test', 'quin@mfa.test');
 DELETE FROM auth.users WHERE id = :'uid';
 SELECT (SELECT count(*) FROM auth.flow_state) + (SELECT count(*) FROM auth.mfa_factors)
        + (SELECT count(*) FROM auth.sessions s WHERE s.user_id = :'uid') AS left_behind;
