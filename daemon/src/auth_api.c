@@ -40,6 +40,7 @@
 #include "tx.h"
 
 #define AUTH_PREFIX "/auth/v1/"
+
 /* Which credential a request authenticates with (supabase-wire §1.3). */
 typedef enum {
     KEY_OPEN,   /* none: runs as anon (jwks) */
