@@ -342,6 +342,14 @@ describe('TOTP factors', () => {
     assert.equal(again.error.status, 422);
   });
 
+  test('challengeAndVerify reaches aal2 in one call', async () => {
+    const { c } = await signedUp('cav');
+    const { data: f } = await c.auth.mfa.enroll({ factorType: 'totp' });
+    const { data, error } = await c.auth.mfa.challengeAndVerify({ factorId: f.id, code: totp(f.totp.secret) });
+    assert.equal(error, null);
+    assert.equal(claims(data.access_token).aal, 'aal2');
+  });
+
   test('five wrong codes burn a challenge; wrong codes per factor are limited', async () => {
     const { c, factor, secret } = await enrolledAndVerified('burn');
     const { data: ch } = await c.auth.mfa.challenge({ factorId: factor.id });
