@@ -2,7 +2,8 @@
  * auth_api.c: the GoTrue-compatible API under /auth/v1 (supabase-wire §3),
  * as auth-js calls it: signup, token (password, refresh_token), logout,
  * user (GET, PUT), settings, health, .well-known/jwks.json and the admin
- * users API.
+ * users API; the MFA endpoints and the pkce grant are planned by
+ * auth_mfa.c (rows of the same endpoint table).
  *
  * Every flow is one SQL function of the kiln_auth extension
  * (sql/kiln_auth/40-flows.sql); this file only turns HTTP into a call and
@@ -22,6 +23,8 @@
  * here is freed before the handler returns.
  */
 #include "auth_api.h"
+#include "auth_mfa.h"
+#include "auth_plan.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -37,8 +40,6 @@
 #include "tx.h"
 
 #define AUTH_PREFIX "/auth/v1/"
-#define AUTH_MAX_PARAMS 4
-#define AUTH_MAX_OWNED 4
 
 /* Which credential a request authenticates with (supabase-wire §1.3). */
 typedef enum {
@@ -46,35 +47,6 @@ typedef enum {
     KEY_APIKEY, /* the apikey header or ?apikey=, required */
     KEY_BEARER, /* the user's (or service role's) bearer token, else the apikey */
 } KeyKind;
-
-/* What a plan step produces: the statement, its parameters and how a
- * success is answered. Parameters point into the request, the parsed body
- * or `owned` (freed by plan_free). */
-typedef struct AuthPlan {
-    const char *sql;
-    const char *params[AUTH_MAX_PARAMS];
-    int nparams;
-    int success_status;  /* 200, or 204 for logout */
-    bool list;           /* admin list: X-Total-Count and Link headers */
-    long page, per_page; /* for the Link header */
-    bool token_endpoint; /* errors in the OAuth shape when unversioned */
-    char *owned[AUTH_MAX_OWNED];
-    int nowned;
-} AuthPlan;
-
-typedef struct AuthCtx {
-    KilnRequest *req;
-    json_t *body;        /* parsed request body (object) or NULL */
-    const char *settings; /* the settings jsonb for the flows */
-    const char *rest;    /* the path after AUTH_PREFIX */
-} AuthCtx;
-
-/* A request refused before the database: status, code, message. */
-typedef struct AuthRefusal {
-    int status;
-    const char *code;
-    char message[160];
-} AuthRefusal;
 
 static bool refuse(AuthRefusal *r, int status, const char *code, const char *message)
 {
@@ -342,6 +314,38 @@ static bool is_uuid(const char *s)
     return true;
 }
 
+/* The exported forms of the helpers above (auth_plan.h), for the plan
+ * functions of the feature files. */
+bool auth_refuse(AuthRefusal *r, int status, const char *code, const char *message)
+{
+    return refuse(r, status, code, message);
+}
+
+bool auth_body_string(json_t *body, const char *key, const char **out, AuthRefusal *r)
+{
+    return body_string(body, key, out, r);
+}
+
+const char *auth_whole_body(json_t *body, AuthPlan *p)
+{
+    return whole_body(body, p);
+}
+
+char *auth_plan_own(AuthPlan *p, char *s)
+{
+    return plan_own(p, s);
+}
+
+void auth_plan_set(AuthPlan *p, const char *sql, int n, const char *const *params)
+{
+    plan_set(p, sql, n, params);
+}
+
+bool auth_is_uuid(const char *s)
+{
+    return is_uuid(s);
+}
+
 /* A query parameter as a whole number in [lo, hi]; empty or absent gives
  * def (auth-js sends `page=&per_page=` when not given). */
 static bool query_long(const KilnRequest *req, const char *name, long def, long lo, long hi,
@@ -379,6 +383,11 @@ static bool plan_signup(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     }
     if (!password)
         return refuse(r, 422, "weak_password", "Signup requires a valid password");
+    bool pkce;
+    if (!auth_mfa_plan_signup_pkce(c, p, email, password, data, &pkce, r))
+        return false;
+    if (pkce)
+        return true;
     const char *params[] = {email, password, data, c->settings};
     plan_set(p, sql_auth_sign_up(), 4, params);
     return true;
@@ -408,8 +417,10 @@ static bool plan_token(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         plan_set(p, sql_auth_refresh(), 2, params);
         return true;
     }
+    if (grant && strcmp(grant, "pkce") == 0)
+        return auth_mfa_plan_pkce(c, p, r);
     return refuse(r, 400, "validation_failed",
-                  "unsupported_grant_type: use grant_type=password or refresh_token");
+                  "unsupported_grant_type: use grant_type=password, refresh_token or pkce");
 }
 
 static bool plan_logout(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
@@ -525,12 +536,11 @@ static bool plan_admin_user(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     return true;
 }
 
-typedef bool (*AuthPlanFn)(AuthCtx *c, AuthPlan *p, AuthRefusal *r);
-
 /*
  * The endpoints, relative to /auth/v1/. Columns: path (a trailing '/'
- * matches anything below it), methods, credential, whether the body is
- * read, plan.
+ * matches one segment below it, a trailing '/' then '*' one or more), methods,
+ * credential, whether the body is read, plan. The first row with the
+ * method wins.
  */
 static const struct {
     const char *path;
@@ -551,6 +561,11 @@ static const struct {
     {"admin/users", KILN_POST, KEY_BEARER, true, plan_admin_create},
     {"admin/users/", KILN_GET | KILN_HEAD | KILN_PUT | KILN_DELETE, KEY_BEARER, true,
      plan_admin_user},
+    /* auth_mfa.c */
+    {"factors", KILN_POST, KEY_BEARER, true, auth_mfa_plan_factors},
+    {"factors/*", KILN_POST | KILN_DELETE, KEY_BEARER, true, auth_mfa_plan_factors},
+    {"admin/users/*", KILN_GET | KILN_HEAD | KILN_DELETE, KEY_BEARER, true,
+     auth_mfa_plan_admin_factors},
 };
 
 #define NENDPOINTS (sizeof endpoints / sizeof endpoints[0])
@@ -564,8 +579,10 @@ static int endpoint_find(const char *rest, const char *method, unsigned *allowed
     for (size_t i = 0; i < NENDPOINTS; i++) {
         const char *p = endpoints[i].path;
         size_t n = strlen(p);
-        bool match = p[n - 1] == '/' ? strncmp(rest, p, n) == 0 && rest[n] && !strchr(rest + n, '/')
-                                     : strcmp(rest, p) == 0;
+        bool deep = n >= 2 && p[n - 1] == '*' && p[n - 2] == '/';
+        bool match = deep             ? strncmp(rest, p, n - 1) == 0 && rest[n - 1]
+                     : p[n - 1] == '/' ? strncmp(rest, p, n) == 0 && rest[n] && !strchr(rest + n, '/')
+                                       : strcmp(rest, p) == 0;
         if (!match)
             continue;
         *allowed |= endpoints[i].methods;

@@ -84,3 +84,45 @@ const char *sql_auth_echo(void)
 {
     return "SELECT $1::text, 200::int8, NULL::int8";
 }
+
+/* ---- MFA and PKCE (auth_mfa.c; sql/kiln_auth/42-mfa.sql) ---------------- */
+
+const char *sql_auth_mfa_enroll(void)
+{
+    return FLOW("auth.mfa_enroll($1::jsonb, $2::jsonb)");
+}
+
+const char *sql_auth_mfa_challenge(void)
+{
+    return FLOW("auth.mfa_challenge($1::uuid, $2::jsonb)");
+}
+
+const char *sql_auth_mfa_verify(void)
+{
+    return FLOW("auth.mfa_verify($1::uuid, $2::uuid, $3, $4::jsonb)");
+}
+
+const char *sql_auth_mfa_unenroll(void)
+{
+    return FLOW("auth.mfa_unenroll($1::uuid)");
+}
+
+const char *sql_auth_admin_list_factors(void)
+{
+    return FLOW("auth.admin_list_factors($1::uuid)");
+}
+
+const char *sql_auth_admin_delete_factor(void)
+{
+    return FLOW("auth.admin_delete_factor($1::uuid, $2::uuid)");
+}
+
+const char *sql_auth_sign_up_pkce(void)
+{
+    return FLOW("auth.sign_up_pkce($1, $2, $3::jsonb, $4::jsonb, $5, $6)");
+}
+
+const char *sql_auth_token_pkce(void)
+{
+    return FLOW("auth.token_pkce($1, $2, $3::jsonb)");
+}

@@ -40,4 +40,22 @@ const char *sql_auth_jwks(void);
 /* $1 a body the daemon built (settings, health): echoed, status 200. */
 const char *sql_auth_echo(void);
 
+/* MFA and PKCE (sql/kiln_auth/42-mfa.sql). */
+/* $1 params {factor_type, friendly_name, issuer} (jsonb text), $2 settings. */
+const char *sql_auth_mfa_enroll(void);
+/* $1 factor id, $2 settings. */
+const char *sql_auth_mfa_challenge(void);
+/* $1 factor id, $2 challenge id, $3 code, $4 settings. */
+const char *sql_auth_mfa_verify(void);
+/* $1 factor id. */
+const char *sql_auth_mfa_unenroll(void);
+/* $1 user id. */
+const char *sql_auth_admin_list_factors(void);
+/* $1 user id, $2 factor id. */
+const char *sql_auth_admin_delete_factor(void);
+/* sql_auth_sign_up's parameters, then $5 code challenge, $6 its method. */
+const char *sql_auth_sign_up_pkce(void);
+/* $1 auth code, $2 code verifier, $3 settings. */
+const char *sql_auth_token_pkce(void);
+
 #endif

@@ -181,7 +181,8 @@ BEGIN
            'confirmation_sent_at', auth._ts(u.confirmation_sent_at),
            'last_sign_in_at', auth._ts(u.last_sign_in_at),
            'banned_until', auth._ts(u.banned_until),
-           'deleted_at', auth._ts(u.deleted_at)));
+           'deleted_at', auth._ts(u.deleted_at),
+           'factors', auth._factors_json(u.id)));  -- 42-mfa.sql
 END
 $$;
 
