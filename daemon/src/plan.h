@@ -66,6 +66,9 @@ typedef struct KilnPlan {
     KilnPlanNode *root;
     const char *schema;
     bool count_exact;          /* Prefer: count=exact (planned/estimated too, for now) */
+    /* the body's shape, set by the handler after planning (default JSON) */
+    bool csv;                  /* text/csv rows (the handler adds the header row) */
+    bool strip_nulls;          /* nulls=stripped: null-valued keys dropped */
 } KilnPlan;
 
 typedef struct KilnPlanOptions {

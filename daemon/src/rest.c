@@ -76,14 +76,34 @@ bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *sch
     return true;
 }
 
-/* Basic Accept negotiation: the object media type wins when present;
- * otherwise JSON must be acceptable. */
-bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
+/* Is the media-type parameter list [s, e) (after the first ';') holding
+ * nulls=stripped? */
+static bool params_strip_nulls(const char *s, const char *e)
+{
+    while (s < e) {
+        while (s < e && (*s == ' ' || *s == ';'))
+            s++;
+        const char *p = s;
+        while (p < e && *p != ';')
+            p++;
+        size_t n = (size_t)(p - s);
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (n == 14 && strncasecmp(s, "nulls=stripped", 14) == 0)
+            return true;
+        s = p;
+    }
+    return false;
+}
+
+bool rest_negotiate_output(const char *accept, bool csv_ok, KilnMedia *out, bool *strip_nulls,
+                           KilnError *err)
 {
     *out = KILN_MEDIA_JSON;
+    *strip_nulls = false;
     if (!accept || !*accept)
         return true;
-    bool json_ok = false;
+    bool picked = false;
     const char *s = accept;
     while (*s) {
         while (*s == ' ' || *s == ',')
@@ -94,24 +114,80 @@ bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
         size_t n = (size_t)(e - s);
         while (n && s[n - 1] == ' ')
             n--;
+        const char *pe = e;
+        while (*pe && *pe != ',')
+            pe++;
+        bool strip = *e == ';' && params_strip_nulls(e + 1, pe);
 #define IS(lit) (n == sizeof(lit) - 1 && strncasecmp(s, lit, n) == 0)
         if (IS("application/vnd.pgrst.object+json") || IS("application/vnd.pgrst.object")) {
             *out = KILN_MEDIA_OBJECT;
+            *strip_nulls = strip;
             return true;
         }
-        if (IS("application/json") || IS("*/*") || IS("application/*") ||
-            IS("application/vnd.pgrst.array+json"))
-            json_ok = true;
+        if (!picked && csv_ok && IS("text/csv")) {
+            *out = KILN_MEDIA_CSV;
+            picked = true;
+        } else if (!picked && (IS("application/json") || IS("*/*") || IS("application/*"))) {
+            picked = true;
+        } else if (!picked && IS("application/vnd.pgrst.array+json")) {
+            *strip_nulls = strip;
+            picked = true;
+        }
 #undef IS
-        while (*e && *e != ',')
-            e++;
-        s = e;
+        s = pe;
     }
-    if (json_ok)
+    if (picked)
         return true;
     kiln_error_rest(err, 406, "PGRST107", "None of these media types are available: %.200s",
                     accept);
     return false;
+}
+
+bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
+{
+    bool strip;
+    return rest_negotiate_output(accept, false, out, &strip, err);
+}
+
+/* Appends s as one CSV field (RFC 4180: quoted when it holds a comma, a
+ * quote or a line break). */
+static void csv_field(KilnBuf *b, const char *s)
+{
+    if (!s[strcspn(s, ",\"\r\n")]) {
+        buf_puts(b, s);
+        return;
+    }
+    buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            buf_putc(b, '"');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+/* The output names of node n in order, spreads flattened into it. */
+static void csv_names(KilnBuf *b, const KilnPlanNode *n, bool *first)
+{
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanField *f = &n->fields[i];
+        if (f->kind == KILN_PF_SPREAD) {
+            csv_names(b, f->embed, first);
+            continue;
+        }
+        if (!*first)
+            buf_putc(b, ',');
+        *first = false;
+        csv_field(b, f->out_name);
+    }
+}
+
+void rest_csv_body(const KilnPlanNode *root, KilnBuf *rows, KilnBuf *out)
+{
+    bool first = true;
+    csv_names(out, root, &first);
+    buf_putc(out, '\n');
+    buf_append(out, rows->data ? rows->data : "", rows->len);
 }
 
 /* Prefer: count=exact|planned|estimated (planned and estimated are counted
@@ -230,7 +306,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (!rest_negotiate_schema(req, "Accept-Profile", schema, sizeof schema, err))
         return false;
     KilnMedia media;
-    if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
+    bool strip_nulls;
+    if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
         return false;
     const char *applied = NULL;
     bool count = prefer_count(request_header(req, "Prefer"), &applied);
@@ -248,6 +325,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     KilnPlan *plan;
     if (!plan_read(arena, sc, table, q, &opt, &plan, err))
         return false;
+    plan->csv = media == KILN_MEDIA_CSV;
+    plan->strip_nulls = strip_nulls;
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
 
@@ -296,9 +375,19 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
             b->len -= 2;
             b->data[b->len] = '\0';
         }
-        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
+        res->content_type = strip_nulls
+                                ? "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+                                : "application/vnd.pgrst.object+json; charset=utf-8";
+    } else if (media == KILN_MEDIA_CSV) {
+        KilnBuf csv = KILN_BUF_INIT;
+        rest_csv_body(plan->root, &out.body, &csv);
+        buf_free(&out.body);
+        out.body = csv;
+        res->content_type = "text/csv; charset=utf-8";
     } else {
-        res->content_type = "application/json; charset=utf-8";
+        res->content_type = strip_nulls
+                                ? "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+                                : "application/json; charset=utf-8";
     }
     res->status = out.total >= 0 && out.page_rows < out.total ? 206 : 200;
     buf_free(&res->body);

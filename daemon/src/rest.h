@@ -18,7 +18,7 @@
 
 #define REST_PREFIX "/rest/v1/"
 
-typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT } KilnMedia;
+typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT, KILN_MEDIA_CSV } KilnMedia;
 
 /* The schema a request addresses: the value of header (Accept-Profile for
  * reads, Content-Profile for writes) when it names one of db_schemas, else
@@ -29,6 +29,19 @@ bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *sch
 /* Accept negotiation: vnd.pgrst.object+json wins when listed; otherwise
  * JSON must be acceptable (406 PGRST107). */
 bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err);
+
+/* Accept negotiation of a read (GET/HEAD, RPC): as rest_negotiate_media,
+ * and text/csv when csv_ok; the first acceptable type listed wins (the
+ * object type wherever it is). *strip_nulls for the vnd.pgrst array or
+ * object type with the parameter nulls=stripped. */
+bool rest_negotiate_output(const char *accept, bool csv_ok, KilnMedia *out, bool *strip_nulls,
+                           KilnError *err);
+
+/* The text/csv body: the header row (root's output names, spreads
+ * flattened, quoted as RFC 4180 fields when needed), a line break, then
+ * rows (what the statement built) into out. */
+struct KilnPlanNode;
+void rest_csv_body(const struct KilnPlanNode *root, KilnBuf *rows, KilnBuf *out);
 
 /* The token for kiln.authenticate (supabase-wire §1.3): a Bearer JWT wins;
  * `Bearer sb_...` is a key, so the apikey header or query_apikey is used.

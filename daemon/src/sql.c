@@ -430,13 +430,38 @@ static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, con
         buf_printf(b, " OFFSET %lld", n->offset);
 }
 
+void sql_put_body(KilnBuf *b, const KilnPlan *plan, int id, const char *scalar, bool set)
+{
+    if (plan->csv) {
+        /* a record's text without its parentheses is a CSV line */
+        buf_printf(b, "coalesce(pg_catalog.string_agg(pg_catalog.substr(j%d::text, 2, "
+                      "pg_catalog.length(j%d::text) - 2), pg_catalog.chr(10)), '')",
+                   id, id);
+        return;
+    }
+    buf_puts(b, set ? "coalesce(" : "coalesce((");
+    if (plan->strip_nulls)
+        buf_puts(b, "pg_catalog.json_strip_nulls(");
+    buf_printf(b, "pg_catalog.json_agg(j%d", id);
+    if (scalar) {
+        buf_putc(b, '.');
+        sql_quote_ident(b, scalar);
+    }
+    buf_putc(b, ')');
+    if (!set)
+        buf_puts(b, " -> 0");
+    if (plan->strip_nulls)
+        buf_putc(b, ')');
+    buf_puts(b, set ? ", '[]')::text" : ")::text, 'null')");
+}
+
 void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
 {
     const KilnPlanNode *root = plan->root;
     KilnBuf *b = &out->text;
-    buf_printf(b, "SELECT coalesce(pg_catalog.json_agg(j%d), '[]')::text AS body, "
-                  "pg_catalog.count(*) AS page_rows, ",
-               root->id);
+    buf_puts(b, "SELECT ");
+    sql_put_body(b, plan, root->id, NULL, true);
+    buf_puts(b, " AS body, pg_catalog.count(*) AS page_rows, ");
     if (plan->count_exact) {
         buf_puts(b, "(SELECT pg_catalog.count(*) FROM ");
         sql_table_ref(b, root->table);

@@ -56,6 +56,9 @@ static KilnSchemaCache *cache(void)
     return schema_cache_from_json(schema_json, &err);
 }
 
+/* The body's shape for gen (reset after each call). */
+static bool shape_csv, shape_strip;
+
 static void gen(Out *o, const KilnSchemaCache *sc, const char *table, const char *qs, bool count)
 {
     memset(o, 0, sizeof *o);
@@ -71,6 +74,9 @@ static void gen(Out *o, const KilnSchemaCache *sc, const char *table, const char
                    o->err.details);
         return;
     }
+    p->csv = shape_csv;
+    p->strip_nulls = shape_strip;
+    shape_csv = shape_strip = false;
     sql_read(o->a, p, &o->sql);
     size_t off = 0;
     for (int i = 0; i < o->sql.nparams; i++) {
@@ -344,6 +350,33 @@ UNIT_TEST(injection_attempts_never_reach_sql_text)
     }
     gen(&o, sc, "authors;drop table authors", "", false);
     CHECK(!o.ok && o.err.status == 404);
+    done(&o);
+    schema_cache_release(sc);
+}
+
+UNIT_TEST(csv_and_stripped_bodies)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    shape_csv = true;
+    gen(&o, sc, "authors", "select=id,a:name&name=eq.x'),chr(10)--", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 "SELECT coalesce(pg_catalog.string_agg(pg_catalog.substr(j0::text, 2, "
+                 "pg_catalog.length(j0::text) - 2), pg_catalog.chr(10)), '') AS body, "
+                 "pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT "
+                 "k0.\"id\" AS \"id\", k0.\"name\" AS \"a\" FROM \"public\".\"authors\" AS k0 "
+                 "WHERE k0.\"name\" = $1 LIMIT 1000) AS j0");
+    CHECK_STR_EQ(o.params, "x'),chr(10)--");
+    done(&o);
+    shape_strip = true;
+    gen(&o, sc, "books", "select=title,authors!books_author_id_fkey(name)", true);
+    CHECK(o.ok);
+    CHECK(strncmp(buf_str(&o.sql.text),
+                  "SELECT coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(j0)), "
+                  "'[]')::text AS body, pg_catalog.count(*) AS page_rows, (SELECT",
+                  120) == 0);
+    CHECK(o.sql.nparams == 0);
     done(&o);
     schema_cache_release(sc);
 }

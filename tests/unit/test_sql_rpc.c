@@ -173,6 +173,34 @@ UNIT_TEST(scalar_by_get_and_post)
     schema_cache_release(sc);
 }
 
+/* nulls=stripped and text/csv change only the body column. */
+UNIT_TEST(scalar_stripped_and_csv_bodies)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    KilnRpcRequest r = {.name = "add", .query = "a=1&b=2", .max_rows = 1000};
+    memset(&o, 0, sizeof o);
+    o.a = arena_create();
+    r.schema = "public";
+    CHECK(plan_rpc(o.a, sc, &r, &o.plan, &o.err));
+    o.plan->read->strip_nulls = true;
+    sql_rpc(o.a, o.plan, &o.sql);
+    CHECK(strstr(buf_str(&o.sql.text),
+                 ") SELECT coalesce((pg_catalog.json_strip_nulls(pg_catalog.json_agg(j0.\"add\") -> "
+                 "0))::text, 'null') AS body, ") != NULL);
+    sql_free(&o.sql);
+    o.sql = (KilnSql){0};
+    o.plan->read->strip_nulls = false;
+    o.plan->read->csv = true;
+    sql_rpc(o.a, o.plan, &o.sql);
+    CHECK(strstr(buf_str(&o.sql.text),
+                 ") SELECT coalesce(pg_catalog.string_agg(pg_catalog.substr(j0::text, 2, "
+                 "pg_catalog.length(j0::text) - 2), pg_catalog.chr(10)), '') AS body, ") != NULL);
+    CHECK(o.sql.nparams == 2);
+    done(&o);
+    schema_cache_release(sc);
+}
+
 UNIT_TEST(set_result_with_filters_order_range_and_count)
 {
     KilnSchemaCache *sc = cache();
