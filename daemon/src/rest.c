@@ -10,6 +10,7 @@
  * visibility (the database does, as the authenticated role) and never
  * writes SQL (sql.c does). The per-request arena lives for this call only.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "plan.h"
 #include "rest.h"
 #include "rest_parse.h"
+#include "rest_prefer.h"
 #include "route.h"
 #include "schema_cache.h"
 #include "server.h"
@@ -190,37 +192,6 @@ void rest_csv_body(const KilnPlanNode *root, KilnBuf *rows, KilnBuf *out)
     buf_append(out, rows->data ? rows->data : "", rows->len);
 }
 
-/* Prefer: count=exact|planned|estimated (planned and estimated are counted
- * exactly for now). The first occurrence wins. */
-static bool prefer_count(const char *prefer, const char **applied)
-{
-    *applied = NULL;
-    if (!prefer)
-        return false;
-    const char *s = prefer;
-    while (*s) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        const char *e = s;
-        while (*e && *e != ',')
-            e++;
-        size_t n = (size_t)(e - s);
-        while (n && s[n - 1] == ' ')
-            n--;
-        if (n > 6 && strncmp(s, "count=", 6) == 0) {
-            if (n == 11 && strncmp(s, "count=exact", 11) == 0)
-                *applied = "count=exact";
-            else if (n == 13 && strncmp(s, "count=planned", 13) == 0)
-                *applied = "count=planned";
-            else if (n == 15 && strncmp(s, "count=estimated", 15) == 0)
-                *applied = "count=estimated";
-            return *applied != NULL;
-        }
-        s = e;
-    }
-    return false;
-}
-
 /*
  * The token kiln.authenticate verifies (supabase-wire §1.3):
  * Authorization: Bearer <JWT> wins; `Bearer sb_...` is an API key, not a
@@ -294,6 +265,63 @@ void rest_set_content_range(KilnResponse *res, long long offset, long long page,
     response_set_header(res, "Content-Range", cr);
 }
 
+/* "<first>-[<last>]" (PostgREST's ^([0-9]+)-([0-9]*)$); false when the
+ * value has another shape (the header is then ignored). *last = -1: open. */
+static bool range_parse(const char *v, long long *first, long long *last)
+{
+    const char *s = v;
+    long long a = 0, b = -1;
+    if (!(*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (a > (LLONG_MAX - 9) / 10)
+            return false;
+        a = a * 10 + (*s - '0');
+    }
+    if (*s++ != '-')
+        return false;
+    if (*s) {
+        b = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (b > (LLONG_MAX - 9) / 10)
+                return false;
+            b = b * 10 + (*s - '0');
+        }
+        if (*s)
+            return false;
+    }
+    *first = a;
+    *last = b;
+    return true;
+}
+
+bool rest_apply_range(const KilnRequest *req, KilnPlanNode *root, KilnError *err)
+{
+    if (strcmp(req->method, "GET") != 0)
+        return true;
+    const char *v = request_header(req, "Range");
+    long long first, last;
+    if (!v || !range_parse(v, &first, &last))
+        return true;
+    if (last >= 0 && last < first) {
+        kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
+        kiln_error_details(err, "The lower boundary must be lower than or equal to the upper "
+                                "boundary in the Range header.");
+        return false;
+    }
+    /* the query's window [offset, offset + limit - 1] meets [first, last] */
+    bool open = root->limit < 0 || root->limit > LLONG_MAX - root->offset;
+    long long hi = open ? 0 : root->offset + root->limit - 1;
+    if (last >= 0 && (open || last < hi)) {
+        hi = last;
+        open = false;
+    }
+    long long lo = root->offset > first ? root->offset : first;
+    root->offset = lo;
+    root->limit = open ? -1 : hi >= lo ? hi - lo + 1 : 0;
+    return true;
+}
+
 static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
                       KilnError *err, KilnArena *arena, const KilnSchemaCache *sc)
 {
@@ -309,8 +337,11 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     bool strip_nulls;
     if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
         return false;
-    const char *applied = NULL;
-    bool count = prefer_count(request_header(req, "Prefer"), &applied);
+    KilnPrefer pf;
+    rest_prefer_parse(request_header(req, "Prefer"), false, &pf);
+    if (!rest_prefer_check(&pf, err))
+        return false;
+    bool count = pf.count != KILN_COUNT_NONE;
 
     KilnRestQuery *q;
     if (!rest_parse_query(arena, req->query, &kiln_rest_default_limits, &q, err))
@@ -323,7 +354,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     KilnPlanOptions opt = {.schema = schema, .max_rows = req->cfg->db_max_rows,
                            .count_exact = count};
     KilnPlan *plan;
-    if (!plan_read(arena, sc, table, q, &opt, &plan, err))
+    if (!plan_read(arena, sc, table, q, &opt, &plan, err) ||
+        !rest_apply_range(req, plan->root, err))
         return false;
     plan->csv = media == KILN_MEDIA_CSV;
     plan->strip_nulls = strip_nulls;
@@ -350,8 +382,11 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
 
     long long offset = plan->root->offset;
     response_set_header(res, "Content-Profile", schema);
-    if (applied)
-        response_set_header(res, "Preference-Applied", applied);
+    KilnBuf applied = KILN_BUF_INIT;
+    rest_prefer_applied(&pf, &(KilnPreferApplied){.count = true, .handling = true}, &applied);
+    if (applied.len)
+        response_set_header(res, "Preference-Applied", buf_str(&applied));
+    buf_free(&applied);
     rest_set_content_range(res, offset, out.page_rows, out.total);
     if (out.total >= 0 && offset > out.total) {
         buf_free(&out.body);

@@ -60,6 +60,12 @@ void rest_auth_error_headers(KilnResponse *res, const KilnError *err);
 void rest_set_content_range(KilnResponse *res, long long offset, long long page,
                             long long total);
 
+/* The Range request header of a GET (PostgREST's "<first>-[<last>]";
+ * any other shape is ignored, as is the header on other methods): the
+ * root's offset/limit window becomes its intersection with the header's.
+ * 416 PGRST103 when last < first. */
+bool rest_apply_range(const KilnRequest *req, struct KilnPlanNode *root, KilnError *err);
+
 /* The write handler (rest_write.c): POST, PATCH, PUT and DELETE on
  * /rest/v1/<table>, run by rest.c's entry with the request's arena and
  * schema snapshot (both outlive the call). */

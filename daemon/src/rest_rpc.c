@@ -202,7 +202,8 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))
         return false;
     KilnRpcPlan *plan;
-    if (!plan_rpc(arena, sc, &r, &plan, err))
+    if (!plan_rpc(arena, sc, &r, &plan, err) ||
+        (plan->read && plan->fn->ret_set && !rest_apply_range(req, plan->read->root, err)))
         return false;
     const char *token;
     if (!rest_pick_token(req, plan->apikey, &token, err)) {

@@ -167,3 +167,74 @@ describe('nulls=stripped', () => {
     assert.deepEqual(set.json, [{ id: 1 }, { id: 2, nick: 'al' }]);
   });
 });
+
+describe('Range header and Prefer on reads', () => {
+  const ids = (r) => r.json.map((x) => x.id);
+
+  test('Range: 0-1 pages like limit/offset, with Content-Range and 206 under a count', async () => {
+    const r = await get('people?select=id&order=id', { Range: '0-1', 'Range-Unit': 'items', Prefer: 'count=exact' });
+    assert.equal(r.status, 206);
+    assert.deepEqual(ids(r), [1, 2]);
+    assert.equal(r.headers['content-range'], '0-1/3');
+    assert.equal(r.headers['preference-applied'], 'count=exact');
+    const open = await get('people?select=id&order=id', { Range: '1-' });
+    assert.equal(open.status, 200);
+    assert.deepEqual(ids(open), [2, 3]);
+    assert.equal(open.headers['content-range'], '1-2/*');
+  });
+
+  test('the header window meets the query window', async () => {
+    const r = await get('people?select=id&order=id&offset=1&limit=5', { Range: '0-1' });
+    assert.deepEqual(ids(r), [2]);
+    assert.equal(r.headers['content-range'], '1-1/*');
+    const apart = await get('people?select=id&order=id&limit=1', { Range: '2-2' });
+    assert.equal(apart.status, 200);
+    assert.deepEqual(apart.json, []);
+  });
+
+  test('last < first is 416 PGRST103; past the end with a count is 416; other shapes are ignored', async () => {
+    const r = await get('people?select=id', { Range: '2-1' });
+    assert.equal(r.status, 416);
+    assert.equal(r.json.code, 'PGRST103');
+    assert.equal(r.json.details, 'The lower boundary must be lower than or equal to the upper boundary in the Range header.');
+    const past = await get('people?select=id', { Range: '10-20', Prefer: 'count=exact' });
+    assert.equal(past.status, 416);
+    assert.equal(past.json.details, 'An offset of 10 was requested, but there are only 3 rows.');
+    for (const v of ['bytes=0-1', '-5', '1-x', 'x', '99999999999999999999-']) {
+      const ok = await get('people?select=id&order=id', { Range: v });
+      assert.equal(ok.status, 200, v);
+      assert.deepEqual(ids(ok), [1, 2, 3], v);
+    }
+  });
+
+  test('a Range on an RPC set result by GET', async () => {
+    const r = await get('rpc/people_named?pattern=%25&select=id', { Range: '1-1' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(ids(r), [2]);
+  });
+
+  test('HEAD ignores Range', async () => {
+    const r = await request(`${kiln.url}/rest/v1/people?select=id`, { method: 'HEAD', headers: { apikey: key, Range: '2-1' } });
+    assert.equal(r.status, 200);
+  });
+
+  test('count=planned and count=estimated answer a total (counted exactly here)', async () => {
+    for (const count of ['planned', 'estimated']) {
+      const { count: n, error } = await client().from('people').select('id', { count, head: true });
+      assert.equal(error, null);
+      assert.equal(n, 3, count);
+    }
+  });
+
+  test('handling=strict rejects unknown preferences with PGRST122; lenient ignores them', async () => {
+    const bad = await get('people?select=id', { Prefer: 'handling=strict, count=exact, nope=1, x' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 'PGRST122');
+    assert.equal(bad.json.details, 'Invalid preferences: nope=1, x');
+    const strict = await get('people?select=id', { Prefer: 'handling=strict, count=exact' });
+    assert.equal(strict.status, 200);
+    assert.equal(strict.headers['preference-applied'], 'count=exact, handling=strict');
+    const lenient = await get('people?select=id', { Prefer: 'handling=lenient, nope=1' });
+    assert.equal(lenient.status, 200);
+  });
+});
