@@ -367,6 +367,34 @@ static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *f
     }
 }
 
+void sql_put_order(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
+{
+    KilnBuf *b = &q->text;
+    for (int i = 0; i < n->norders; i++) {
+        const KilnOrderTerm *t = n->orders[i];
+        buf_puts(b, i ? ", " : " ORDER BY ");
+        if (t->embed) {
+            /* related order: the to-one embed's column, as a scalar subquery */
+            const KilnPlanNode *e = t->embed;
+            int ei = schema_cache_column(e->table, t->field.name);
+            buf_puts(b, "(SELECT ");
+            field_expr(a, q, e, &e->table->cols[ei], t->field.path);
+            buf_puts(b, " FROM ");
+            from_sql(b, e);
+            where_sql(a, q, e);
+            buf_putc(b, ')');
+        } else {
+            int ci = schema_cache_column(n->table, t->field.name);
+            field_expr(a, q, n, &n->table->cols[ci], t->field.path);
+        }
+        buf_puts(b, t->desc ? " DESC" : " ASC");
+        if (t->nulls == KILN_NULLS_FIRST)
+            buf_puts(b, " NULLS FIRST");
+        else if (t->nulls == KILN_NULLS_LAST)
+            buf_puts(b, " NULLS LAST");
+    }
+}
+
 /* SELECT <fields> FROM table AS k<id> [lateral spreads] WHERE ... ORDER BY
  * ... LIMIT ... OFFSET ... */
 static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
@@ -401,29 +429,7 @@ static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, con
         buf_printf(b, ") AS j%d ON true", e->id);
     }
     where_sql(a, q, n);
-    for (int i = 0; i < n->norders; i++) {
-        const KilnOrderTerm *t = n->orders[i];
-        buf_puts(b, i ? ", " : " ORDER BY ");
-        if (t->embed) {
-            /* related order: the to-one embed's column, as a scalar subquery */
-            const KilnPlanNode *e = t->embed;
-            int ei = schema_cache_column(e->table, t->field.name);
-            buf_puts(b, "(SELECT ");
-            field_expr(a, q, e, &e->table->cols[ei], t->field.path);
-            buf_puts(b, " FROM ");
-            from_sql(b, e);
-            where_sql(a, q, e);
-            buf_putc(b, ')');
-        } else {
-            int ci = schema_cache_column(n->table, t->field.name);
-            field_expr(a, q, n, &n->table->cols[ci], t->field.path);
-        }
-        buf_puts(b, t->desc ? " DESC" : " ASC");
-        if (t->nulls == KILN_NULLS_FIRST)
-            buf_puts(b, " NULLS FIRST");
-        else if (t->nulls == KILN_NULLS_LAST)
-            buf_puts(b, " NULLS LAST");
-    }
+    sql_put_order(a, q, n);
     if (n->limit >= 0)
         buf_printf(b, " LIMIT %lld", n->limit);
     if (n->offset > 0)

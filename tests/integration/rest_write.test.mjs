@@ -436,6 +436,51 @@ describe('update and delete', () => {
   });
 });
 
+describe('limit and order on update and delete', () => {
+  beforeEach(async () => {
+    await q(`INSERT INTO public.items (name, qty, owner_id) VALUES ('a', 1, 1), ('b', 2, 1), ('c', 3, 2), ('d', 4, NULL)`);
+  });
+
+  test('update().order().limit() changes only the picked rows', async () => {
+    const sb = client(keys.publishable);
+    const r = await sb.from('items').update({ note: 'top' }).gt('qty', 1).order('qty', { ascending: false }).limit(2)
+      .select('name').order('name');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data.map((x) => x.name).sort(), ['c', 'd']);
+    assert.deepEqual(await rows("SELECT name FROM public.items WHERE note = 'top' ORDER BY name"), ['c', 'd']);
+  });
+
+  test('delete with order, limit and offset; count and Content-Range follow the rows deleted', async () => {
+    const w = await raw('items?order=qty.asc&limit=2&offset=1', { method: 'DELETE', headers: { Prefer: 'count=exact, return=representation' } });
+    assert.equal(w.status, 200);
+    assert.deepEqual(w.json.map((x) => x.name), ['b', 'c']);
+    assert.equal(w.headers['content-range'], '*/2');
+    assert.deepEqual(await rows('SELECT name FROM public.items ORDER BY name'), ['a', 'd']);
+  });
+
+  test('limit=0 writes nothing; filters still apply; a limited write of a view is PGRST127', async () => {
+    let w = await raw('items?limit=0', { method: 'DELETE' });
+    assert.equal(w.status, 204);
+    assert.deepEqual(await rows('SELECT count(*) FROM public.items'), ['4']);
+    w = await raw('items?owner_id=eq.1&limit=5', { method: 'PATCH', body: { note: 'one' } });
+    assert.equal(w.status, 204);
+    assert.deepEqual(await rows("SELECT name FROM public.items WHERE note = 'one' ORDER BY name"), ['a', 'b']);
+    w = await raw('cheap_items?limit=1', { method: 'DELETE' });
+    assert.equal(w.status, 400);
+    assert.equal(w.json.code, 'PGRST127');
+    w = await raw('items?limit=1', { method: 'POST', body: { name: 'z' } });
+    assert.equal(w.status, 400);
+    assert.equal(w.json.code, 'PGRST127');
+    assert.deepEqual(await rows('SELECT count(*) FROM public.items'), ['4']);
+  });
+
+  test('max-affected counts the picked rows', async () => {
+    const r = await client(keys.publishable).from('items').delete().gt('qty', 0).order('qty').limit(2).maxAffected(2);
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(await rows('SELECT name FROM public.items ORDER BY name'), ['c', 'd']);
+  });
+});
+
 describe('PUT', () => {
   test('inserts, then replaces the row named by its full primary key', async () => {
     let w = await raw('codes?code=eq.k', { method: 'PUT', body: { code: 'k', n: 1, label: 'one' }, headers: { Prefer: 'return=representation' } });
