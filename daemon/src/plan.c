@@ -269,13 +269,6 @@ static bool build_node(Ctx *c, KilnPlanNode *n, const KilnSelect *items, bool st
             child->spread = it->kind == KILN_SEL_SPREAD;
             if (!resolve_embed(c, n, it, child))
                 return false;
-            if (child->spread && !child->to_one) {
-                kiln_error_rest(c->err, 400, "PGRST127",
-                                "Spreading a to-many relationship is not implemented yet");
-                kiln_error_details(c->err, "'%s' is a to-many relationship of '%s'", it->rel,
-                                   n->table->name);
-                return false;
-            }
             if (!build_node(c, child, it->children, false))
                 return false;
             add_field(c, n, (KilnPlanField){.kind = child->spread ? KILN_PF_SPREAD : KILN_PF_EMBED,

@@ -333,6 +333,25 @@ static void spread_columns(KilnBuf *b, const KilnPlanNode *e, int id, bool *firs
     }
 }
 
+/* The output columns of a to-many spread: each column of its rows (read
+ * as s<id>) aggregated into a JSON array, [] when there are none. */
+static void spread_agg_columns(KilnBuf *b, const KilnPlanNode *e, int id, bool *first)
+{
+    for (int k = 0; k < e->nfields; k++) {
+        if (e->fields[k].kind == KILN_PF_SPREAD) {
+            spread_agg_columns(b, e->fields[k].embed, id, first);
+            continue;
+        }
+        if (!*first)
+            buf_puts(b, ", ");
+        *first = false;
+        buf_printf(b, "coalesce(pg_catalog.json_agg(s%d.", id);
+        sql_quote_ident(b, e->fields[k].out_name);
+        buf_puts(b, "), '[]') AS ");
+        sql_quote_ident(b, e->fields[k].out_name);
+    }
+}
+
 static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *first)
 {
     KilnBuf *b = &q->text;
@@ -425,7 +444,16 @@ static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, con
         if (!e || !e->spread)
             continue;
         buf_puts(b, " LEFT JOIN LATERAL (");
-        node_select(a, q, e);
+        if (e->to_one) {
+            node_select(a, q, e);
+        } else {
+            bool agg_first = true;
+            buf_puts(b, "SELECT ");
+            spread_agg_columns(b, e, e->id, &agg_first);
+            buf_puts(b, " FROM (");
+            node_select(a, q, e);
+            buf_printf(b, ") AS s%d", e->id);
+        }
         buf_printf(b, ") AS j%d ON true", e->id);
     }
     where_sql(a, q, n);

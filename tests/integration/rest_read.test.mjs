@@ -318,6 +318,23 @@ describe('embedded resources', () => {
     r = await sb.from('books').select('id, ...authors(author_name:name)').eq('id', 2);
     assert.deepEqual(r.data, [{ id: 2, author_name: 'Grace' }]);
   });
+
+  test('to-many spread: each column becomes an array, in the embed order; [] without rows', async () => {
+    const sb = client(keys.publishable);
+    const r = await sb.from('authors').select('id, ...books(title, pages)').order('id')
+      .order('pages', { referencedTable: 'books', ascending: false });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { id: 1, title: ['Notes on the Engine'], pages: [60] },
+      { id: 2, title: ['COBOL', 'Compilers'], pages: [500, 300] },
+      { id: 3, title: [], pages: [] },
+    ]);
+    // through a junction table, with a to-one spread nested inside
+    const m = await sb.from('labels').select('label, ...books(id, ...authors(name))').eq('id', 1)
+      .order('id', { referencedTable: 'books' });
+    assert.equal(m.error, null, JSON.stringify(m.error));
+    assert.deepEqual(m.data, [{ label: 'classic', id: [1, 3], name: ['Ada', 'Grace'] }]);
+  });
 });
 
 describe('errors', () => {

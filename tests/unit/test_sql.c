@@ -302,9 +302,6 @@ UNIT_TEST(plan_errors)
     CHECK(!o.ok && o.err.status == 400);
     CHECK_STR_EQ(o.err.code, "PGRST108");
     done(&o);
-    gen(&o, sc, "authors", "select=*,...books!author_id(title)", false);
-    CHECK(!o.ok && o.err.status == 400); /* to-many spread: not yet */
-    done(&o);
     schema_cache_release(sc);
 }
 
@@ -350,6 +347,25 @@ UNIT_TEST(injection_attempts_never_reach_sql_text)
     }
     gen(&o, sc, "authors;drop table authors", "", false);
     CHECK(!o.ok && o.err.status == 404);
+    done(&o);
+    schema_cache_release(sc);
+}
+
+/* A to-many spread: each of its columns aggregated into an array. */
+UNIT_TEST(to_many_spread_aggregates_columns)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "authors", "select=id,...books!author_id(t:title,id)&books.title=like.x%27*", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 HEAD(0) "NULL::bigint AS total FROM (SELECT k0.\"id\" AS \"id\", j1.\"t\" AS \"t\", "
+                 "j1.\"id\" AS \"id\" FROM \"public\".\"authors\" AS k0 LEFT JOIN LATERAL (SELECT "
+                 "coalesce(pg_catalog.json_agg(s1.\"t\"), '[]') AS \"t\", "
+                 "coalesce(pg_catalog.json_agg(s1.\"id\"), '[]') AS \"id\" FROM (SELECT k1.\"title\" "
+                 "AS \"t\", k1.\"id\" AS \"id\" FROM \"public\".\"books\" AS k1 WHERE k1.\"author_id\" "
+                 "= k0.\"id\" AND k1.\"title\" LIKE $1) AS s1) AS j1 ON true LIMIT 1000) AS j0");
+    CHECK_STR_EQ(o.params, "x'%");
     done(&o);
     schema_cache_release(sc);
 }
