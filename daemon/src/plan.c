@@ -18,8 +18,15 @@ typedef struct Ctx {
     const KilnSchemaCache *sc;
     const char *schema;
     int next_id;
+    bool aggregates; /* db_aggregates_enabled */
     KilnError *err;
 } Ctx;
+
+static bool aggregates_off(Ctx *c)
+{
+    kiln_error_rest(c->err, 400, "PGRST123", "Use of aggregate functions is not allowed");
+    return false;
+}
 
 static bool unknown_column(Ctx *c, const KilnTable *t, const char *name)
 {
@@ -246,19 +253,30 @@ static bool build_node(Ctx *c, KilnPlanNode *n, const KilnSelect *items, bool st
                                                 .col = &n->table->cols[i]});
             break;
         case KILN_SEL_FIELD: {
-            KilnPlanField f = {.kind = KILN_PF_COLUMN, .path = it->field.path, .cast = it->cast};
+            static const char *const agg_names[] = {
+                [KILN_AGG_SUM] = "sum", [KILN_AGG_AVG] = "avg", [KILN_AGG_MAX] = "max",
+                [KILN_AGG_MIN] = "min", [KILN_AGG_COUNT] = "count"};
+            KilnPlanField f = {.kind = KILN_PF_COLUMN, .path = it->field.path, .cast = it->cast,
+                               .agg = it->agg, .agg_cast = it->agg_cast};
+            if (it->agg && !c->aggregates)
+                return aggregates_off(c);
             if (!check_field(c, n->table, &it->field, &f.col))
                 return false;
-            f.out_name = it->alias ? it->alias : last_key(&it->field);
+            f.out_name = it->alias ? it->alias
+                         : it->agg ? agg_names[it->agg]
+                                   : last_key(&it->field);
+            n->grouped = n->grouped || it->agg;
             add_field(c, n, f);
             break;
         }
         case KILN_SEL_COUNT:
+            if (!c->aggregates)
+                return aggregates_off(c);
             add_field(c, n, (KilnPlanField){.kind = KILN_PF_COUNT,
                                             .out_name = it->alias ? it->alias : "count",
                                             .cast = it->cast});
-            kiln_error_rest(c->err, 400, "PGRST123", "Use of aggregate functions is not allowed");
-            return false;
+            n->grouped = true;
+            break;
         case KILN_SEL_EMBED:
         case KILN_SEL_SPREAD: {
             KilnPlanNode *child = arena_alloc(c->a, sizeof *child);
@@ -364,7 +382,7 @@ bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t
                      const KilnRestQuery *q, const KilnPlanOptions *opt, KilnPlan **out,
                      KilnError *err)
 {
-    Ctx c = {.a = a, .sc = sc, .schema = opt->schema, .err = err};
+    Ctx c = {.a = a, .sc = sc, .schema = opt->schema, .aggregates = opt->aggregates, .err = err};
     KilnPlan *p = arena_alloc(a, sizeof *p);
     p->schema = opt->schema;
     p->count_exact = opt->count_exact;

@@ -7,7 +7,8 @@
  * into the parse tree and the snapshot, both of which must outlive it.
  * Errors follow PostgREST: 404 PGRST205 unknown table, 400 42703 unknown
  * column, 400 PGRST200 no relationship, 300 PGRST201 ambiguous embed,
- * 400 PGRST108 filter on a resource that is not embedded.
+ * 400 PGRST108 filter on a resource that is not embedded, 400 PGRST123
+ * aggregates while they are disabled.
  */
 #ifndef KILN_PLAN_H
 #define KILN_PLAN_H
@@ -30,6 +31,8 @@ typedef struct KilnPlanField {
     const KilnJsonStep *path;  /* COLUMN: JSON path, NULL for none */
     const char *cast;          /* COLUMN, COUNT: validated type name or NULL */
     KilnPlanNode *embed;       /* EMBED, SPREAD */
+    KilnAgg agg;               /* COLUMN: col.sum() etc., KILN_AGG_NONE when none */
+    const char *agg_cast;      /* COLUMN with agg: the result's validated type or NULL */
 } KilnPlanField;
 
 /* A relation read at one level: the root table or an embed. */
@@ -50,6 +53,7 @@ struct KilnPlanNode {
     const KilnFk *junction_to_child;
     bool inner;                /* !inner: filters the parent */
     bool spread;
+    bool grouped;              /* has count() or col.agg(): GROUP BY its plain columns */
     KilnPlanField *fields;
     int nfields;
     KilnLogic **conds;         /* ANDed */
@@ -75,6 +79,7 @@ typedef struct KilnPlanOptions {
     const char *schema;        /* the negotiated schema */
     long long max_rows;        /* caps the root limit; 0 = no cap */
     bool count_exact;
+    bool aggregates;           /* db_aggregates_enabled: count() and col.agg() allowed */
 } KilnPlanOptions;
 
 /* Plans a read of schema.table with query q against snapshot sc. */

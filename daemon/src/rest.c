@@ -352,7 +352,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         return false;
     }
     KilnPlanOptions opt = {.schema = schema, .max_rows = req->cfg->db_max_rows,
-                           .count_exact = count};
+                           .count_exact = count,
+                           .aggregates = req->cfg->db_aggregates_enabled};
     KilnPlan *plan;
     if (!plan_read(arena, sc, table, q, &opt, &plan, err) ||
         !rest_apply_range(req, plan->root, err))

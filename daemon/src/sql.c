@@ -366,7 +366,25 @@ static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *f
             buf_puts(b, ", ");
         *first = false;
         if (f->kind == KILN_PF_COLUMN) {
+            static const char *const agg_fn[] = {
+                [KILN_AGG_SUM] = "sum", [KILN_AGG_AVG] = "avg", [KILN_AGG_MAX] = "max",
+                [KILN_AGG_MIN] = "min", [KILN_AGG_COUNT] = "count"};
+            if (f->agg)
+                buf_printf(b, "pg_catalog.%s(", agg_fn[f->agg]);
             field_expr(a, q, n, f->col, f->path);
+            if (f->cast) {
+                buf_puts(b, "::");
+                buf_puts(b, f->cast);
+            }
+            if (f->agg) {
+                buf_putc(b, ')');
+                if (f->agg_cast) {
+                    buf_puts(b, "::");
+                    buf_puts(b, f->agg_cast);
+                }
+            }
+        } else if (f->kind == KILN_PF_COUNT) {
+            buf_puts(b, "pg_catalog.count(*)");
             if (f->cast) {
                 buf_puts(b, "::");
                 buf_puts(b, f->cast);
@@ -414,6 +432,57 @@ void sql_put_order(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
     }
 }
 
+/* How many select-list entries a spread lifts into its parent. */
+static int spread_width(const KilnPlanNode *e)
+{
+    int w = 0;
+    for (int k = 0; k < e->nfields; k++)
+        w += e->fields[k].kind == KILN_PF_SPREAD ? spread_width(e->fields[k].embed) : 1;
+    return w;
+}
+
+/* The parent's columns an embed's join condition reads: grouping by them
+ * lets the embed's subquery stand next to aggregates. */
+static void group_join_cols(KilnBuf *b, const KilnPlanNode *child, bool *any)
+{
+    const KilnPlanNode *parent = child->parent;
+    const KilnFk *fk = child->junction ? child->junction_to_parent : child->fk;
+    for (int i = 0; i < fk->ncols; i++) {
+        int ci = child->junction || !child->fk_on_parent ? fk->to_cols[i] : fk->from_cols[i];
+        buf_puts(b, *any ? ", " : " GROUP BY ");
+        *any = true;
+        col_ref(b, parent, &parent->table->cols[ci]);
+    }
+}
+
+/* GROUP BY of a node with aggregates (nothing else: one group): its plain
+ * columns and lifted spread columns by select-list position, and for each
+ * embed the parent columns its join reads. */
+static void group_by(const KilnPlanNode *n, KilnBuf *b)
+{
+    if (!n->grouped)
+        return;
+    bool any = false;
+    int pos = 0;
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanField *f = &n->fields[i];
+        if (f->kind == KILN_PF_SPREAD) {
+            for (int k = spread_width(f->embed); k > 0; k--) {
+                buf_printf(b, "%s%d", any ? ", " : " GROUP BY ", ++pos);
+                any = true;
+            }
+            continue;
+        }
+        pos++;
+        if (f->kind == KILN_PF_COLUMN && !f->agg) {
+            buf_printf(b, "%s%d", any ? ", " : " GROUP BY ", pos);
+            any = true;
+        } else if (f->kind == KILN_PF_EMBED) {
+            group_join_cols(b, f->embed, &any);
+        }
+    }
+}
+
 /* SELECT <fields> FROM table AS k<id> [lateral spreads] WHERE ... ORDER BY
  * ... LIMIT ... OFFSET ... */
 static void node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
@@ -457,6 +526,7 @@ static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, con
         buf_printf(b, ") AS j%d ON true", e->id);
     }
     where_sql(a, q, n);
+    group_by(n, b);
     sql_put_order(a, q, n);
     if (n->limit >= 0)
         buf_printf(b, " LIMIT %lld", n->limit);

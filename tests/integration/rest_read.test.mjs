@@ -457,3 +457,67 @@ describe('schema cache', () => {
     assert.deepEqual(r.data, [{ id: 1, n: 5, extra: 'x' }]);
   });
 });
+
+describe('aggregates', () => {
+  let agg;
+  before(async () => {
+    agg = await startKiln({
+      dbUrl: `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres`,
+      args: ['--db-aggregates-enabled', 'true'],
+    });
+  });
+  after(async () => { if (agg) await agg.stop(); });
+  const aggClient = () => createClient(agg.url, keys.publishable, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+  });
+
+  test('disabled by default: 400 PGRST123', async () => {
+    const r = await client(keys.publishable).from('books').select('count()');
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST123');
+    assert.equal(r.error.message, 'Use of aggregate functions is not allowed');
+    const s = await client(keys.publishable).from('books').select('pages.sum()');
+    assert.equal(s.error.code, 'PGRST123');
+  });
+
+  test('count() and col.sum()/avg()/min()/max() group by the plain columns', async () => {
+    const sb = aggClient();
+    let r = await sb.from('books').select('count()');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ count: 4 }]);
+    r = await sb.from('books').select('author_id, n:count(), pages.sum(), pages.max(), pages.min(), avg:pages::numeric.avg()::int')
+      .not('author_id', 'is', null).order('author_id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { author_id: 1, n: 1, sum: 60, max: 60, min: 60, avg: 60 },
+      { author_id: 2, n: 2, sum: 800, max: 500, min: 300, avg: 400 },
+    ]);
+  });
+
+  test('aggregates inside an embed, and next to a to-one embed', async () => {
+    const sb = aggClient();
+    let r = await sb.from('authors').select('name, books(pages.sum())').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { name: 'Ada', books: [{ sum: 60 }] },
+      { name: 'Grace', books: [{ sum: 800 }] },
+      { name: 'Alan, "the" one', books: [{ sum: null }] },
+    ]);
+    r = await sb.from('books').select('pages.sum(), authors(name)').not('author_id', 'is', null);
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data.sort((x, y) => x.sum - y.sum), [
+      { sum: 60, authors: { name: 'Ada' } },
+      { sum: 800, authors: { name: 'Grace' } },
+    ]);
+  });
+
+  test('a bad aggregate is a parse error; a wrong type is the database error, 4xx', async () => {
+    const sb = aggClient();
+    let r = await sb.from('books').select('pages.median()');
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST100');
+    r = await sb.from('books').select('title.sum()');
+    assert.equal(r.status, 404);
+    assert.equal(r.error.code, '42883');
+  });
+});

@@ -56,8 +56,8 @@ static KilnSchemaCache *cache(void)
     return schema_cache_from_json(schema_json, &err);
 }
 
-/* The body's shape for gen (reset after each call). */
-static bool shape_csv, shape_strip;
+/* The body's shape for gen, and aggregates (reset after each call). */
+static bool shape_csv, shape_strip, with_aggs;
 
 static void gen(Out *o, const KilnSchemaCache *sc, const char *table, const char *qs, bool count)
 {
@@ -65,7 +65,9 @@ static void gen(Out *o, const KilnSchemaCache *sc, const char *table, const char
     o->a = arena_create();
     KilnRestQuery *q;
     KilnPlan *p;
-    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000, .count_exact = count};
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000, .count_exact = count,
+                           .aggregates = with_aggs};
+    with_aggs = false;
     o->ok = rest_parse_query(o->a, qs, &kiln_rest_default_limits, &q, &o->err) &&
             plan_read(o->a, sc, table, q, &opt, &p, &o->err);
     if (!o->ok) {
@@ -366,6 +368,40 @@ UNIT_TEST(to_many_spread_aggregates_columns)
                  "AS \"t\", k1.\"id\" AS \"id\" FROM \"public\".\"books\" AS k1 WHERE k1.\"author_id\" "
                  "= k0.\"id\" AND k1.\"title\" LIKE $1) AS s1) AS j1 ON true LIMIT 1000) AS j0");
     CHECK_STR_EQ(o.params, "x'%");
+    done(&o);
+    schema_cache_release(sc);
+}
+
+/* count() and col.agg(): disabled by default (PGRST123); enabled, the
+ * plain columns are grouped by position, embeds by the join columns. */
+UNIT_TEST(aggregates_group_by_plain_columns)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "books", "select=author_id,count()", false);
+    CHECK(!o.ok && o.err.status == 400);
+    CHECK_STR_EQ(o.err.code, "PGRST123");
+    done(&o);
+    with_aggs = true;
+    gen(&o, sc, "books", "select=a:author_id,n:id.count(),id::numeric.avg()::int,count(),"
+                         "authors!books_author_id_fkey(name)&title=neq.x%27",
+        false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 HEAD(0) "NULL::bigint AS total FROM (SELECT k0.\"author_id\" AS \"a\", "
+                 "pg_catalog.count(k0.\"id\") AS \"n\", pg_catalog.avg(k0.\"id\"::numeric)::int AS "
+                 "\"avg\", pg_catalog.count(*) AS \"count\", (SELECT pg_catalog.row_to_json(j1) FROM "
+                 "(SELECT k1.\"name\" AS \"name\" FROM \"public\".\"authors\" AS k1 WHERE "
+                 "k0.\"author_id\" = k1.\"id\") AS j1) AS \"authors\" FROM \"public\".\"books\" AS k0 "
+                 "WHERE k0.\"title\" <> $1 GROUP BY 1, k0.\"author_id\" LIMIT 1000) AS j0");
+    CHECK_STR_EQ(o.params, "x'");
+    done(&o);
+    with_aggs = true;
+    gen(&o, sc, "authors", "select=name,books!author_id(id.sum())", false);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text),
+                         "(SELECT pg_catalog.sum(k1.\"id\") AS \"sum\" FROM \"public\".\"books\" AS k1 "
+                         "WHERE k1.\"author_id\" = k0.\"id\") AS j1") != NULL);
+    CHECK(!strstr(buf_str(&o.sql.text), "GROUP BY"));
     done(&o);
     schema_cache_release(sc);
 }
