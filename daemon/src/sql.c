@@ -668,6 +668,48 @@ const char *sql_listen_schema(void)
     "AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e' " \
     "AND e.extname OPERATOR(pg_catalog.~~) 'kiln%')), "
 
+/*
+ * The foreign keys, and the same keys seen through views (PostgREST's view
+ * relationships): a view column that is a plain column of a table (the
+ * rule's target entry names its origin, resorigtbl/resorigcol, in
+ * pg_rewrite.ev_action; the last entry of a number is the top-level
+ * one, after the range table; same type required) stands for that column,
+ * so a view exposing every column of one end of a key gets the key too,
+ * from or to the view, or between two views. A view over a view is not
+ * followed.
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+#define SQL_SCHEMA_FKS                                                                            \
+    "WITH kiln_fk AS (SELECT x.conname, x.conrelid, x.confrelid, x.conkey, x.confkey "           \
+    "FROM pg_catalog.pg_constraint x WHERE x.contype" EQ "'f'), "                                \
+    "kiln_vcol AS (SELECT DISTINCT ON (v.oid, m.x[1]) v.oid AS vrel, m.x[1]::int2 AS vcol, "     \
+    "m.x[2]::pg_catalog.oid AS tbl, m.x[3]::int2 AS tcol FROM pg_catalog.pg_class v "            \
+    "JOIN pg_catalog.pg_namespace vn ON vn.oid" EQ "v.relnamespace "                             \
+    "JOIN pg_catalog.pg_rewrite r ON r.ev_class" EQ "v.oid AND r.rulename" EQ "'_RETURN' "       \
+    "CROSS JOIN LATERAL pg_catalog.regexp_matches(r.ev_action::text, "                           \
+    "':resno (\\d+) :resname \\S+ :ressortgroupref \\d+ :resorigtbl (\\d+) "                 \
+    ":resorigcol (\\d+)', 'g') WITH ORDINALITY AS m(x, i) "                                     \
+    "WHERE v.relkind IN ('v', 'm') AND vn.nspname" EQ "ANY ($1::text[]) "                        \
+    "AND m.x[2] OPERATOR(pg_catalog.<>) '0' ORDER BY v.oid, m.x[1], m.i DESC), "                 \
+    "kiln_vmap AS (SELECT c.vrel, c.tbl, c.tcol, pg_catalog.min(c.vcol) AS vcol "               \
+    "FROM kiln_vcol c JOIN pg_catalog.pg_attribute va ON va.attrelid" EQ "c.vrel "               \
+    "AND va.attnum" EQ "c.vcol JOIN pg_catalog.pg_attribute ta ON ta.attrelid" EQ "c.tbl "       \
+    "AND ta.attnum" EQ "c.tcol WHERE va.atttypid" EQ "ta.atttypid GROUP BY 1, 2, 3), "           \
+    "kiln_end AS (SELECT DISTINCT e.rel, e.cols FROM kiln_fk f CROSS JOIN LATERAL "              \
+    "(VALUES (f.conrelid, f.conkey), (f.confrelid, f.confkey)) AS e(rel, cols)), "               \
+    "kiln_alt AS (SELECT e.rel, e.cols, e.rel AS arel, e.cols AS acols FROM kiln_end e "         \
+    "UNION ALL SELECT e.rel, e.cols, v.vrel, (SELECT pg_catalog.array_agg(mm.vcol ORDER BY k.o) " \
+    "FROM pg_catalog.unnest(e.cols) WITH ORDINALITY AS k(c, o) JOIN kiln_vmap mm "               \
+    "ON mm.vrel" EQ "v.vrel AND mm.tbl" EQ "e.rel AND mm.tcol" EQ "k.c) "                        \
+    "FROM kiln_end e JOIN (SELECT DISTINCT vrel, tbl FROM kiln_vmap) AS v ON v.tbl" EQ "e.rel) " \
+    "SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("                          \
+    "'name', f.conname, 'from', a.arel::int8, 'to', b.arel::int8, "                              \
+    "'cols', a.acols, 'refs', b.acols) ORDER BY f.conname, a.arel, b.arel), '[]') "              \
+    "FROM kiln_fk f JOIN kiln_alt a ON a.rel" EQ "f.conrelid AND a.cols" EQ "f.conkey "           \
+    "JOIN kiln_alt b ON b.rel" EQ "f.confrelid AND b.cols" EQ "f.confkey "                       \
+    "WHERE pg_catalog.cardinality(a.acols)" EQ "pg_catalog.cardinality(f.conkey) "                \
+    "AND pg_catalog.cardinality(b.acols)" EQ "pg_catalog.cardinality(f.confkey)"
+
 const char *sql_schema_query(void)
 {
     return "SELECT pg_catalog.json_build_object("
@@ -694,10 +736,7 @@ const char *sql_schema_query(void)
            "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) "
            "AND c.relkind IN ('r', 'v', 'm', 'f', 'p')), "
            SQL_SCHEMA_FUNCTIONS
-           "'fks', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
-           "'name', x.conname, 'from', x.conrelid::int8, 'to', x.confrelid::int8, "
-           "'cols', x.conkey, 'refs', x.confkey) ORDER BY x.conname), '[]') "
-           "FROM pg_catalog.pg_constraint x WHERE x.contype OPERATOR(pg_catalog.=) 'f'))::text";
+           "'fks', (" SQL_SCHEMA_FKS "))::text";
 }
 
 /* ---- shared with sql_rpc.c (sql_internal.h) ------------------------------ */

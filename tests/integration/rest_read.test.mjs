@@ -71,6 +71,14 @@ CREATE POLICY read_all ON public.pairs FOR SELECT USING (true);
 CREATE POLICY own ON public.todos FOR SELECT TO authenticated USING (owner = auth.uid());
 GRANT SELECT ON public.authors, public.books, public.profiles, public.pairs TO anon, authenticated, service_role;
 GRANT SELECT ON public.todos TO authenticated, service_role;
+
+-- views carry their tables' keys (columns renamed, reordered, filtered)
+CREATE VIEW public.book_view WITH (security_invoker = true) AS
+  SELECT b.title AS book_title, b.id, b.author_id AS writer FROM public.books b WHERE b.pages < 400;
+CREATE VIEW public.writers WITH (security_invoker = true) AS
+  SELECT a.id AS writer_id, pg_catalog.upper(a.name) AS shout, a.name FROM public.authors a;
+CREATE VIEW public.titles WITH (security_invoker = true) AS SELECT b.title, b.pages + 0 AS author_id FROM public.books b;
+GRANT SELECT ON public.book_view, public.writers, public.titles TO anon, authenticated, service_role;
 `;
 
 const token = (sub) => cluster.psql(`SELECT kiln.sign_jwt(pg_catalog.jsonb_build_object(
@@ -455,6 +463,44 @@ describe('schema cache', () => {
     }, { timeoutMs: 5000, what: 'the reloaded schema cache' });
     const r = await sb.from('shifty').select('*').eq('id', 1);
     assert.deepEqual(r.data, [{ id: 1, n: 5, extra: 'x' }]);
+  });
+});
+
+describe('relationships through views', () => {
+  test('view -> table, table -> view, view -> view, with the key columns renamed', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('book_view').select('id, book_title, authors(name)').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { id: 1, book_title: 'Notes on the Engine', authors: { name: 'Ada' } },
+      { id: 2, book_title: 'Compilers', authors: { name: 'Grace' } },
+      { id: 4, book_title: 'Anonymous', authors: null },
+    ]);
+    r = await sb.from('authors').select('id, book_view(id)').order('id').order('id', { referencedTable: 'book_view' });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 1, book_view: [{ id: 1 }] }, { id: 2, book_view: [{ id: 2 }] }, { id: 3, book_view: [] }]);
+    r = await sb.from('book_view').select('id, writers(shout)').eq('id', 2);
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 2, writers: { shout: 'GRACE' } }]);
+    r = await sb.from('books').select('id, writers!inner(name)').eq('writers.name', 'Ada');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 1, writers: { name: 'Ada' } }]);
+  });
+
+  test('other keys through views; a computed column is not a key column', async () => {
+    const sb = client(keys.publishable);
+    const r = await sb.from('writers').select('shout, profiles(bio)').eq('writer_id', 1);
+    assert.equal(r.error, null, JSON.stringify(r.error)); // writer_id is authors.id
+    assert.deepEqual(r.data, [{ shout: 'ADA', profiles: { bio: 'first programmer' } }]); // one-to-one: the key is profiles' primary key
+    const j = await sb.from('book_view').select('id, book_labels(label_id)').eq('id', 2);
+    assert.equal(j.error, null, JSON.stringify(j.error)); // book_view.id is books.id
+    assert.deepEqual(j.data, [{ id: 2, book_labels: [{ label_id: 2 }] }]);
+    const two = await sb.from('writers').select('name, pairs(id)');
+    assert.equal(two.status, 300); // both keys of pairs to authors, seen through writers
+    assert.equal(two.error.code, 'PGRST201');
+    const none = await sb.from('titles').select('title, authors(name)');
+    assert.equal(none.status, 400);
+    assert.equal(none.error.code, 'PGRST200');
   });
 });
 
