@@ -95,8 +95,34 @@ static int table_index(const KilnSchemaCache *sc, const KilnTable *t)
     return -1;
 }
 
+/* A computed relationship (PostgREST's): a function of the embed's name in
+ * the request's schema taking one argument of the parent's row type and
+ * returning rows of a cached table; SETOF is to-many, else to-one. */
+static bool resolve_computed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it,
+                             KilnPlanNode *child)
+{
+    int pi = table_index(c->sc, parent->table);
+    const KilnFunction *fs[8];
+    int n = schema_cache_functions(c->sc, c->schema, it->rel, fs, 8);
+    if (pi < 0 || parent->rpc_source)
+        return false;
+    for (int i = 0; i < n && i < 8; i++) {
+        const KilnFunction *f = fs[i];
+        if (f->nargs != 1 || f->args[0].rel_table != pi || f->ret_table < 0 ||
+            f->ret_kind != KILN_RET_COMPOSITE)
+            continue;
+        child->computed = f;
+        child->table = &c->sc->tables[f->ret_table];
+        child->to_one = !f->ret_set;
+        return true;
+    }
+    return false;
+}
+
 static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, KilnPlanNode *child)
 {
+    if (resolve_computed(c, parent, it, child))
+        return true;
     int pi = table_index(c->sc, parent->table);
     int ti = -1;
     const KilnTable *target = schema_cache_table(c->sc, c->schema, it->rel, &ti);

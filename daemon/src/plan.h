@@ -51,6 +51,8 @@ struct KilnPlanNode {
     const KilnTable *junction;
     const KilnFk *junction_to_parent;
     const KilnFk *junction_to_child;
+    /* a computed relationship: rows of computed(parent row) (fk NULL) */
+    const KilnFunction *computed;
     bool inner;                /* !inner: filters the parent */
     bool spread;
     bool grouped;              /* has count() or col.agg(): GROUP BY its plain columns */

@@ -133,6 +133,11 @@ static bool load_function(json_t *jf, const long long *oids, int ntables, KilnFu
             arg->name = xstrdup(an);
             arg->type = xstrdup(at);
             arg->variadic = mode[0] == 'v';
+            arg->rel_table = -1;
+            long long rel = json_integer_value(json_object_get(ja, "rel"));
+            for (int k = 0; rel && k < ntables; k++)
+                if (oids[k] == rel)
+                    arg->rel_table = k;
             nin++;
         }
         if (mode[0] == 'o' || mode[0] == 'b' || mode[0] == 't')

@@ -62,6 +62,9 @@ typedef struct KilnFuncArg {
                        * for VARIADIC */
     bool has_default; /* may be omitted */
     bool variadic;
+    int rel_table;    /* the cached table whose row type the argument is, or -1
+                       * (a function of one such argument returning a table's
+                       * rows is a computed relationship) */
 } KilnFuncArg;
 
 typedef enum { KILN_RET_VOID, KILN_RET_SCALAR, KILN_RET_COMPOSITE } KilnRetKind;

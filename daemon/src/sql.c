@@ -259,7 +259,7 @@ void sql_logic(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnLogic 
 static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 {
     bool any = false;
-    if (n->parent) {
+    if (n->parent && !n->computed) {
         buf_puts(&q->text, " WHERE ");
         join_cond(&q->text, n);
         any = true;
@@ -282,10 +282,17 @@ static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 /* table AS k<id>, and for many-to-many the junction m<id> joined to it. */
 static void from_sql(KilnBuf *b, const KilnPlanNode *n)
 {
-    if (n->rpc_source)
+    if (n->rpc_source) {
         buf_puts(b, SQL_RPC_SOURCE);
-    else
+    } else if (n->computed) {
+        /* a computed relationship: the function of the parent's row */
+        sql_quote_ident(b, n->computed->schema);
+        buf_putc(b, '.');
+        sql_quote_ident(b, n->computed->name);
+        buf_printf(b, "(k%d)", n->parent->id);
+    } else {
         sql_table_ref(b, n->table);
+    }
     buf_printf(b, " AS k%d", n->id);
     if (!n->junction)
         return;
@@ -446,6 +453,12 @@ static int spread_width(const KilnPlanNode *e)
 static void group_join_cols(KilnBuf *b, const KilnPlanNode *child, bool *any)
 {
     const KilnPlanNode *parent = child->parent;
+    if (child->computed) {
+        /* the function reads the parent's whole row */
+        buf_printf(b, "%sk%d", *any ? ", " : " GROUP BY ", parent->id);
+        *any = true;
+        return;
+    }
     const KilnFk *fk = child->junction ? child->junction_to_parent : child->fk;
     for (int i = 0; i < fk->ncols; i++) {
         int ci = child->junction || !child->fk_on_parent ? fk->to_cols[i] : fk->from_cols[i];
@@ -642,7 +655,8 @@ const char *sql_listen_schema(void)
     "'description', coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), ''), " \
     "'args', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(" \
     "'name', coalesce(g.n, ''), 'type', pg_catalog.format_type(g.t, NULL), " \
-    "'mode', coalesce(g.m, 'i')) ORDER BY g.i), '[]') " \
+    "'mode', coalesce(g.m, 'i'), 'rel', (SELECT y.typrelid::int8 FROM pg_catalog.pg_type y " \
+    "WHERE y.oid OPERATOR(pg_catalog.=) g.t)) ORDER BY g.i), '[]') " \
     "FROM ROWS FROM (pg_catalog.unnest(coalesce(p.proallargtypes, " \
     "p.proargtypes::pg_catalog.oid[])), pg_catalog.unnest(p.proargnames), " \
     "pg_catalog.unnest(p.proargmodes)) WITH ORDINALITY AS g(t, n, m, i)), " \

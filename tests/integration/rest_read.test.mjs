@@ -79,6 +79,14 @@ CREATE VIEW public.writers WITH (security_invoker = true) AS
   SELECT a.id AS writer_id, pg_catalog.upper(a.name) AS shout, a.name FROM public.authors a;
 CREATE VIEW public.titles WITH (security_invoker = true) AS SELECT b.title, b.pages + 0 AS author_id FROM public.books b;
 GRANT SELECT ON public.book_view, public.writers, public.titles TO anon, authenticated, service_role;
+
+-- computed relationships: functions of a row returning rows of a table
+CREATE FUNCTION public.same_author(public.books) RETURNS SETOF public.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE author_id = $1.author_id AND id <> $1.id $$;
+CREATE FUNCTION public.first_book(public.authors) RETURNS public.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE author_id = $1.id ORDER BY id LIMIT 1 $$;
+GRANT EXECUTE ON FUNCTION public.same_author(public.books), public.first_book(public.authors)
+  TO anon, authenticated, service_role;
 `;
 
 const token = (sub) => cluster.psql(`SELECT kiln.sign_jwt(pg_catalog.jsonb_build_object(
@@ -501,6 +509,32 @@ describe('relationships through views', () => {
     const none = await sb.from('titles').select('title, authors(name)');
     assert.equal(none.status, 400);
     assert.equal(none.error.code, 'PGRST200');
+  });
+});
+
+describe('computed relationships', () => {
+  test('SETOF is to-many, a single row to-one; filters, order and !inner apply', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('books').select('id, same_author(id, title)').in('id', [2, 1]).order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 1, same_author: [] }, { id: 2, same_author: [{ id: 3, title: 'COBOL' }] }]);
+    r = await sb.from('authors').select('name, first:first_book(title)').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { name: 'Ada', first: { title: 'Notes on the Engine' } },
+      { name: 'Grace', first: { title: 'Compilers' } },
+      // a function returning one composite returns a row of NULLs when it finds none
+      { name: 'Alan, "the" one', first: { title: null } },
+    ]);
+    r = await sb.from('books').select('id, same_author!inner(id)').gt('same_author.pages', 400).order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 2, same_author: [{ id: 3 }] }]);
+  });
+
+  test('a function of another row type is no relationship', async () => {
+    const r = await client(keys.publishable).from('authors').select('id, same_author(id)');
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST200');
   });
 });
 

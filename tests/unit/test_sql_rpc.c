@@ -56,7 +56,11 @@ static const char schema_json[] =
     FN("tagged", "v", "false", "jsonb", "b", 0, 0,
        ARG("doc", "jsonb", "i") "," ARG("tags", "text[]", "i"), "null") ","
     FN("bare", "i", "true", "record", "p", 0, 0, "", "null") ","
-    FN("one_doc", "i", "false", "jsonb", "b", 0, 0, ARG("doc", "jsonb", "i"), "null")
+    FN("one_doc", "i", "false", "jsonb", "b", 0, 0, ARG("doc", "jsonb", "i"), "null") ","
+    FN("siblings", "s", "true", "items", "c", 1, 0,
+       "{\"name\":\"\",\"type\":\"items\",\"mode\":\"i\",\"rel\":1}",
+       "[{\"name\":\"id\",\"type\":\"integer\"},{\"name\":\"name\",\"type\":\"text\"},"
+       "{\"name\":\"cat_id\",\"type\":\"integer\"}]")
     "]}";
 
 typedef struct Out {
@@ -128,7 +132,7 @@ UNIT_TEST(cache_loads_functions)
     CHECK(sc != NULL);
     if (!sc)
         return;
-    CHECK(sc->nfuncs == 17); /* bare (record without OUT columns) is dropped */
+    CHECK(sc->nfuncs == 18); /* bare (record without OUT columns) is dropped */
     const KilnFunction *f[4];
     CHECK(schema_cache_functions(sc, "public", "amb", f, 4) == 2);
     CHECK(schema_cache_functions(sc, "public", "bare", f, 4) == 0);
@@ -174,6 +178,36 @@ UNIT_TEST(scalar_by_get_and_post)
 }
 
 /* nulls=stripped and text/csv change only the body column. */
+/* A computed relationship: a function of the parent's row in FROM, no
+ * join condition; a function of another row type is no relationship. */
+UNIT_TEST(computed_relationship_embeds)
+{
+    KilnSchemaCache *sc = cache();
+    KilnArena *a = arena_create();
+    KilnError err = {0};
+    KilnRestQuery *q;
+    KilnPlan *p;
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 10};
+    CHECK(rest_parse_query(a, "select=id,sib:siblings(name)&siblings.name=eq.x%27--",
+                           &kiln_rest_default_limits, &q, &err));
+    CHECK(plan_read(a, sc, "items", q, &opt, &p, &err));
+    KilnSql sql = {0};
+    sql_read(a, p, &sql);
+    CHECK_STR_EQ(buf_str(&sql.text),
+                 "SELECT coalesce(pg_catalog.json_agg(j0), '[]')::text AS body, "
+                 "pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT k0.\"id\" "
+                 "AS \"id\", (SELECT coalesce(pg_catalog.json_agg(j1), '[]') FROM (SELECT "
+                 "k1.\"name\" AS \"name\" FROM \"public\".\"siblings\"(k0) AS k1 WHERE k1.\"name\" = "
+                 "$1) AS j1) AS \"sib\" FROM \"public\".\"items\" AS k0 LIMIT 10) AS j0");
+    CHECK(sql.nparams == 1 && strcmp(sql.params[0], "x'--") == 0);
+    sql_free(&sql);
+    CHECK(rest_parse_query(a, "select=id,siblings(name)", &kiln_rest_default_limits, &q, &err));
+    CHECK(!plan_read(a, sc, "cats", q, &opt, &p, &err));
+    CHECK_STR_EQ(err.code, "PGRST200");
+    arena_free(a);
+    schema_cache_release(sc);
+}
+
 UNIT_TEST(scalar_stripped_and_csv_bodies)
 {
     KilnSchemaCache *sc = cache();
