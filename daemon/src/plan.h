@@ -75,6 +75,7 @@ typedef struct KilnPlan {
     /* the body's shape, set by the handler after planning (default JSON) */
     bool csv;                  /* text/csv rows (the handler adds the header row) */
     bool strip_nulls;          /* nulls=stripped: null-valued keys dropped */
+    const char *geojson_schema; /* application/geo+json: PostGIS's schema */
 } KilnPlan;
 
 typedef struct KilnPlanOptions {

@@ -129,6 +129,9 @@ bool rest_negotiate_output(const char *accept, bool csv_ok, KilnMedia *out, bool
         if (!picked && csv_ok && IS("text/csv")) {
             *out = KILN_MEDIA_CSV;
             picked = true;
+        } else if (!picked && csv_ok && IS("application/geo+json")) {
+            *out = KILN_MEDIA_GEOJSON;
+            picked = true;
         } else if (!picked && (IS("application/json") || IS("*/*") || IS("application/*"))) {
             picked = true;
         } else if (!picked && IS("application/vnd.pgrst.array+json")) {
@@ -149,6 +152,18 @@ bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
 {
     bool strip;
     return rest_negotiate_output(accept, false, out, &strip, err);
+}
+
+bool rest_geojson_check(const KilnSchemaCache *sc, KilnPlan *plan, KilnError *err)
+{
+    if (!sc->postgis_schema) {
+        kiln_error_rest(err, 406, "PGRST107",
+                        "None of these media types are available: application/geo+json");
+        kiln_error_hint(err, "GeoJSON needs the PostGIS extension in the database.");
+        return false;
+    }
+    plan->geojson_schema = sc->postgis_schema;
+    return true;
 }
 
 /* Appends s as one CSV field (RFC 4180: quoted when it holds a comma, a
@@ -360,6 +375,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         return false;
     plan->csv = media == KILN_MEDIA_CSV;
     plan->strip_nulls = strip_nulls;
+    if (media == KILN_MEDIA_GEOJSON && !rest_geojson_check(sc, plan, err))
+        return false;
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
 
@@ -420,6 +437,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         buf_free(&out.body);
         out.body = csv;
         res->content_type = "text/csv; charset=utf-8";
+    } else if (media == KILN_MEDIA_GEOJSON) {
+        res->content_type = "application/geo+json; charset=utf-8";
     } else {
         res->content_type = strip_nulls
                                 ? "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"

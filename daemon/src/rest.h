@@ -18,7 +18,7 @@
 
 #define REST_PREFIX "/rest/v1/"
 
-typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT, KILN_MEDIA_CSV } KilnMedia;
+typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT, KILN_MEDIA_CSV, KILN_MEDIA_GEOJSON } KilnMedia;
 
 /* The schema a request addresses: the value of header (Accept-Profile for
  * reads, Content-Profile for writes) when it names one of db_schemas, else
@@ -31,11 +31,19 @@ bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *sch
 bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err);
 
 /* Accept negotiation of a read (GET/HEAD, RPC): as rest_negotiate_media,
- * and text/csv when csv_ok; the first acceptable type listed wins (the
+ * and text/csv and application/geo+json when csv_ok (the caller checks
+ * that PostGIS is there: rest_geojson_check); the first acceptable type listed wins (the
  * object type wherever it is). *strip_nulls for the vnd.pgrst array or
  * object type with the parameter nulls=stripped. */
 bool rest_negotiate_output(const char *accept, bool csv_ok, KilnMedia *out, bool *strip_nulls,
                            KilnError *err);
+
+/* application/geo+json needs PostGIS (406 PGRST107 otherwise): sets
+ * plan->geojson_schema. */
+struct KilnPlan;
+struct KilnSchemaCache;
+bool rest_geojson_check(const struct KilnSchemaCache *sc, struct KilnPlan *plan,
+                        KilnError *err);
 
 /* The text/csv body: the header row (root's output names, spreads
  * flattened, quoted as RFC 4180 fields when needed), a line break, then

@@ -147,6 +147,8 @@ static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *ou
         buf_free(&out->body);
         out->body = csv;
         res->content_type = "text/csv; charset=utf-8";
+    } else if (media == KILN_MEDIA_GEOJSON) {
+        res->content_type = "application/geo+json; charset=utf-8";
     } else {
         res->content_type = plan->read->strip_nulls
                                 ? "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
@@ -213,6 +215,11 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (plan->read) {
         plan->read->csv = media == KILN_MEDIA_CSV;
         plan->read->strip_nulls = strip_nulls;
+        if (media == KILN_MEDIA_GEOJSON && !rest_geojson_check(sc, plan->read, err))
+            return false;
+    } else if (media == KILN_MEDIA_GEOJSON) {
+        return kiln_error_rest(err, 406, "PGRST107",
+                               "None of these media types are available: application/geo+json");
     }
     KilnSql sql = {0};
     sql_rpc(arena, plan, &sql);

@@ -74,6 +74,7 @@ static void cache_free(KilnSchemaCache *sc)
     for (int i = 0; i < sc->nfuncs; i++)
         function_free(&sc->funcs[i]);
     free(sc->funcs);
+    free(sc->postgis_schema);
     free(sc);
 }
 
@@ -362,6 +363,9 @@ KilnSchemaCache *schema_cache_from_json(const char *text, KilnError *err)
     json_t *funcs = json_object_get(root, "functions");
     if (ok && funcs)
         ok = load_functions(sc, funcs, oids);
+    const char *postgis = json_string_value(json_object_get(root, "postgis"));
+    if (ok && postgis)
+        sc->postgis_schema = xstrdup(postgis);
     free(oids);
     json_decref(root);
     if (!ok) {

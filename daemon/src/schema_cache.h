@@ -98,6 +98,8 @@ typedef struct KilnSchemaCache {
     int nfks;
     KilnFunction *funcs; /* sorted by schema, name, oid */
     int nfuncs;
+    char *postgis_schema; /* where PostGIS's ST_AsGeoJSON(record) lives, NULL
+                           * without PostGIS (application/geo+json is 406) */
     int refcount; /* owned by schema_cache.c */
     unsigned long generation; /* 1, 2, ... in the order the holder swapped
                                * snapshots in (0: not from a holder); SQL

@@ -549,6 +549,14 @@ static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, con
 
 void sql_put_body(KilnBuf *b, const KilnPlan *plan, int id, const char *scalar, bool set)
 {
+    if (plan->geojson_schema) {
+        /* a FeatureCollection of the rows (PostGIS picks the geometry column) */
+        buf_puts(b, "pg_catalog.json_build_object('type', 'FeatureCollection', 'features', "
+                    "coalesce(pg_catalog.json_agg(");
+        sql_quote_ident(b, plan->geojson_schema);
+        buf_printf(b, ".st_asgeojson(j%d)::json), '[]'))::text", id);
+        return;
+    }
     if (plan->csv) {
         /* a record's text without its parentheses is a CSV line */
         buf_printf(b, "coalesce(pg_catalog.string_agg(pg_catalog.substr(j%d::text, 2, "
@@ -750,6 +758,11 @@ const char *sql_schema_query(void)
            "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) "
            "AND c.relkind IN ('r', 'v', 'm', 'f', 'p')), "
            SQL_SCHEMA_FUNCTIONS
+           "'postgis', (SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+           "ON n.oid OPERATOR(pg_catalog.=) p.pronamespace WHERE p.proname OPERATOR(pg_catalog.=) "
+           "'st_asgeojson' AND p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.proargtypes[0] "
+           "OPERATOR(pg_catalog.=) 'pg_catalog.record'::pg_catalog.regtype "
+           "ORDER BY n.nspname LIMIT 1), "
            "'fks', (" SQL_SCHEMA_FKS "))::text";
 }
 

@@ -1,8 +1,10 @@
 // rest_media.test.mjs: the data API's output negotiation and paging
 // headers through the real postgrest-js (@supabase/supabase-js) and raw
 // HTTP against a real cluster and daemon: text/csv (reads and RPC),
-// nulls=stripped on the array and object media types, and 406 for what a
-// handler does not produce.
+// nulls=stripped on the array and object media types, application/geo+json
+// (PostGIS from Debian, installed by scripts/install-deps, in its own
+// schema as Supabase does), the Range header and Prefer on reads, and 406
+// for what a handler does not produce.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -39,6 +41,16 @@ CREATE FUNCTION public.maybe(n int) RETURNS public.people
   LANGUAGE sql STABLE AS $$ SELECT * FROM public.people WHERE id = n $$;
 GRANT EXECUTE ON FUNCTION public.people_named(text), public.twice(int), public.maybe(int)
   TO anon, authenticated, service_role;
+
+CREATE SCHEMA extensions;
+GRANT USAGE ON SCHEMA extensions TO anon, authenticated, service_role;
+CREATE EXTENSION postgis SCHEMA extensions;
+CREATE TABLE public.shops (id int PRIMARY KEY, name text, shop_geom extensions.geometry(POINT, 4326));
+INSERT INTO public.shops VALUES (1, 'north', extensions.ST_SetSRID(extensions.ST_MakePoint(-71.1, 42.3), 4326)),
+  (2, 'south', extensions.ST_SetSRID(extensions.ST_MakePoint(-70.5, 41.9), 4326));
+ALTER TABLE public.shops ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_all ON public.shops FOR SELECT USING (true);
+GRANT SELECT ON public.shops TO anon, authenticated, service_role;
 `;
 
 const client = () => createClient(kiln.url, key, {
@@ -236,5 +248,27 @@ describe('Range header and Prefer on reads', () => {
     assert.equal(strict.headers['preference-applied'], 'count=exact, handling=strict');
     const lenient = await get('people?select=id', { Prefer: 'handling=lenient, nope=1' });
     assert.equal(lenient.status, 200);
+  });
+});
+
+describe('application/geo+json', () => {
+  test('geojson(): a FeatureCollection, the geometry column as geometry, the rest as properties', async () => {
+    const { data, error, status } = await client().from('shops').select('id,name,shop_geom').order('id').geojson();
+    assert.equal(error, null, JSON.stringify(error));
+    assert.equal(status, 200);
+    assert.deepEqual(data, {
+      type: 'FeatureCollection',
+      features: [
+        { type: 'Feature', geometry: { type: 'Point', coordinates: [-71.1, 42.3] }, properties: { id: 1, name: 'north' } },
+        { type: 'Feature', geometry: { type: 'Point', coordinates: [-70.5, 41.9] }, properties: { id: 2, name: 'south' } },
+      ],
+    });
+  });
+
+  test('no rows: an empty collection; the Content-Type says geo+json', async () => {
+    const r = await get('shops?id=eq.99', { Accept: 'application/geo+json' });
+    assert.equal(r.status, 200);
+    assert.match(r.headers['content-type'], /^application\/geo\+json/);
+    assert.deepEqual(r.json, { type: 'FeatureCollection', features: [] });
   });
 });

@@ -512,6 +512,14 @@ describe('relationships through views', () => {
   });
 });
 
+describe('geojson without PostGIS', () => {
+  test('application/geo+json is 406 PGRST107 when PostGIS is not installed', async () => {
+    const r = await client(keys.publishable).from('authors').select('id').geojson();
+    assert.equal(r.status, 406);
+    assert.equal(r.error.code, 'PGRST107');
+  });
+});
+
 describe('computed relationships', () => {
   test('SETOF is to-many, a single row to-one; filters, order and !inner apply', async () => {
     const sb = client(keys.publishable);
