@@ -421,6 +421,24 @@ UNIT_TEST(csv_and_stripped_bodies)
                  "WHERE k0.\"name\" = $1 LIMIT 1000) AS j0");
     CHECK_STR_EQ(o.params, "x'),chr(10)--");
     done(&o);
+    /* application/geo+json: PostGIS's schema (from the catalog) is quoted */
+    KilnArena *ga = arena_create();
+    KilnRestQuery *gq;
+    KilnPlan *gp;
+    KilnPlanOptions gopt = {.schema = "public", .max_rows = 5};
+    KilnError gerr = {0};
+    CHECK(rest_parse_query(ga, "select=id", &kiln_rest_default_limits, &gq, &gerr) &&
+          plan_read(ga, sc, "authors", gq, &gopt, &gp, &gerr));
+    gp->geojson_schema = "ext\"s";
+    KilnSql gs = {0};
+    sql_read(ga, gp, &gs);
+    CHECK_STR_EQ(buf_str(&gs.text),
+                 "SELECT pg_catalog.json_build_object('type', 'FeatureCollection', 'features', "
+                 "coalesce(pg_catalog.json_agg(\"ext\"\"s\".st_asgeojson(j0)::json), '[]'))::text "
+                 "AS body, pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT "
+                 "k0.\"id\" AS \"id\" FROM \"public\".\"authors\" AS k0 LIMIT 5) AS j0");
+    sql_free(&gs);
+    arena_free(ga);
     shape_strip = true;
     gen(&o, sc, "books", "select=title,authors!books_author_id_fkey(name)", true);
     CHECK(o.ok);
