@@ -104,7 +104,7 @@ static bool resolve_computed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it,
     int pi = table_index(c->sc, parent->table);
     const KilnFunction *fs[8];
     int n = schema_cache_functions(c->sc, c->schema, it->rel, fs, 8);
-    if (pi < 0 || parent->rpc_source)
+    if (pi < 0)
         return false;
     for (int i = 0; i < n && i < 8; i++) {
         const KilnFunction *f = fs[i];

@@ -285,11 +285,15 @@ static void from_sql(KilnBuf *b, const KilnPlanNode *n)
     if (n->rpc_source) {
         buf_puts(b, SQL_RPC_SOURCE);
     } else if (n->computed) {
-        /* a computed relationship: the function of the parent's row */
+        /* a computed relationship: the function of the parent's row, cast
+         * to its table's type (a no-op for the table itself; the rows of a
+         * CTE, written rows or a function's result, have that shape) */
         sql_quote_ident(b, n->computed->schema);
         buf_putc(b, '.');
         sql_quote_ident(b, n->computed->name);
-        buf_printf(b, "(k%d)", n->parent->id);
+        buf_printf(b, "(k%d::", n->parent->id);
+        sql_table_ref(b, n->parent->table);
+        buf_putc(b, ')');
     } else {
         sql_table_ref(b, n->table);
     }

@@ -85,8 +85,10 @@ CREATE FUNCTION public.same_author(public.books) RETURNS SETOF public.books
   LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE author_id = $1.author_id AND id <> $1.id $$;
 CREATE FUNCTION public.first_book(public.authors) RETURNS public.books
   LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE author_id = $1.id ORDER BY id LIMIT 1 $$;
-GRANT EXECUTE ON FUNCTION public.same_author(public.books), public.first_book(public.authors)
-  TO anon, authenticated, service_role;
+CREATE FUNCTION public.long_books(min int) RETURNS SETOF public.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE pages >= min $$;
+GRANT EXECUTE ON FUNCTION public.same_author(public.books), public.first_book(public.authors),
+  public.long_books(int) TO anon, authenticated, service_role;
 `;
 
 const token = (sub) => cluster.psql(`SELECT kiln.sign_jwt(pg_catalog.jsonb_build_object(
@@ -537,6 +539,12 @@ describe('computed relationships', () => {
     r = await sb.from('books').select('id, same_author!inner(id)').gt('same_author.pages', 400).order('id');
     assert.equal(r.error, null, JSON.stringify(r.error));
     assert.deepEqual(r.data, [{ id: 2, same_author: [{ id: 3 }] }]);
+  });
+
+  test('from the rows of an RPC result of the same table', async () => {
+    const r = await client(keys.publishable).rpc('long_books', { min: 300 }).select('id, same_author(id)').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 2, same_author: [{ id: 3 }] }, { id: 3, same_author: [{ id: 2 }] }]);
   });
 
   test('a function of another row type is no relationship', async () => {

@@ -71,6 +71,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON public.todos TO authenticated, service_r
 CREATE VIEW public.cheap_items WITH (security_invoker = true) AS
   SELECT id, name, qty FROM public.items WHERE qty < 100;
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.cheap_items TO anon;
+-- a computed relationship: the owner of an item, as a function of its row
+CREATE FUNCTION public.item_owner(public.items) RETURNS SETOF public.owners
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.owners WHERE id = $1.owner_id $$;
+GRANT EXECUTE ON FUNCTION public.item_owner(public.items) TO anon, authenticated, service_role;
 
 SELECT kiln.enable_tenancy('public.notes');
 CREATE POLICY rw ON public.notes FOR ALL TO tenant_service USING (true) WITH CHECK (true);
@@ -259,6 +263,13 @@ describe('insert', () => {
     assert.equal(r.error.code, 'PGRST116');
     assert.equal(r.error.details, 'The result contains 2 rows');
     assert.deepEqual(await rows("SELECT name FROM public.items WHERE name IN ('f', 'g')"), [], 'rolled back');
+  });
+
+  test('a computed relationship in the representation reads the written rows', async () => {
+    const r = await client(keys.publishable).from('items').insert({ name: 'c1', owner_id: 2 })
+      .select('name, item_owner(name)');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ name: 'c1', item_owner: [{ name: 'Ben' }] }]);
   });
 
   test('quoted identifiers in columns=, on_conflict= and body keys', async () => {

@@ -197,7 +197,7 @@ UNIT_TEST(computed_relationship_embeds)
                  "SELECT coalesce(pg_catalog.json_agg(j0), '[]')::text AS body, "
                  "pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT k0.\"id\" "
                  "AS \"id\", (SELECT coalesce(pg_catalog.json_agg(j1), '[]') FROM (SELECT "
-                 "k1.\"name\" AS \"name\" FROM \"public\".\"siblings\"(k0) AS k1 WHERE k1.\"name\" = "
+                 "k1.\"name\" AS \"name\" FROM \"public\".\"siblings\"(k0::\"public\".\"items\") AS k1 WHERE k1.\"name\" = "
                  "$1) AS j1) AS \"sib\" FROM \"public\".\"items\" AS k0 LIMIT 10) AS j0");
     CHECK(sql.nparams == 1 && strcmp(sql.params[0], "x'--") == 0);
     sql_free(&sql);
