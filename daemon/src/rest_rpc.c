@@ -199,6 +199,7 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         .body_len = req->body.len,
         .max_rows = req->cfg->db_max_rows,
         .count_exact = count,
+        .aggregates = req->cfg->db_aggregates_enabled,
         .single_object = post && prefer_has(prefer, "params=single-object"),
     };
     if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))

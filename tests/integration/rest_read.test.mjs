@@ -607,6 +607,14 @@ describe('aggregates', () => {
     ]);
   });
 
+  test('on the rows of an RPC result', async () => {
+    const r = await aggClient().rpc('long_books', { min: 0 }).select('author_id, pages.sum()').order('author_id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ author_id: 1, sum: 60 }, { author_id: 2, sum: 800 }, { author_id: null, sum: 10 }]);
+    const off = await client(keys.publishable).rpc('long_books', { min: 0 }).select('count()');
+    assert.equal(off.error.code, 'PGRST123');
+  });
+
   test('a bad aggregate is a parse error; a wrong type is the database error, 4xx', async () => {
     const sb = aggClient();
     let r = await sb.from('books').select('pages.median()');

@@ -178,6 +178,26 @@ UNIT_TEST(scalar_by_get_and_post)
 }
 
 /* nulls=stripped and text/csv change only the body column. */
+/* Aggregates on a set result, when enabled: grouped by the plain columns. */
+UNIT_TEST(aggregates_on_a_set_result)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    KilnRpcRequest r = {.name = "items_over", .query = "min=1&select=cat_id,id.count()",
+                        .max_rows = 1000};
+    gen_req(&o, sc, &r);
+    CHECK(!o.ok && strcmp(o.err.code, "PGRST123") == 0);
+    done(&o);
+    r.aggregates = true;
+    gen_req(&o, sc, &r);
+    CHECK(o.ok);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text),
+                         "FROM (SELECT k0.\"cat_id\" AS \"cat_id\", pg_catalog.count(k0.\"id\") AS "
+                         "\"count\" FROM pgrst_source AS k0 GROUP BY 1 LIMIT 1000) AS j0") != NULL);
+    done(&o);
+    schema_cache_release(sc);
+}
+
 /* A computed relationship: a function of the parent's row in FROM, no
  * join condition; a function of another row type is no relationship. */
 UNIT_TEST(computed_relationship_embeds)
