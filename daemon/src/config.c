@@ -85,6 +85,10 @@ static const CfgKey cfg_keys[] = {
     {"db_tx_allow_override", CFG_BOOL, F(db_tx_allow_override), "false", 0, 0, true, false,
      false, CHECK_NONE,
      "honour Prefer: tx=rollback on data API writes (PostgREST db-tx-end=commit-allow-override)"},
+    {"db_aggregates_enabled", CFG_BOOL, F(db_aggregates_enabled), "false", 0, 0, true, false,
+     false, CHECK_NONE,
+     "data API select may use count() and col.sum()/avg()/min()/max()/count() "
+     "(PostgREST db-aggregates-enabled; else 400 PGRST123)"},
     {"cors_allowed_origins", CFG_STR, F(cors_allowed_origins), NULL, 0, 0, true, false, false,
      CHECK_ORIGINS, "browser origins allowed to call the API, comma-separated: "
      "https://app.example.com, http://localhost:* (any port) or * alone; empty: none"},

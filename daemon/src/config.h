@@ -39,6 +39,7 @@ typedef struct KilnConfig {
     int db_max_rows;      /* caps the rows of one read; 0 = no cap */
     bool anon_without_key; /* no apikey and no bearer token: run as anon (else 401) */
     bool db_tx_allow_override; /* Prefer: tx=rollback|commit is honoured (else ignored) */
+    bool db_aggregates_enabled; /* select may use count() and col.agg() */
     /* HTTP */
     char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
     /* auth (/auth/v1) */

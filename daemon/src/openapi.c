@@ -258,7 +258,8 @@ static void add_function(json_t *paths, const KilnFunction *f)
 void openapi_build(const KilnSchemaCache *sc, const char *schema, const bool *tables,
                    const bool *funcs, unsigned write_methods, KilnBuf *out)
 {
-    static const char *const media[] = {"application/json", "application/vnd.pgrst.object+json"};
+    static const char *const media[] = {"application/json", "application/vnd.pgrst.object+json",
+                                        "text/csv"};
     json_t *doc = json_object();
     json_object_set_new(doc, "swagger", json_string("2.0"));
     KilnBuf title = KILN_BUF_INIT;
@@ -270,7 +271,7 @@ void openapi_build(const KilnSchemaCache *sc, const char *schema, const bool *ta
     buf_free(&title);
     json_object_set_new(doc, "basePath", json_string("/rest/v1"));
     json_object_set_new(doc, "consumes", string_array(media, 2));
-    json_object_set_new(doc, "produces", string_array(media, 2));
+    json_object_set_new(doc, "produces", string_array(media, 3));
     json_t *paths = json_object(), *defs = json_object(), *params = common_parameters();
     static const char *const intro[] = {"application/openapi+json", "application/json"};
     json_object_set_new(paths, "/",

@@ -18,8 +18,15 @@ typedef struct Ctx {
     const KilnSchemaCache *sc;
     const char *schema;
     int next_id;
+    bool aggregates; /* db_aggregates_enabled */
     KilnError *err;
 } Ctx;
+
+static bool aggregates_off(Ctx *c)
+{
+    kiln_error_rest(c->err, 400, "PGRST123", "Use of aggregate functions is not allowed");
+    return false;
+}
 
 static bool unknown_column(Ctx *c, const KilnTable *t, const char *name)
 {
@@ -88,8 +95,34 @@ static int table_index(const KilnSchemaCache *sc, const KilnTable *t)
     return -1;
 }
 
+/* A computed relationship (PostgREST's): a function of the embed's name in
+ * the request's schema taking one argument of the parent's row type and
+ * returning rows of a cached table; SETOF is to-many, else to-one. */
+static bool resolve_computed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it,
+                             KilnPlanNode *child)
+{
+    int pi = table_index(c->sc, parent->table);
+    const KilnFunction *fs[8];
+    int n = schema_cache_functions(c->sc, c->schema, it->rel, fs, 8);
+    if (pi < 0)
+        return false;
+    for (int i = 0; i < n && i < 8; i++) {
+        const KilnFunction *f = fs[i];
+        if (f->nargs != 1 || f->args[0].rel_table != pi || f->ret_table < 0 ||
+            f->ret_kind != KILN_RET_COMPOSITE)
+            continue;
+        child->computed = f;
+        child->table = &c->sc->tables[f->ret_table];
+        child->to_one = !f->ret_set;
+        return true;
+    }
+    return false;
+}
+
 static bool resolve_embed(Ctx *c, KilnPlanNode *parent, const KilnSelect *it, KilnPlanNode *child)
 {
+    if (resolve_computed(c, parent, it, child))
+        return true;
     int pi = table_index(c->sc, parent->table);
     int ti = -1;
     const KilnTable *target = schema_cache_table(c->sc, c->schema, it->rel, &ti);
@@ -246,19 +279,30 @@ static bool build_node(Ctx *c, KilnPlanNode *n, const KilnSelect *items, bool st
                                                 .col = &n->table->cols[i]});
             break;
         case KILN_SEL_FIELD: {
-            KilnPlanField f = {.kind = KILN_PF_COLUMN, .path = it->field.path, .cast = it->cast};
+            static const char *const agg_names[] = {
+                [KILN_AGG_SUM] = "sum", [KILN_AGG_AVG] = "avg", [KILN_AGG_MAX] = "max",
+                [KILN_AGG_MIN] = "min", [KILN_AGG_COUNT] = "count"};
+            KilnPlanField f = {.kind = KILN_PF_COLUMN, .path = it->field.path, .cast = it->cast,
+                               .agg = it->agg, .agg_cast = it->agg_cast};
+            if (it->agg && !c->aggregates)
+                return aggregates_off(c);
             if (!check_field(c, n->table, &it->field, &f.col))
                 return false;
-            f.out_name = it->alias ? it->alias : last_key(&it->field);
+            f.out_name = it->alias ? it->alias
+                         : it->agg ? agg_names[it->agg]
+                                   : last_key(&it->field);
+            n->grouped = n->grouped || it->agg;
             add_field(c, n, f);
             break;
         }
         case KILN_SEL_COUNT:
+            if (!c->aggregates)
+                return aggregates_off(c);
             add_field(c, n, (KilnPlanField){.kind = KILN_PF_COUNT,
                                             .out_name = it->alias ? it->alias : "count",
                                             .cast = it->cast});
-            kiln_error_rest(c->err, 400, "PGRST123", "Use of aggregate functions is not allowed");
-            return false;
+            n->grouped = true;
+            break;
         case KILN_SEL_EMBED:
         case KILN_SEL_SPREAD: {
             KilnPlanNode *child = arena_alloc(c->a, sizeof *child);
@@ -269,13 +313,6 @@ static bool build_node(Ctx *c, KilnPlanNode *n, const KilnSelect *items, bool st
             child->spread = it->kind == KILN_SEL_SPREAD;
             if (!resolve_embed(c, n, it, child))
                 return false;
-            if (child->spread && !child->to_one) {
-                kiln_error_rest(c->err, 400, "PGRST127",
-                                "Spreading a to-many relationship is not implemented yet");
-                kiln_error_details(c->err, "'%s' is a to-many relationship of '%s'", it->rel,
-                                   n->table->name);
-                return false;
-            }
             if (!build_node(c, child, it->children, false))
                 return false;
             add_field(c, n, (KilnPlanField){.kind = child->spread ? KILN_PF_SPREAD : KILN_PF_EMBED,
@@ -371,7 +408,7 @@ bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t
                      const KilnRestQuery *q, const KilnPlanOptions *opt, KilnPlan **out,
                      KilnError *err)
 {
-    Ctx c = {.a = a, .sc = sc, .schema = opt->schema, .err = err};
+    Ctx c = {.a = a, .sc = sc, .schema = opt->schema, .aggregates = opt->aggregates, .err = err};
     KilnPlan *p = arena_alloc(a, sizeof *p);
     p->schema = opt->schema;
     p->count_exact = opt->count_exact;

@@ -7,7 +7,8 @@
  * into the parse tree and the snapshot, both of which must outlive it.
  * Errors follow PostgREST: 404 PGRST205 unknown table, 400 42703 unknown
  * column, 400 PGRST200 no relationship, 300 PGRST201 ambiguous embed,
- * 400 PGRST108 filter on a resource that is not embedded.
+ * 400 PGRST108 filter on a resource that is not embedded, 400 PGRST123
+ * aggregates while they are disabled.
  */
 #ifndef KILN_PLAN_H
 #define KILN_PLAN_H
@@ -30,6 +31,8 @@ typedef struct KilnPlanField {
     const KilnJsonStep *path;  /* COLUMN: JSON path, NULL for none */
     const char *cast;          /* COLUMN, COUNT: validated type name or NULL */
     KilnPlanNode *embed;       /* EMBED, SPREAD */
+    KilnAgg agg;               /* COLUMN: col.sum() etc., KILN_AGG_NONE when none */
+    const char *agg_cast;      /* COLUMN with agg: the result's validated type or NULL */
 } KilnPlanField;
 
 /* A relation read at one level: the root table or an embed. */
@@ -48,8 +51,11 @@ struct KilnPlanNode {
     const KilnTable *junction;
     const KilnFk *junction_to_parent;
     const KilnFk *junction_to_child;
+    /* a computed relationship: rows of computed(parent row) (fk NULL) */
+    const KilnFunction *computed;
     bool inner;                /* !inner: filters the parent */
     bool spread;
+    bool grouped;              /* has count() or col.agg(): GROUP BY its plain columns */
     KilnPlanField *fields;
     int nfields;
     KilnLogic **conds;         /* ANDed */
@@ -66,12 +72,17 @@ typedef struct KilnPlan {
     KilnPlanNode *root;
     const char *schema;
     bool count_exact;          /* Prefer: count=exact (planned/estimated too, for now) */
+    /* the body's shape, set by the handler after planning (default JSON) */
+    bool csv;                  /* text/csv rows (the handler adds the header row) */
+    bool strip_nulls;          /* nulls=stripped: null-valued keys dropped */
+    const char *geojson_schema; /* application/geo+json: PostGIS's schema */
 } KilnPlan;
 
 typedef struct KilnPlanOptions {
     const char *schema;        /* the negotiated schema */
     long long max_rows;        /* caps the root limit; 0 = no cap */
     bool count_exact;
+    bool aggregates;           /* db_aggregates_enabled: count() and col.agg() allowed */
 } KilnPlanOptions;
 
 /* Plans a read of schema.table with query q against snapshot sc. */

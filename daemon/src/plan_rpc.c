@@ -654,7 +654,8 @@ bool plan_rpc(KilnArena *a, const KilnSchemaCache *sc, const KilnRpcRequest *r, 
             q->select = NULL; /* a scalar result is its one column */
         KilnPlanOptions opt = {.schema = r->schema,
                                .max_rows = p->fn->ret_set ? r->max_rows : 0,
-                               .count_exact = r->count_exact};
+                               .count_exact = r->count_exact,
+                               .aggregates = r->aggregates};
         if (!plan_read_table(a, sc, t, q, &opt, &p->read, err))
             return false;
         p->read->root->rpc_source = true;

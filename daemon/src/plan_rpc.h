@@ -43,6 +43,7 @@ typedef struct KilnRpcRequest {
     KilnBodyType body_type;
     long long max_rows; /* caps a set result; 0 = no cap */
     bool count_exact;   /* Prefer: count=... */
+    bool aggregates;    /* db_aggregates_enabled: count() and col.agg() on the result */
     bool single_object; /* Prefer: params=single-object (POST, PostgREST
                          * <= 12): the function with one json/jsonb
                          * parameter, named or not, gets the whole body */

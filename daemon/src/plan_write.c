@@ -530,8 +530,19 @@ bool plan_write(KilnArena *a, const KilnSchemaCache *sc, const char *table, cons
         p->conds = NULL;
         p->nconds = 0;
     } else if (root->limit >= 0 || root->offset > 0) {
-        return kiln_error_rest(err, 400, "PGRST127",
-                               "limit and offset on a write are not implemented");
+        /* PATCH/DELETE with limit/offset: the rows the filters, order and
+         * range pick on the table (a view has no row address to pick by) */
+        if (opt->kind == KILN_WRITE_INSERT)
+            return kiln_error_rest(err, 400, "PGRST127",
+                                   "limit and offset on an insert are not implemented");
+        if (t->is_view)
+            return kiln_error_rest(err, 400, "PGRST127",
+                                   "limit and offset on a write of a view are not implemented");
+        p->limited = true;
+        p->limit = root->limit;
+        p->offset = root->offset;
+        root->limit = -1;
+        root->offset = 0;
     }
 
     /* Target columns: columns= or the body's keys. */

@@ -74,7 +74,13 @@ typedef struct KilnWritePlan {
     /* UPDATE, DELETE: the filters of the root (node ids of read) */
     KilnLogic **conds;
     int nconds;
-    KilnPlan *read;         /* select= over the written rows; root filters removed */
+    /* UPDATE, DELETE with limit/offset: only the rows the filters, the
+     * root's order (read->root->orders) and this range pick */
+    bool limited;
+    long long limit;        /* -1: none */
+    long long offset;
+    KilnPlan *read;         /* select= over the written rows; root filters and
+                             * range removed */
     bool body;              /* return=representation: build the JSON body */
     bool count;             /* total column: the number of rows written */
     bool location;          /* 4th column: primary key of a single inserted row */

@@ -10,6 +10,7 @@
  * visibility (the database does, as the authenticated role) and never
  * writes SQL (sql.c does). The per-request arena lives for this call only.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "plan.h"
 #include "rest.h"
 #include "rest_parse.h"
+#include "rest_prefer.h"
 #include "route.h"
 #include "schema_cache.h"
 #include "server.h"
@@ -76,14 +78,34 @@ bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *sch
     return true;
 }
 
-/* Basic Accept negotiation: the object media type wins when present;
- * otherwise JSON must be acceptable. */
-bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
+/* Is the media-type parameter list [s, e) (after the first ';') holding
+ * nulls=stripped? */
+static bool params_strip_nulls(const char *s, const char *e)
+{
+    while (s < e) {
+        while (s < e && (*s == ' ' || *s == ';'))
+            s++;
+        const char *p = s;
+        while (p < e && *p != ';')
+            p++;
+        size_t n = (size_t)(p - s);
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (n == 14 && strncasecmp(s, "nulls=stripped", 14) == 0)
+            return true;
+        s = p;
+    }
+    return false;
+}
+
+bool rest_negotiate_output(const char *accept, bool csv_ok, KilnMedia *out, bool *strip_nulls,
+                           KilnError *err)
 {
     *out = KILN_MEDIA_JSON;
+    *strip_nulls = false;
     if (!accept || !*accept)
         return true;
-    bool json_ok = false;
+    bool picked = false;
     const char *s = accept;
     while (*s) {
         while (*s == ' ' || *s == ',')
@@ -94,55 +116,95 @@ bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
         size_t n = (size_t)(e - s);
         while (n && s[n - 1] == ' ')
             n--;
+        const char *pe = e;
+        while (*pe && *pe != ',')
+            pe++;
+        bool strip = *e == ';' && params_strip_nulls(e + 1, pe);
 #define IS(lit) (n == sizeof(lit) - 1 && strncasecmp(s, lit, n) == 0)
         if (IS("application/vnd.pgrst.object+json") || IS("application/vnd.pgrst.object")) {
             *out = KILN_MEDIA_OBJECT;
+            *strip_nulls = strip;
             return true;
         }
-        if (IS("application/json") || IS("*/*") || IS("application/*") ||
-            IS("application/vnd.pgrst.array+json"))
-            json_ok = true;
+        if (!picked && csv_ok && IS("text/csv")) {
+            *out = KILN_MEDIA_CSV;
+            picked = true;
+        } else if (!picked && csv_ok && IS("application/geo+json")) {
+            *out = KILN_MEDIA_GEOJSON;
+            picked = true;
+        } else if (!picked && (IS("application/json") || IS("*/*") || IS("application/*"))) {
+            picked = true;
+        } else if (!picked && IS("application/vnd.pgrst.array+json")) {
+            *strip_nulls = strip;
+            picked = true;
+        }
 #undef IS
-        while (*e && *e != ',')
-            e++;
-        s = e;
+        s = pe;
     }
-    if (json_ok)
+    if (picked)
         return true;
     kiln_error_rest(err, 406, "PGRST107", "None of these media types are available: %.200s",
                     accept);
     return false;
 }
 
-/* Prefer: count=exact|planned|estimated (planned and estimated are counted
- * exactly for now). The first occurrence wins. */
-static bool prefer_count(const char *prefer, const char **applied)
+bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err)
 {
-    *applied = NULL;
-    if (!prefer)
+    bool strip;
+    return rest_negotiate_output(accept, false, out, &strip, err);
+}
+
+bool rest_geojson_check(const KilnSchemaCache *sc, KilnPlan *plan, KilnError *err)
+{
+    if (!sc->postgis_schema) {
+        kiln_error_rest(err, 406, "PGRST107",
+                        "None of these media types are available: application/geo+json");
+        kiln_error_hint(err, "GeoJSON needs the PostGIS extension in the database.");
         return false;
-    const char *s = prefer;
-    while (*s) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        const char *e = s;
-        while (*e && *e != ',')
-            e++;
-        size_t n = (size_t)(e - s);
-        while (n && s[n - 1] == ' ')
-            n--;
-        if (n > 6 && strncmp(s, "count=", 6) == 0) {
-            if (n == 11 && strncmp(s, "count=exact", 11) == 0)
-                *applied = "count=exact";
-            else if (n == 13 && strncmp(s, "count=planned", 13) == 0)
-                *applied = "count=planned";
-            else if (n == 15 && strncmp(s, "count=estimated", 15) == 0)
-                *applied = "count=estimated";
-            return *applied != NULL;
-        }
-        s = e;
     }
-    return false;
+    plan->geojson_schema = sc->postgis_schema;
+    return true;
+}
+
+/* Appends s as one CSV field (RFC 4180: quoted when it holds a comma, a
+ * quote or a line break). */
+static void csv_field(KilnBuf *b, const char *s)
+{
+    if (!s[strcspn(s, ",\"\r\n")]) {
+        buf_puts(b, s);
+        return;
+    }
+    buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            buf_putc(b, '"');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+/* The output names of node n in order, spreads flattened into it. */
+static void csv_names(KilnBuf *b, const KilnPlanNode *n, bool *first)
+{
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanField *f = &n->fields[i];
+        if (f->kind == KILN_PF_SPREAD) {
+            csv_names(b, f->embed, first);
+            continue;
+        }
+        if (!*first)
+            buf_putc(b, ',');
+        *first = false;
+        csv_field(b, f->out_name);
+    }
+}
+
+void rest_csv_body(const KilnPlanNode *root, KilnBuf *rows, KilnBuf *out)
+{
+    bool first = true;
+    csv_names(out, root, &first);
+    buf_putc(out, '\n');
+    buf_append(out, rows->data ? rows->data : "", rows->len);
 }
 
 /*
@@ -218,6 +280,63 @@ void rest_set_content_range(KilnResponse *res, long long offset, long long page,
     response_set_header(res, "Content-Range", cr);
 }
 
+/* "<first>-[<last>]" (PostgREST's ^([0-9]+)-([0-9]*)$); false when the
+ * value has another shape (the header is then ignored). *last = -1: open. */
+static bool range_parse(const char *v, long long *first, long long *last)
+{
+    const char *s = v;
+    long long a = 0, b = -1;
+    if (!(*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (a > (LLONG_MAX - 9) / 10)
+            return false;
+        a = a * 10 + (*s - '0');
+    }
+    if (*s++ != '-')
+        return false;
+    if (*s) {
+        b = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (b > (LLONG_MAX - 9) / 10)
+                return false;
+            b = b * 10 + (*s - '0');
+        }
+        if (*s)
+            return false;
+    }
+    *first = a;
+    *last = b;
+    return true;
+}
+
+bool rest_apply_range(const KilnRequest *req, KilnPlanNode *root, KilnError *err)
+{
+    if (strcmp(req->method, "GET") != 0)
+        return true;
+    const char *v = request_header(req, "Range");
+    long long first, last;
+    if (!v || !range_parse(v, &first, &last))
+        return true;
+    if (last >= 0 && last < first) {
+        kiln_error_rest(err, 416, "PGRST103", "Requested range not satisfiable");
+        kiln_error_details(err, "The lower boundary must be lower than or equal to the upper "
+                                "boundary in the Range header.");
+        return false;
+    }
+    /* the query's window [offset, offset + limit - 1] meets [first, last] */
+    bool open = root->limit < 0 || root->limit > LLONG_MAX - root->offset;
+    long long hi = open ? 0 : root->offset + root->limit - 1;
+    if (last >= 0 && (open || last < hi)) {
+        hi = last;
+        open = false;
+    }
+    long long lo = root->offset > first ? root->offset : first;
+    root->offset = lo;
+    root->limit = open ? -1 : hi >= lo ? hi - lo + 1 : 0;
+    return true;
+}
+
 static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
                       KilnError *err, KilnArena *arena, const KilnSchemaCache *sc)
 {
@@ -230,10 +349,14 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (!rest_negotiate_schema(req, "Accept-Profile", schema, sizeof schema, err))
         return false;
     KilnMedia media;
-    if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
+    bool strip_nulls;
+    if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
         return false;
-    const char *applied = NULL;
-    bool count = prefer_count(request_header(req, "Prefer"), &applied);
+    KilnPrefer pf;
+    rest_prefer_parse(request_header(req, "Prefer"), false, &pf);
+    if (!rest_prefer_check(&pf, err))
+        return false;
+    bool count = pf.count != KILN_COUNT_NONE;
 
     KilnRestQuery *q;
     if (!rest_parse_query(arena, req->query, &kiln_rest_default_limits, &q, err))
@@ -244,9 +367,15 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         return false;
     }
     KilnPlanOptions opt = {.schema = schema, .max_rows = req->cfg->db_max_rows,
-                           .count_exact = count};
+                           .count_exact = count,
+                           .aggregates = req->cfg->db_aggregates_enabled};
     KilnPlan *plan;
-    if (!plan_read(arena, sc, table, q, &opt, &plan, err))
+    if (!plan_read(arena, sc, table, q, &opt, &plan, err) ||
+        !rest_apply_range(req, plan->root, err))
+        return false;
+    plan->csv = media == KILN_MEDIA_CSV;
+    plan->strip_nulls = strip_nulls;
+    if (media == KILN_MEDIA_GEOJSON && !rest_geojson_check(sc, plan, err))
         return false;
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
@@ -271,8 +400,11 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
 
     long long offset = plan->root->offset;
     response_set_header(res, "Content-Profile", schema);
-    if (applied)
-        response_set_header(res, "Preference-Applied", applied);
+    KilnBuf applied = KILN_BUF_INIT;
+    rest_prefer_applied(&pf, &(KilnPreferApplied){.count = true, .handling = true}, &applied);
+    if (applied.len)
+        response_set_header(res, "Preference-Applied", buf_str(&applied));
+    buf_free(&applied);
     rest_set_content_range(res, offset, out.page_rows, out.total);
     if (out.total >= 0 && offset > out.total) {
         buf_free(&out.body);
@@ -296,9 +428,21 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
             b->len -= 2;
             b->data[b->len] = '\0';
         }
-        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
+        res->content_type = strip_nulls
+                                ? "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+                                : "application/vnd.pgrst.object+json; charset=utf-8";
+    } else if (media == KILN_MEDIA_CSV) {
+        KilnBuf csv = KILN_BUF_INIT;
+        rest_csv_body(plan->root, &out.body, &csv);
+        buf_free(&out.body);
+        out.body = csv;
+        res->content_type = "text/csv; charset=utf-8";
+    } else if (media == KILN_MEDIA_GEOJSON) {
+        res->content_type = "application/geo+json; charset=utf-8";
     } else {
-        res->content_type = "application/json; charset=utf-8";
+        res->content_type = strip_nulls
+                                ? "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+                                : "application/json; charset=utf-8";
     }
     res->status = out.total >= 0 && out.page_rows < out.total ? 206 : 200;
     buf_free(&res->body);

@@ -18,7 +18,7 @@
 
 #define REST_PREFIX "/rest/v1/"
 
-typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT } KilnMedia;
+typedef enum { KILN_MEDIA_JSON, KILN_MEDIA_OBJECT, KILN_MEDIA_CSV, KILN_MEDIA_GEOJSON } KilnMedia;
 
 /* The schema a request addresses: the value of header (Accept-Profile for
  * reads, Content-Profile for writes) when it names one of db_schemas, else
@@ -29,6 +29,27 @@ bool rest_negotiate_schema(const KilnRequest *req, const char *header, char *sch
 /* Accept negotiation: vnd.pgrst.object+json wins when listed; otherwise
  * JSON must be acceptable (406 PGRST107). */
 bool rest_negotiate_media(const char *accept, KilnMedia *out, KilnError *err);
+
+/* Accept negotiation of a read (GET/HEAD, RPC): as rest_negotiate_media,
+ * and text/csv and application/geo+json when csv_ok (the caller checks
+ * that PostGIS is there: rest_geojson_check); the first acceptable type listed wins (the
+ * object type wherever it is). *strip_nulls for the vnd.pgrst array or
+ * object type with the parameter nulls=stripped. */
+bool rest_negotiate_output(const char *accept, bool csv_ok, KilnMedia *out, bool *strip_nulls,
+                           KilnError *err);
+
+/* application/geo+json needs PostGIS (406 PGRST107 otherwise): sets
+ * plan->geojson_schema. */
+struct KilnPlan;
+struct KilnSchemaCache;
+bool rest_geojson_check(const struct KilnSchemaCache *sc, struct KilnPlan *plan,
+                        KilnError *err);
+
+/* The text/csv body: the header row (root's output names, spreads
+ * flattened, quoted as RFC 4180 fields when needed), a line break, then
+ * rows (what the statement built) into out. */
+struct KilnPlanNode;
+void rest_csv_body(const struct KilnPlanNode *root, KilnBuf *rows, KilnBuf *out);
 
 /* The token for kiln.authenticate (supabase-wire §1.3): a Bearer JWT wins;
  * `Bearer sb_...` is a key, so the apikey header or query_apikey is used.
@@ -46,6 +67,12 @@ void rest_auth_error_headers(KilnResponse *res, const KilnError *err);
 /* Content-Range: "<offset>-<last>/<total or *>"; "*" then "/<total>" when empty. */
 void rest_set_content_range(KilnResponse *res, long long offset, long long page,
                             long long total);
+
+/* The Range request header of a GET (PostgREST's "<first>-[<last>]";
+ * any other shape is ignored, as is the header on other methods): the
+ * root's offset/limit window becomes its intersection with the header's.
+ * 416 PGRST103 when last < first. */
+bool rest_apply_range(const KilnRequest *req, struct KilnPlanNode *root, KilnError *err);
 
 /* The write handler (rest_write.c): POST, PATCH, PUT and DELETE on
  * /rest/v1/<table>, run by rest.c's entry with the request's arena and

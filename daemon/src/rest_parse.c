@@ -382,8 +382,26 @@ static bool parse_item(P *p, int depth, KilnSelect **out)
             return false;
     }
     if (p->s[p->i] == '.') {
-        kiln_error_rest(p->err, 400, "PGRST123", "Use of aggregate functions is not allowed");
-        return false;
+        /* col.agg(): the planner allows it only with db_aggregates_enabled */
+        static const struct {
+            const char *name;
+            KilnAgg agg;
+        } aggs[] = {{"sum()", KILN_AGG_SUM}, {"avg()", KILN_AGG_AVG}, {"max()", KILN_AGG_MAX},
+                    {"min()", KILN_AGG_MIN}, {"count()", KILN_AGG_COUNT}};
+        p->i++;
+        for (size_t k = 0; k < sizeof aggs / sizeof aggs[0] && !it->agg; k++) {
+            if (at(p, aggs[k].name)) {
+                p->i += strlen(aggs[k].name);
+                it->agg = aggs[k].agg;
+            }
+        }
+        if (!it->agg)
+            return fail_at(p, "an aggregate: sum(), avg(), max(), min() or count()");
+        if (at(p, "::")) {
+            p->i += 2;
+            if (!parse_cast(p, &it->agg_cast))
+                return false;
+        }
     }
     *out = it;
     return true;

@@ -52,11 +52,18 @@ typedef enum {
 
 typedef enum { KILN_JOIN_DEFAULT, KILN_JOIN_LEFT, KILN_JOIN_INNER } KilnJoin;
 
+/* An aggregate applied to a selected column: col.sum() etc. */
+typedef enum {
+    KILN_AGG_NONE, KILN_AGG_SUM, KILN_AGG_AVG, KILN_AGG_MAX, KILN_AGG_MIN, KILN_AGG_COUNT
+} KilnAgg;
+
 typedef struct KilnSelect {
     KilnSelKind kind;
     const char *alias; /* NULL when none */
     KilnField field;   /* FIELD */
     const char *cast;  /* FIELD, COUNT: type name, NULL when none */
+    KilnAgg agg;       /* FIELD: col[::type].agg()[::type], KILN_AGG_NONE when none */
+    const char *agg_cast; /* FIELD with agg: the result's type name, NULL when none */
     const char *rel;   /* EMBED, SPREAD: relation name */
     const char *hint;  /* EMBED, SPREAD: !fk hint, NULL when none */
     KilnJoin join;

@@ -138,9 +138,21 @@ static bool respond(KilnResponse *res, const KilnRpcPlan *plan, KilnTxResult *ou
         }
         if (plan->fn->ret_set)
             unwrap_array(&out->body);
-        res->content_type = "application/vnd.pgrst.object+json; charset=utf-8";
+        res->content_type = plan->read->strip_nulls
+                                ? "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+                                : "application/vnd.pgrst.object+json; charset=utf-8";
+    } else if (media == KILN_MEDIA_CSV) {
+        KilnBuf csv = KILN_BUF_INIT;
+        rest_csv_body(plan->read->root, &out->body, &csv);
+        buf_free(&out->body);
+        out->body = csv;
+        res->content_type = "text/csv; charset=utf-8";
+    } else if (media == KILN_MEDIA_GEOJSON) {
+        res->content_type = "application/geo+json; charset=utf-8";
     } else {
-        res->content_type = "application/json; charset=utf-8";
+        res->content_type = plan->read->strip_nulls
+                                ? "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+                                : "application/json; charset=utf-8";
     }
     buf_free(&res->body);
     if (minimal) {
@@ -169,7 +181,8 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
                                sizeof schema, err))
         return false;
     KilnMedia media;
-    if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
+    bool strip_nulls;
+    if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
         return false;
     const char *prefer = request_header(req, "Prefer");
     const char *applied = NULL;
@@ -186,17 +199,28 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         .body_len = req->body.len,
         .max_rows = req->cfg->db_max_rows,
         .count_exact = count,
+        .aggregates = req->cfg->db_aggregates_enabled,
         .single_object = post && prefer_has(prefer, "params=single-object"),
     };
     if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))
         return false;
     KilnRpcPlan *plan;
-    if (!plan_rpc(arena, sc, &r, &plan, err))
+    if (!plan_rpc(arena, sc, &r, &plan, err) ||
+        (plan->read && plan->fn->ret_set && !rest_apply_range(req, plan->read->root, err)))
         return false;
     const char *token;
     if (!rest_pick_token(req, plan->apikey, &token, err)) {
         response_set_header(res, "WWW-Authenticate", "Bearer");
         return false;
+    }
+    if (plan->read) {
+        plan->read->csv = media == KILN_MEDIA_CSV;
+        plan->read->strip_nulls = strip_nulls;
+        if (media == KILN_MEDIA_GEOJSON && !rest_geojson_check(sc, plan->read, err))
+            return false;
+    } else if (media == KILN_MEDIA_GEOJSON) {
+        return kiln_error_rest(err, 406, "PGRST107",
+                               "None of these media types are available: application/geo+json");
     }
     KilnSql sql = {0};
     sql_rpc(arena, plan, &sql);

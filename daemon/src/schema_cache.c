@@ -74,6 +74,7 @@ static void cache_free(KilnSchemaCache *sc)
     for (int i = 0; i < sc->nfuncs; i++)
         function_free(&sc->funcs[i]);
     free(sc->funcs);
+    free(sc->postgis_schema);
     free(sc);
 }
 
@@ -133,6 +134,11 @@ static bool load_function(json_t *jf, const long long *oids, int ntables, KilnFu
             arg->name = xstrdup(an);
             arg->type = xstrdup(at);
             arg->variadic = mode[0] == 'v';
+            arg->rel_table = -1;
+            long long rel = json_integer_value(json_object_get(ja, "rel"));
+            for (int k = 0; rel && k < ntables; k++)
+                if (oids[k] == rel)
+                    arg->rel_table = k;
             nin++;
         }
         if (mode[0] == 'o' || mode[0] == 'b' || mode[0] == 't')
@@ -357,6 +363,9 @@ KilnSchemaCache *schema_cache_from_json(const char *text, KilnError *err)
     json_t *funcs = json_object_get(root, "functions");
     if (ok && funcs)
         ok = load_functions(sc, funcs, oids);
+    const char *postgis = json_string_value(json_object_get(root, "postgis"));
+    if (ok && postgis)
+        sc->postgis_schema = xstrdup(postgis);
     free(oids);
     json_decref(root);
     if (!ok) {

@@ -62,6 +62,9 @@ typedef struct KilnFuncArg {
                        * for VARIADIC */
     bool has_default; /* may be omitted */
     bool variadic;
+    int rel_table;    /* the cached table whose row type the argument is, or -1
+                       * (a function of one such argument returning a table's
+                       * rows is a computed relationship) */
 } KilnFuncArg;
 
 typedef enum { KILN_RET_VOID, KILN_RET_SCALAR, KILN_RET_COMPOSITE } KilnRetKind;
@@ -95,6 +98,8 @@ typedef struct KilnSchemaCache {
     int nfks;
     KilnFunction *funcs; /* sorted by schema, name, oid */
     int nfuncs;
+    char *postgis_schema; /* where PostGIS's ST_AsGeoJSON(record) lives, NULL
+                           * without PostGIS (application/geo+json is 406) */
     int refcount; /* owned by schema_cache.c */
     unsigned long generation; /* 1, 2, ... in the order the holder swapped
                                * snapshots in (0: not from a holder); SQL

@@ -259,7 +259,7 @@ void sql_logic(KilnArena *a, KilnSql *q, const KilnPlanNode *n, const KilnLogic 
 static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 {
     bool any = false;
-    if (n->parent) {
+    if (n->parent && !n->computed) {
         buf_puts(&q->text, " WHERE ");
         join_cond(&q->text, n);
         any = true;
@@ -282,10 +282,21 @@ static void where_sql(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
 /* table AS k<id>, and for many-to-many the junction m<id> joined to it. */
 static void from_sql(KilnBuf *b, const KilnPlanNode *n)
 {
-    if (n->rpc_source)
+    if (n->rpc_source) {
         buf_puts(b, SQL_RPC_SOURCE);
-    else
+    } else if (n->computed) {
+        /* a computed relationship: the function of the parent's row, cast
+         * to its table's type (a no-op for the table itself; the rows of a
+         * CTE, written rows or a function's result, have that shape) */
+        sql_quote_ident(b, n->computed->schema);
+        buf_putc(b, '.');
+        sql_quote_ident(b, n->computed->name);
+        buf_printf(b, "(k%d::", n->parent->id);
+        sql_table_ref(b, n->parent->table);
+        buf_putc(b, ')');
+    } else {
         sql_table_ref(b, n->table);
+    }
     buf_printf(b, " AS k%d", n->id);
     if (!n->junction)
         return;
@@ -333,6 +344,25 @@ static void spread_columns(KilnBuf *b, const KilnPlanNode *e, int id, bool *firs
     }
 }
 
+/* The output columns of a to-many spread: each column of its rows (read
+ * as s<id>) aggregated into a JSON array, [] when there are none. */
+static void spread_agg_columns(KilnBuf *b, const KilnPlanNode *e, int id, bool *first)
+{
+    for (int k = 0; k < e->nfields; k++) {
+        if (e->fields[k].kind == KILN_PF_SPREAD) {
+            spread_agg_columns(b, e->fields[k].embed, id, first);
+            continue;
+        }
+        if (!*first)
+            buf_puts(b, ", ");
+        *first = false;
+        buf_printf(b, "coalesce(pg_catalog.json_agg(s%d.", id);
+        sql_quote_ident(b, e->fields[k].out_name);
+        buf_puts(b, "), '[]') AS ");
+        sql_quote_ident(b, e->fields[k].out_name);
+    }
+}
+
 static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *first)
 {
     KilnBuf *b = &q->text;
@@ -347,7 +377,25 @@ static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *f
             buf_puts(b, ", ");
         *first = false;
         if (f->kind == KILN_PF_COLUMN) {
+            static const char *const agg_fn[] = {
+                [KILN_AGG_SUM] = "sum", [KILN_AGG_AVG] = "avg", [KILN_AGG_MAX] = "max",
+                [KILN_AGG_MIN] = "min", [KILN_AGG_COUNT] = "count"};
+            if (f->agg)
+                buf_printf(b, "pg_catalog.%s(", agg_fn[f->agg]);
             field_expr(a, q, n, f->col, f->path);
+            if (f->cast) {
+                buf_puts(b, "::");
+                buf_puts(b, f->cast);
+            }
+            if (f->agg) {
+                buf_putc(b, ')');
+                if (f->agg_cast) {
+                    buf_puts(b, "::");
+                    buf_puts(b, f->agg_cast);
+                }
+            }
+        } else if (f->kind == KILN_PF_COUNT) {
+            buf_puts(b, "pg_catalog.count(*)");
             if (f->cast) {
                 buf_puts(b, "::");
                 buf_puts(b, f->cast);
@@ -364,6 +412,91 @@ static void select_list(KilnArena *a, KilnSql *q, const KilnPlanNode *n, bool *f
         }
         buf_puts(b, " AS ");
         sql_quote_ident(b, f->out_name);
+    }
+}
+
+void sql_put_order(KilnArena *a, KilnSql *q, const KilnPlanNode *n)
+{
+    KilnBuf *b = &q->text;
+    for (int i = 0; i < n->norders; i++) {
+        const KilnOrderTerm *t = n->orders[i];
+        buf_puts(b, i ? ", " : " ORDER BY ");
+        if (t->embed) {
+            /* related order: the to-one embed's column, as a scalar subquery */
+            const KilnPlanNode *e = t->embed;
+            int ei = schema_cache_column(e->table, t->field.name);
+            buf_puts(b, "(SELECT ");
+            field_expr(a, q, e, &e->table->cols[ei], t->field.path);
+            buf_puts(b, " FROM ");
+            from_sql(b, e);
+            where_sql(a, q, e);
+            buf_putc(b, ')');
+        } else {
+            int ci = schema_cache_column(n->table, t->field.name);
+            field_expr(a, q, n, &n->table->cols[ci], t->field.path);
+        }
+        buf_puts(b, t->desc ? " DESC" : " ASC");
+        if (t->nulls == KILN_NULLS_FIRST)
+            buf_puts(b, " NULLS FIRST");
+        else if (t->nulls == KILN_NULLS_LAST)
+            buf_puts(b, " NULLS LAST");
+    }
+}
+
+/* How many select-list entries a spread lifts into its parent. */
+static int spread_width(const KilnPlanNode *e)
+{
+    int w = 0;
+    for (int k = 0; k < e->nfields; k++)
+        w += e->fields[k].kind == KILN_PF_SPREAD ? spread_width(e->fields[k].embed) : 1;
+    return w;
+}
+
+/* The parent's columns an embed's join condition reads: grouping by them
+ * lets the embed's subquery stand next to aggregates. */
+static void group_join_cols(KilnBuf *b, const KilnPlanNode *child, bool *any)
+{
+    const KilnPlanNode *parent = child->parent;
+    if (child->computed) {
+        /* the function reads the parent's whole row */
+        buf_printf(b, "%sk%d", *any ? ", " : " GROUP BY ", parent->id);
+        *any = true;
+        return;
+    }
+    const KilnFk *fk = child->junction ? child->junction_to_parent : child->fk;
+    for (int i = 0; i < fk->ncols; i++) {
+        int ci = child->junction || !child->fk_on_parent ? fk->to_cols[i] : fk->from_cols[i];
+        buf_puts(b, *any ? ", " : " GROUP BY ");
+        *any = true;
+        col_ref(b, parent, &parent->table->cols[ci]);
+    }
+}
+
+/* GROUP BY of a node with aggregates (nothing else: one group): its plain
+ * columns and lifted spread columns by select-list position, and for each
+ * embed the parent columns its join reads. */
+static void group_by(const KilnPlanNode *n, KilnBuf *b)
+{
+    if (!n->grouped)
+        return;
+    bool any = false;
+    int pos = 0;
+    for (int i = 0; i < n->nfields; i++) {
+        const KilnPlanField *f = &n->fields[i];
+        if (f->kind == KILN_PF_SPREAD) {
+            for (int k = spread_width(f->embed); k > 0; k--) {
+                buf_printf(b, "%s%d", any ? ", " : " GROUP BY ", ++pos);
+                any = true;
+            }
+            continue;
+        }
+        pos++;
+        if (f->kind == KILN_PF_COLUMN && !f->agg) {
+            buf_printf(b, "%s%d", any ? ", " : " GROUP BY ", pos);
+            any = true;
+        } else if (f->kind == KILN_PF_EMBED) {
+            group_join_cols(b, f->embed, &any);
+        }
     }
 }
 
@@ -397,46 +530,67 @@ static void node_select_src(KilnArena *a, KilnSql *q, const KilnPlanNode *n, con
         if (!e || !e->spread)
             continue;
         buf_puts(b, " LEFT JOIN LATERAL (");
-        node_select(a, q, e);
+        if (e->to_one) {
+            node_select(a, q, e);
+        } else {
+            bool agg_first = true;
+            buf_puts(b, "SELECT ");
+            spread_agg_columns(b, e, e->id, &agg_first);
+            buf_puts(b, " FROM (");
+            node_select(a, q, e);
+            buf_printf(b, ") AS s%d", e->id);
+        }
         buf_printf(b, ") AS j%d ON true", e->id);
     }
     where_sql(a, q, n);
-    for (int i = 0; i < n->norders; i++) {
-        const KilnOrderTerm *t = n->orders[i];
-        buf_puts(b, i ? ", " : " ORDER BY ");
-        if (t->embed) {
-            /* related order: the to-one embed's column, as a scalar subquery */
-            const KilnPlanNode *e = t->embed;
-            int ei = schema_cache_column(e->table, t->field.name);
-            buf_puts(b, "(SELECT ");
-            field_expr(a, q, e, &e->table->cols[ei], t->field.path);
-            buf_puts(b, " FROM ");
-            from_sql(b, e);
-            where_sql(a, q, e);
-            buf_putc(b, ')');
-        } else {
-            int ci = schema_cache_column(n->table, t->field.name);
-            field_expr(a, q, n, &n->table->cols[ci], t->field.path);
-        }
-        buf_puts(b, t->desc ? " DESC" : " ASC");
-        if (t->nulls == KILN_NULLS_FIRST)
-            buf_puts(b, " NULLS FIRST");
-        else if (t->nulls == KILN_NULLS_LAST)
-            buf_puts(b, " NULLS LAST");
-    }
+    group_by(n, b);
+    sql_put_order(a, q, n);
     if (n->limit >= 0)
         buf_printf(b, " LIMIT %lld", n->limit);
     if (n->offset > 0)
         buf_printf(b, " OFFSET %lld", n->offset);
 }
 
+void sql_put_body(KilnBuf *b, const KilnPlan *plan, int id, const char *scalar, bool set)
+{
+    if (plan->geojson_schema) {
+        /* a FeatureCollection of the rows (PostGIS picks the geometry column) */
+        buf_puts(b, "pg_catalog.json_build_object('type', 'FeatureCollection', 'features', "
+                    "coalesce(pg_catalog.json_agg(");
+        sql_quote_ident(b, plan->geojson_schema);
+        buf_printf(b, ".st_asgeojson(j%d)::json), '[]'))::text", id);
+        return;
+    }
+    if (plan->csv) {
+        /* a record's text without its parentheses is a CSV line */
+        buf_printf(b, "coalesce(pg_catalog.string_agg(pg_catalog.substr(j%d::text, 2, "
+                      "pg_catalog.length(j%d::text) - 2), pg_catalog.chr(10)), '')",
+                   id, id);
+        return;
+    }
+    buf_puts(b, set ? "coalesce(" : "coalesce((");
+    if (plan->strip_nulls)
+        buf_puts(b, "pg_catalog.json_strip_nulls(");
+    buf_printf(b, "pg_catalog.json_agg(j%d", id);
+    if (scalar) {
+        buf_putc(b, '.');
+        sql_quote_ident(b, scalar);
+    }
+    buf_putc(b, ')');
+    if (!set)
+        buf_puts(b, " -> 0");
+    if (plan->strip_nulls)
+        buf_putc(b, ')');
+    buf_puts(b, set ? ", '[]')::text" : ")::text, 'null')");
+}
+
 void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
 {
     const KilnPlanNode *root = plan->root;
     KilnBuf *b = &out->text;
-    buf_printf(b, "SELECT coalesce(pg_catalog.json_agg(j%d), '[]')::text AS body, "
-                  "pg_catalog.count(*) AS page_rows, ",
-               root->id);
+    buf_puts(b, "SELECT ");
+    sql_put_body(b, plan, root->id, NULL, true);
+    buf_puts(b, " AS body, pg_catalog.count(*) AS page_rows, ");
     if (plan->count_exact) {
         buf_puts(b, "(SELECT pg_catalog.count(*) FROM ");
         sql_table_ref(b, root->table);
@@ -513,7 +667,8 @@ const char *sql_listen_schema(void)
     "'description', coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), ''), " \
     "'args', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(" \
     "'name', coalesce(g.n, ''), 'type', pg_catalog.format_type(g.t, NULL), " \
-    "'mode', coalesce(g.m, 'i')) ORDER BY g.i), '[]') " \
+    "'mode', coalesce(g.m, 'i'), 'rel', (SELECT y.typrelid::int8 FROM pg_catalog.pg_type y " \
+    "WHERE y.oid OPERATOR(pg_catalog.=) g.t)) ORDER BY g.i), '[]') " \
     "FROM ROWS FROM (pg_catalog.unnest(coalesce(p.proallargtypes, " \
     "p.proargtypes::pg_catalog.oid[])), pg_catalog.unnest(p.proargnames), " \
     "pg_catalog.unnest(p.proargmodes)) WITH ORDINALITY AS g(t, n, m, i)), " \
@@ -538,6 +693,48 @@ const char *sql_listen_schema(void)
     "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass " \
     "AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e' " \
     "AND e.extname OPERATOR(pg_catalog.~~) 'kiln%')), "
+
+/*
+ * The foreign keys, and the same keys seen through views (PostgREST's view
+ * relationships): a view column that is a plain column of a table (the
+ * rule's target entry names its origin, resorigtbl/resorigcol, in
+ * pg_rewrite.ev_action; the last entry of a number is the top-level
+ * one, after the range table; same type required) stands for that column,
+ * so a view exposing every column of one end of a key gets the key too,
+ * from or to the view, or between two views. A view over a view is not
+ * followed.
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+#define SQL_SCHEMA_FKS                                                                            \
+    "WITH kiln_fk AS (SELECT x.conname, x.conrelid, x.confrelid, x.conkey, x.confkey "           \
+    "FROM pg_catalog.pg_constraint x WHERE x.contype" EQ "'f'), "                                \
+    "kiln_vcol AS (SELECT DISTINCT ON (v.oid, m.x[1]) v.oid AS vrel, m.x[1]::int2 AS vcol, "     \
+    "m.x[2]::pg_catalog.oid AS tbl, m.x[3]::int2 AS tcol FROM pg_catalog.pg_class v "            \
+    "JOIN pg_catalog.pg_namespace vn ON vn.oid" EQ "v.relnamespace "                             \
+    "JOIN pg_catalog.pg_rewrite r ON r.ev_class" EQ "v.oid AND r.rulename" EQ "'_RETURN' "       \
+    "CROSS JOIN LATERAL pg_catalog.regexp_matches(r.ev_action::text, "                           \
+    "':resno (\\d+) :resname \\S+ :ressortgroupref \\d+ :resorigtbl (\\d+) "                 \
+    ":resorigcol (\\d+)', 'g') WITH ORDINALITY AS m(x, i) "                                     \
+    "WHERE v.relkind IN ('v', 'm') AND vn.nspname" EQ "ANY ($1::text[]) "                        \
+    "AND m.x[2] OPERATOR(pg_catalog.<>) '0' ORDER BY v.oid, m.x[1], m.i DESC), "                 \
+    "kiln_vmap AS (SELECT c.vrel, c.tbl, c.tcol, pg_catalog.min(c.vcol) AS vcol "               \
+    "FROM kiln_vcol c JOIN pg_catalog.pg_attribute va ON va.attrelid" EQ "c.vrel "               \
+    "AND va.attnum" EQ "c.vcol JOIN pg_catalog.pg_attribute ta ON ta.attrelid" EQ "c.tbl "       \
+    "AND ta.attnum" EQ "c.tcol WHERE va.atttypid" EQ "ta.atttypid GROUP BY 1, 2, 3), "           \
+    "kiln_end AS (SELECT DISTINCT e.rel, e.cols FROM kiln_fk f CROSS JOIN LATERAL "              \
+    "(VALUES (f.conrelid, f.conkey), (f.confrelid, f.confkey)) AS e(rel, cols)), "               \
+    "kiln_alt AS (SELECT e.rel, e.cols, e.rel AS arel, e.cols AS acols FROM kiln_end e "         \
+    "UNION ALL SELECT e.rel, e.cols, v.vrel, (SELECT pg_catalog.array_agg(mm.vcol ORDER BY k.o) " \
+    "FROM pg_catalog.unnest(e.cols) WITH ORDINALITY AS k(c, o) JOIN kiln_vmap mm "               \
+    "ON mm.vrel" EQ "v.vrel AND mm.tbl" EQ "e.rel AND mm.tcol" EQ "k.c) "                        \
+    "FROM kiln_end e JOIN (SELECT DISTINCT vrel, tbl FROM kiln_vmap) AS v ON v.tbl" EQ "e.rel) " \
+    "SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("                          \
+    "'name', f.conname, 'from', a.arel::int8, 'to', b.arel::int8, "                              \
+    "'cols', a.acols, 'refs', b.acols) ORDER BY f.conname, a.arel, b.arel), '[]') "              \
+    "FROM kiln_fk f JOIN kiln_alt a ON a.rel" EQ "f.conrelid AND a.cols" EQ "f.conkey "           \
+    "JOIN kiln_alt b ON b.rel" EQ "f.confrelid AND b.cols" EQ "f.confkey "                       \
+    "WHERE pg_catalog.cardinality(a.acols)" EQ "pg_catalog.cardinality(f.conkey) "                \
+    "AND pg_catalog.cardinality(b.acols)" EQ "pg_catalog.cardinality(f.confkey)"
 
 const char *sql_schema_query(void)
 {
@@ -565,10 +762,12 @@ const char *sql_schema_query(void)
            "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::text[]) "
            "AND c.relkind IN ('r', 'v', 'm', 'f', 'p')), "
            SQL_SCHEMA_FUNCTIONS
-           "'fks', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object("
-           "'name', x.conname, 'from', x.conrelid::int8, 'to', x.confrelid::int8, "
-           "'cols', x.conkey, 'refs', x.confkey) ORDER BY x.conname), '[]') "
-           "FROM pg_catalog.pg_constraint x WHERE x.contype OPERATOR(pg_catalog.=) 'f'))::text";
+           "'postgis', (SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+           "ON n.oid OPERATOR(pg_catalog.=) p.pronamespace WHERE p.proname OPERATOR(pg_catalog.=) "
+           "'st_asgeojson' AND p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.proargtypes[0] "
+           "OPERATOR(pg_catalog.=) 'pg_catalog.record'::pg_catalog.regtype "
+           "ORDER BY n.nspname LIMIT 1), "
+           "'fks', (" SQL_SCHEMA_FKS "))::text";
 }
 
 /* ---- shared with sql_rpc.c (sql_internal.h) ------------------------------ */

@@ -37,4 +37,14 @@ void sql_put_node_select(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
 /* The WHERE clause of node n (nothing when it has no conditions). */
 void sql_put_where(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
 
+/* The ORDER BY clause of node n (nothing when it has no order terms). */
+void sql_put_order(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
+
+/* The body column of a read statement over rows j<id>: a JSON array
+ * (set) or the first value or null (!set), of j<id>.scalar when scalar is
+ * not NULL; json_strip_nulls around it for plan->strip_nulls; for
+ * plan->csv the rows as CSV lines (record text without its parentheses,
+ * joined by line breaks; the handler adds the header row). */
+void sql_put_body(KilnBuf *b, const KilnPlan *plan, int id, const char *scalar, bool set);
+
 #endif

@@ -66,13 +66,7 @@ void sql_rpc(KilnArena *a, const KilnRpcPlan *plan, KilnSql *out)
     }
     buf_puts(b, ") SELECT ");
     /* the body: an array for a set, the one value (or null) otherwise */
-    buf_puts(b, f->ret_set ? "coalesce(pg_catalog.json_agg(" : "coalesce((pg_catalog.json_agg(");
-    buf_printf(b, "j%d", root->id);
-    if (scalar) {
-        buf_putc(b, '.');
-        sql_quote_ident(b, f->name);
-    }
-    buf_puts(b, f->ret_set ? "), '[]')::text" : ") -> 0)::text, 'null')");
+    sql_put_body(b, plan->read, root->id, scalar ? f->name : NULL, f->ret_set);
     buf_puts(b, " AS body, pg_catalog.count(*) AS page_rows, ");
     if (plan->read->count_exact) {
         buf_printf(b, "(SELECT pg_catalog.count(*) FROM " SQL_RPC_SOURCE " AS k%d", root->id);

@@ -127,6 +127,39 @@ static void where_conds(KilnArena *a, KilnSql *q, const KilnWritePlan *p)
     }
 }
 
+/* A limited write's rows: (SELECT k<root>.tableoid, k<root>.ctid FROM
+ * table WHERE <filters> ORDER BY ... LIMIT n OFFSET m) AS kiln_pick; the
+ * row address pairs with tableoid, as ctid alone repeats across the
+ * partitions of a partitioned table. */
+static void pick_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int root)
+{
+    KilnBuf *b = &q->text;
+    buf_printf(b, "(SELECT k%d.tableoid, k%d.ctid FROM ", root, root);
+    sql_table_ref(b, p->table);
+    buf_printf(b, " AS k%d", root);
+    where_conds(a, q, p);
+    sql_put_order(a, q, p->read->root);
+    if (p->limit >= 0)
+        buf_printf(b, " LIMIT %lld", p->limit);
+    if (p->offset > 0)
+        buf_printf(b, " OFFSET %lld", p->offset);
+    buf_puts(b, ") AS kiln_pick");
+}
+
+/* The target rows: the filters, or for a limited write the picked rows. */
+static void target_rows(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int root, bool joined)
+{
+    if (!p->limited) {
+        where_conds(a, q, p);
+        return;
+    }
+    buf_puts(&q->text, joined ? ", " : " USING ");
+    pick_sql(a, q, p, root);
+    buf_printf(&q->text, " WHERE k%d.tableoid OPERATOR(pg_catalog.=) kiln_pick.tableoid AND "
+                         "k%d.ctid OPERATOR(pg_catalog.=) kiln_pick.ctid",
+               root, root);
+}
+
 static void update_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int root)
 {
     KilnBuf *b = &q->text;
@@ -150,7 +183,7 @@ static void update_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int roo
     buf_puts(b, " FROM pg_catalog.json_populate_record(NULL::");
     sql_table_ref(b, p->table);
     buf_puts(b, ", $1::json) AS kiln_row");
-    where_conds(a, q, p);
+    target_rows(a, q, p, root, true);
     returning(b, p, root);
 }
 
@@ -160,7 +193,7 @@ static void delete_sql(KilnArena *a, KilnSql *q, const KilnWritePlan *p, int roo
     buf_puts(b, "DELETE FROM ");
     sql_table_ref(b, p->table);
     buf_printf(b, " AS k%d", root);
-    where_conds(a, q, p);
+    target_rows(a, q, p, root, false);
     returning(b, p, root);
 }
 

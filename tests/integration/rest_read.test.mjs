@@ -68,6 +68,24 @@ CREATE POLICY read_all ON public.pairs FOR SELECT USING (true);
 CREATE POLICY own ON public.todos FOR SELECT TO authenticated USING (owner = auth.uid());
 GRANT SELECT ON public.authors, public.books, public.profiles, public.pairs TO anon, authenticated, service_role;
 GRANT SELECT ON public.todos TO authenticated, service_role;
+
+-- views carry their tables' keys (columns renamed, reordered, filtered)
+CREATE VIEW public.book_view WITH (security_invoker = true) AS
+  SELECT b.title AS book_title, b.id, b.author_id AS writer FROM public.books b WHERE b.pages < 400;
+CREATE VIEW public.writers WITH (security_invoker = true) AS
+  SELECT a.id AS writer_id, pg_catalog.upper(a.name) AS shout, a.name FROM public.authors a;
+CREATE VIEW public.titles WITH (security_invoker = true) AS SELECT b.title, b.pages + 0 AS author_id FROM public.books b;
+GRANT SELECT ON public.book_view, public.writers, public.titles TO anon, authenticated, service_role;
+
+-- computed relationships: functions of a row returning rows of a table
+CREATE FUNCTION public.same_author(public.books) RETURNS SETOF public.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE author_id = $1.author_id AND id <> $1.id $$;
+CREATE FUNCTION public.first_book(public.authors) RETURNS public.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE author_id = $1.id ORDER BY id LIMIT 1 $$;
+CREATE FUNCTION public.long_books(min int) RETURNS SETOF public.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.books WHERE pages >= min $$;
+GRANT EXECUTE ON FUNCTION public.same_author(public.books), public.first_book(public.authors),
+  public.long_books(int) TO anon, authenticated, service_role;
 `;
 
 const token = (sub) => cluster.psql(`SELECT kiln.sign_jwt(pg_catalog.jsonb_build_object(
@@ -305,6 +323,23 @@ describe('embedded resources', () => {
     r = await sb.from('books').select('id, ...authors(author_name:name)').eq('id', 2);
     assert.deepEqual(r.data, [{ id: 2, author_name: 'Grace' }]);
   });
+
+  test('to-many spread: each column becomes an array, in the embed order; [] without rows', async () => {
+    const sb = client(keys.publishable);
+    const r = await sb.from('authors').select('id, ...books(title, pages)').order('id')
+      .order('pages', { referencedTable: 'books', ascending: false });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { id: 1, title: ['Notes on the Engine'], pages: [60] },
+      { id: 2, title: ['COBOL', 'Compilers'], pages: [500, 300] },
+      { id: 3, title: [], pages: [] },
+    ]);
+    // through a junction table, with a to-one spread nested inside
+    const m = await sb.from('labels').select('label, ...books(id, ...authors(name))').eq('id', 1)
+      .order('id', { referencedTable: 'books' });
+    assert.equal(m.error, null, JSON.stringify(m.error));
+    assert.deepEqual(m.data, [{ label: 'classic', id: [1, 3], name: ['Ada', 'Grace'] }]);
+  });
 });
 
 describe('errors', () => {
@@ -425,5 +460,155 @@ describe('schema cache', () => {
     }, { timeoutMs: 5000, what: 'the reloaded schema cache' });
     const r = await sb.from('shifty').select('*').eq('id', 1);
     assert.deepEqual(r.data, [{ id: 1, n: 5, extra: 'x' }]);
+  });
+});
+
+describe('relationships through views', () => {
+  test('view -> table, table -> view, view -> view, with the key columns renamed', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('book_view').select('id, book_title, authors(name)').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { id: 1, book_title: 'Notes on the Engine', authors: { name: 'Ada' } },
+      { id: 2, book_title: 'Compilers', authors: { name: 'Grace' } },
+      { id: 4, book_title: 'Anonymous', authors: null },
+    ]);
+    r = await sb.from('authors').select('id, book_view(id)').order('id').order('id', { referencedTable: 'book_view' });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 1, book_view: [{ id: 1 }] }, { id: 2, book_view: [{ id: 2 }] }, { id: 3, book_view: [] }]);
+    r = await sb.from('book_view').select('id, writers(shout)').eq('id', 2);
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 2, writers: { shout: 'GRACE' } }]);
+    r = await sb.from('books').select('id, writers!inner(name)').eq('writers.name', 'Ada');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 1, writers: { name: 'Ada' } }]);
+  });
+
+  test('other keys through views; a computed column is not a key column', async () => {
+    const sb = client(keys.publishable);
+    const r = await sb.from('writers').select('shout, profiles(bio)').eq('writer_id', 1);
+    assert.equal(r.error, null, JSON.stringify(r.error)); // writer_id is authors.id
+    assert.deepEqual(r.data, [{ shout: 'ADA', profiles: { bio: 'first programmer' } }]); // one-to-one: the key is profiles' primary key
+    const j = await sb.from('book_view').select('id, book_labels(label_id)').eq('id', 2);
+    assert.equal(j.error, null, JSON.stringify(j.error)); // book_view.id is books.id
+    assert.deepEqual(j.data, [{ id: 2, book_labels: [{ label_id: 2 }] }]);
+    const two = await sb.from('writers').select('name, pairs(id)');
+    assert.equal(two.status, 300); // both keys of pairs to authors, seen through writers
+    assert.equal(two.error.code, 'PGRST201');
+    const none = await sb.from('titles').select('title, authors(name)');
+    assert.equal(none.status, 400);
+    assert.equal(none.error.code, 'PGRST200');
+  });
+});
+
+describe('geojson without PostGIS', () => {
+  test('application/geo+json is 406 PGRST107 when PostGIS is not installed', async () => {
+    const r = await client(keys.publishable).from('authors').select('id').geojson();
+    assert.equal(r.status, 406);
+    assert.equal(r.error.code, 'PGRST107');
+  });
+});
+
+describe('computed relationships', () => {
+  test('SETOF is to-many, a single row to-one; filters, order and !inner apply', async () => {
+    const sb = client(keys.publishable);
+    let r = await sb.from('books').select('id, same_author(id, title)').in('id', [2, 1]).order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 1, same_author: [] }, { id: 2, same_author: [{ id: 3, title: 'COBOL' }] }]);
+    r = await sb.from('authors').select('name, first:first_book(title)').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { name: 'Ada', first: { title: 'Notes on the Engine' } },
+      { name: 'Grace', first: { title: 'Compilers' } },
+      // a function returning one composite returns a row of NULLs when it finds none
+      { name: 'Alan, "the" one', first: { title: null } },
+    ]);
+    r = await sb.from('books').select('id, same_author!inner(id)').gt('same_author.pages', 400).order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 2, same_author: [{ id: 3 }] }]);
+  });
+
+  test('from the rows of an RPC result of the same table', async () => {
+    const r = await client(keys.publishable).rpc('long_books', { min: 300 }).select('id, same_author(id)').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ id: 2, same_author: [{ id: 3 }] }, { id: 3, same_author: [{ id: 2 }] }]);
+  });
+
+  test('a function of another row type is no relationship', async () => {
+    const r = await client(keys.publishable).from('authors').select('id, same_author(id)');
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST200');
+  });
+});
+
+describe('aggregates', () => {
+  let agg;
+  before(async () => {
+    agg = await startKiln({
+      dbUrl: `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres`,
+      args: ['--db-aggregates-enabled', 'true'],
+    });
+  });
+  after(async () => { if (agg) await agg.stop(); });
+  const aggClient = () => createClient(agg.url, keys.publishable, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+  });
+
+  test('disabled by default: 400 PGRST123', async () => {
+    const r = await client(keys.publishable).from('books').select('count()');
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST123');
+    assert.equal(r.error.message, 'Use of aggregate functions is not allowed');
+    const s = await client(keys.publishable).from('books').select('pages.sum()');
+    assert.equal(s.error.code, 'PGRST123');
+  });
+
+  test('count() and col.sum()/avg()/min()/max() group by the plain columns', async () => {
+    const sb = aggClient();
+    let r = await sb.from('books').select('count()');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ count: 4 }]);
+    r = await sb.from('books').select('author_id, n:count(), pages.sum(), pages.max(), pages.min(), avg:pages::numeric.avg()::int')
+      .not('author_id', 'is', null).order('author_id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { author_id: 1, n: 1, sum: 60, max: 60, min: 60, avg: 60 },
+      { author_id: 2, n: 2, sum: 800, max: 500, min: 300, avg: 400 },
+    ]);
+  });
+
+  test('aggregates inside an embed, and next to a to-one embed', async () => {
+    const sb = aggClient();
+    let r = await sb.from('authors').select('name, books(pages.sum())').order('id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [
+      { name: 'Ada', books: [{ sum: 60 }] },
+      { name: 'Grace', books: [{ sum: 800 }] },
+      { name: 'Alan, "the" one', books: [{ sum: null }] },
+    ]);
+    r = await sb.from('books').select('pages.sum(), authors(name)').not('author_id', 'is', null);
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data.sort((x, y) => x.sum - y.sum), [
+      { sum: 60, authors: { name: 'Ada' } },
+      { sum: 800, authors: { name: 'Grace' } },
+    ]);
+  });
+
+  test('on the rows of an RPC result', async () => {
+    const r = await aggClient().rpc('long_books', { min: 0 }).select('author_id, pages.sum()').order('author_id');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ author_id: 1, sum: 60 }, { author_id: 2, sum: 800 }, { author_id: null, sum: 10 }]);
+    const off = await client(keys.publishable).rpc('long_books', { min: 0 }).select('count()');
+    assert.equal(off.error.code, 'PGRST123');
+  });
+
+  test('a bad aggregate is a parse error; a wrong type is the database error, 4xx', async () => {
+    const sb = aggClient();
+    let r = await sb.from('books').select('pages.median()');
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST100');
+    r = await sb.from('books').select('title.sum()');
+    assert.equal(r.status, 404);
+    assert.equal(r.error.code, '42883');
   });
 });

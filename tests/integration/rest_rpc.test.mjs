@@ -464,6 +464,7 @@ describe('OpenAPI', () => {
     const doc = r.json;
     assert.equal(doc.swagger, '2.0');
     assert.equal(doc.basePath, '/rest/v1');
+    assert.deepEqual(doc.produces, ['application/json', 'application/vnd.pgrst.object+json', 'text/csv']);
     assert.ok(doc.paths['/items'].get);
     assert.deepEqual(doc.definitions.items.properties.id, { type: 'integer', format: 'integer', description: 'Note:\nThis is a Primary Key.<pk/>' });
     assert.deepEqual(doc.definitions.items.properties.price, { type: 'number', format: 'numeric' });

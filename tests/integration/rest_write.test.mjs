@@ -68,6 +68,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON public.todos TO authenticated, service_r
 CREATE VIEW public.cheap_items WITH (security_invoker = true) AS
   SELECT id, name, qty FROM public.items WHERE qty < 100;
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.cheap_items TO anon;
+-- a computed relationship: the owner of an item, as a function of its row
+CREATE FUNCTION public.item_owner(public.items) RETURNS SETOF public.owners
+  LANGUAGE sql STABLE AS $$ SELECT * FROM public.owners WHERE id = $1.owner_id $$;
+GRANT EXECUTE ON FUNCTION public.item_owner(public.items) TO anon, authenticated, service_role;
 
 SELECT kiln.enable_tenancy('public.notes');
 CREATE POLICY rw ON public.notes FOR ALL TO tenant_service USING (true) WITH CHECK (true);
@@ -249,6 +253,13 @@ describe('insert', () => {
     assert.deepEqual(await rows("SELECT name FROM public.items WHERE name IN ('f', 'g')"), [], 'rolled back');
   });
 
+  test('a computed relationship in the representation reads the written rows', async () => {
+    const r = await client(keys.publishable).from('items').insert({ name: 'c1', owner_id: 2 })
+      .select('name, item_owner(name)');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data, [{ name: 'c1', item_owner: [{ name: 'Ben' }] }]);
+  });
+
   test('quoted identifiers in columns=, on_conflict= and body keys', async () => {
     const w = await raw('we%22ird?columns=%22a%20b%22,%22x%5C%22y%22&on_conflict=%22a%20b%22', {
       body: [{ 'a b': 1, 'x"y': 'one' }],
@@ -421,6 +432,51 @@ describe('update and delete', () => {
     const lenient = await raw('items', { method: 'DELETE', headers: { Prefer: 'max-affected=1' } });
     assert.equal(lenient.status, 204, 'without handling=strict max-affected is not enforced');
     assert.deepEqual(await rows('SELECT count(*) FROM public.items'), ['0']);
+  });
+});
+
+describe('limit and order on update and delete', () => {
+  beforeEach(async () => {
+    await q(`INSERT INTO public.items (name, qty, owner_id) VALUES ('a', 1, 1), ('b', 2, 1), ('c', 3, 2), ('d', 4, NULL)`);
+  });
+
+  test('update().order().limit() changes only the picked rows', async () => {
+    const sb = client(keys.publishable);
+    const r = await sb.from('items').update({ note: 'top' }).gt('qty', 1).order('qty', { ascending: false }).limit(2)
+      .select('name').order('name');
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(r.data.map((x) => x.name).sort(), ['c', 'd']);
+    assert.deepEqual(await rows("SELECT name FROM public.items WHERE note = 'top' ORDER BY name"), ['c', 'd']);
+  });
+
+  test('delete with order, limit and offset; count and Content-Range follow the rows deleted', async () => {
+    const w = await raw('items?order=qty.asc&limit=2&offset=1', { method: 'DELETE', headers: { Prefer: 'count=exact, return=representation' } });
+    assert.equal(w.status, 200);
+    assert.deepEqual(w.json.map((x) => x.name), ['b', 'c']);
+    assert.equal(w.headers['content-range'], '*/2');
+    assert.deepEqual(await rows('SELECT name FROM public.items ORDER BY name'), ['a', 'd']);
+  });
+
+  test('limit=0 writes nothing; filters still apply; a limited write of a view is PGRST127', async () => {
+    let w = await raw('items?limit=0', { method: 'DELETE' });
+    assert.equal(w.status, 204);
+    assert.deepEqual(await rows('SELECT count(*) FROM public.items'), ['4']);
+    w = await raw('items?owner_id=eq.1&limit=5', { method: 'PATCH', body: { note: 'one' } });
+    assert.equal(w.status, 204);
+    assert.deepEqual(await rows("SELECT name FROM public.items WHERE note = 'one' ORDER BY name"), ['a', 'b']);
+    w = await raw('cheap_items?limit=1', { method: 'DELETE' });
+    assert.equal(w.status, 400);
+    assert.equal(w.json.code, 'PGRST127');
+    w = await raw('items?limit=1', { method: 'POST', body: { name: 'z' } });
+    assert.equal(w.status, 400);
+    assert.equal(w.json.code, 'PGRST127');
+    assert.deepEqual(await rows('SELECT count(*) FROM public.items'), ['4']);
+  });
+
+  test('max-affected counts the picked rows', async () => {
+    const r = await client(keys.publishable).from('items').delete().gt('qty', 0).order('qty').limit(2).maxAffected(2);
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.deepEqual(await rows('SELECT name FROM public.items ORDER BY name'), ['c', 'd']);
   });
 });
 

@@ -117,10 +117,22 @@ UNIT_TEST(select_errors_are_pgrst100)
         CHECK_STR_EQ(err.code, "PGRST100");
         arena_free(a);
     }
+    /* aggregates parse (the planner decides whether they are enabled) */
     KilnArena *a = arena_create();
     KilnError err;
-    CHECK(parse(a, "select=amount.sum()", &err) == NULL);
-    CHECK_STR_EQ(err.code, "PGRST123");
+    KilnRestQuery *q = parse(a, "select=t:amount::numeric.sum()::int,amount.count(),count()", &err);
+    CHECK(q != NULL);
+    CHECK(q && q->select->agg == KILN_AGG_SUM && strcmp(q->select->cast, "numeric") == 0 &&
+          strcmp(q->select->agg_cast, "int") == 0 && strcmp(q->select->alias, "t") == 0);
+    CHECK(q && q->select->next->agg == KILN_AGG_COUNT && !q->select->next->agg_cast);
+    CHECK(q && q->select->next->next->kind == KILN_SEL_COUNT);
+    static const char *const bad_aggs[] = {"select=amount.sum", "select=amount.median()",
+                                           "select=amount.sum()x", "select=amount.sum();--",
+                                           "select=amount.sum()::int)--"};
+    for (size_t i = 0; i < sizeof bad_aggs / sizeof bad_aggs[0]; i++) {
+        CHECK(parse(a, bad_aggs[i], &err) == NULL);
+        CHECK_STR_EQ(err.code, "PGRST100");
+    }
     arena_free(a);
 }
 

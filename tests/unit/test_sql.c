@@ -56,13 +56,18 @@ static KilnSchemaCache *cache(void)
     return schema_cache_from_json(schema_json, &err);
 }
 
+/* The body's shape for gen, and aggregates (reset after each call). */
+static bool shape_csv, shape_strip, with_aggs;
+
 static void gen(Out *o, const KilnSchemaCache *sc, const char *table, const char *qs, bool count)
 {
     memset(o, 0, sizeof *o);
     o->a = arena_create();
     KilnRestQuery *q;
     KilnPlan *p;
-    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000, .count_exact = count};
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000, .count_exact = count,
+                           .aggregates = with_aggs};
+    with_aggs = false;
     o->ok = rest_parse_query(o->a, qs, &kiln_rest_default_limits, &q, &o->err) &&
             plan_read(o->a, sc, table, q, &opt, &p, &o->err);
     if (!o->ok) {
@@ -71,6 +76,9 @@ static void gen(Out *o, const KilnSchemaCache *sc, const char *table, const char
                    o->err.details);
         return;
     }
+    p->csv = shape_csv;
+    p->strip_nulls = shape_strip;
+    shape_csv = shape_strip = false;
     sql_read(o->a, p, &o->sql);
     size_t off = 0;
     for (int i = 0; i < o->sql.nparams; i++) {
@@ -296,9 +304,6 @@ UNIT_TEST(plan_errors)
     CHECK(!o.ok && o.err.status == 400);
     CHECK_STR_EQ(o.err.code, "PGRST108");
     done(&o);
-    gen(&o, sc, "authors", "select=*,...books!author_id(title)", false);
-    CHECK(!o.ok && o.err.status == 400); /* to-many spread: not yet */
-    done(&o);
     schema_cache_release(sc);
 }
 
@@ -344,6 +349,104 @@ UNIT_TEST(injection_attempts_never_reach_sql_text)
     }
     gen(&o, sc, "authors;drop table authors", "", false);
     CHECK(!o.ok && o.err.status == 404);
+    done(&o);
+    schema_cache_release(sc);
+}
+
+/* A to-many spread: each of its columns aggregated into an array. */
+UNIT_TEST(to_many_spread_aggregates_columns)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "authors", "select=id,...books!author_id(t:title,id)&books.title=like.x%27*", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 HEAD(0) "NULL::bigint AS total FROM (SELECT k0.\"id\" AS \"id\", j1.\"t\" AS \"t\", "
+                 "j1.\"id\" AS \"id\" FROM \"public\".\"authors\" AS k0 LEFT JOIN LATERAL (SELECT "
+                 "coalesce(pg_catalog.json_agg(s1.\"t\"), '[]') AS \"t\", "
+                 "coalesce(pg_catalog.json_agg(s1.\"id\"), '[]') AS \"id\" FROM (SELECT k1.\"title\" "
+                 "AS \"t\", k1.\"id\" AS \"id\" FROM \"public\".\"books\" AS k1 WHERE k1.\"author_id\" "
+                 "= k0.\"id\" AND k1.\"title\" LIKE $1) AS s1) AS j1 ON true LIMIT 1000) AS j0");
+    CHECK_STR_EQ(o.params, "x'%");
+    done(&o);
+    schema_cache_release(sc);
+}
+
+/* count() and col.agg(): disabled by default (PGRST123); enabled, the
+ * plain columns are grouped by position, embeds by the join columns. */
+UNIT_TEST(aggregates_group_by_plain_columns)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, "books", "select=author_id,count()", false);
+    CHECK(!o.ok && o.err.status == 400);
+    CHECK_STR_EQ(o.err.code, "PGRST123");
+    done(&o);
+    with_aggs = true;
+    gen(&o, sc, "books", "select=a:author_id,n:id.count(),id::numeric.avg()::int,count(),"
+                         "authors!books_author_id_fkey(name)&title=neq.x%27",
+        false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 HEAD(0) "NULL::bigint AS total FROM (SELECT k0.\"author_id\" AS \"a\", "
+                 "pg_catalog.count(k0.\"id\") AS \"n\", pg_catalog.avg(k0.\"id\"::numeric)::int AS "
+                 "\"avg\", pg_catalog.count(*) AS \"count\", (SELECT pg_catalog.row_to_json(j1) FROM "
+                 "(SELECT k1.\"name\" AS \"name\" FROM \"public\".\"authors\" AS k1 WHERE "
+                 "k0.\"author_id\" = k1.\"id\") AS j1) AS \"authors\" FROM \"public\".\"books\" AS k0 "
+                 "WHERE k0.\"title\" <> $1 GROUP BY 1, k0.\"author_id\" LIMIT 1000) AS j0");
+    CHECK_STR_EQ(o.params, "x'");
+    done(&o);
+    with_aggs = true;
+    gen(&o, sc, "authors", "select=name,books!author_id(id.sum())", false);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text),
+                         "(SELECT pg_catalog.sum(k1.\"id\") AS \"sum\" FROM \"public\".\"books\" AS k1 "
+                         "WHERE k1.\"author_id\" = k0.\"id\") AS j1") != NULL);
+    CHECK(!strstr(buf_str(&o.sql.text), "GROUP BY"));
+    done(&o);
+    schema_cache_release(sc);
+}
+
+UNIT_TEST(csv_and_stripped_bodies)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    shape_csv = true;
+    gen(&o, sc, "authors", "select=id,a:name&name=eq.x'),chr(10)--", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 "SELECT coalesce(pg_catalog.string_agg(pg_catalog.substr(j0::text, 2, "
+                 "pg_catalog.length(j0::text) - 2), pg_catalog.chr(10)), '') AS body, "
+                 "pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT "
+                 "k0.\"id\" AS \"id\", k0.\"name\" AS \"a\" FROM \"public\".\"authors\" AS k0 "
+                 "WHERE k0.\"name\" = $1 LIMIT 1000) AS j0");
+    CHECK_STR_EQ(o.params, "x'),chr(10)--");
+    done(&o);
+    /* application/geo+json: PostGIS's schema (from the catalog) is quoted */
+    KilnArena *ga = arena_create();
+    KilnRestQuery *gq;
+    KilnPlan *gp;
+    KilnPlanOptions gopt = {.schema = "public", .max_rows = 5};
+    KilnError gerr = {0};
+    CHECK(rest_parse_query(ga, "select=id", &kiln_rest_default_limits, &gq, &gerr) &&
+          plan_read(ga, sc, "authors", gq, &gopt, &gp, &gerr));
+    gp->geojson_schema = "ext\"s";
+    KilnSql gs = {0};
+    sql_read(ga, gp, &gs);
+    CHECK_STR_EQ(buf_str(&gs.text),
+                 "SELECT pg_catalog.json_build_object('type', 'FeatureCollection', 'features', "
+                 "coalesce(pg_catalog.json_agg(\"ext\"\"s\".st_asgeojson(j0)::json), '[]'))::text "
+                 "AS body, pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT "
+                 "k0.\"id\" AS \"id\" FROM \"public\".\"authors\" AS k0 LIMIT 5) AS j0");
+    sql_free(&gs);
+    arena_free(ga);
+    shape_strip = true;
+    gen(&o, sc, "books", "select=title,authors!books_author_id_fkey(name)", true);
+    CHECK(o.ok);
+    CHECK(strncmp(buf_str(&o.sql.text),
+                  "SELECT coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(j0)), "
+                  "'[]')::text AS body, pg_catalog.count(*) AS page_rows, (SELECT",
+                  120) == 0);
+    CHECK(o.sql.nparams == 0);
     done(&o);
     schema_cache_release(sc);
 }

@@ -56,7 +56,11 @@ static const char schema_json[] =
     FN("tagged", "v", "false", "jsonb", "b", 0, 0,
        ARG("doc", "jsonb", "i") "," ARG("tags", "text[]", "i"), "null") ","
     FN("bare", "i", "true", "record", "p", 0, 0, "", "null") ","
-    FN("one_doc", "i", "false", "jsonb", "b", 0, 0, ARG("doc", "jsonb", "i"), "null")
+    FN("one_doc", "i", "false", "jsonb", "b", 0, 0, ARG("doc", "jsonb", "i"), "null") ","
+    FN("siblings", "s", "true", "items", "c", 1, 0,
+       "{\"name\":\"\",\"type\":\"items\",\"mode\":\"i\",\"rel\":1}",
+       "[{\"name\":\"id\",\"type\":\"integer\"},{\"name\":\"name\",\"type\":\"text\"},"
+       "{\"name\":\"cat_id\",\"type\":\"integer\"}]")
     "]}";
 
 typedef struct Out {
@@ -128,7 +132,7 @@ UNIT_TEST(cache_loads_functions)
     CHECK(sc != NULL);
     if (!sc)
         return;
-    CHECK(sc->nfuncs == 17); /* bare (record without OUT columns) is dropped */
+    CHECK(sc->nfuncs == 18); /* bare (record without OUT columns) is dropped */
     const KilnFunction *f[4];
     CHECK(schema_cache_functions(sc, "public", "amb", f, 4) == 2);
     CHECK(schema_cache_functions(sc, "public", "bare", f, 4) == 0);
@@ -169,6 +173,84 @@ UNIT_TEST(scalar_by_get_and_post)
     POST_JSON(&o, sc, "add", NULL, "{\"b\": 2.50, \"a\" : -1e3}");
     CHECK(o.ok && !o.plan->write); /* IMMUTABLE: read-only even by POST */
     CHECK_STR_EQ(o.params, "-1e3|2.50"); /* numbers as written, in declared order */
+    done(&o);
+    schema_cache_release(sc);
+}
+
+/* nulls=stripped and text/csv change only the body column. */
+/* Aggregates on a set result, when enabled: grouped by the plain columns. */
+UNIT_TEST(aggregates_on_a_set_result)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    KilnRpcRequest r = {.name = "items_over", .query = "min=1&select=cat_id,id.count()",
+                        .max_rows = 1000};
+    gen_req(&o, sc, &r);
+    CHECK(!o.ok && strcmp(o.err.code, "PGRST123") == 0);
+    done(&o);
+    r.aggregates = true;
+    gen_req(&o, sc, &r);
+    CHECK(o.ok);
+    CHECK(o.ok && strstr(buf_str(&o.sql.text),
+                         "FROM (SELECT k0.\"cat_id\" AS \"cat_id\", pg_catalog.count(k0.\"id\") AS "
+                         "\"count\" FROM pgrst_source AS k0 GROUP BY 1 LIMIT 1000) AS j0") != NULL);
+    done(&o);
+    schema_cache_release(sc);
+}
+
+/* A computed relationship: a function of the parent's row in FROM, no
+ * join condition; a function of another row type is no relationship. */
+UNIT_TEST(computed_relationship_embeds)
+{
+    KilnSchemaCache *sc = cache();
+    KilnArena *a = arena_create();
+    KilnError err = {0};
+    KilnRestQuery *q;
+    KilnPlan *p;
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 10};
+    CHECK(rest_parse_query(a, "select=id,sib:siblings(name)&siblings.name=eq.x%27--",
+                           &kiln_rest_default_limits, &q, &err));
+    CHECK(plan_read(a, sc, "items", q, &opt, &p, &err));
+    KilnSql sql = {0};
+    sql_read(a, p, &sql);
+    CHECK_STR_EQ(buf_str(&sql.text),
+                 "SELECT coalesce(pg_catalog.json_agg(j0), '[]')::text AS body, "
+                 "pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT k0.\"id\" "
+                 "AS \"id\", (SELECT coalesce(pg_catalog.json_agg(j1), '[]') FROM (SELECT "
+                 "k1.\"name\" AS \"name\" FROM \"public\".\"siblings\"(k0::\"public\".\"items\") AS k1 WHERE k1.\"name\" = "
+                 "$1) AS j1) AS \"sib\" FROM \"public\".\"items\" AS k0 LIMIT 10) AS j0");
+    CHECK(sql.nparams == 1 && strcmp(sql.params[0], "x'--") == 0);
+    sql_free(&sql);
+    CHECK(rest_parse_query(a, "select=id,siblings(name)", &kiln_rest_default_limits, &q, &err));
+    CHECK(!plan_read(a, sc, "cats", q, &opt, &p, &err));
+    CHECK_STR_EQ(err.code, "PGRST200");
+    arena_free(a);
+    schema_cache_release(sc);
+}
+
+UNIT_TEST(scalar_stripped_and_csv_bodies)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    KilnRpcRequest r = {.name = "add", .query = "a=1&b=2", .max_rows = 1000};
+    memset(&o, 0, sizeof o);
+    o.a = arena_create();
+    r.schema = "public";
+    CHECK(plan_rpc(o.a, sc, &r, &o.plan, &o.err));
+    o.plan->read->strip_nulls = true;
+    sql_rpc(o.a, o.plan, &o.sql);
+    CHECK(strstr(buf_str(&o.sql.text),
+                 ") SELECT coalesce((pg_catalog.json_strip_nulls(pg_catalog.json_agg(j0.\"add\") -> "
+                 "0))::text, 'null') AS body, ") != NULL);
+    sql_free(&o.sql);
+    o.sql = (KilnSql){0};
+    o.plan->read->strip_nulls = false;
+    o.plan->read->csv = true;
+    sql_rpc(o.a, o.plan, &o.sql);
+    CHECK(strstr(buf_str(&o.sql.text),
+                 ") SELECT coalesce(pg_catalog.string_agg(pg_catalog.substr(j0::text, 2, "
+                 "pg_catalog.length(j0::text) - 2), pg_catalog.chr(10)), '') AS body, ") != NULL);
+    CHECK(o.sql.nparams == 2);
     done(&o);
     schema_cache_release(sc);
 }

@@ -425,6 +425,42 @@ UNIT_TEST(injection_attempts_are_names_or_errors)
     schema_cache_release(sc);
 }
 
+/* limit/offset on PATCH and DELETE: the rows are picked by address in a
+ * subquery with the filters, order and range; values stay parameters. */
+UNIT_TEST(limited_update_and_delete)
+{
+    KilnSchemaCache *sc = cache();
+    Out o;
+    gen(&o, sc, KILN_WRITE_UPDATE, "items",
+        "name=like.x%27)%20OR%201=1--*&order=qty.desc.nullslast,id&limit=2&offset=1", NULL,
+        "{\"qty\":1}", false);
+    CHECK(o.ok);
+    CHECK_STR_EQ(buf_str(&o.sql.text),
+                 "WITH kiln_written AS (UPDATE \"public\".\"items\" AS k0 SET \"qty\" = "
+                 "kiln_row.\"qty\" FROM pg_catalog.json_populate_record(NULL::\"public\".\"items\", "
+                 "$1::json) AS kiln_row, (SELECT k0.tableoid, k0.ctid FROM \"public\".\"items\" AS k0 "
+                 "WHERE k0.\"name\" LIKE $2 ORDER BY k0.\"qty\" DESC NULLS LAST, k0.\"id\" ASC "
+                 "LIMIT 2 OFFSET 1) AS kiln_pick WHERE k0.tableoid OPERATOR(pg_catalog.=) "
+                 "kiln_pick.tableoid AND k0.ctid OPERATOR(pg_catalog.=) kiln_pick.ctid RETURNING 1) "
+                 "SELECT ''::text AS body, kiln_n.n AS page_rows, NULL::bigint AS total" TAIL);
+    CHECK_STR_EQ(o.params, "{\"qty\":1}|x') OR 1=1--%");
+    done(&o);
+    gen(&o, sc, KILN_WRITE_DELETE, "items", "id=gt.3&limit=1&select=id", "return=representation",
+        NULL, false);
+    CHECK(o.ok);
+    CHECK(strncmp(buf_str(&o.sql.text),
+                  "WITH kiln_written AS (DELETE FROM \"public\".\"items\" AS k0 USING (SELECT "
+                  "k0.tableoid, k0.ctid FROM \"public\".\"items\" AS k0 WHERE k0.\"id\" > $1 LIMIT "
+                  "1) AS kiln_pick WHERE k0.tableoid OPERATOR(pg_catalog.=) kiln_pick.tableoid AND "
+                  "k0.ctid OPERATOR(pg_catalog.=) kiln_pick.ctid RETURNING k0.*) SELECT (SELECT "
+                  "coalesce(pg_catalog.json_agg(j0), '[]') FROM (SELECT k0.\"id\" AS \"id\" FROM "
+                  "kiln_written AS k0) AS j0)::text AS body",
+                  300) == 0);
+    CHECK_STR_EQ(o.params, "3");
+    done(&o);
+    schema_cache_release(sc);
+}
+
 UNIT_TEST(write_errors_follow_postgrest)
 {
     KilnSchemaCache *sc = cache();
@@ -436,7 +472,10 @@ UNIT_TEST(write_errors_follow_postgrest)
     CHECK(!o.ok && o.err.status == 400 && strcmp(o.err.code, "PGRST204") == 0);
     CHECK_STR_EQ(o.err.message, "Could not find the 'nope' column of 'items' in the schema cache");
     done(&o);
-    gen(&o, sc, KILN_WRITE_UPDATE, "items", "id=eq.1&limit=2", NULL, "{\"qty\":1}", false);
+    gen(&o, sc, KILN_WRITE_INSERT, "items", "limit=2", NULL, "{\"qty\":1}", false);
+    CHECK(!o.ok && strcmp(o.err.code, "PGRST127") == 0);
+    done(&o);
+    gen(&o, sc, KILN_WRITE_DELETE, "v", "limit=2", NULL, NULL, false);
     CHECK(!o.ok && strcmp(o.err.code, "PGRST127") == 0);
     done(&o);
     gen(&o, sc, KILN_WRITE_INSERT, "items", "", "handling=strict, frobnicate", "{}", false);
