@@ -84,3 +84,18 @@ const char *sql_auth_echo(void)
 {
     return "SELECT $1::text, 200::int8, NULL::int8";
 }
+
+const char *sql_auth_oauth_begin(void)
+{
+    return FLOW("auth.oauth_begin($1, $2)");
+}
+
+const char *sql_auth_oauth_consume(void)
+{
+    return FLOW("auth.oauth_consume($1)");
+}
+
+const char *sql_auth_sign_in_external(void)
+{
+    return FLOW("auth.sign_in_external($1, $2, $3::jsonb, $4::bool, $5::jsonb)");
+}

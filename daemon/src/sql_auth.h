@@ -39,5 +39,12 @@ const char *sql_auth_admin_delete(void);
 const char *sql_auth_jwks(void);
 /* $1 a body the daemon built (settings, health): echoed, status 200. */
 const char *sql_auth_echo(void);
+/* OAuth (43-oauth.sql). $1 provider, $2 redirect_to. */
+const char *sql_auth_oauth_begin(void);
+/* $1 state. */
+const char *sql_auth_oauth_consume(void);
+/* $1 provider, $2 subject, $3 identity data (jsonb text), $4 email verified
+ * ("true"/"false"), $5 settings. */
+const char *sql_auth_sign_in_external(void);
 
 #endif
