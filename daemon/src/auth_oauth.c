@@ -655,6 +655,7 @@ static bool serve_callback(KilnRequest *req, KilnConn *conn, bool *broken, KilnR
     } else {
         *err = e;
     }
+    bool answered = ok || (target && *target); /* target points into f */
     if (loc.data)
         explicit_bzero(loc.data, loc.len);
     buf_free(&loc);
@@ -665,7 +666,7 @@ static bool serve_callback(KilnRequest *req, KilnConn *conn, bool *broken, KilnR
     json_decref(id.data);
     json_decref(session);
     json_decref(f);
-    return ok || (target && *target);
+    return answered;
 }
 
 /* ---- POST /token?grant_type=id_token ---------------------------------- */

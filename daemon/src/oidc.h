@@ -21,17 +21,19 @@
 /* What an ID token must show besides a good signature. */
 typedef struct OidcExpect {
     const char *issuer;    /* iss must equal it */
-    const char *client_id; /* aud must be it or contain it (and azp, if any) */
-    const char *nonce;     /* NULL: the token must carry none... unless
-                            * nonce_optional; else its nonce must equal this
-                            * or the lower-case hex SHA-256 of it */
-    bool nonce_optional;   /* with nonce NULL: a token nonce is accepted */
-    long long now;         /* unix seconds */
-    int skew_s;            /* leeway for exp, nbf and iat */
+    const char *client_id; /* aud must be it or contain it; with several
+                            * audiences azp must be it */
+    const char *nonce;     /* the nonce passed (the flow's, or the grant's): the
+                            * token's must equal it or its lower-case hex
+                            * SHA-256. NULL: a token carrying a nonce is
+                            * refused unless nonce_optional */
+    bool nonce_optional;
+    long long now; /* unix seconds */
+    int skew_s;    /* leeway for exp, nbf and iat */
 } OidcExpect;
 
 /* Verifies an RS256 or ES256 compact JWS token against jwks (a JWKS object
- * {"keys":[...]}) and exp. Other algorithms (none, HS*) are refused; the
+ * {"keys":[...]}) and the claims expect names. Other algorithms (none, HS*) are refused; the
  * key is the one whose kid matches (or, without a kid, the only key that
  * fits the algorithm). Returns true with *claims (new reference, caller
  * decrefs) the verified payload; false with err 400 "bad_id_token". Pure;
