@@ -416,10 +416,15 @@ static bool serve_authorize(KilnRequest *req, KilnConn *conn, bool *broken, Kiln
         return false;
     }
     provider_wipe(&p);
-    const char *params[] = {p.name, target};
+    KilnBuf settings = KILN_BUF_INIT;
+    auth_settings_json(cfg, &settings);
+    const char *params[] = {p.name, target, buf_str(&settings)};
     json_t *a;
     int status;
-    if (!flow_run(req, conn, broken, NULL, sql_auth_oauth_begin(), 2, params, &a, &status, err))
+    bool ran =
+        flow_run(req, conn, broken, NULL, sql_auth_oauth_begin(), 3, params, &a, &status, err);
+    buf_free(&settings);
+    if (!ran)
         return false;
     if (status != 200) {
         flow_error(a, status, err);
@@ -551,6 +556,27 @@ static bool sign_in(KilnRequest *req, KilnConn *conn, bool *broken, const char *
     return ok;
 }
 
+/* Audits a refusal decided here (not by a flow, which audits its own):
+ * a bad ID token, a provider error, a callback without a code. Best
+ * effort: a failure to write it does not change the answer. */
+static void audit_refusal(KilnRequest *req, KilnConn *conn, bool *broken, const char *token,
+                          const char *provider, const KilnError *e)
+{
+    static const char *const codes[] = {"bad_id_token", "provider_error", "bad_oauth_callback"};
+    bool ours = false;
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
+        ours = ours || strcmp(e->code, codes[i]) == 0;
+    if (!ours || *broken)
+        return;
+    const char *params[] = {provider ? provider : "", e->code};
+    json_t *a = NULL;
+    int status;
+    KilnError ignored = {0};
+    if (flow_run(req, conn, broken, token, sql_auth_oauth_failed(), 2, params, &a, &status,
+                 &ignored))
+        json_decref(a);
+}
+
 /* ---- /callback ------------------------------------------------------------ */
 
 /* The code exchange and identity of a callback whose flow is f. */
@@ -635,6 +661,9 @@ static bool serve_callback(KilnRequest *req, KilnConn *conn, bool *broken, KilnR
         ok = callback_identity(req, f, &p, &id, &provider_token, &e) &&
              sign_in(req, conn, broken, NULL, p.name, &id, &session, &e);
     }
+    if (!ok)
+        audit_refusal(req, conn, broken, NULL, json_string_value(json_object_get(f, "provider")),
+                      &e);
     KilnBuf loc = KILN_BUF_INIT;
     if (ok) {
         char *s = json_dumps(session, JSON_COMPACT);
@@ -703,9 +732,11 @@ static bool serve_id_token(KilnRequest *req, KilnConn *conn, bool *broken, KilnR
     else if (!p.oidc)
         ok = kiln_error_set(err, 400, "validation_failed",
                             "Unsupported provider: %.64s does not issue ID tokens", provider);
-    else
-        ok = identity_from_id_token(&p, id_token, nonce, false, &id, err) &&
-             sign_in(req, conn, broken, apikey, p.name, &id, &session, err);
+    else if (!identity_from_id_token(&p, id_token, nonce, false, &id, err)) {
+        audit_refusal(req, conn, broken, apikey, p.name, err);
+        ok = false;
+    } else
+        ok = sign_in(req, conn, broken, apikey, p.name, &id, &session, err);
     if (ok) {
         char *s = json_dumps(session, JSON_COMPACT);
         res->status = 200;

@@ -87,7 +87,7 @@ const char *sql_auth_echo(void)
 
 const char *sql_auth_oauth_begin(void)
 {
-    return FLOW("auth.oauth_begin($1, $2)");
+    return FLOW("auth.oauth_begin($1, $2, $3::jsonb)");
 }
 
 const char *sql_auth_oauth_consume(void)
@@ -98,4 +98,9 @@ const char *sql_auth_oauth_consume(void)
 const char *sql_auth_sign_in_external(void)
 {
     return FLOW("auth.sign_in_external($1, $2, $3::jsonb, $4::bool, $5::jsonb)");
+}
+
+const char *sql_auth_oauth_failed(void)
+{
+    return FLOW("auth.oauth_failed($1, $2)");
 }

@@ -8,13 +8,16 @@
 -- redirect and the callback, and turn a verified (provider, subject) into a
 -- user and a session:
 --
--- * auth.oauth_begin(provider, redirect_to) stores a flow (single use,
---   expiring after 10 minutes) and answers its state, the PKCE verifier and
---   challenge (S256) towards the provider and the nonce.
+-- * auth.oauth_begin(provider, redirect_to, settings) stores a flow (single
+--   use, expiring after 10 minutes) and answers its state, the PKCE verifier
+--   and challenge (S256) towards the provider and the nonce. It counts
+--   against the sign-in rate limit, as the sign-in it starts does.
 -- * auth.oauth_consume(state) takes the flow back exactly once.
 -- * auth.sign_in_external(provider, subject, identity_data, email_verified,
 --   settings) signs in the user of the identity (provider, subject), or
 --   signs up a new one.
+-- * auth.oauth_failed(provider, reason) writes the audit row of a sign-in
+--   the daemon refused (a bad ID token, a provider error).
 --
 -- Linking: the identity key is (provider, subject) and nothing else. An
 -- email address, verified or not, never links an external identity to an
@@ -50,7 +53,8 @@ AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION auth._b64url(pg_catalog.bytea) FROM PUBLIC;
 
-CREATE FUNCTION auth.oauth_begin(provider pg_catalog.text, redirect_to pg_catalog.text)
+CREATE FUNCTION auth.oauth_begin(provider pg_catalog.text, redirect_to pg_catalog.text,
+                                 settings pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -59,9 +63,14 @@ DECLARE
   verifier text := kiln.random_token(32);
   nonce text := kiln.random_token(16);
   sid uuid;
+  refusal jsonb;
 BEGIN
   IF provider IS NULL OR provider !~ '^[A-Za-z0-9_-]{1,64}$' THEN
     RETURN auth._err(400, 'validation_failed', 'Unsupported provider: provider name is invalid');
+  END IF;
+  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   -- Flows nobody came back for.
   DELETE FROM auth.oauth_states WHERE created_at < now() - interval '10 minutes';
@@ -73,7 +82,7 @@ BEGIN
                             'nonce', nonce);
 END
 $$;
-COMMENT ON FUNCTION auth.oauth_begin(pg_catalog.text, pg_catalog.text)
+COMMENT ON FUNCTION auth.oauth_begin(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
   IS 'GET /authorize: a new single-use flow: {state, code_verifier, code_challenge, nonce}';
 
 CREATE FUNCTION auth.oauth_consume(state pg_catalog.text)
@@ -181,11 +190,26 @@ COMMENT ON FUNCTION auth.sign_in_external(pg_catalog.text, pg_catalog.text, pg_c
                                           pg_catalog.bool, pg_catalog.jsonb)
   IS 'a session for the verified identity (provider, subject); signs up a new user; never links by email';
 
+CREATE FUNCTION auth.oauth_failed(provider pg_catalog.text, reason pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM auth._audit('login_failed', NULL, '', 'account',
+                      jsonb_build_object('provider', left(provider, 64), 'reason', left(reason, 64)));
+  RETURN '{}'::jsonb;
+END
+$$;
+COMMENT ON FUNCTION auth.oauth_failed(pg_catalog.text, pg_catalog.text)
+  IS 'the audit row of an external sign-in the daemon refused (reason: an error code)';
+
 DO $grants$
 DECLARE
   f regprocedure;
 BEGIN
-  FOREACH f IN ARRAY ARRAY['auth.oauth_begin(text, text)'::regprocedure,
+  FOREACH f IN ARRAY ARRAY['auth.oauth_begin(text, text, jsonb)'::regprocedure,
+                           'auth.oauth_failed(text, text)'::regprocedure,
                            'auth.oauth_consume(text)'::regprocedure,
                            'auth.sign_in_external(text, text, jsonb, bool, jsonb)'::regprocedure]
   LOOP

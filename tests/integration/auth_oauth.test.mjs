@@ -372,6 +372,10 @@ describe('refusals', () => {
     assert.equal(q.error_code, 'bad_id_token');
     assert.match(q.error_description, /nonce/);
     assert.equal(await cluster.psql(`SELECT count(*) FROM auth.identities WHERE provider_id = 'erin-1'`), '0');
+    // Refused in the daemon, audited in the database.
+    const audited = await cluster.psql(`SELECT count(*) FROM auth.audit_log_entries
+      WHERE payload ->> 'action' = 'login_failed' AND payload -> 'traits' ->> 'reason' = 'bad_id_token'`);
+    assert.ok(Number(audited) >= 1);
   });
 
   test('the provider refusing sends the app an error', async () => {
@@ -427,6 +431,8 @@ describe('signInWithIdToken (grant_type=id_token)', () => {
       alg_none: none,
       garbage: 'not.a.jwt',
     };
+    const auditedBefore = Number(await cluster.psql(`SELECT count(*) FROM auth.audit_log_entries
+      WHERE payload ->> 'action' = 'login_failed' AND payload -> 'traits' ->> 'reason' = 'bad_id_token'`));
     for (const [name, token] of Object.entries(cases)) {
       const { data, error } = await c.auth.signInWithIdToken({ provider: 'corp', token });
       assert.equal(data.session, null, name);
@@ -434,6 +440,9 @@ describe('signInWithIdToken (grant_type=id_token)', () => {
       assert.equal(error.code, 'bad_id_token', name);
     }
     assert.equal(await cluster.psql(`SELECT count(*) FROM auth.identities WHERE provider_id = 'forged-2'`), '0');
+    const auditedAfter = Number(await cluster.psql(`SELECT count(*) FROM auth.audit_log_entries
+      WHERE payload ->> 'action' = 'login_failed' AND payload -> 'traits' ->> 'reason' = 'bad_id_token'`));
+    assert.equal(auditedAfter - auditedBefore, Object.keys(cases).length);
   });
 
   test('unknown provider, plain OAuth 2.0 provider and a missing token are refused', async () => {

@@ -17,6 +17,13 @@ SELECT (:'f'::jsonb ->> 'state') ~ '^[0-9a-f-]{36}$' AS state_is_uuid,
          AS challenge_is_s256,
        length(:'f'::jsonb ->> 'nonce') >= 16 AS nonce_long;
 SELECT auth.oauth_begin('bad provider!', NULL) -> 'error' AS bad_provider_name;
+-- The sign-in rate limit (per client ip) counts flows begun.
+BEGIN;
+SELECT kiln.authenticate(NULL, '{"request_id": "req-oauth-rl", "client_ip": "192.0.2.20"}') AS role;
+SELECT auth.oauth_begin('corp', NULL, '{"rate_limit_sign_in": 1}') ? 'state' AS first_in_window;
+SELECT auth.oauth_begin('corp', NULL, '{"rate_limit_sign_in": 1}') -> 'error' ->> 'code' AS second_refused;
+COMMIT;
+DELETE FROM auth.rate_limits;
 
 -- Consumed once: the second time it is unknown.
 SELECT auth.oauth_consume(:'f'::jsonb ->> 'state') - 'code_verifier' - 'nonce' AS consumed;
@@ -79,6 +86,9 @@ SELECT auth.sign_in_external('corp', 'sub-1', '{}', true, '{"signup_enabled": fa
 -- Banned users get nothing.
 UPDATE auth.users SET banned_until = now() + interval '1 hour' WHERE id = (:'s1'::jsonb -> 'user' ->> 'id')::uuid;
 SELECT auth.sign_in_external('corp', 'sub-1', '{}', true) -> 'error' AS banned;
+
+-- A refusal in the daemon (bad ID token, provider error) is audited too.
+SELECT auth.oauth_failed('corp', 'bad_id_token') AS failed_answer;
 
 -- Audit rows.
 SELECT payload ->> 'action' AS action, payload -> 'traits' ->> 'provider' AS provider, count(*)
