@@ -6,7 +6,12 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
-SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
+-- A signing key, unless an earlier test left one.
+SELECT NOT EXISTS (SELECT 1 FROM kiln.jwt_keys WHERE signing) AS need_key \gset
+\if :need_key
+SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key \gset
+\endif
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
 
 -- A flow: state, verifier, its S256 challenge, nonce.
 SELECT auth.oauth_begin('corp', 'http://app.test/done') AS f \gset
@@ -101,3 +106,9 @@ SELECT auth.oauth_begin('corp', NULL) ? 'state' AS anon_begins;
 SELECT count(*) FROM auth.oauth_states;
 RESET ROLE;
 SELECT has_function_privilege('anon', 'auth._b64url(bytea)', 'EXECUTE') AS helper_for_anon;
+
+-- Leave the database as it was for the tests after this one.
+DELETE FROM auth.users WHERE created_at >= :'t0';
+DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
+DELETE FROM auth.oauth_states;
+DELETE FROM auth.rate_limits;
