@@ -15,6 +15,10 @@
  *   (tx_run) -> response: the flow's JSON body, or its error rendered in
  *   the format the client asked for (X-Supabase-Api-Version).
  *
+ * Sign-in with external providers (/authorize, /callback and the id_token
+ * grant) talks to the provider between transactions and lives in
+ * auth_oauth.c; auth_serve hands those requests over first.
+ *
  * It never decides who a caller is (kiln.authenticate does, in the
  * database), never writes SQL (sql_auth.c does), never logs request
  * bodies, and never sends database text to a client: flows answer with
@@ -24,6 +28,7 @@
  */
 #include "auth_api.h"
 #include "auth_mfa.h"
+#include "auth_oauth.h"
 #include "auth_plan.h"
 
 #include <jansson.h>
@@ -420,7 +425,7 @@ static bool plan_token(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (grant && strcmp(grant, "pkce") == 0)
         return auth_mfa_plan_pkce(c, p, r);
     return refuse(r, 400, "validation_failed",
-                  "unsupported_grant_type: use grant_type=password, refresh_token or pkce");
+                  "unsupported_grant_type: use grant_type=password, refresh_token, pkce or id_token");
 }
 
 static bool plan_logout(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
@@ -701,6 +706,8 @@ bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespons
     bool versioned = auth_api_versioned(request_header(req, "X-Supabase-Api-Version"));
     AuthRefusal r = {0};
     AuthCtx c = {.req = req, .rest = req->path + strlen(AUTH_PREFIX)};
+    if (auth_oauth_wants(req, c.rest))
+        return auth_oauth_serve(req, c.rest, conn, conn_broken, res);
     AuthPlan p = {.success_status = 200};
     KilnBuf settings = KILN_BUF_INIT;
     const char *token = NULL;

@@ -116,6 +116,17 @@ static const CfgKey cfg_keys[] = {
      "auth: sign-ups and sign-ins per 5 minutes per client IP (429 beyond; 0 = no limit)"},
     {"auth_rate_limit_refresh", CFG_INT, F(auth_rate_limit_refresh), "0", 0, 1000000, true, false,
      false, CHECK_NONE, "auth: token refreshes per 5 minutes per client IP (429 beyond; 0 = no limit)"},
+    {"auth_site_url", CFG_STR, F(auth_site_url), NULL, 0, 0, true, false, false, CHECK_NONE,
+     "auth: the app's URL: where sign-in flows return by default, and an allowed redirect_to prefix"},
+    {"auth_redirect_urls", CFG_STR, F(auth_redirect_urls), NULL, 0, 0, true, false, false,
+     CHECK_NONE, "auth: more allowed redirect_to URLs, comma-separated; a trailing * matches any "
+     "rest (https://app.example.com/auth/*)"},
+    {"auth_external_url", CFG_STR, F(auth_external_url), NULL, 0, 0, true, false, false,
+     CHECK_NONE, "auth: public base URL of this API, e.g. https://api.example.com (OAuth callback "
+     "<url>/auth/v1/callback); empty: http://listen_address:port"},
+    {"auth_providers", CFG_STR, F(auth_providers), NULL, 0, 0, true, false, false, CHECK_NONE,
+     "auth: path of the JSON file of OAuth/OIDC sign-in providers (docs/auth.md); holds client "
+     "secrets, never printed"},
     {"log_level", CFG_STR, F(log_level), "info", 0, 0, true, false, false, CHECK_LOG_LEVEL,
      "error, warn, info or debug"},
     {"access_log", CFG_BOOL, F(access_log), "true", 0, 0, true, false, false, CHECK_NONE,

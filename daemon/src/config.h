@@ -53,6 +53,10 @@ typedef struct KilnConfig {
     int auth_session_inactivity_timeout_s;
     int auth_rate_limit_sign_in;
     int auth_rate_limit_refresh;
+    char *auth_site_url;          /* default redirect target of sign-in flows; "" none */
+    char *auth_redirect_urls;     /* more allowed redirect targets, comma-separated */
+    char *auth_external_url;      /* public base URL of this API (OAuth callback); "" derived */
+    char *auth_providers;         /* path of the OAuth/OIDC providers file; "" none */
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

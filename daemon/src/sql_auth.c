@@ -126,3 +126,25 @@ const char *sql_auth_token_pkce(void)
 {
     return FLOW("auth.token_pkce($1, $2, $3::jsonb)");
 }
+
+/* ---- OAuth / OIDC (auth_oauth.c; sql/kiln_auth/43-oauth.sql) ---------- */
+
+const char *sql_auth_oauth_begin(void)
+{
+    return FLOW("auth.oauth_begin($1, $2, $3::jsonb)");
+}
+
+const char *sql_auth_oauth_consume(void)
+{
+    return FLOW("auth.oauth_consume($1)");
+}
+
+const char *sql_auth_sign_in_external(void)
+{
+    return FLOW("auth.sign_in_external($1, $2, $3::jsonb, $4::bool, $5::jsonb)");
+}
+
+const char *sql_auth_oauth_failed(void)
+{
+    return FLOW("auth.oauth_failed($1, $2)");
+}

@@ -39,6 +39,15 @@ const char *sql_auth_admin_delete(void);
 const char *sql_auth_jwks(void);
 /* $1 a body the daemon built (settings, health): echoed, status 200. */
 const char *sql_auth_echo(void);
+/* OAuth (43-oauth.sql). $1 provider, $2 redirect_to, $3 settings. */
+const char *sql_auth_oauth_begin(void);
+/* $1 state. */
+const char *sql_auth_oauth_consume(void);
+/* $1 provider, $2 subject, $3 identity data (jsonb text), $4 email verified
+ * ("true"/"false"), $5 settings. */
+const char *sql_auth_sign_in_external(void);
+/* $1 provider, $2 reason (an error code): the audit row of a refusal. */
+const char *sql_auth_oauth_failed(void);
 
 /* MFA and PKCE (sql/kiln_auth/42-mfa.sql). */
 /* $1 params {factor_type, friendly_name, issuer} (jsonb text), $2 settings. */
