@@ -270,8 +270,8 @@ $$;
 
 -- A session response: a fresh access token for user u in session sid, with
 -- the given refresh token (supabase-wire §3.3, claims §3.4). One statement
--- reads what the claims need (the session's aal, its amr, the tenant); it
--- runs on every sign-in and refresh.
+-- reads the session's aal and amr with the user's claims; the tenant comes
+-- from kiln.default_tenant. It runs on every sign-in and refresh.
 CREATE FUNCTION auth._session_json(u auth.users, sid pg_catalog.uuid, refresh_token pg_catalog.text,
                                    settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
