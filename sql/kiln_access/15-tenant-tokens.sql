@@ -8,15 +8,22 @@
 -- an explicit, recorded switch that returns a new token; the tenant is never
 -- taken from anything the client wrote.
 
+-- PL/pgSQL, not SQL: a SQL function with SET (or SECURITY DEFINER) is never
+-- inlined and is parsed and planned again on every call; PL/pgSQL keeps its
+-- plan for the session. Sign-in and every refresh call it.
 CREATE FUNCTION kiln.default_tenant(user_id pg_catalog.uuid)
 RETURNS pg_catalog.uuid
-LANGUAGE sql STABLE STRICT SECURITY DEFINER
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
-              THEN (pg_catalog.array_agg(m.tenant_id))[1] END
-    FROM kiln.tenant_members m
-   WHERE m.user_id OPERATOR(pg_catalog.=) default_tenant.user_id
+DECLARE
+  tenants uuid[];
+BEGIN
+  SELECT array_agg(m.tenant_id) INTO tenants
+    FROM (SELECT m.tenant_id FROM kiln.tenant_members m
+           WHERE m.user_id = default_tenant.user_id LIMIT 2) m;
+  RETURN CASE WHEN cardinality(tenants) = 1 THEN tenants[1] END;
+END
 $$;
 COMMENT ON FUNCTION kiln.default_tenant(pg_catalog.uuid)
   IS 'the user''s tenant when it is a member of exactly one, else NULL (sign-in sets it as claim tenant_id)';

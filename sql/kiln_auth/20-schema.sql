@@ -121,9 +121,14 @@ CREATE TABLE auth.refresh_tokens (
   updated_at  pg_catalog.timestamptz DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE auth.refresh_tokens IS 'refresh tokens as SHA-256 hashes (token_hash, parent), single use';
-CREATE INDEX refresh_tokens_session_id_revoked_idx ON auth.refresh_tokens (session_id, revoked);
-CREATE INDEX refresh_tokens_parent_idx ON auth.refresh_tokens (parent);
-CREATE INDEX refresh_tokens_updated_at_idx ON auth.refresh_tokens (updated_at DESC);
+-- One index besides the keys: every refresh inserts a row and updates one,
+-- and each index costs both. Without an index on revoked or updated_at the
+-- update that revokes a token can be a HOT update (no index entries).
+-- session_id serves sign-out and the session delete's cascade; nothing
+-- looks tokens up by parent or by time.
+CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens (session_id);
+-- Room on each page for that update to stay on the page (HOT needs it).
+ALTER TABLE auth.refresh_tokens SET (fillfactor = 80);
 
 CREATE TABLE auth.one_time_tokens (
   id         pg_catalog.uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY,

@@ -270,7 +270,9 @@ AS $$
 $$;
 
 -- A session response: a fresh access token for user u in session sid, with
--- the given refresh token (supabase-wire §3.3, claims §3.4).
+-- the given refresh token (supabase-wire §3.3, claims §3.4). One statement
+-- reads the session's aal and amr with the user's claims; the tenant comes
+-- from kiln.default_tenant. It runs on every sign-in and refresh.
 CREATE FUNCTION auth._session_json(u auth.users, sid pg_catalog.uuid, refresh_token pg_catalog.text,
                                    settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
@@ -283,34 +285,33 @@ DECLARE
   issuer text := coalesce(nullif(settings ->> 'issuer', ''),
                           nullif(btrim(split_part(current_setting('kiln.jwt_issuers', true), ',', 1)), ''),
                           'kiln');
-  s auth.sessions;
-  amr jsonb;
-  tenant uuid;
   claims jsonb;
+  tenant uuid;
 BEGIN
-  SELECT * INTO s FROM auth.sessions WHERE id = sid;
-  SELECT coalesce(jsonb_agg(jsonb_build_object('method', c.authentication_method,
-                                               'timestamp', floor(extract(epoch FROM c.created_at))::bigint)
-                            ORDER BY c.created_at DESC), '[]'::jsonb)
-    INTO amr
-    FROM auth.mfa_amr_claims c WHERE c.session_id = sid;
+  SELECT jsonb_build_object(
+           'iss', issuer, 'sub', u.id, 'aud', coalesce(u.aud, 'authenticated'),
+           'exp', iat + ttl, 'iat', iat,
+           'email', coalesce(u.email, ''), 'phone', coalesce(u.phone, ''),
+           'app_metadata', coalesce(u.raw_app_meta_data, '{}'::jsonb),
+           'user_metadata', coalesce(u.raw_user_meta_data, '{}'::jsonb),
+           -- Always authenticated: a sign-in never mints service_role,
+           -- whatever a seed wrote into auth.users.role.
+           'role', 'authenticated',
+           'aal', coalesce(s.aal, 'aal1')::text,
+           'amr', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                     'method', c.authentication_method,
+                                     'timestamp', floor(extract(epoch FROM c.created_at))::bigint)
+                                   ORDER BY c.created_at DESC), '[]'::jsonb)
+                     FROM auth.mfa_amr_claims c WHERE c.session_id = sid),
+           'session_id', sid, 'is_anonymous', u.is_anonymous)
+    INTO claims
+    FROM (SELECT NULL) one LEFT JOIN auth.sessions s ON s.id = sid;
   -- The tenant claim (kiln_access): the user's only tenant, if any.
   IF to_regprocedure('kiln.default_tenant(uuid)') IS NOT NULL THEN
     tenant := kiln.default_tenant(u.id);
-  END IF;
-  claims := jsonb_build_object(
-    'iss', issuer, 'sub', u.id, 'aud', coalesce(u.aud, 'authenticated'),
-    'exp', iat + ttl, 'iat', iat,
-    'email', coalesce(u.email, ''), 'phone', coalesce(u.phone, ''),
-    'app_metadata', coalesce(u.raw_app_meta_data, '{}'::jsonb),
-    'user_metadata', coalesce(u.raw_user_meta_data, '{}'::jsonb),
-    -- Always authenticated: a sign-in never mints service_role, whatever a
-    -- seed wrote into auth.users.role.
-    'role', 'authenticated',
-    'aal', coalesce(s.aal, 'aal1')::text, 'amr', amr,
-    'session_id', sid, 'is_anonymous', u.is_anonymous);
-  IF tenant IS NOT NULL THEN
-    claims := claims || jsonb_build_object('tenant_id', tenant);
+    IF tenant IS NOT NULL THEN
+      claims := claims || jsonb_build_object('tenant_id', tenant);
+    END IF;
   END IF;
   RETURN jsonb_build_object(
     'access_token', kiln.sign_jwt(claims),
@@ -621,27 +622,46 @@ DECLARE
   crow auth.refresh_tokens;
   window_s int := auth._setting_int(settings, 'refresh_reuse_interval_s', 10, 0, 300);
   inactive_s int := auth._setting_int(settings, 'session_inactivity_timeout_s', 604800, 0, 315360000);
+  rate int := auth._setting_int(settings, 'rate_limit_refresh', 0, 0, 1000000);
+  found_ record;
+  ctx jsonb;
   refusal jsonb;
 BEGIN
-  refusal := auth._rate_refusal('refresh', auth._setting_int(settings, 'rate_limit_refresh', 0, 0, 1000000));
-  IF refusal IS NOT NULL THEN
-    RETURN refusal;
+  -- The hot path is a handful of statements (docs/auth.md, Performance):
+  -- lock the session by the token, read the token, user and key in one
+  -- join, write the rotation and its audit row in one statement, then the
+  -- session response.
+  IF rate > 0 THEN
+    refusal := auth._rate_refusal('refresh', rate);
+    IF refusal IS NOT NULL THEN
+      RETURN refusal;
+    END IF;
   END IF;
   IF refresh_token IS NULL OR refresh_token = '' THEN
     RETURN auth._err(400, 'validation_failed', 'refresh_token required');
   END IF;
   h := auth._token_hash(refresh_token);
-  SELECT session_id INTO sid FROM auth.refresh_tokens WHERE token_hash = h;
   -- Concurrent refreshes of one session queue here; each then reads the
-  -- token as the one before it left it.
-  SELECT * INTO s FROM auth.sessions WHERE id = sid FOR UPDATE;
-  IF s.id IS NOT NULL THEN
-    SELECT * INTO t FROM auth.refresh_tokens WHERE token_hash = h;
-  END IF;
-  IF s.id IS NULL OR t.id IS NULL THEN
+  -- token as the one before it left it (a statement of its own, so that it
+  -- sees what the previous holder of the lock committed).
+  SELECT * INTO s FROM auth.sessions
+   WHERE id = (SELECT r.session_id FROM auth.refresh_tokens r WHERE r.token_hash = h)
+     FOR UPDATE;
+  IF s.id IS NULL THEN
     RETURN auth._err(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
   END IF;
-  SELECT * INTO u FROM auth.users WHERE id = t.user_id;
+  sid := s.id;
+  SELECT r AS t, us AS u, key.key AS k INTO found_
+    FROM auth.refresh_tokens r
+    JOIN auth.users us ON us.id = r.user_id
+    LEFT JOIN auth.refresh_token_keys key ON key.session_id = r.session_id
+   WHERE r.token_hash = h;
+  IF NOT FOUND THEN
+    RETURN auth._err(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
+  END IF;
+  t := found_.t;
+  u := found_.u;
+  k := found_.k;
   IF u.deleted_at IS NOT NULL THEN
     RETURN auth._err(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
   END IF;
@@ -662,15 +682,31 @@ BEGIN
                                                 ELSE 'session_inactivity' END));
     RETURN auth._err(400, 'session_expired', 'Invalid Refresh Token: Session Expired');
   END IF;
-  SELECT key INTO k FROM auth.refresh_token_keys WHERE session_id = sid;
 
   IF NOT t.revoked THEN
+    -- Rotation: the token revoked, its successor stored, the session
+    -- marked refreshed and the audit row (as auth._audit writes it), in
+    -- one statement.
     next_token := auth._successor(k, refresh_token);
-    UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = t.id;
-    INSERT INTO auth.refresh_tokens (token_hash, user_id, session_id, parent)
-    VALUES (auth._token_hash(next_token), u.id, sid, h);
-    UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now() WHERE id = sid;
-    PERFORM auth._audit('token_refreshed', u.id, u.email, 'token', jsonb_build_object('session_id', sid));
+    ctx := kiln.current_context();
+    WITH revoke_old AS (
+           UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = t.id),
+         store_next AS (
+           INSERT INTO auth.refresh_tokens (token_hash, user_id, session_id, parent)
+           VALUES (auth._token_hash(next_token), u.id, sid, h)),
+         touch AS (
+           UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now()
+            WHERE id = sid)
+    INSERT INTO auth.audit_log_entries (payload, ip_address)
+    VALUES (jsonb_build_object('action', 'token_refreshed',
+                               'actor_id', u.id::text,
+                               'actor_username', coalesce(u.email, ''),
+                               'actor_via_sso', false,
+                               'log_type', 'token',
+                               'traits', jsonb_build_object('session_id', sid),
+                               'request_id', ctx ->> 'request_id',
+                               'actor_role', ctx ->> 'role')::json,
+            coalesce(left(ctx ->> 'client_ip', 64), ''));
     RETURN auth._session_json(u, sid, next_token, settings);
   END IF;
 
