@@ -671,16 +671,14 @@ static unsigned long schema_generation(KilnServer *srv)
 static void run_plan(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                      const AuthPlan *p, KeyKind key, const char *token, bool versioned)
 {
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    KilnTx in = {.write = true, .token = token, .meta = buf_str(&meta), .sql = p->sql,
-                 .nparams = p->nparams, .params = p->params,
-                 .generation = schema_generation(req->server)};
-    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
+    KilnTxResult out;
     KilnError txerr = {0};
-    if (!tx_run(conn, &in, &out, conn_broken, &txerr)) {
+    if (!rest_tx(req, conn, true, false, token, p->sql, p->nparams, p->params,
+                 schema_generation(req->server), &out, conn_broken, &txerr)) {
         render_tx_error(res, &txerr, key, versioned);
-    } else if (out.page_rows != 200) {
+        return;
+    }
+    if (out.page_rows != 200) {
         render_flow_error(res, buf_str(&out.body), (int)out.page_rows, versioned,
                           p->token_endpoint);
     } else {
@@ -696,7 +694,6 @@ static void run_plan(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRe
     }
     buf_free(&out.body);
     buf_free(&out.extra);
-    buf_free(&meta);
 }
 
 bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,

@@ -293,16 +293,8 @@ static bool flow_run(KilnRequest *req, KilnConn *conn, bool *broken, const char 
                      const char *sql, int n, const char *const *params, json_t **answer,
                      int *status, KilnError *err)
 {
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    KilnTx in = {.write = true,
-                 .token = token,
-                 .meta = buf_str(&meta),
-                 .sql = sql,
-                 .nparams = n,
-                 .params = params};
-    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
-    bool ok = tx_run(conn, &in, &out, broken, err);
+    KilnTxResult out;
+    bool ok = rest_tx(req, conn, true, false, token, sql, n, params, 0, &out, broken, err);
     *answer = NULL;
     if (ok) {
         *answer = json_loadb(out.body.data ? out.body.data : "", out.body.len, 0, NULL);
@@ -317,7 +309,6 @@ static bool flow_run(KilnRequest *req, KilnConn *conn, bool *broken, const char 
         explicit_bzero(out.body.data, out.body.len);
     buf_free(&out.body);
     buf_free(&out.extra);
-    buf_free(&meta);
     return ok;
 }
 

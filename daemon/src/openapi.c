@@ -414,18 +414,9 @@ static bool describe_visible(KilnRequest *req, KilnConn *conn, bool *broken, Kil
     Candidates c;
     candidates(sc, schema, &c);
     const char *params[] = {buf_str(&c.schemas), buf_str(&c.names), buf_str(&c.oids)};
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    KilnTx in = {
-        .token = token,
-        .meta = buf_str(&meta),
-        .sql = sql_openapi_visible(),
-        .nparams = 3,
-        .params = params,
-        .generation = sc->generation,
-    };
-    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
-    bool ok = tx_run(conn, &in, &out, broken, err);
+    KilnTxResult out;
+    bool ok = rest_tx(req, conn, false, false, token, sql_openapi_visible(), 3, params,
+                      sc->generation, &out, broken, err);
     if (ok) {
         bool *tvis = calloc((size_t)sc->ntables + 1, sizeof *tvis);
         bool *fvis = calloc((size_t)sc->nfuncs + 1, sizeof *fvis);
@@ -443,12 +434,11 @@ static bool describe_visible(KilnRequest *req, KilnConn *conn, bool *broken, Kil
         openapi_build(sc, schema, tvis, fvis, served_writes(), &res->body);
         free(tvis);
         free(fvis);
+        buf_free(&out.body);
+        buf_free(&out.extra);
     } else {
         rest_auth_error_headers(res, err);
     }
-    buf_free(&out.body);
-    buf_free(&out.extra);
-    buf_free(&meta);
     candidates_free(&c);
     return ok;
 }
@@ -464,23 +454,17 @@ static bool describe_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRe
         return kiln_error_rest(err, 406, "PGRST107",
                                "None of these media types are available: %.200s", accept);
     const char *token;
-    if (!rest_pick_token(req, request_query(req, "apikey"), &token, err)) {
-        response_set_header(res, "WWW-Authenticate", "Bearer");
+    if (!rest_caller_token(req, request_query(req, "apikey"), res, &token, err))
         return false;
-    }
     return describe_visible(req, conn, broken, res, err, sc, schema, token);
 }
 
 bool rest_openapi(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                   KilnError *err)
 {
-    KilnServer *srv = req->server;
-    KilnSchemaCache *sc = srv->schema ? schema_holder_current(srv->schema) : NULL;
-    if (!sc) {
-        kiln_error_rest(err, 503, "PGRST002",
-                        "Could not query the database for the schema cache. Retrying.");
+    KilnSchemaCache *sc = rest_snapshot(req, err);
+    if (!sc)
         return false;
-    }
     bool ok = describe_with(req, conn, conn_broken, res, err, sc);
     schema_cache_release(sc);
     return ok;

@@ -234,6 +234,55 @@ void rest_auth_error_headers(KilnResponse *res, const KilnError *err)
                                 : "Bearer error=\"invalid_token\"");
 }
 
+bool rest_caller_token(const KilnRequest *req, const char *query_apikey, KilnResponse *res,
+                       const char **token, KilnError *err)
+{
+    if (rest_pick_token(req, query_apikey, token, err))
+        return true;
+    response_set_header(res, "WWW-Authenticate", "Bearer");
+    return false;
+}
+
+KilnSchemaCache *rest_snapshot(const KilnRequest *req, KilnError *err)
+{
+    KilnServer *srv = req->server;
+    KilnSchemaCache *sc = srv && srv->schema ? schema_holder_current(srv->schema) : NULL;
+    if (!sc)
+        kiln_error_rest(err, 503, "PGRST002",
+                        "Could not query the database for the schema cache. Retrying.");
+    return sc;
+}
+
+bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const char *token,
+             const char *sql, int nparams, const char *const *params, unsigned long generation,
+             KilnTxResult *out, bool *broken, KilnError *err)
+{
+    KilnBuf meta = KILN_BUF_INIT;
+    rest_meta(req, &meta);
+    KilnTx in = {
+        .write = write,
+        .rollback = rollback,
+        .token = token,
+        .meta = buf_str(&meta),
+        .sql = sql,
+        .nparams = nparams,
+        .params = params,
+        .generation = generation,
+    };
+    *out = (KilnTxResult){.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
+    bool ok = tx_run(conn, &in, out, broken, err);
+    buf_free(&meta);
+    if (!ok) {
+        /* A commit-time failure can follow a statement that answered (an
+         * auth flow's tokens): wipe what arrived before dropping it. */
+        if (out->body.data)
+            explicit_bzero(out->body.data, out->body.len);
+        buf_free(&out->body);
+        buf_free(&out->extra);
+    }
+    return ok;
+}
+
 bool rest_pick_token(const KilnRequest *req, const char *query_apikey, const char **token,
                      KilnError *err)
 {
@@ -362,10 +411,8 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (!rest_parse_query(arena, req->query, &kiln_rest_default_limits, &q, err))
         return false;
     const char *token;
-    if (!rest_pick_token(req, q->apikey, &token, err)) {
-        response_set_header(res, "WWW-Authenticate", "Bearer");
+    if (!rest_caller_token(req, q->apikey, res, &token, err))
         return false;
-    }
     KilnPlanOptions opt = {.schema = schema, .max_rows = req->cfg->db_max_rows,
                            .count_exact = count,
                            .aggregates = req->cfg->db_aggregates_enabled};
@@ -380,23 +427,15 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
 
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    KilnTx in = {
-        .token = token, .meta = buf_str(&meta),
-        .sql = buf_str(&sql.text), .nparams = sql.nparams, .params = sql.params,
-        .generation = sc->generation,
-    };
-    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
-    bool ok = tx_run(conn, &in, &out, broken, err);
-    buf_free(&meta);
+    KilnTxResult out;
+    bool ok = rest_tx(req, conn, false, false, token, buf_str(&sql.text), sql.nparams,
+                      sql.params, sc->generation, &out, broken, err);
     sql_free(&sql);
-    buf_free(&out.extra);
     if (!ok) {
-        buf_free(&out.body);
         rest_auth_error_headers(res, err);
         return false;
     }
+    buf_free(&out.extra);
 
     long long offset = plan->root->offset;
     response_set_header(res, "Content-Profile", schema);
@@ -453,13 +492,9 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
 bool rest_read(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                KilnError *err)
 {
-    KilnServer *srv = req->server;
-    KilnSchemaCache *sc = srv->schema ? schema_holder_current(srv->schema) : NULL;
-    if (!sc) {
-        kiln_error_rest(err, 503, "PGRST002",
-                        "Could not query the database for the schema cache. Retrying.");
+    KilnSchemaCache *sc = rest_snapshot(req, err);
+    if (!sc)
         return false;
-    }
     KilnArena *arena = arena_create();
     bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool ok = read ? read_with(req, conn, conn_broken, res, err, arena, sc)

@@ -15,6 +15,8 @@
 #include "buf.h"
 #include "error.h"
 #include "request.h"
+#include "schema_cache.h"
+#include "tx.h"
 
 #define REST_PREFIX "/rest/v1/"
 
@@ -57,6 +59,23 @@ void rest_csv_body(const struct KilnPlanNode *root, KilnBuf *rows, KilnBuf *out)
  * PGRST302. */
 bool rest_pick_token(const KilnRequest *req, const char *query_apikey, const char **token,
                      KilnError *err);
+
+/* As rest_pick_token, and a 401 also gets `WWW-Authenticate: Bearer`. */
+bool rest_caller_token(const KilnRequest *req, const char *query_apikey, KilnResponse *res,
+                       const char **token, KilnError *err);
+
+/* The current schema-cache snapshot with one reference (release it), or
+ * NULL with 503 PGRST002 while none has loaded. */
+KilnSchemaCache *rest_snapshot(const KilnRequest *req, KilnError *err);
+
+/* Runs sql (nparams params) in one transaction as the caller: token for
+ * kiln.authenticate with the request's meta (rest_meta); read-only unless
+ * write; ended by ROLLBACK when rollback. out is initialised here: on
+ * success the caller owns out->body and out->extra (free both); on failure
+ * both are already freed and err says why. */
+bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const char *token,
+             const char *sql, int nparams, const char *const *params, unsigned long generation,
+             KilnTxResult *out, bool *broken, KilnError *err);
 
 /* Appends the JSON object kiln.authenticate records (request id, client ip). */
 void rest_meta(const KilnRequest *req, KilnBuf *meta);

@@ -209,10 +209,8 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         (plan->read && plan->fn->ret_set && !rest_apply_range(req, plan->read->root, err)))
         return false;
     const char *token;
-    if (!rest_pick_token(req, plan->apikey, &token, err)) {
-        response_set_header(res, "WWW-Authenticate", "Bearer");
+    if (!rest_caller_token(req, plan->apikey, res, &token, err))
         return false;
-    }
     if (plan->read) {
         plan->read->csv = media == KILN_MEDIA_CSV;
         plan->read->strip_nulls = strip_nulls;
@@ -225,27 +223,15 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     KilnSql sql = {0};
     sql_rpc(arena, plan, &sql);
 
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    KilnTx in = {
-        .write = plan->write,
-        .token = token,
-        .meta = buf_str(&meta),
-        .sql = buf_str(&sql.text),
-        .nparams = sql.nparams,
-        .params = sql.params,
-        .generation = sc->generation,
-    };
-    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
-    bool ok = tx_run(conn, &in, &out, broken, err);
-    buf_free(&meta);
+    KilnTxResult out;
+    bool ok = rest_tx(req, conn, plan->write, false, token, buf_str(&sql.text), sql.nparams,
+                      sql.params, sc->generation, &out, broken, err);
     sql_free(&sql);
-    buf_free(&out.extra);
     if (!ok) {
-        buf_free(&out.body);
         rest_auth_error_headers(res, err);
         return false;
     }
+    buf_free(&out.extra);
 
     response_set_header(res, "Content-Profile", schema);
     char prefs[96];
@@ -260,13 +246,9 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
 bool rest_rpc(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
               KilnError *err)
 {
-    KilnServer *srv = req->server;
-    KilnSchemaCache *sc = srv->schema ? schema_holder_current(srv->schema) : NULL;
-    if (!sc) {
-        kiln_error_rest(err, 503, "PGRST002",
-                        "Could not query the database for the schema cache. Retrying.");
+    KilnSchemaCache *sc = rest_snapshot(req, err);
+    if (!sc)
         return false;
-    }
     KilnArena *arena = arena_create();
     bool ok = call_with(req, conn, conn_broken, res, err, arena, sc);
     arena_free(arena);

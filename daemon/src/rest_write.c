@@ -210,10 +210,8 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
     if (!rest_parse_query(arena, req->query, &kiln_rest_default_limits, &q, err))
         return false;
     const char *token;
-    if (!rest_pick_token(req, q->apikey, &token, err)) {
-        response_set_header(res, "WWW-Authenticate", "Bearer");
+    if (!rest_caller_token(req, q->apikey, res, &token, err))
         return false;
-    }
     KilnWriteOptions opt = {
         .schema = schema, .kind = kind, .prefer = &pf, .single = media == KILN_MEDIA_OBJECT};
     const char **names;
@@ -244,25 +242,11 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
 
     KilnSql sql = {0};
     sql_write(arena, plan, body.json, &sql);
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    KilnTx in = {
-        .write = true,
-        .rollback = pf.tx == KILN_TX_ROLLBACK,
-        .token = token,
-        .meta = buf_str(&meta),
-        .sql = buf_str(&sql.text),
-        .nparams = sql.nparams,
-        .params = sql.params,
-        .generation = sc->generation,
-    };
-    KilnTxResult out = {.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
-    ok = tx_run(conn, &in, &out, broken, err);
-    buf_free(&meta);
+    KilnTxResult out;
+    ok = rest_tx(req, conn, true, pf.tx == KILN_TX_ROLLBACK, token, buf_str(&sql.text),
+                 sql.nparams, sql.params, sc->generation, &out, broken, err);
     sql_free(&sql);
     if (!ok) {
-        buf_free(&out.body);
-        buf_free(&out.extra);
         map_violation(err);
         rest_auth_error_headers(res, err);
         return false;
