@@ -52,6 +52,16 @@ typedef struct KilnConfig {
     int auth_session_inactivity_timeout_s;
     int auth_rate_limit_sign_in;
     int auth_rate_limit_refresh;
+    char *auth_site_url;
+    char *auth_redirect_urls;
+    char *auth_external_url;
+    int auth_otp_ttl_s;
+    char *smtp_url;
+    char *smtp_user;
+    char *smtp_password;
+    char *smtp_from;
+    char *mail_templates_dir;
+    int mail_max_attempts;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

@@ -768,3 +768,18 @@ BEGIN
   END LOOP;
 END
 $grants$;
+
+-- Wakes the senders (LISTEN kiln_mail) when a flow queued mail; they also
+-- poll every second for retries that come due.
+CREATE FUNCTION auth._mail_notify()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM pg_notify('kiln_mail', '');
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER mail_outbox_notify AFTER INSERT ON auth.mail_outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION auth._mail_notify();
