@@ -32,10 +32,10 @@
 #include "sql_auth.h"
 #include "tx.h"
 
-#define MAIL_BATCH "10"
-#define MAIL_LEASE_S "120"
+#define MAIL_BATCH          "10"
+#define MAIL_LEASE_S        "120"
 #define MAIL_SMTP_TIMEOUT_S 30
-#define MAIL_RECONNECT_MS 2000
+#define MAIL_RECONNECT_MS   2000
 
 struct KilnMailer {
     pthread_t thread;
@@ -74,8 +74,10 @@ static const char *deliver(const KilnConfig *cfg, json_t *row, char *reason, siz
         snprintf(reason, rlen, "smtp_from is not an address");
         goto done;
     }
-    KilnSmtp smtp = {.url = cfg->smtp_url, .user = cfg->smtp_user,
-                     .password = cfg->smtp_password, .timeout_s = MAIL_SMTP_TIMEOUT_S};
+    KilnSmtp smtp = {.url = cfg->smtp_url,
+                     .user = cfg->smtp_user,
+                     .password = cfg->smtp_password,
+                     .timeout_s = MAIL_SMTP_TIMEOUT_S};
     if (mail_smtp_send(&smtp, from_addr, to, msg.data, msg.len, reason, rlen))
         outcome = "sent";
 done:
@@ -110,7 +112,8 @@ static int run_batch(KilnMailer *m, KilnConn *conn, bool *broken)
         snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(row, "id")));
         const char *kind = json_string_value(json_object_get(row, "kind"));
         /* After a stop request the rest of the batch goes back at once. */
-        const char *outcome = atomic_load(&m->stop) ? NULL : deliver(cfg, row, reason, sizeof reason);
+        const char *outcome =
+            atomic_load(&m->stop) ? NULL : deliver(cfg, row, reason, sizeof reason);
         const char *params[] = {id, outcome ? outcome : "retry",
                                 outcome ? reason : "the daemon stopped before sending",
                                 max_attempts};
@@ -124,7 +127,8 @@ static int run_batch(KilnMailer *m, KilnConn *conn, bool *broken)
         buf_put_json_string(&f, buf_str(&status));
         if (outcome && strcmp(outcome, "kept") == 0) {
             buf_puts(&f, ",\"read_with\":\"kiln mail\"");
-            log_write(KILN_LOG_INFO, "mail kept in the outbox (smtp_url is not set): read it with `kiln mail`",
+            log_write(KILN_LOG_INFO,
+                      "mail kept in the outbox (smtp_url is not set): read it with `kiln mail`",
                       buf_str(&f));
         } else if (outcome && strcmp(outcome, "sent") == 0) {
             log_write(KILN_LOG_INFO, "mail sent", buf_str(&f));
@@ -153,7 +157,8 @@ static void *mailer_thread(void *arg)
         bool broken = false;
         if (!conn) {
             conn = pool_conn_open(m->conninfo, "kiln mail", m->connect_timeout_s, &err);
-            if (conn && !tx_exec_scalar(conn, sql_auth_mail_listen(), 0, NULL, NULL, &broken, &err)) {
+            if (conn &&
+                !tx_exec_scalar(conn, sql_auth_mail_listen(), 0, NULL, NULL, &broken, &err)) {
                 pool_conn_close(conn);
                 conn = NULL;
             }
@@ -318,8 +323,10 @@ int mail_main(int argc, char **argv)
     if (!conn) {
         fprintf(stderr, "kiln: %s; check db_url\n", err.message);
     } else if (!tx_exec_scalar(conn, sql_auth_mail_list(), 2, params, &out, &broken, &err)) {
-        fprintf(stderr, "kiln: cannot read the outbox: %s (the kiln_auth extension and a role "
-                        "that may run auth.mail_list are needed)\n", err.message);
+        fprintf(stderr,
+                "kiln: cannot read the outbox: %s (the kiln_auth extension and a role "
+                "that may run auth.mail_list are needed)\n",
+                err.message);
     } else if (as_json) {
         printf("%s\n", buf_str(&out));
         rc = 0;

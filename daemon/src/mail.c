@@ -62,9 +62,12 @@ static const struct {
     const char *name;
     const char *field;
 } names[] = {
-    {"ConfirmationURL", "confirmation_url"}, {"Token", "token"},
-    {"TokenHash", "token_hash"},             {"SiteURL", "site_url"},
-    {"RedirectTo", "redirect_to"},           {"Email", "email"},
+    {"ConfirmationURL", "confirmation_url"},
+    {"Token", "token"},
+    {"TokenHash", "token_hash"},
+    {"SiteURL", "site_url"},
+    {"RedirectTo", "redirect_to"},
+    {"Email", "email"},
     {"NewEmail", "new_email"},
 };
 
@@ -139,12 +142,23 @@ static void put_escaped(KilnBuf *out, const char *v, bool html)
 {
     for (; v && *v; v++) {
         switch (html ? *v : 0) {
-        case '&': buf_puts(out, "&amp;"); break;
-        case '<': buf_puts(out, "&lt;"); break;
-        case '>': buf_puts(out, "&gt;"); break;
-        case '"': buf_puts(out, "&#34;"); break;
-        case '\'': buf_puts(out, "&#39;"); break;
-        default: buf_putc(out, *v);
+        case '&':
+            buf_puts(out, "&amp;");
+            break;
+        case '<':
+            buf_puts(out, "&lt;");
+            break;
+        case '>':
+            buf_puts(out, "&gt;");
+            break;
+        case '"':
+            buf_puts(out, "&#34;");
+            break;
+        case '\'':
+            buf_puts(out, "&#39;");
+            break;
+        default:
+            buf_putc(out, *v);
         }
     }
 }
@@ -206,7 +220,8 @@ bool mail_address(const char *from, char *out, size_t len)
     if (n == 0 || n >= len || !memchr(s, '@', n))
         return false;
     for (size_t i = 0; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '<' || s[i] == '>' || s[i] == ' ' || s[i] == '\t')
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '<' || s[i] == '>' || s[i] == ' ' ||
+            s[i] == '\t')
             return false;
     memcpy(out, s, n);
     out[n] = '\0';
@@ -242,8 +257,8 @@ static void put_header_text(KilnBuf *out, const char *v)
     }
 }
 
-bool mail_build_message(const char *from, const char *to, const char *subject,
-                        const char *html, KilnBuf *out, char *reason, size_t rlen)
+bool mail_build_message(const char *from, const char *to, const char *subject, const char *html,
+                        KilnBuf *out, char *reason, size_t rlen)
 {
     char from_addr[320], to_addr[320];
     if (!header_safe(from) || !mail_address(from, from_addr, sizeof from_addr)) {
@@ -268,9 +283,10 @@ bool mail_build_message(const char *from, const char *to, const char *subject,
     buf_puts(out, "\r\nMessage-ID: <");
     for (size_t i = 0; i < sizeof rnd; i++)
         buf_printf(out, "%02x", rnd[i]);
-    buf_printf(out, ".kiln@%s>\r\nMIME-Version: 1.0\r\n"
-                    "Content-Type: text/html; charset=utf-8\r\n"
-                    "Content-Transfer-Encoding: 8bit\r\n\r\n",
+    buf_printf(out,
+               ".kiln@%s>\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: text/html; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\n",
                domain);
     /* Body: CRLF line ends; a line of a lone "." is sent by curl escaped. */
     for (const char *p = html ? html : ""; *p; p++) {
@@ -303,7 +319,8 @@ static size_t upload_read(char *ptr, size_t size, size_t nmemb, void *userdata)
 bool mail_smtp_send(const KilnSmtp *smtp, const char *from_addr, const char *to, const char *msg,
                     size_t len, char *reason, size_t rlen)
 {
-    if (!smtp->url || (strncmp(smtp->url, "smtp://", 7) != 0 && strncmp(smtp->url, "smtps://", 8) != 0)) {
+    if (!smtp->url ||
+        (strncmp(smtp->url, "smtp://", 7) != 0 && strncmp(smtp->url, "smtps://", 8) != 0)) {
         set_reason(reason, rlen, "smtp_url must start with smtp:// or smtps://", NULL);
         return false;
     }

@@ -20,10 +20,10 @@
 
 /* The SMTP settings of one delivery (borrowed strings). */
 typedef struct KilnSmtp {
-    const char *url;      /* smtp://host:port or smtps://host:port */
-    const char *user;     /* NULL or "": no authentication */
+    const char *url;  /* smtp://host:port or smtps://host:port */
+    const char *user; /* NULL or "": no authentication */
     const char *password;
-    int timeout_s;        /* whole transfer */
+    int timeout_s; /* whole transfer */
 } KilnSmtp;
 
 /* The built-in template of a message kind (confirmation, magiclink,
@@ -50,8 +50,8 @@ void mail_render(const char *tmpl, json_t *data, bool html, KilnBuf *out);
  * then the body with CRLF line ends. Returns false with reason when from
  * or to is not a plain address (CR, LF, '<', '>' or no '@'), so no header
  * can be injected. */
-bool mail_build_message(const char *from, const char *to, const char *subject,
-                        const char *html, KilnBuf *out, char *reason, size_t rlen);
+bool mail_build_message(const char *from, const char *to, const char *subject, const char *html,
+                        KilnBuf *out, char *reason, size_t rlen);
 
 /* The bare address of "Name <addr>" or "addr" into out (len bytes);
  * false when there is none. */

@@ -789,7 +789,9 @@ BEGIN
   refusal := coalesce(auth._metadata_refusal(attrs -> 'data', 'data'),
                       CASE WHEN jsonb_typeof(attrs -> 'data') = 'object'
                            THEN auth._metadata_refusal(coalesce(u.raw_user_meta_data, '{}'::jsonb) || (attrs -> 'data'),
-                                                       'user_metadata') END);
+                                                       'user_metadata') END,
+                      CASE WHEN jsonb_typeof(attrs -> 'email') = 'string'
+                           THEN auth._email_change_refusal(u, attrs ->> 'email') END);  -- 41-mail.sql
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;

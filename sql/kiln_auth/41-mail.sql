@@ -60,6 +60,7 @@ COMMENT ON TABLE auth.mail_outbox IS
 CREATE INDEX mail_outbox_due_idx ON auth.mail_outbox (next_attempt_at)
   WHERE status OPERATOR(pg_catalog.=) 'pending';
 REVOKE ALL ON auth.mail_outbox FROM PUBLIC;
+ALTER TABLE auth.mail_outbox ENABLE ROW LEVEL SECURITY;
 
 -- ---------------------------------------------------------------------------
 -- Helpers (owner only).
@@ -251,6 +252,29 @@ BEGIN
 END
 $$;
 
+-- Why user u cannot change its address to new_email (a refusal), or NULL.
+-- Writes nothing: auth.update_user checks it before any change.
+CREATE FUNCTION auth._email_change_refusal(u auth.users, new_email pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr text := auth._normalize_email(new_email);
+BEGIN
+  IF new_email IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  IF addr <> lower(coalesce(u.email, '')) AND (auth._user_by_email(addr)).id IS NOT NULL THEN
+    RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+  END IF;
+  RETURN NULL;
+END
+$$;
+
 -- Starts an email change of user u to new_email (called by
 -- auth.update_user): the confirmation goes to the new address, and the
 -- address changes when its link or code is verified. Returns a refusal or
@@ -262,15 +286,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   addr text := auth._normalize_email(new_email);
+  refusal jsonb := auth._email_change_refusal(u, new_email);
 BEGIN
-  IF addr IS NULL THEN
-    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF addr = lower(coalesce(u.email, '')) THEN
     RETURN NULL;
-  END IF;
-  IF (auth._user_by_email(addr)).id IS NOT NULL THEN
-    RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
   END IF;
   PERFORM auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings);
   UPDATE auth.users SET email_change = addr, email_change_sent_at = now(), updated_at = now() WHERE id = u.id;

@@ -100,6 +100,16 @@ SELECT auth.verify('email_change', data ->> 'token', NULL, 'c1-new@mail.test', :
   FROM auth.mail_outbox WHERE recipient = 'c1-new@mail.test' ORDER BY id DESC LIMIT 1;
 SELECT email, email_change FROM auth.users WHERE id = current_setting('mailtest.uid')::uuid;
 
+-- Through auth.update_user (as the signed-in user): a refused address
+-- changes nothing, the password included.
+SELECT auth.sign_in_password('c1-new@mail.test', 'a long passphrase', :'s') AS s1 \gset
+BEGIN;
+SELECT kiln.authenticate(:'s1'::jsonb ->> 'access_token', '{"request_id": "r1"}') AS role;
+SELECT auth.update_user('{"email": "new@mail.test", "password": "another long passphrase"}', :'s') -> 'error' ->> 'code' AS taken_via_update;
+SELECT auth.update_user('{"email": "bad address", "password": "another long passphrase"}', :'s') -> 'error' ->> 'code' AS malformed;
+COMMIT;
+SELECT auth.sign_in_password('c1-new@mail.test', 'a long passphrase', :'s') ? 'access_token' AS password_unchanged;
+
 -- Invite and generate_link (admin; psql without a request context counts).
 SELECT auth.admin_invite('inv@mail.test', '{"team": "a"}', :'s') ->> 'email' AS invited;
 SELECT auth.admin_invite('inv@mail.test', '{}', :'s') -> 'error' ->> 'code' AS again;
