@@ -8,6 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
 
 \set s '{"site_url": "https://app.test", "redirect_urls": "https://other.test/welcome, https://preview.test/**", "external_url": "https://api.test/"}'
 
@@ -149,3 +150,9 @@ RESET ROLE;
 SET ROLE authenticated;
 SELECT auth.mail_list(1);
 RESET ROLE;
+
+-- Leave the database as it was for the tests after this one.
+DELETE FROM auth.users WHERE email LIKE '%@mail.test' OR created_at >= :'t0';
+DELETE FROM auth.mail_outbox;
+DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
+DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
