@@ -116,7 +116,8 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
         bool v6 = strchr(host, ':') != NULL;
         buf_printf(out, "\"http://%s%s%s:%d\"", v6 ? "[" : "", host, v6 ? "]" : "", cfg->port);
     }
-    buf_printf(out, ",\"otp_ttl_s\":%d}", cfg->auth_otp_ttl_s);
+    buf_printf(out, ",\"otp_ttl_s\":%d,\"rate_limit_email\":%d,\"rate_limit_verify\":%d}",
+               cfg->auth_otp_ttl_s, cfg->auth_rate_limit_email, cfg->auth_rate_limit_verify);
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's

@@ -123,6 +123,13 @@ static const CfgKey cfg_keys[] = {
      "http://listen_address:port)"},
     {"auth_otp_ttl_s", CFG_INT, F(auth_otp_ttl_s), "600", 10, 600, true, false, false, CHECK_NONE,
      "auth: lifetime of a mailed code or link in seconds (at most 10 minutes)"},
+    {"auth_rate_limit_email", CFG_INT, F(auth_rate_limit_email), "0", 0, 1000000, true, false,
+     false, CHECK_NONE,
+     "auth: requests that send mail (otp, magiclink, recover, resend) per 5 minutes per client IP "
+     "(429 beyond; 0 = no limit)"},
+    {"auth_rate_limit_verify", CFG_INT, F(auth_rate_limit_verify), "0", 0, 1000000, true, false,
+     false, CHECK_NONE, "auth: verifications of codes and links per 5 minutes per client IP "
+     "(429 beyond; 0 = no limit)"},
     {"smtp_url", CFG_STR, F(smtp_url), NULL, 0, 0, true, false, false, CHECK_NONE,
      "mail: SMTP server, smtp://host:port (STARTTLS when offered; required with smtp_user) or "
      "smtps://host:port; empty: mail stays in the outbox (kiln mail)"},

@@ -56,6 +56,8 @@ typedef struct KilnConfig {
     char *auth_redirect_urls;
     char *auth_external_url;
     int auth_otp_ttl_s;
+    int auth_rate_limit_email;
+    int auth_rate_limit_verify;
     char *smtp_url;
     char *smtp_user;
     char *smtp_password;

@@ -24,8 +24,11 @@
 --
 -- Settings (besides those of 40-flows): site_url, redirect_urls (comma
 -- separated; an entry ending in /** allows any path below it), external_url
--- (the API's public URL, for links), otp_ttl_s (600, 10..600), and per
--- request redirect_to (the client's emailRedirectTo / redirectTo).
+-- (the API's public URL, for links), otp_ttl_s (600, 10..600),
+-- rate_limit_email (mail-sending requests per 5 minutes per client ip: otp,
+-- recover, resend; 0 = no limit), rate_limit_verify (verifications per 5
+-- minutes per client ip; 0 = no limit), and per request redirect_to (the
+-- client's emailRedirectTo / redirectTo).
 
 -- ---------------------------------------------------------------------------
 -- Storage.
@@ -228,6 +231,25 @@ BEGIN
 END
 $$;
 
+-- The per-ip limit of the requests that send mail (bucket "email",
+-- rate_limit_email per 5 minutes): NULL or the 429 refusal. Per ip, not
+-- per address, so it reveals nothing about accounts.
+CREATE FUNCTION auth._email_rate_refusal(settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := auth._rate_refusal('email', auth._setting_int(settings, 'rate_limit_email', 0, 0, 1000000));
+BEGIN
+  IF refusal IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_email_send_rate_limit"'),
+                   '{error,message}', '"Email rate limit exceeded"');
+END
+$$;
+
 -- The user with this address (not deleted), if any.
 CREATE FUNCTION auth._user_by_email(addr pg_catalog.text)
 RETURNS auth.users
@@ -322,7 +344,7 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := auth._metadata_refusal(data, 'data');
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._email_rate_refusal(settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -364,9 +386,14 @@ AS $$
 DECLARE
   addr text := auth._normalize_email(email);
   u auth.users;
+  refusal jsonb;
 BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  refusal := auth._email_rate_refusal(settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   u := auth._user_by_email(addr);
   IF u.id IS NOT NULL AND (u.banned_until IS NULL OR u.banned_until <= now()) THEN
@@ -390,12 +417,17 @@ AS $$
 DECLARE
   addr text := auth._normalize_email(email);
   u auth.users;
+  refusal jsonb;
 BEGIN
   IF type IS NULL OR type NOT IN ('signup', 'email_change') THEN
     RETURN auth._err(400, 'validation_failed', 'Missing one of these types: signup, email_change');
   END IF;
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  refusal := auth._email_rate_refusal(settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF type = 'signup' THEN
     u := auth._user_by_email(addr);
@@ -450,9 +482,14 @@ DECLARE
   t auth.one_time_tokens;
   u auth.users;
   method text;
+  refusal jsonb;
 BEGIN
   IF types IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Verify requires a verification type');
+  END IF;
+  refusal := auth._rate_refusal('verify', auth._setting_int(settings, 'rate_limit_verify', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF coalesce(token_hash, '') <> '' THEN
     SELECT * INTO t FROM auth.one_time_tokens o

@@ -390,6 +390,42 @@ describe('codes and links are hard to abuse', () => {
   });
 });
 
+describe('rate limits', () => {
+  test('mail-sending requests and verifications are limited per client IP (429, Retry-After)', async () => {
+    const d = await startKiln({ dbUrl, args: ['--smtp-url', smtp.url, '--auth-rate-limit-email', '2',
+      '--auth-rate-limit-verify', '3'] });
+    try {
+      const post = (p, body) => request(`${d.url}/auth/v1/${p}`, {
+        method: 'POST',
+        headers: { apikey: keys.publishable, 'Content-Type': 'application/json', 'X-Supabase-Api-Version': '2024-01-01' },
+        body: JSON.stringify(body),
+      });
+      const addr = email('limited');
+      assert.equal((await post('recover', { email: addr })).status, 200);
+      assert.equal((await post('otp', { email: addr, create_user: false })).status, 200);
+      const third = await post('resend', { type: 'signup', email: addr });
+      assert.equal(third.status, 429);
+      assert.equal(third.json.code, 'over_email_send_rate_limit');
+      assert.ok(Number(third.headers['retry-after']) >= 1);
+      // The same for an address with an account: the limit is per IP.
+      const known = email('limitedknown');
+      await cluster.psql(`SELECT auth.admin_create_user('{"email": "${known}", "email_confirm": true}')`);
+      assert.equal((await post('recover', { email: known })).status, 429);
+      for (let i = 0; i < 3; i++) {
+        const v = await post('verify', { type: 'email', email: addr, token: '123456' });
+        assert.equal(v.status, 403);
+      }
+      const v4 = await post('verify', { type: 'email', email: addr, token: '123456' });
+      assert.equal(v4.status, 429);
+      assert.equal(v4.json.code, 'over_request_rate_limit');
+      // The main daemon's limits are off: it still answers.
+      assert.equal((await client().auth.resetPasswordForEmail(addr)).error, null);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('delivery', () => {
   test('SMTP down: retried with backoff, delivered when it comes back', async () => {
     const port = await freePort();
