@@ -613,7 +613,7 @@ static bool plan_resend(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
  * target with the session or the error in the fragment. */
 static bool plan_verify(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
 {
-    if (strcmp(c->req->method, "GET") == 0 || strcmp(c->req->method, "HEAD") == 0) {
+    if (strcmp(c->req->method, "GET") == 0) {
         const char *params[] = {request_query(c->req, "type"), request_query(c->req, "token"),
                                 request_query(c->req, "redirect_to"), c->settings};
         plan_set(p, sql_auth_verify_link(), 4, params);
@@ -687,8 +687,9 @@ static const struct {
     {"resend", KILN_POST, KEY_APIKEY, true, plan_resend},
     {"verify", KILN_POST, KEY_APIKEY, true, plan_verify},
     /* the link in a mail, opened by a browser: no apikey (as the gateway's
-     * open auth routes) */
-    {"verify", KILN_GET | KILN_HEAD, KEY_OPEN, false, plan_verify},
+     * open auth routes); GET only, so a HEAD from a link checker does not
+     * use the token up */
+    {"verify", KILN_GET, KEY_OPEN, false, plan_verify},
     {"invite", KILN_POST, KEY_BEARER, true, plan_invite},
     {"admin/generate_link", KILN_POST, KEY_BEARER, true, plan_generate_link},
 };

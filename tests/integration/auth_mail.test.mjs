@@ -384,6 +384,13 @@ describe('codes and links are hard to abuse', () => {
     const { location, fragment } = await follow(`${kiln.url}/auth/v1/verify?token=nope&type=signup&redirect_to=https://evil.example.net`);
     assert.ok(location.startsWith(`${SITE}#error=`), location);
     assert.equal(fragment.get('error_code'), 'otp_expired');
+    // A HEAD (a link checker) does not use a link up.
+    const gl = await admin().generateLink({ type: 'magiclink', email: addr });
+    const link = gl.data.properties.action_link;
+    const head = await request(link, { method: 'HEAD' });
+    assert.equal(head.status, 405);
+    assert.match(head.headers.allow, /GET/);
+    assert.ok((await follow(link)).fragment.get('access_token'));
     // The browser link needs no apikey; POST /verify does.
     const noKey = await request(`${kiln.url}/auth/v1/verify`, { method: 'POST', body: '{}' });
     assert.equal(noKey.status, 401);
