@@ -327,6 +327,20 @@ describe('codes and links are hard to abuse', () => {
     assert.equal(right.data.session, null);
   });
 
+  test('a reset requested twice: only the newest link works, and only once', async () => {
+    const addr = email('twice');
+    await admin().createUser({ email: addr, password: PASSWORD, email_confirm: true });
+    const c = client();
+    await c.auth.resetPasswordForEmail(addr);
+    const first = await mailTo(smtp, addr);
+    await c.auth.resetPasswordForEmail(addr);
+    const second = await mailTo(smtp, addr, 1);
+    assert.equal((await follow(first.link)).fragment.get('error_code'), 'otp_expired');
+    assert.ok((await follow(second.link)).fragment.get('access_token'));
+    assert.equal((await follow(second.link)).fragment.get('error_code'), 'otp_expired');
+    assert.equal((await follow(first.link)).fragment.get('error_code'), 'otp_expired');
+  });
+
   test('an expired code is refused', async () => {
     const addr = email('expired');
     await admin().createUser({ email: addr, password: PASSWORD, email_confirm: true });
