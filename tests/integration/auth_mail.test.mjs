@@ -506,6 +506,31 @@ describe('delivery', () => {
     }
   });
 
+  test('template files replace the built-in ones (subject line, GoTrue fields, escaping)', async () => {
+    const dir = tempDir('kiln-templates-');
+    fs.writeFileSync(path.join(dir, 'confirmation.html'),
+      'Subject: Welcome to {{ .SiteURL }}, {{ .Data.name }}\n\n<p>Hi {{ .Data.name }} ({{ .Email }})</p>\n'
+      + '<p><a href="{{ .ConfirmationURL }}">confirm</a> or code: {{ .Token }}</p>\n');
+    if (IS_ROOT) fs.chmodSync(dir, 0o755);
+    await kiln.stop();
+    const d = await startKiln({ dbUrl, args: ['--smtp-url', smtp.url, '--mail-templates-dir', dir, '--auth-site-url', SITE] });
+    try {
+      const addr = email('tmpl');
+      await client(d.url).auth.signUp({ email: addr, password: PASSWORD, options: { data: { name: 'Ada <& co>' } } });
+      const mail = await mailTo(smtp, addr);
+      assert.equal(mail.subject, `Welcome to ${SITE}, Ada <& co>`);
+      assert.ok(mail.body.includes(`<p>Hi Ada &lt;&amp; co&gt; (${addr})</p>`), mail.body);
+      const v = await client(d.url).auth.verifyOtp({ email: addr, token: mail.code, type: 'signup' });
+      assert.equal(v.error, null);
+      // A kind without a file keeps the built-in template.
+      await client(d.url).auth.resetPasswordForEmail(addr);
+      assert.equal((await mailTo(smtp, addr, 1)).subject, 'Reset your password');
+    } finally {
+      await d.stop();
+      kiln = await startKiln({ dbUrl, port: kiln.port, args: kiln.argv.slice(kiln.argv.indexOf('--db-url') + 2) });
+    }
+  });
+
   test('without smtp_url mail is kept and `kiln mail` prints its code and link', async () => {
     await kiln.stop();
     const d = await startKiln({ dbUrl, args: ['--auth-site-url', SITE] });
