@@ -8,7 +8,8 @@
  * failure is retried by the database's backoff (auth.mail_done); a daemon
  * that dies mid-batch leaves its rows to be claimed again when the lease
  * ends. Without smtp_url every message is marked `kept` and stays readable
- * with `kiln mail`, which the log line says.
+ * with `kiln mail`, which the log line says. Every 10 minutes it deletes
+ * finished messages older than 30 days (auth.mail_prune).
  *
  * It never writes SQL (sql_auth.c), never includes libpq (tx.c), and never
  * logs a recipient, code or link.
@@ -36,6 +37,7 @@
 #define MAIL_LEASE_S        "120"
 #define MAIL_SMTP_TIMEOUT_S 30
 #define MAIL_RECONNECT_MS   2000
+#define MAIL_PRUNE_EVERY_S  600
 
 struct KilnMailer {
     pthread_t thread;
@@ -152,6 +154,7 @@ static void *mailer_thread(void *arg)
     KilnMailer *m = arg;
     KilnConn *conn = NULL;
     bool warned = false;
+    time_t next_prune = 0;
     while (!atomic_load(&m->stop)) {
         KilnError err = {0};
         bool broken = false;
@@ -172,7 +175,18 @@ static void *mailer_thread(void *arg)
             }
             warned = false;
         }
-        int n = run_batch(m, conn, &broken);
+        time_t now = time(NULL);
+        if (now >= next_prune) {
+            KilnBuf pruned = KILN_BUF_INIT;
+            if (!tx_exec_scalar(conn, sql_auth_mail_prune(), 0, NULL, &pruned, &broken, &err))
+                log_kv(KILN_LOG_WARN, "mail: cannot prune the outbox", "reason", err.message);
+            else if (strcmp(buf_str(&pruned), "0") != 0)
+                log_kv(KILN_LOG_INFO, "mail: pruned finished messages older than 30 days", "count",
+                       buf_str(&pruned));
+            buf_free(&pruned);
+            next_prune = now + MAIL_PRUNE_EVERY_S;
+        }
+        int n = broken ? -1 : run_batch(m, conn, &broken);
         if (broken || n < 0) {
             pool_conn_close(conn);
             conn = NULL;

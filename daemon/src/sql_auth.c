@@ -141,3 +141,8 @@ const char *sql_auth_mail_list(void)
 {
     return "SELECT auth.mail_list($1::int4, $2)::text";
 }
+
+const char *sql_auth_mail_prune(void)
+{
+    return "SELECT auth.mail_prune(30)::text";
+}

@@ -61,10 +61,12 @@ const char *sql_auth_admin_generate_link(void);
  * LISTEN for new outbox rows; claim ($1 max rows, $2 lease seconds: a JSON
  * array); done ($1 id, $2 outcome sent|kept|retry, $3 error or NULL, $4 max
  * attempts: the new status); list for `kiln mail` ($1 limit, $2 recipient
- * or NULL: a JSON array). */
+ * or NULL: a JSON array); prune. */
 const char *sql_auth_mail_listen(void);
 const char *sql_auth_mail_claim(void);
 const char *sql_auth_mail_done(void);
 const char *sql_auth_mail_list(void);
+/* Deletes finished messages older than 30 days (the count). */
+const char *sql_auth_mail_prune(void);
 
 #endif

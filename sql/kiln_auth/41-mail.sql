@@ -782,6 +782,25 @@ BEGIN
 END
 $$;
 
+-- Deletes finished messages (sent, failed, kept) older than keep_days, at
+-- most 1000 a call; returns how many. The sender calls it every 10 minutes.
+CREATE FUNCTION auth.mail_prune(keep_days pg_catalog.int4 DEFAULT 30)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM auth.mail_outbox o
+   WHERE o.id IN (SELECT x.id FROM auth.mail_outbox x
+                   WHERE x.status <> 'pending' AND x.created_at < now() - make_interval(days => greatest(keep_days, 1))
+                   LIMIT 1000);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
 -- The newest messages for `kiln mail` (limit rows; recipient filter when
 -- not NULL), newest first, with their template fields.
 CREATE FUNCTION auth.mail_list(lim pg_catalog.int4 DEFAULT 20, recipient pg_catalog.text DEFAULT NULL)
@@ -806,7 +825,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('send_otp', 'recover', 'resend', 'verify', 'verify_link', 'admin_invite',
-                                'admin_generate_link', 'mail_claim', 'mail_done', 'mail_list')
+                                'admin_generate_link', 'mail_claim', 'mail_done', 'mail_list', 'mail_prune')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
@@ -821,7 +840,7 @@ BEGIN
   -- never read the outbox (it holds the tokens until they are sent).
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
-              AND p.proname IN ('mail_claim', 'mail_done', 'mail_list')
+              AND p.proname IN ('mail_claim', 'mail_done', 'mail_list', 'mail_prune')
   LOOP
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO authenticator', f);
   END LOOP;

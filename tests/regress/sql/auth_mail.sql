@@ -141,6 +141,15 @@ SELECT status, data ? 'token' AS token_kept, data ? 'token_hash' AS hash_kept, s
 SELECT auth.mail_done(:claimed + 100000, 'sent', NULL) AS unknown_id;
 SELECT jsonb_array_length(auth.mail_list(2)) AS listed, auth.mail_list(5, 'inv@mail.test') -> 0 ->> 'kind' AS filtered;
 
+-- Pruning: finished messages older than the retention go, pending ones stay.
+UPDATE auth.mail_outbox SET created_at = now() - interval '40 days' WHERE id = :claimed;
+INSERT INTO auth.mail_outbox (kind, recipient, data, created_at)
+VALUES ('recovery', 'old-pending@mail.test', '{}', now() - interval '40 days');
+SELECT auth.mail_prune(30) AS pruned;
+SELECT auth.mail_prune(30) AS again,
+       (SELECT count(*) FROM auth.mail_outbox WHERE id = :claimed) AS sent_row,
+       (SELECT count(*) FROM auth.mail_outbox WHERE recipient = 'old-pending@mail.test') AS pending_row;
+
 -- Who may call what: the app roles never reach the outbox or the sender.
 SET ROLE anon;
 SELECT auth.recover('nobody@mail.test', :'s') AS anon_may_recover;
