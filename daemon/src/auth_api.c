@@ -1,9 +1,11 @@
 /*
  * auth_api.c: the GoTrue-compatible API under /auth/v1 (supabase-wire §3),
  * as auth-js calls it: signup, token (password, refresh_token), logout,
- * user (GET, PUT), settings, health, .well-known/jwks.json and the admin
- * users API; the MFA endpoints and the pkce grant are planned by
- * auth_mfa.c (rows of the same endpoint table).
+ * user (GET, PUT), settings, health, .well-known/jwks.json, the admin
+ * users API, and the email flows: otp, magiclink, recover, resend, verify
+ * (POST, and GET with a 303), invite, admin/generate_link; the MFA
+ * endpoints and the pkce grant are planned by auth_mfa.c (rows of the same
+ * endpoint table).
  *
  * Every flow is one SQL function of the kiln_auth extension
  * (sql/kiln_auth/40-flows.sql); this file only turns HTTP into a call and
@@ -77,6 +79,22 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
                cfg->auth_access_token_ttl_s, cfg->auth_refresh_reuse_interval_s,
                cfg->auth_session_timebox_s, cfg->auth_session_inactivity_timeout_s,
                cfg->auth_rate_limit_sign_in, cfg->auth_rate_limit_refresh);
+    /* The email flows' settings (41-mail.sql), in the same object. */
+    out->len--; /* reopen the object */
+    buf_puts(out, ",\"site_url\":");
+    buf_put_json_string(out, cfg->auth_site_url ? cfg->auth_site_url : "");
+    buf_puts(out, ",\"redirect_urls\":");
+    buf_put_json_string(out, cfg->auth_redirect_urls ? cfg->auth_redirect_urls : "");
+    buf_puts(out, ",\"external_url\":");
+    if (cfg->auth_external_url && *cfg->auth_external_url) {
+        buf_put_json_string(out, cfg->auth_external_url);
+    } else {
+        const char *host = cfg->listen_address ? cfg->listen_address : "127.0.0.1";
+        bool v6 = strchr(host, ':') != NULL;
+        buf_printf(out, "\"http://%s%s%s:%d\"", v6 ? "[" : "", host, v6 ? "]" : "", cfg->port);
+    }
+    buf_printf(out, ",\"otp_ttl_s\":%d,\"rate_limit_email\":%d,\"rate_limit_verify\":%d}",
+               cfg->auth_otp_ttl_s, cfg->auth_rate_limit_email, cfg->auth_rate_limit_verify);
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's
@@ -541,6 +559,118 @@ static bool plan_admin_user(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     return true;
 }
 
+/* ---- email flows (41-mail.sql) ------------------------------------------- */
+
+/* A boolean field of the body: *out def when absent or null; any other
+ * type is refused. */
+static bool body_bool(json_t *body, const char *key, bool def, bool *out, AuthRefusal *r)
+{
+    json_t *v = json_object_get(body, key);
+    *out = def;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_boolean(v)) {
+        char m[96];
+        snprintf(m, sizeof m, "%s must be a boolean", key);
+        return refuse(r, 400, "bad_json", m);
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+/* POST /otp and /magiclink {email, create_user, data}: {} whether or not
+ * the address has an account. */
+static bool plan_otp(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *email, *phone, *data;
+    bool create = true;
+    if (!body_string(c->body, "email", &email, r) || !body_string(c->body, "phone", &phone, r) ||
+        !body_object(c->body, "data", p, &data, r) ||
+        !body_bool(c->body, "create_user", true, &create, r))
+        return false;
+    if (!email && phone)
+        return refuse(r, 422, "phone_provider_disabled", "Phone logins are disabled");
+    if (!email)
+        return refuse(r, 400, "validation_failed", "An email address is required");
+    const char *params[] = {email, create ? "true" : "false", data, c->settings};
+    plan_set(p, sql_auth_send_otp(), 4, params);
+    return true;
+}
+
+static bool plan_recover(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *email;
+    if (!body_string(c->body, "email", &email, r))
+        return false;
+    if (!email)
+        return refuse(r, 400, "validation_failed", "Password recovery requires an email");
+    const char *params[] = {email, c->settings};
+    plan_set(p, sql_auth_recover(), 2, params);
+    return true;
+}
+
+static bool plan_resend(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *type, *email, *phone;
+    if (!body_string(c->body, "type", &type, r) || !body_string(c->body, "email", &email, r) ||
+        !body_string(c->body, "phone", &phone, r))
+        return false;
+    if (!email && phone)
+        return refuse(r, 422, "phone_provider_disabled", "Phone logins are disabled");
+    if (!email)
+        return refuse(r, 400, "validation_failed", "An email address is required");
+    const char *params[] = {type, email, c->settings};
+    plan_set(p, sql_auth_resend(), 3, params);
+    return true;
+}
+
+/* POST /verify {type, token, email | token_hash}: a session. GET /verify
+ * ?token=&type=&redirect_to= (the link of a mail): 303 to the allowed
+ * target with the session or the error in the fragment. */
+static bool plan_verify(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    if (strcmp(c->req->method, "GET") == 0) {
+        const char *params[] = {request_query(c->req, "type"), request_query(c->req, "token"),
+                                request_query(c->req, "redirect_to"), c->settings};
+        plan_set(p, sql_auth_verify_link(), 4, params);
+        p->redirect = true;
+        return true;
+    }
+    const char *type, *token, *token_hash, *email, *phone;
+    if (!body_string(c->body, "type", &type, r) || !body_string(c->body, "token", &token, r) ||
+        !body_string(c->body, "token_hash", &token_hash, r) ||
+        !body_string(c->body, "email", &email, r) || !body_string(c->body, "phone", &phone, r))
+        return false;
+    if (!email && !token_hash && phone)
+        return refuse(r, 422, "phone_provider_disabled", "Phone logins are disabled");
+    const char *params[] = {type, token, token_hash, email, c->settings};
+    plan_set(p, sql_auth_verify(), 5, params);
+    return true;
+}
+
+static bool plan_invite(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *email, *data;
+    if (!body_string(c->body, "email", &email, r) || !body_object(c->body, "data", p, &data, r))
+        return false;
+    const char *params[] = {email, data, c->settings};
+    plan_set(p, sql_auth_admin_invite(), 3, params);
+    return true;
+}
+
+static bool plan_generate_link(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
+{
+    const char *ignored;
+    if (!body_string(c->body, "type", &ignored, r) || !body_string(c->body, "email", &ignored, r) ||
+        !body_string(c->body, "password", &ignored, r) ||
+        !body_string(c->body, "new_email", &ignored, r) ||
+        !body_object(c->body, "data", NULL, &ignored, r))
+        return false;
+    const char *params[] = {whole_body(c->body, p), c->settings};
+    plan_set(p, sql_auth_admin_generate_link(), 2, params);
+    return true;
+}
+
 /*
  * The endpoints, relative to /auth/v1/. Columns: path (a trailing '/'
  * matches one segment below it, a trailing '/' then '*' one or more), methods,
@@ -571,6 +701,17 @@ static const struct {
     {"factors/*", KILN_POST | KILN_DELETE, KEY_BEARER, true, auth_mfa_plan_factors},
     {"admin/users/*", KILN_GET | KILN_HEAD | KILN_DELETE, KEY_BEARER, true,
      auth_mfa_plan_admin_factors},
+    {"otp", KILN_POST, KEY_APIKEY, true, plan_otp},
+    {"magiclink", KILN_POST, KEY_APIKEY, true, plan_otp},
+    {"recover", KILN_POST, KEY_APIKEY, true, plan_recover},
+    {"resend", KILN_POST, KEY_APIKEY, true, plan_resend},
+    {"verify", KILN_POST, KEY_APIKEY, true, plan_verify},
+    /* the link in a mail, opened by a browser: no apikey (as the gateway's
+     * open auth routes); GET only, so a HEAD from a link checker does not
+     * use the token up */
+    {"verify", KILN_GET, KEY_OPEN, false, plan_verify},
+    {"invite", KILN_POST, KEY_BEARER, true, plan_invite},
+    {"admin/generate_link", KILN_POST, KEY_BEARER, true, plan_generate_link},
 };
 
 #define NENDPOINTS (sizeof endpoints / sizeof endpoints[0])
@@ -667,6 +808,27 @@ static unsigned long schema_generation(KilnServer *srv)
     return gen;
 }
 
+/* GET /verify: 303 See Other to the flow's {"location"} (an allowed
+ * target, checked in the database), or a generic 500. */
+static void redirect_response(KilnResponse *res, const char *body)
+{
+    json_t *o = json_loads(body, 0, NULL);
+    const char *loc = json_string_value(json_object_get(o, "location"));
+    if (!loc || strpbrk(loc, "\r\n")) {
+        auth_render_error(res, 500, "unexpected_failure",
+                          "Unexpected failure, please check server logs for more information",
+                          NULL, true, false);
+    } else {
+        res->status = 303;
+        res->content_type = "text/plain";
+        buf_reset(&res->body);
+        response_set_header(res, "Location", loc);
+        response_set_header(res, "Cache-Control", "no-store");
+        response_set_header(res, "Referrer-Policy", "no-referrer");
+    }
+    json_decref(o);
+}
+
 /* Runs a plan in one transaction and fills res with the flow's answer. */
 static void run_plan(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                      const AuthPlan *p, KeyKind key, const char *token, bool versioned)
@@ -681,6 +843,8 @@ static void run_plan(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRe
     if (out.page_rows != 200) {
         render_flow_error(res, buf_str(&out.body), (int)out.page_rows, versioned,
                           p->token_endpoint);
+    } else if (p->redirect) {
+        redirect_response(res, buf_str(&out.body));
     } else {
         res->status = p->success_status;
         res->content_type = "application/json";
@@ -718,6 +882,15 @@ bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespons
         c.body = json_object();
     if (ok) {
         auth_settings_json(req->cfg, &settings);
+        /* The client's emailRedirectTo / redirectTo (checked by the flow
+         * against site URL and allowlist). */
+        const char *redirect_to = request_query(req, "redirect_to");
+        if (redirect_to && *redirect_to) {
+            settings.len--; /* reopen the object */
+            buf_puts(&settings, ",\"redirect_to\":");
+            buf_put_json_string(&settings, redirect_to);
+            buf_putc(&settings, '}');
+        }
         c.settings = buf_str(&settings);
         ok = endpoints[ep].plan(&c, &p, &r);
     }

@@ -207,6 +207,19 @@ static bool url_under(const char *base, size_t blen, const char *url)
     return next == '\0' || next == '/' || next == '?' || next == '#';
 }
 
+/* url is base itself (a trailing '/' either way). */
+static bool url_same(const char *base, size_t blen, const char *url)
+{
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    if (blen == 0 || strncmp(url, base, blen) != 0)
+        return false;
+    return url[blen] == '\0' || (url[blen] == '/' && url[blen + 1] == '\0');
+}
+
+/* The same rule as auth._redirect_target in sql/kiln_auth/41-mail.sql (mail
+ * links): the site URL and anything below it; an auth_redirect_urls entry
+ * itself, or anything below it when it ends in slash-star-star. */
 bool oauth_redirect_allowed(const char *site, const char *list, const char *url)
 {
     if (!url || !*url || !url_clean(url))
@@ -220,10 +233,10 @@ bool oauth_redirect_allowed(const char *site, const char *list, const char *url)
         size_t m = n;
         while (m > 0 && s[m - 1] == ' ')
             m--;
-        if (m > 1 && s[m - 1] == '*') {
-            if (strncmp(url, s, m - 1) == 0)
+        if (m > 3 && strncmp(s + m - 3, "/**", 3) == 0) {
+            if (url_under(s, m - 3, url))
                 return true;
-        } else if (m > 0 && url_under(s, m, url)) {
+        } else if (m > 0 && url_same(s, m, url)) {
             return true;
         }
         s += n;

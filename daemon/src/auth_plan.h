@@ -1,7 +1,7 @@
 /*
  * auth_plan.h: the plan step of the /auth/v1 handler, shared by auth_api.c
- * (the endpoint table, core flows) and the feature files that add
- * endpoints to it (auth_mfa.c: factors, admin factors, the pkce grant).
+ * (the endpoint table, core and email flows) and the feature files that
+ * add endpoints to it (auth_mfa.c: factors, admin factors, the pkce grant).
  *
  * A plan function turns the request and its parsed body into one SQL
  * statement and its $n parameters, or refuses the request with GoTrue's
@@ -30,6 +30,7 @@ typedef struct AuthPlan {
     bool list;           /* admin list: X-Total-Count and Link headers */
     long page, per_page; /* for the Link header */
     bool token_endpoint; /* errors in the OAuth shape when unversioned */
+    bool redirect;       /* GET /verify: 303 to the body's "location" */
     char *owned[AUTH_MAX_OWNED];
     int nowned;
 } AuthPlan;

@@ -116,17 +116,42 @@ static const CfgKey cfg_keys[] = {
      "auth: sign-ups and sign-ins per 5 minutes per client IP (429 beyond; 0 = no limit)"},
     {"auth_rate_limit_refresh", CFG_INT, F(auth_rate_limit_refresh), "0", 0, 1000000, true, false,
      false, CHECK_NONE, "auth: token refreshes per 5 minutes per client IP (429 beyond; 0 = no limit)"},
-    {"auth_site_url", CFG_STR, F(auth_site_url), NULL, 0, 0, true, false, false, CHECK_NONE,
-     "auth: the app's URL: where sign-in flows return by default, and an allowed redirect_to prefix"},
+    {"auth_site_url", CFG_STR, F(auth_site_url), "http://localhost:3000", 0, 0, true, false,
+     false, CHECK_NONE,
+     "auth: the app's URL: where sign-in and mail links return by default (and any path below it "
+     "is an allowed redirect_to)"},
     {"auth_redirect_urls", CFG_STR, F(auth_redirect_urls), NULL, 0, 0, true, false, false,
-     CHECK_NONE, "auth: more allowed redirect_to URLs, comma-separated; a trailing * matches any "
-     "rest (https://app.example.com/auth/*)"},
+     CHECK_NONE, "auth: other allowed redirect_to targets, comma-separated; an entry ending in /** "
+     "allows any path below it (https://app.example.com/auth/**)"},
     {"auth_external_url", CFG_STR, F(auth_external_url), NULL, 0, 0, true, false, false,
-     CHECK_NONE, "auth: public base URL of this API, e.g. https://api.example.com (OAuth callback "
-     "<url>/auth/v1/callback); empty: http://listen_address:port"},
+     CHECK_NONE, "auth: this API's public URL, e.g. https://api.example.com, for mail links and "
+     "the OAuth callback <url>/auth/v1/callback (default: http://listen_address:port)"},
     {"auth_providers", CFG_STR, F(auth_providers), NULL, 0, 0, true, false, false, CHECK_NONE,
      "auth: path of the JSON file of OAuth/OIDC sign-in providers (docs/auth.md); holds client "
      "secrets, never printed"},
+    {"auth_otp_ttl_s", CFG_INT, F(auth_otp_ttl_s), "600", 10, 600, true, false, false, CHECK_NONE,
+     "auth: lifetime of a mailed code or link in seconds (at most 10 minutes)"},
+    {"auth_rate_limit_email", CFG_INT, F(auth_rate_limit_email), "0", 0, 1000000, true, false,
+     false, CHECK_NONE,
+     "auth: requests that send mail (otp, magiclink, recover, resend) per 5 minutes per client IP "
+     "(429 beyond; 0 = no limit)"},
+    {"auth_rate_limit_verify", CFG_INT, F(auth_rate_limit_verify), "0", 0, 1000000, true, false,
+     false, CHECK_NONE, "auth: verifications of codes and links per 5 minutes per client IP "
+     "(429 beyond; 0 = no limit)"},
+    {"smtp_url", CFG_STR, F(smtp_url), NULL, 0, 0, true, false, false, CHECK_NONE,
+     "mail: SMTP server, smtp://host:port (STARTTLS when offered; required with smtp_user) or "
+     "smtps://host:port; empty: mail stays in the outbox (kiln mail)"},
+    {"smtp_user", CFG_STR, F(smtp_user), NULL, 0, 0, true, false, false, CHECK_NONE,
+     "mail: SMTP user name (empty: no authentication)"},
+    {"smtp_password", CFG_STR, F(smtp_password), NULL, 0, 0, true, true, false, CHECK_NONE,
+     "mail: SMTP password"},
+    {"smtp_from", CFG_STR, F(smtp_from), "Kiln <noreply@localhost>", 0, 0, true, false, false,
+     CHECK_NONE, "mail: the From of every message, `Name <address>` or an address"},
+    {"mail_templates_dir", CFG_STR, F(mail_templates_dir), NULL, 0, 0, true, false, false,
+     CHECK_NONE, "mail: directory of templates (confirmation.html, magiclink.html, recovery.html, "
+     "email_change.html, invite.html) replacing the built-in ones"},
+    {"mail_max_attempts", CFG_INT, F(mail_max_attempts), "8", 1, 100, true, false, false,
+     CHECK_NONE, "mail: delivery attempts before a message is marked failed (backoff 2^n s)"},
     {"log_level", CFG_STR, F(log_level), "info", 0, 0, true, false, false, CHECK_LOG_LEVEL,
      "error, warn, info or debug"},
     {"access_log", CFG_BOOL, F(access_log), "true", 0, 0, true, false, false, CHECK_NONE,

@@ -57,6 +57,15 @@ typedef struct KilnConfig {
     char *auth_redirect_urls;     /* more allowed redirect targets, comma-separated */
     char *auth_external_url;      /* public base URL of this API (OAuth callback); "" derived */
     char *auth_providers;         /* path of the OAuth/OIDC providers file; "" none */
+    int auth_otp_ttl_s;
+    int auth_rate_limit_email;
+    int auth_rate_limit_verify;
+    char *smtp_url;
+    char *smtp_user;
+    char *smtp_password;
+    char *smtp_from;
+    char *mail_templates_dir;
+    int mail_max_attempts;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

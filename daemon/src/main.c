@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth_mail.h"
 #include "config.h"
 #include "dev.h"
 #include "serve.h"
@@ -26,6 +27,7 @@ static const struct {
     {"dev", dev_main, "run an embedded development backend (PostgreSQL + API) in ./.kiln"},
     {"serve", serve_main, "run the HTTP daemon against an existing database"},
     {"status", status_main, "show the URLs and keys of a `kiln dev` directory (--json)"},
+    {"mail", mail_main, "list the auth mail outbox: codes and links of unsent mail (--to, --json)"},
     {"config", config_main, "print the effective configuration, secrets masked"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show help for a command: kiln help CMD"},

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth_mail.h"
 #include "buf.h"
 #include "log.h"
 #include "server.h"
@@ -119,6 +120,11 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
         log_write(KILN_LOG_INFO, "listening", buf_str(&f));
         buf_free(&f);
     }
+    /* The auth mail sender: its own thread and connection (auth_mail.h). */
+    KilnMailer *mailer = mailer_start(live->db_url, live->db_connect_timeout_s);
+    if (!mailer)
+        log_write(KILN_LOG_WARN, "mail: the sender thread could not start; mail stays in the outbox",
+                  NULL);
     config_release(live);
 
     sigset_t set;
@@ -154,6 +160,7 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
         drain(&srv, 5000);
     }
     http_stop(&srv);
+    mailer_stop(mailer);
     work_free(srv.work);
     schema_holder_free(srv.schema);
     pool_free(srv.pool);

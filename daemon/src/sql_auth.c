@@ -148,3 +148,65 @@ const char *sql_auth_oauth_failed(void)
 {
     return FLOW("auth.oauth_failed($1, $2)");
 }
+
+/* ---- email (41-mail.sql) -------------------------------------------------- */
+
+const char *sql_auth_send_otp(void)
+{
+    return FLOW("auth.send_otp($1, $2::bool, $3::jsonb, $4::jsonb)");
+}
+
+const char *sql_auth_recover(void)
+{
+    return FLOW("auth.recover($1, $2::jsonb)");
+}
+
+const char *sql_auth_resend(void)
+{
+    return FLOW("auth.resend($1, $2, $3::jsonb)");
+}
+
+const char *sql_auth_verify(void)
+{
+    return FLOW("auth.verify($1, $2, $3, $4, $5::jsonb)");
+}
+
+const char *sql_auth_verify_link(void)
+{
+    return FLOW("auth.verify_link($1, $2, $3, $4::jsonb)");
+}
+
+const char *sql_auth_admin_invite(void)
+{
+    return FLOW("auth.admin_invite($1, $2::jsonb, $3::jsonb)");
+}
+
+const char *sql_auth_admin_generate_link(void)
+{
+    return FLOW("auth.admin_generate_link($1::jsonb, $2::jsonb)");
+}
+
+const char *sql_auth_mail_listen(void)
+{
+    return "LISTEN kiln_mail";
+}
+
+const char *sql_auth_mail_claim(void)
+{
+    return "SELECT auth.mail_claim($1::int4, $2::int4)::text";
+}
+
+const char *sql_auth_mail_done(void)
+{
+    return "SELECT auth.mail_done($1::int8, $2, $3, $4::int4)";
+}
+
+const char *sql_auth_mail_list(void)
+{
+    return "SELECT auth.mail_list($1::int4, $2)::text";
+}
+
+const char *sql_auth_mail_prune(void)
+{
+    return "SELECT auth.mail_prune(30)::text";
+}

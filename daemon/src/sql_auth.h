@@ -67,4 +67,33 @@ const char *sql_auth_sign_up_pkce(void);
 /* $1 auth code, $2 code verifier, $3 settings. */
 const char *sql_auth_token_pkce(void);
 
+
+/* Email flows (sql/kiln_auth/41-mail.sql). */
+/* $1 email, $2 create_user ("true"/"false"), $3 data (jsonb text or NULL), $4 settings. */
+const char *sql_auth_send_otp(void);
+/* $1 email, $2 settings. */
+const char *sql_auth_recover(void);
+/* $1 type, $2 email, $3 settings. */
+const char *sql_auth_resend(void);
+/* $1 type, $2 token, $3 token_hash, $4 email, $5 settings. */
+const char *sql_auth_verify(void);
+/* $1 type, $2 token (the link's), $3 redirect_to, $4 settings: {"location"}. */
+const char *sql_auth_verify_link(void);
+/* $1 email, $2 data (jsonb text or NULL), $3 settings. */
+const char *sql_auth_admin_invite(void);
+/* $1 attributes (jsonb text), $2 settings. */
+const char *sql_auth_admin_generate_link(void);
+
+/* The sender (auth_mail.c), on its own connection, one row, one column:
+ * LISTEN for new outbox rows; claim ($1 max rows, $2 lease seconds: a JSON
+ * array); done ($1 id, $2 outcome sent|kept|retry, $3 error or NULL, $4 max
+ * attempts: the new status); list for `kiln mail` ($1 limit, $2 recipient
+ * or NULL: a JSON array); prune. */
+const char *sql_auth_mail_listen(void);
+const char *sql_auth_mail_claim(void);
+const char *sql_auth_mail_done(void);
+const char *sql_auth_mail_list(void);
+/* Deletes finished messages older than 30 days (the count). */
+const char *sql_auth_mail_prune(void);
+
 #endif

@@ -500,6 +500,7 @@ BEGIN
           'email', CASE WHEN autoconfirm THEN now() END);
   PERFORM auth._audit('user_signedup', u.id, addr, 'team', '{"provider": "email"}');
   IF NOT autoconfirm THEN
+    PERFORM auth._mail_confirmation(u, settings);  -- 41-mail.sql
     RETURN auth._user_json(u);
   END IF;
   UPDATE auth.users SET last_sign_in_at = now() WHERE id = u.id RETURNING * INTO u;
@@ -795,8 +796,9 @@ COMMENT ON FUNCTION auth.get_user() IS 'GET /user: the signed-in user';
 
 -- attrs: {"data": {...}} merges into user_metadata (a null value removes
 -- the key); {"password": "..."} sets a new password (policy checked; the
--- same password again is refused). Email and phone changes need the
--- confirmation mail, which is not built yet: refused.
+-- same password again is refused; every other session ends);
+-- {"email": "..."} starts an email change confirmed by mail (41-mail.sql).
+-- Phone changes are refused.
 CREATE FUNCTION auth.update_user(attrs pg_catalog.jsonb, settings pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -817,15 +819,16 @@ BEGIN
   IF u.id IS NULL THEN
     RETURN auth._err(403, 'user_not_found', 'User from sub claim in JWT does not exist');
   END IF;
-  IF (attrs ? 'email' AND jsonb_typeof(attrs -> 'email') = 'string' AND attrs ->> 'email' IS DISTINCT FROM u.email)
-     OR (attrs ? 'phone' AND jsonb_typeof(attrs -> 'phone') = 'string' AND attrs ->> 'phone' IS DISTINCT FROM u.phone) THEN
-    RETURN auth._err(422, 'validation_failed', 'Changing the email or phone is not supported yet');
+  IF attrs ? 'phone' AND jsonb_typeof(attrs -> 'phone') = 'string' AND attrs ->> 'phone' IS DISTINCT FROM u.phone THEN
+    RETURN auth._err(422, 'validation_failed', 'Changing the phone is not supported yet');
   END IF;
   -- Checked before anything is written: the data as merged.
   refusal := coalesce(auth._metadata_refusal(attrs -> 'data', 'data'),
                       CASE WHEN jsonb_typeof(attrs -> 'data') = 'object'
                            THEN auth._metadata_refusal(coalesce(u.raw_user_meta_data, '{}'::jsonb) || (attrs -> 'data'),
-                                                       'user_metadata') END);
+                                                       'user_metadata') END,
+                      CASE WHEN jsonb_typeof(attrs -> 'email') = 'string'
+                           THEN auth._email_change_refusal(u, attrs ->> 'email') END);  -- 41-mail.sql
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -840,6 +843,8 @@ BEGIN
     END IF;
     UPDATE auth.users SET encrypted_password = kiln.hash_password(pw), updated_at = now()
      WHERE id = u.id;
+    -- A new password ends every other session (a recovery's too).
+    DELETE FROM auth.sessions WHERE user_id = u.id AND id IS DISTINCT FROM kiln.session_id();
     PERFORM auth._audit('user_updated_password', u.id, u.email, 'user');
   ELSIF attrs ? 'password' AND jsonb_typeof(attrs -> 'password') <> 'null' THEN
     RETURN auth._err(400, 'validation_failed', 'password must be a string');
@@ -853,8 +858,16 @@ BEGIN
      WHERE id = u.id;
     PERFORM auth._audit('user_modified', u.id, u.email, 'user');
   END IF;
+  -- An email change waits for the confirmation mail (41-mail.sql).
+  IF jsonb_typeof(attrs -> 'email') = 'string' THEN
+    refusal := auth._mail_email_change(u, attrs ->> 'email', settings);
+    IF refusal IS NOT NULL THEN
+      RETURN refusal;
+    END IF;
+  END IF;
   SELECT * INTO u FROM auth.users WHERE id = u.id;
-  RETURN auth._user_json(u);
+  RETURN auth._user_json(u) || jsonb_strip_nulls(jsonb_build_object(
+           'new_email', nullif(u.email_change, ''), 'email_change_sent_at', auth._ts(u.email_change_sent_at)));
 END
 $$;
 COMMENT ON FUNCTION auth.update_user(pg_catalog.jsonb, pg_catalog.jsonb)

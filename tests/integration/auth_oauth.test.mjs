@@ -219,7 +219,7 @@ before(async () => {
   kiln = await startKiln({
     port,
     dbUrl: `postgresql://authenticator@127.0.0.1:${cluster.port}/postgres`,
-    args: ['--auth-site-url', SITE, '--auth-redirect-urls', 'http://other.localhost:4000/auth/*',
+    args: ['--auth-site-url', SITE, '--auth-redirect-urls', 'http://other.localhost:4000/auth/**',
       '--auth-providers', providersFile],
   });
 });

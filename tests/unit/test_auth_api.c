@@ -73,14 +73,20 @@ UNIT_TEST(settings_object)
                       .auth_autoconfirm = true, .auth_password_min_length = 12,
                       .auth_access_token_ttl_s = 900, .auth_refresh_reuse_interval_s = 10,
                       .auth_session_timebox_s = 86400, .auth_session_inactivity_timeout_s = 0,
-                      .auth_rate_limit_sign_in = 30, .auth_rate_limit_refresh = 0};
+                      .auth_rate_limit_sign_in = 30, .auth_rate_limit_refresh = 0,
+                      .auth_site_url = "https://app.test", .auth_redirect_urls = NULL,
+                      .listen_address = "::1", .port = 8000, .auth_otp_ttl_s = 300, .auth_rate_limit_email = 5,
+                      .auth_rate_limit_verify = 0};
     KilnBuf b = KILN_BUF_INIT;
     auth_settings_json(&cfg, &b);
     CHECK_STR_EQ(buf_str(&b), "{\"signup_enabled\":true,\"anonymous_enabled\":false,"
                               "\"autoconfirm\":true,\"password_min_length\":12,"
                               "\"access_token_ttl_s\":900,\"refresh_reuse_interval_s\":10,"
                               "\"session_timebox_s\":86400,\"session_inactivity_timeout_s\":0,"
-                              "\"rate_limit_sign_in\":30,\"rate_limit_refresh\":0}");
+                              "\"rate_limit_sign_in\":30,\"rate_limit_refresh\":0,"
+                              "\"site_url\":\"https://app.test\",\"redirect_urls\":\"\","
+                              "\"external_url\":\"http://[::1]:8000\",\"otp_ttl_s\":300,"
+                              "\"rate_limit_email\":5,\"rate_limit_verify\":0}");
     buf_free(&b);
 }
 

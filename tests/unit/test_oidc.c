@@ -294,13 +294,15 @@ UNIT_TEST(verify_refusals)
 UNIT_TEST(redirect_allowlist)
 {
     const char *site = "http://localhost:3000";
-    const char *list = "https://app.example.com/auth/*, https://b.example.com";
+    const char *list = "https://app.example.com/auth/**, https://b.example.com";
     CHECK(oauth_redirect_allowed(site, list, "http://localhost:3000"));
     CHECK(oauth_redirect_allowed(site, list, "http://localhost:3000/"));
     CHECK(oauth_redirect_allowed(site, list, "http://localhost:3000/a/b?c=d#e"));
     CHECK(oauth_redirect_allowed(site, list, "http://localhost:3000?x=1"));
     CHECK(oauth_redirect_allowed(site, list, "https://app.example.com/auth/callback?x=1"));
-    CHECK(oauth_redirect_allowed(site, list, "https://b.example.com/anything"));
+    CHECK(oauth_redirect_allowed(site, list, "https://b.example.com"));
+    CHECK(oauth_redirect_allowed(site, list, "https://b.example.com/"));
+    CHECK(oauth_redirect_allowed(site, list, "https://app.example.com/auth/a/b"));
     CHECK(oauth_redirect_allowed("http://localhost:3000/", NULL, "http://localhost:3000/x"));
 
     const char *bad[] = {
@@ -311,6 +313,8 @@ UNIT_TEST(redirect_allowlist)
         "https://localhost:3000/",         /* another scheme */
         "https://app.example.com/other",   /* outside the wildcard */
         "https://b.example.com.evil.com",  /* a longer host */
+        "https://b.example.com/anything",  /* below a plain entry: exact only */
+        "https://app.example.com/authx",   /* beside the subtree */
         "javascript:alert(1)",             /* not http(s) */
         "//evil.com",                      /* scheme-relative */
         "/relative",                       /* relative */

@@ -42,7 +42,9 @@ export const CONFIG_KEYS = [
   'auth_password_min_length', 'auth_access_token_ttl_s', 'auth_refresh_reuse_interval_s',
   'auth_session_timebox_s', 'auth_session_inactivity_timeout_s',
   'auth_rate_limit_sign_in', 'auth_rate_limit_refresh',
-  'auth_site_url', 'auth_redirect_urls', 'auth_external_url', 'auth_providers',
+  'auth_site_url', 'auth_redirect_urls', 'auth_external_url', 'auth_providers', 'auth_otp_ttl_s',
+  'auth_rate_limit_email', 'auth_rate_limit_verify',
+  'smtp_url', 'smtp_user', 'smtp_password', 'smtp_from', 'mail_templates_dir', 'mail_max_attempts',
 ];
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

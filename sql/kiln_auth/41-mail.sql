@@ -1,0 +1,863 @@
+-- kiln_auth 0.1.0, part 41-mail: the email flows and their outbox.
+--
+-- Confirmation (sign-up without autoconfirm), magic link and email OTP
+-- (POST /otp), recovery (POST /recover), email change (PUT /user with an
+-- email), invite (POST /invite), generate_link and resend. Every message is
+-- a row of auth.mail_outbox written in the flow's transaction: the mail
+-- exists exactly when the flow committed. The daemon's sender
+-- (daemon/src/auth_mail.c) claims rows with auth.mail_claim, delivers them
+-- and records the outcome with auth.mail_done; `kiln mail` reads them with
+-- auth.mail_list.
+--
+-- Tokens: each message carries a one-time token pair in
+-- auth.one_time_tokens (one pending row per user and type): a 6-digit code
+-- (the {{ .Token }} of the mail) and a 256-bit link token (the token_hash of
+-- the link). Only SHA-256 hashes are stored there; the clear values live in
+-- the outbox row (owner only) until the message is delivered, then they are
+-- wiped from it. A token is single use, expires after otp_ttl_s (600 s at
+-- most) and is burned after 5 wrong codes.
+--
+-- It never reveals whether an account exists: /otp, /recover and /resend
+-- answer {} for any well-formed address. Redirect targets are checked
+-- against the site URL and the allowlist (settings) and fall back to the
+-- site URL, so a link is never an open redirect.
+--
+-- Settings (besides those of 40-flows): site_url, redirect_urls (comma
+-- separated; an entry ending in /** allows any path below it), external_url
+-- (the API's public URL, for links), otp_ttl_s (600, 10..600),
+-- rate_limit_email (mail-sending requests per 5 minutes per client ip: otp,
+-- recover, resend; 0 = no limit), rate_limit_verify (verifications per 5
+-- minutes per client ip; 0 = no limit), and per request redirect_to (the
+-- client's emailRedirectTo / redirectTo).
+
+-- ---------------------------------------------------------------------------
+-- Storage.
+
+ALTER TABLE auth.one_time_tokens
+  ADD COLUMN otp_hash pg_catalog.text,
+  ADD COLUMN attempts pg_catalog.int4 NOT NULL DEFAULT 0;
+COMMENT ON COLUMN auth.one_time_tokens.otp_hash IS 'SHA-256 (hex) of user id, '':'' and the 6-digit code';
+COMMENT ON COLUMN auth.one_time_tokens.attempts IS 'wrong codes so far; the token is burned at 5';
+
+CREATE TABLE auth.mail_outbox (
+  id              pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  created_at      pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  user_id         pg_catalog.uuid REFERENCES auth.users (id) ON DELETE SET NULL,
+  kind            pg_catalog.text NOT NULL
+                  CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['confirmation', 'magiclink', 'recovery',
+                                                                'email_change', 'invite'])),
+  recipient       pg_catalog.text NOT NULL,
+  -- The template fields: token, token_hash, confirmation_url, site_url,
+  -- redirect_to, email, new_email. token and token_hash are wiped once sent.
+  data            pg_catalog.jsonb NOT NULL,
+  status          pg_catalog.text NOT NULL DEFAULT 'pending'
+                  CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'sent', 'failed', 'kept'])),
+  attempts        pg_catalog.int4 NOT NULL DEFAULT 0,
+  next_attempt_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  locked_until    pg_catalog.timestamptz,
+  sent_at         pg_catalog.timestamptz,
+  last_error      pg_catalog.text
+);
+COMMENT ON TABLE auth.mail_outbox IS
+  'outgoing auth mail, written in the flow''s transaction; delivered by the daemon (pending -> sent | failed | kept)';
+CREATE INDEX mail_outbox_due_idx ON auth.mail_outbox (next_attempt_at)
+  WHERE status OPERATOR(pg_catalog.=) 'pending';
+REVOKE ALL ON auth.mail_outbox FROM PUBLIC;
+ALTER TABLE auth.mail_outbox ENABLE ROW LEVEL SECURITY;
+
+-- ---------------------------------------------------------------------------
+-- Helpers (owner only).
+
+CREATE FUNCTION auth._sha256_hex(v pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+  SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(v, 'UTF8')), 'hex')
+$$;
+
+-- A uniformly drawn 6-digit code from the strong random source.
+CREATE FUNCTION auth._otp_code()
+RETURNS pg_catalog.text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  b bytea;
+  n bigint;
+BEGIN
+  LOOP
+    b := decode(translate(kiln.random_token(6), '-_', '+/'), 'base64');
+    n := (get_byte(b, 0)::bigint << 24) | (get_byte(b, 1) << 16) | (get_byte(b, 2) << 8) | get_byte(b, 3);
+    -- Rejection sampling: below 4294000000 every residue is equally likely.
+    EXIT WHEN n < 4294000000;
+  END LOOP;
+  RETURN lpad((n % 1000000)::text, 6, '0');
+END
+$$;
+
+-- A URL without its trailing slashes.
+CREATE FUNCTION auth._url_base(u pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT pg_catalog.rtrim(pg_catalog.btrim(u), '/')
+$$;
+
+-- Does url fall under allowed (the site URL or an allowlist entry)? An
+-- entry matches itself and, when it ends in /**, any path below it; the
+-- site URL matches itself and any path below it.
+CREATE FUNCTION auth._url_under(url pg_catalog.text, allowed pg_catalog.text, subtree pg_catalog.bool)
+RETURNS pg_catalog.bool
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT CASE WHEN allowed IS NULL OR allowed OPERATOR(pg_catalog.=) '' THEN false
+              WHEN url OPERATOR(pg_catalog.=) allowed
+                OR url OPERATOR(pg_catalog.=) (allowed OPERATOR(pg_catalog.||) '/') THEN true
+              WHEN subtree THEN pg_catalog.starts_with(url, allowed OPERATOR(pg_catalog.||) '/')
+                             OR pg_catalog.starts_with(url, allowed OPERATOR(pg_catalog.||) '?')
+                             OR pg_catalog.starts_with(url, allowed OPERATOR(pg_catalog.||) '#')
+              ELSE false END
+$$;
+
+-- The redirect target for a link: redirect_to when it is allowed, else the
+-- site URL. Allowed: an http(s) URL without user info, backslashes or
+-- control characters, equal to or below the site URL, or matching an entry
+-- of redirect_urls.
+CREATE FUNCTION auth._redirect_target(redirect_to pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  site text := auth._url_base(coalesce(nullif(settings ->> 'site_url', ''), 'http://localhost:3000'));
+  entry text;
+BEGIN
+  IF redirect_to IS NULL OR redirect_to = ''
+     OR redirect_to !~ '^https?://[^/?#@\\[:space:][:cntrl:]]+([/?#][^\\[:space:][:cntrl:]]*)?$' THEN
+    RETURN site;
+  END IF;
+  IF auth._url_under(redirect_to, site, true) THEN
+    RETURN redirect_to;
+  END IF;
+  FOREACH entry IN ARRAY string_to_array(coalesce(settings ->> 'redirect_urls', ''), ',') LOOP
+    entry := btrim(entry);
+    IF entry LIKE '%/**' THEN
+      IF auth._url_under(redirect_to, auth._url_base(left(entry, -3)), true) THEN
+        RETURN redirect_to;
+      END IF;
+    ELSIF auth._url_under(redirect_to, auth._url_base(entry), false) THEN
+      RETURN redirect_to;
+    END IF;
+  END LOOP;
+  RETURN site;
+END
+$$;
+
+-- Issues a token of token_type for user u (replacing a pending one) and
+-- returns {token, token_hash}: the 6-digit code and the link token, both in
+-- clear (for the mail only; the table keeps hashes).
+CREATE FUNCTION auth._issue_token(u auth.users, token_type auth.one_time_token_type, relates_to pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  code text := auth._otp_code();
+  link text := kiln.random_token(32);
+BEGIN
+  INSERT INTO auth.one_time_tokens (user_id, token_type, token_hash, relates_to, otp_hash, attempts)
+  VALUES (u.id, token_type, auth._sha256_hex(link), relates_to, auth._sha256_hex(u.id::text || ':' || code), 0)
+  ON CONFLICT ON CONSTRAINT one_time_tokens_user_id_token_type_key DO UPDATE
+     SET token_hash = excluded.token_hash, relates_to = excluded.relates_to, otp_hash = excluded.otp_hash,
+         attempts = 0, created_at = now(), updated_at = now();
+  RETURN jsonb_build_object('token', code, 'token_hash', link);
+END
+$$;
+
+-- Percent-encodes everything but the unreserved characters (RFC 3986).
+CREATE FUNCTION auth._urlencode(v pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+  SELECT coalesce(pg_catalog.string_agg(
+           CASE WHEN b OPERATOR(pg_catalog.=) ANY (ARRAY[45, 46, 95, 126])
+                  OR b BETWEEN 48 AND 57 OR b BETWEEN 65 AND 90 OR b BETWEEN 97 AND 122
+                THEN pg_catalog.chr(b)
+                ELSE '%' OPERATOR(pg_catalog.||) pg_catalog.upper(pg_catalog.lpad(pg_catalog.to_hex(b), 2, '0')) END,
+           '' ORDER BY i), '')
+    FROM (SELECT pg_catalog.convert_to(v, 'UTF8') AS x) s,
+         LATERAL pg_catalog.generate_series(0, pg_catalog.length(s.x) OPERATOR(pg_catalog.-) 1) AS i,
+         LATERAL (SELECT pg_catalog.get_byte(s.x, i) AS b) g
+$$;
+
+-- The verification link of a message: GET {external_url}/auth/v1/verify.
+CREATE FUNCTION auth._verify_link(token_hash pg_catalog.text, type pg_catalog.text, redirect_to pg_catalog.text,
+                                  settings pg_catalog.jsonb)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT auth._url_base(coalesce(NULLIF(settings OPERATOR(pg_catalog.->>) 'external_url', ''), 'http://localhost:8000'))
+         OPERATOR(pg_catalog.||) '/auth/v1/verify?token=' OPERATOR(pg_catalog.||) token_hash
+         OPERATOR(pg_catalog.||) '&type=' OPERATOR(pg_catalog.||) type
+         OPERATOR(pg_catalog.||) '&redirect_to=' OPERATOR(pg_catalog.||) auth._urlencode(redirect_to)
+$$;
+
+-- Queues message kind for user u at recipient with a fresh token of
+-- token_type; verification type vtype goes into the link. Returns the
+-- template fields (token, token_hash, confirmation_url, redirect_to, ...).
+CREATE FUNCTION auth._queue_mail(u auth.users, kind pg_catalog.text, recipient pg_catalog.text,
+                                 token_type auth.one_time_token_type, vtype pg_catalog.text,
+                                 settings pg_catalog.jsonb, send pg_catalog.bool DEFAULT true)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t jsonb := auth._issue_token(u, token_type, recipient);
+  target text := auth._redirect_target(settings ->> 'redirect_to', settings);
+  fields jsonb;
+BEGIN
+  fields := jsonb_build_object(
+    'token', t ->> 'token', 'token_hash', t ->> 'token_hash',
+    'confirmation_url', auth._verify_link(t ->> 'token_hash', vtype, target, settings),
+    'site_url', auth._url_base(coalesce(nullif(settings ->> 'site_url', ''), 'http://localhost:3000')),
+    'redirect_to', target, 'email', coalesce(u.email, recipient), 'new_email',
+    CASE WHEN kind = 'email_change' THEN recipient ELSE '' END,
+    'type', vtype, 'data', coalesce(u.raw_user_meta_data, '{}'::jsonb));
+  IF send THEN
+    INSERT INTO auth.mail_outbox (user_id, kind, recipient, data) VALUES (u.id, kind, recipient, fields);
+  END IF;
+  RETURN fields;
+END
+$$;
+
+-- The per-ip limit of the requests that send mail (bucket "email",
+-- rate_limit_email per 5 minutes): NULL or the 429 refusal. Per ip, not
+-- per address, so it reveals nothing about accounts.
+CREATE FUNCTION auth._email_rate_refusal(settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := auth._rate_refusal('email', auth._setting_int(settings, 'rate_limit_email', 0, 0, 1000000));
+BEGIN
+  IF refusal IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_email_send_rate_limit"'),
+                   '{error,message}', '"Email rate limit exceeded"');
+END
+$$;
+
+-- The user with this address (not deleted), if any.
+CREATE FUNCTION auth._user_by_email(addr pg_catalog.text)
+RETURNS auth.users
+LANGUAGE sql STABLE
+AS $$
+  SELECT u FROM auth.users u
+   WHERE pg_catalog.lower(u.email) OPERATOR(pg_catalog.=) addr AND u.email IS NOT NULL
+     AND NOT u.is_sso_user AND u.deleted_at IS NULL
+   LIMIT 1
+$$;
+
+-- Sends the sign-up confirmation for user u (called by auth.sign_up when
+-- autoconfirm is off).
+CREATE FUNCTION auth._mail_confirmation(u auth.users, settings pg_catalog.jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM auth._queue_mail(u, 'confirmation', u.email, 'confirmation_token', 'signup', settings);
+  UPDATE auth.users SET confirmation_sent_at = now() WHERE id = u.id;
+END
+$$;
+
+-- Why user u cannot change its address to new_email (a refusal), or NULL.
+-- Writes nothing: auth.update_user checks it before any change.
+CREATE FUNCTION auth._email_change_refusal(u auth.users, new_email pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr text := auth._normalize_email(new_email);
+BEGIN
+  IF new_email IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  IF addr <> lower(coalesce(u.email, '')) AND (auth._user_by_email(addr)).id IS NOT NULL THEN
+    RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- Starts an email change of user u to new_email (called by
+-- auth.update_user): the confirmation goes to the new address, and the
+-- address changes when its link or code is verified. Returns a refusal or
+-- NULL.
+CREATE FUNCTION auth._mail_email_change(u auth.users, new_email pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr text := auth._normalize_email(new_email);
+  refusal jsonb := auth._email_change_refusal(u, new_email);
+BEGIN
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  IF addr = lower(coalesce(u.email, '')) THEN
+    RETURN NULL;
+  END IF;
+  PERFORM auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings);
+  UPDATE auth.users SET email_change = addr, email_change_sent_at = now(), updated_at = now() WHERE id = u.id;
+  PERFORM auth._audit('user_modified', u.id, u.email, 'user', jsonb_build_object('email_change_requested', true));
+  RETURN NULL;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Flows.
+
+-- POST /otp {email, create_user, data}: a magic link with its 6-digit code
+-- (confirmation for an address not confirmed yet). With create_user (the
+-- default) an unknown address gets a new unconfirmed user when sign-ups are
+-- on. Always {} for a well-formed address.
+CREATE FUNCTION auth.send_otp(email pg_catalog.text, create_user pg_catalog.bool DEFAULT true,
+                              data pg_catalog.jsonb DEFAULT '{}', settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr text := auth._normalize_email(email);
+  u auth.users;
+  refusal jsonb;
+BEGIN
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._email_rate_refusal(settings));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  u := auth._user_by_email(addr);
+  IF u.id IS NULL THEN
+    IF NOT coalesce(create_user, true) OR NOT auth._setting_bool(settings, 'signup_enabled', true) THEN
+      RETURN '{}';
+    END IF;
+    INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
+    VALUES (addr, '{"provider": "email", "providers": ["email"]}', coalesce(data, '{}'), now())
+    RETURNING * INTO u;
+    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
+    VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
+                                                 'phone_verified', false), 'email');
+    PERFORM auth._audit('user_signedup', u.id, addr, 'team', '{"provider": "email"}');
+  END IF;
+  IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
+    RETURN '{}';
+  END IF;
+  IF u.email_confirmed_at IS NULL THEN
+    PERFORM auth._mail_confirmation(u, settings);
+  ELSE
+    PERFORM auth._queue_mail(u, 'magiclink', addr, 'recovery_token', 'magiclink', settings);
+    UPDATE auth.users SET recovery_sent_at = now() WHERE id = u.id;
+  END IF;
+  RETURN '{}';
+END
+$$;
+COMMENT ON FUNCTION auth.send_otp(pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb, pg_catalog.jsonb)
+  IS 'POST /otp and /magiclink: a magic link and code by mail; {} whether or not the address has an account';
+
+-- POST /recover {email}: a recovery link and code. Always {} for a
+-- well-formed address.
+CREATE FUNCTION auth.recover(email pg_catalog.text, settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr text := auth._normalize_email(email);
+  u auth.users;
+  refusal jsonb;
+BEGIN
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  refusal := auth._email_rate_refusal(settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  u := auth._user_by_email(addr);
+  IF u.id IS NOT NULL AND (u.banned_until IS NULL OR u.banned_until <= now()) THEN
+    PERFORM auth._queue_mail(u, 'recovery', addr, 'recovery_token', 'recovery', settings);
+    UPDATE auth.users SET recovery_sent_at = now() WHERE id = u.id;
+    PERFORM auth._audit('user_recovery_requested', u.id, addr, 'user');
+  END IF;
+  RETURN '{}';
+END
+$$;
+COMMENT ON FUNCTION auth.recover(pg_catalog.text, pg_catalog.jsonb)
+  IS 'POST /recover: a password recovery mail; {} whether or not the address has an account';
+
+-- POST /resend {type: signup | email_change, email}: the pending message
+-- again, with a fresh token. Always {} for a well-formed address.
+CREATE FUNCTION auth.resend(type pg_catalog.text, email pg_catalog.text, settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr text := auth._normalize_email(email);
+  u auth.users;
+  refusal jsonb;
+BEGIN
+  IF type IS NULL OR type NOT IN ('signup', 'email_change') THEN
+    RETURN auth._err(400, 'validation_failed', 'Missing one of these types: signup, email_change');
+  END IF;
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  refusal := auth._email_rate_refusal(settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  IF type = 'signup' THEN
+    u := auth._user_by_email(addr);
+    IF u.id IS NOT NULL AND u.email_confirmed_at IS NULL THEN
+      PERFORM auth._mail_confirmation(u, settings);
+    END IF;
+  ELSE
+    SELECT * INTO u FROM auth.users x
+     WHERE lower(x.email_change) = addr AND x.deleted_at IS NULL AND x.email_change_sent_at IS NOT NULL
+     LIMIT 1;
+    IF u.id IS NOT NULL THEN
+      PERFORM auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings);
+      UPDATE auth.users SET email_change_sent_at = now() WHERE id = u.id;
+    END IF;
+  END IF;
+  RETURN '{}';
+END
+$$;
+COMMENT ON FUNCTION auth.resend(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
+  IS 'POST /resend: the sign-up or email-change confirmation again; {} whether or not it applies';
+
+-- The token types a verification type accepts.
+CREATE FUNCTION auth._verify_types(type pg_catalog.text)
+RETURNS auth.one_time_token_type[]
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT CASE type
+           WHEN 'signup' THEN ARRAY['confirmation_token']::auth.one_time_token_type[]
+           WHEN 'invite' THEN ARRAY['confirmation_token']::auth.one_time_token_type[]
+           WHEN 'recovery' THEN ARRAY['recovery_token']::auth.one_time_token_type[]
+           WHEN 'magiclink' THEN ARRAY['recovery_token', 'confirmation_token']::auth.one_time_token_type[]
+           WHEN 'email' THEN ARRAY['recovery_token', 'confirmation_token']::auth.one_time_token_type[]
+           WHEN 'email_change' THEN ARRAY['email_change_token_new']::auth.one_time_token_type[]
+         END
+$$;
+
+-- POST /verify {type, token + email | token_hash}: consumes the token and
+-- answers a session (the address confirmed, the email changed, ...). A
+-- wrong code counts against the pending token, which is burned at the
+-- fifth; an expired or unknown one is 403 otp_expired.
+CREATE FUNCTION auth.verify(type pg_catalog.text, token pg_catalog.text, token_hash pg_catalog.text,
+                            email pg_catalog.text, settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  types auth.one_time_token_type[] := auth._verify_types(type);
+  ttl int := auth._setting_int(settings, 'otp_ttl_s', 600, 10, 600);
+  addr text := auth._normalize_email(email);
+  expired jsonb := auth._err(403, 'otp_expired', 'Token has expired or is invalid');
+  t auth.one_time_tokens;
+  u auth.users;
+  method text;
+  refusal jsonb;
+BEGIN
+  IF types IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Verify requires a verification type');
+  END IF;
+  refusal := auth._rate_refusal('verify', auth._setting_int(settings, 'rate_limit_verify', 0, 0, 1000000));
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  IF coalesce(token_hash, '') <> '' THEN
+    SELECT * INTO t FROM auth.one_time_tokens o
+     WHERE o.token_hash = auth._sha256_hex(verify.token_hash) AND o.token_type = ANY (types)
+     FOR UPDATE;
+  ELSIF coalesce(token, '') <> '' AND addr IS NOT NULL THEN
+    -- A code: the pending tokens of the user the address belongs to (the
+    -- new address for an email change).
+    SELECT * INTO t FROM auth.one_time_tokens o
+     WHERE o.token_type = ANY (types) AND lower(o.relates_to) = addr
+     ORDER BY o.created_at DESC LIMIT 1
+     FOR UPDATE;
+    IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || verify.token) THEN
+      -- A wrong code: counted; the fifth burns the token.
+      IF t.attempts + 1 >= 5 THEN
+        DELETE FROM auth.one_time_tokens WHERE id = t.id;
+      ELSE
+        UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
+      END IF;
+      PERFORM auth._audit('login_failed', t.user_id, addr, 'account',
+                          jsonb_build_object('provider', 'email', 'reason', 'otp_invalid'));
+      RETURN expired;
+    END IF;
+  ELSE
+    RETURN auth._err(400, 'validation_failed', 'Verify requires a token or a token hash');
+  END IF;
+  IF t.id IS NULL THEN
+    RETURN expired;
+  END IF;
+  -- Single use, expired or not.
+  DELETE FROM auth.one_time_tokens WHERE id = t.id;
+  IF t.created_at + make_interval(secs => ttl) < now() THEN
+    RETURN expired;
+  END IF;
+  SELECT * INTO u FROM auth.users x WHERE x.id = t.user_id AND x.deleted_at IS NULL FOR UPDATE;
+  IF u.id IS NULL OR (u.banned_until IS NOT NULL AND u.banned_until > now()) THEN
+    RETURN expired;
+  END IF;
+  IF t.token_type = 'email_change_token_new' THEN
+    IF u.email_change IS NULL OR lower(u.email_change) <> lower(t.relates_to)
+       OR (auth._user_by_email(lower(t.relates_to))).id IS NOT NULL THEN
+      RETURN expired;
+    END IF;
+    UPDATE auth.users SET email = email_change, email_change = '', email_change_sent_at = NULL,
+                          email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
+     WHERE id = u.id;
+    UPDATE auth.identities SET identity_data = identity_data || jsonb_build_object('email', lower(t.relates_to))
+     WHERE user_id = u.id AND provider = 'email';
+    PERFORM auth._audit('user_modified', u.id, t.relates_to, 'user', '{"email_changed": true}');
+    method := 'email_change';
+  ELSE
+    -- Any verified link or code proves the address.
+    UPDATE auth.users SET email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
+     WHERE id = u.id;
+    UPDATE auth.identities SET identity_data = identity_data || '{"email_verified": true}'
+     WHERE user_id = u.id AND provider = 'email';
+    IF u.email_confirmed_at IS NULL THEN
+      PERFORM auth._audit('user_signedup', u.id, u.email, 'team', '{"provider": "email", "confirmed": true}');
+    END IF;
+    method := CASE WHEN t.token_type = 'recovery_token' AND type = 'recovery' THEN 'recovery'
+                   WHEN type = 'invite' THEN 'invite'
+                   WHEN t.token_type = 'confirmation_token' THEN 'otp'
+                   ELSE 'magiclink' END;
+  END IF;
+  -- One pending token of each other kind is not made stale by this one;
+  -- a confirmation also consumes the invite (the same type).
+  UPDATE auth.users SET last_sign_in_at = now() WHERE id = u.id RETURNING * INTO u;
+  UPDATE auth.identities SET last_sign_in_at = now() WHERE user_id = u.id AND provider = 'email';
+  PERFORM auth._audit('login', u.id, u.email, 'account', jsonb_build_object('provider', 'email', 'method', method));
+  RETURN auth._start_session(u, method, settings);
+END
+$$;
+COMMENT ON FUNCTION auth.verify(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
+  IS 'POST /verify: consumes a link token or code and answers a session';
+
+-- GET /verify?token=&type=&redirect_to= (the link of a mail, opened in a
+-- browser): {"location": URL} for a 303. Success: the allowed redirect
+-- target with the session in the fragment (implicit flow); failure: the
+-- target with error, error_code and error_description in the fragment.
+CREATE FUNCTION auth.verify_link(type pg_catalog.text, token pg_catalog.text, redirect_to pg_catalog.text,
+                                 settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  target text := auth._redirect_target(redirect_to, settings);
+  r jsonb := auth.verify(type, NULL, token, NULL, settings);
+  frag text;
+BEGIN
+  IF r ? 'error' THEN
+    frag := 'error=access_denied&error_code=' || auth._urlencode(r -> 'error' ->> 'code')
+            || '&error_description=' || auth._urlencode(r -> 'error' ->> 'message');
+  ELSE
+    frag := 'access_token=' || (r ->> 'access_token') || '&expires_at=' || (r ->> 'expires_at')
+            || '&expires_in=' || (r ->> 'expires_in') || '&refresh_token=' || (r ->> 'refresh_token')
+            || '&token_type=bearer&type=' || auth._urlencode(type);
+  END IF;
+  RETURN jsonb_build_object('location', split_part(target, '#', 1) || '#' || frag);
+END
+$$;
+COMMENT ON FUNCTION auth.verify_link(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
+  IS 'GET /verify: {"location"} for the 303 to the allowed redirect target, session or error in the fragment';
+
+-- POST /invite {email, data} (service_role): a new user and the invite
+-- mail. 422 email_exists for a registered address.
+CREATE FUNCTION auth.admin_invite(email pg_catalog.text, data pg_catalog.jsonb DEFAULT '{}',
+                                  settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := coalesce(auth._admin_refusal(), auth._metadata_refusal(data, 'data'));
+  addr text := auth._normalize_email(email);
+  u auth.users;
+BEGIN
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  IF (auth._user_by_email(addr)).id IS NOT NULL THEN
+    RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+  END IF;
+  INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, invited_at, confirmation_sent_at)
+  VALUES (addr, '{"provider": "email", "providers": ["email"]}', coalesce(data, '{}'), now(), now())
+  RETURNING * INTO u;
+  INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
+  VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
+                                               'phone_verified', false), 'email');
+  PERFORM auth._queue_mail(u, 'invite', addr, 'confirmation_token', 'invite', settings);
+  PERFORM auth._audit('user_invited', u.id, addr, 'team', jsonb_build_object('by', 'admin'));
+  RETURN auth._user_json(u) || jsonb_build_object('invited_at', auth._ts(u.invited_at));
+END
+$$;
+COMMENT ON FUNCTION auth.admin_invite(pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb)
+  IS 'POST /invite (service_role): a new user and the invite mail';
+
+-- POST /admin/generate_link {type, email, password, data, new_email}
+-- (service_role): the link and code of a message without sending it, as
+-- GoTrue answers: the user's fields plus action_link, email_otp,
+-- hashed_token, redirect_to, verification_type. Types: signup (creates the
+-- user with the password), invite, magiclink, recovery, email_change_new.
+CREATE FUNCTION auth.admin_generate_link(attrs pg_catalog.jsonb, settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := auth._admin_refusal();
+  type text := attrs ->> 'type';
+  addr text := auth._normalize_email(attrs ->> 'email');
+  u auth.users;
+  f jsonb;
+  vtype text;
+BEGIN
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  IF type IS NULL OR type NOT IN ('signup', 'invite', 'magiclink', 'recovery', 'email_change_new') THEN
+    RETURN auth._err(400, 'validation_failed',
+                     'Invalid type: use signup, invite, magiclink, recovery or email_change_new');
+  END IF;
+  IF addr IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  END IF;
+  refusal := auth._metadata_refusal(attrs -> 'data', 'data');
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  u := auth._user_by_email(addr);
+  IF type IN ('signup', 'invite') THEN
+    IF u.id IS NOT NULL THEN
+      RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+    END IF;
+    IF type = 'signup' THEN
+      refusal := auth._password_refusal(attrs ->> 'password', settings);
+      IF refusal IS NOT NULL THEN
+        RETURN refusal;
+      END IF;
+    END IF;
+    INSERT INTO auth.users (email, encrypted_password, raw_app_meta_data, raw_user_meta_data,
+                            invited_at, confirmation_sent_at)
+    VALUES (addr, CASE WHEN type = 'signup' THEN kiln.hash_password(attrs ->> 'password') END,
+            '{"provider": "email", "providers": ["email"]}', coalesce(attrs -> 'data', '{}'),
+            CASE WHEN type = 'invite' THEN now() END, now())
+    RETURNING * INTO u;
+    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
+    VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
+                                                 'phone_verified', false), 'email');
+    f := auth._queue_mail(u, 'confirmation', addr, 'confirmation_token', type, settings, false);
+    vtype := type;
+  ELSIF u.id IS NULL THEN
+    RETURN auth._err(404, 'user_not_found', 'User with this email not found');
+  ELSIF type = 'email_change_new' THEN
+    addr := auth._normalize_email(attrs ->> 'new_email');
+    IF addr IS NULL THEN
+      RETURN auth._err(400, 'validation_failed', 'new_email must be an email address');
+    END IF;
+    IF (auth._user_by_email(addr)).id IS NOT NULL THEN
+      RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+    END IF;
+    UPDATE auth.users SET email_change = addr, email_change_sent_at = now() WHERE id = u.id RETURNING * INTO u;
+    f := auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings, false);
+    vtype := 'email_change';
+  ELSE
+    f := auth._queue_mail(u, type, addr, 'recovery_token', type, settings, false);
+    vtype := type;
+  END IF;
+  PERFORM auth._audit('user_generate_link', u.id, u.email, 'team', jsonb_build_object('type', type));
+  SELECT * INTO u FROM auth.users x WHERE x.id = u.id;
+  RETURN auth._user_json(u) || jsonb_build_object(
+    'action_link', f ->> 'confirmation_url', 'email_otp', f ->> 'token',
+    'hashed_token', f ->> 'token_hash', 'redirect_to', f ->> 'redirect_to',
+    'verification_type', vtype);
+END
+$$;
+COMMENT ON FUNCTION auth.admin_generate_link(pg_catalog.jsonb, pg_catalog.jsonb)
+  IS 'POST /admin/generate_link (service_role): a message''s link and code, not sent';
+
+-- ---------------------------------------------------------------------------
+-- The sender's side (the daemon's login role only).
+
+-- Claims up to n due messages for lease_s seconds (FOR UPDATE SKIP LOCKED:
+-- concurrent senders never claim the same row) and returns them as a JSON
+-- array [{id, kind, recipient, data, attempts}]. A claimed row is hidden
+-- from other senders until its lease ends, so a message is sent twice only
+-- when a sender dies between delivering it and recording that.
+CREATE FUNCTION auth.mail_claim(n pg_catalog.int4, lease_s pg_catalog.int4)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  res jsonb;
+BEGIN
+  WITH due AS (
+    SELECT o.id FROM auth.mail_outbox o
+     WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+       AND (o.locked_until IS NULL OR o.locked_until < now())
+     ORDER BY o.next_attempt_at, o.id
+     LIMIT greatest(n, 1)
+     FOR UPDATE SKIP LOCKED),
+  claimed AS (
+    UPDATE auth.mail_outbox o
+       SET locked_until = now() + make_interval(secs => greatest(lease_s, 5)), attempts = o.attempts + 1
+      FROM due WHERE o.id = due.id
+    RETURNING o.id, o.kind, o.recipient, o.data, o.attempts)
+  SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]') INTO res FROM claimed c;
+  RETURN res;
+END
+$$;
+
+-- Records the outcome of a claimed message: 'sent' (the tokens are wiped
+-- from the row), 'kept' (no SMTP server configured: left readable for
+-- `kiln mail`), or 'retry' with an error: tried again after a backoff of
+-- 2^attempts seconds (at most 10 minutes), 'failed' after max_attempts.
+CREATE FUNCTION auth.mail_done(id pg_catalog.int8, outcome pg_catalog.text, error pg_catalog.text,
+                               max_attempts pg_catalog.int4 DEFAULT 8)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  m auth.mail_outbox;
+  st text;
+BEGIN
+  SELECT * INTO m FROM auth.mail_outbox o WHERE o.id = mail_done.id FOR UPDATE;
+  IF m.id IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF outcome = 'sent' THEN
+    UPDATE auth.mail_outbox o
+       SET status = 'sent', sent_at = now(), locked_until = NULL, last_error = NULL,
+           data = o.data - 'token' - 'token_hash' - 'confirmation_url'
+     WHERE o.id = m.id;
+  ELSIF outcome = 'kept' THEN
+    UPDATE auth.mail_outbox o SET status = 'kept', locked_until = NULL WHERE o.id = m.id;
+  ELSE
+    UPDATE auth.mail_outbox o
+       SET status = CASE WHEN m.attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+           locked_until = NULL, last_error = left(error, 500),
+           next_attempt_at = now() + make_interval(secs => least(power(2, m.attempts)::int, 600))
+     WHERE o.id = m.id;
+  END IF;
+  SELECT o.status INTO st FROM auth.mail_outbox o WHERE o.id = m.id;
+  RETURN st;
+END
+$$;
+
+-- Deletes finished messages (sent, failed, kept) older than keep_days, at
+-- most 1000 a call; returns how many. The sender calls it every 10 minutes.
+CREATE FUNCTION auth.mail_prune(keep_days pg_catalog.int4 DEFAULT 30)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM auth.mail_outbox o
+   WHERE o.id IN (SELECT x.id FROM auth.mail_outbox x
+                   WHERE x.status <> 'pending' AND x.created_at < now() - make_interval(days => greatest(keep_days, 1))
+                   LIMIT 1000);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
+-- The newest messages for `kiln mail` (limit rows; recipient filter when
+-- not NULL), newest first, with their template fields.
+CREATE FUNCTION auth.mail_list(lim pg_catalog.int4 DEFAULT 20, recipient pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.id DESC), '[]')
+    FROM (SELECT o.id, o.created_at, o.kind, o.recipient, o.status, o.attempts, o.sent_at, o.last_error, o.data
+            FROM auth.mail_outbox o
+           WHERE mail_list.recipient IS NULL OR lower(o.recipient) = lower(mail_list.recipient)
+           ORDER BY o.id DESC LIMIT greatest(lim, 1)) m
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Who may call them.
+
+DO $grants$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'auth'::regnamespace
+              AND p.proname IN ('send_otp', 'recover', 'resend', 'verify', 'verify_link', 'admin_invite',
+                                'admin_generate_link', 'mail_claim', 'mail_done', 'mail_list', 'mail_prune')
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+  END LOOP;
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'auth'::regnamespace
+              AND p.proname IN ('send_otp', 'recover', 'resend', 'verify', 'verify_link', 'admin_invite',
+                                'admin_generate_link')
+  LOOP
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO anon, authenticated, service_role', f);
+  END LOOP;
+  -- The sender and `kiln mail` log in as the daemon's role; the app roles
+  -- never read the outbox (it holds the tokens until they are sent).
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'auth'::regnamespace
+              AND p.proname IN ('mail_claim', 'mail_done', 'mail_list', 'mail_prune')
+  LOOP
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO authenticator', f);
+  END LOOP;
+END
+$grants$;
+
+-- Wakes the senders (LISTEN kiln_mail) when a flow queued mail; they also
+-- poll every second for retries that come due.
+CREATE FUNCTION auth._mail_notify()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM pg_notify('kiln_mail', '');
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER mail_outbox_notify AFTER INSERT ON auth.mail_outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION auth._mail_notify();
