@@ -65,6 +65,8 @@ typedef struct KilnRpcPlan {
     KilnPlan *read;     /* over the result; NULL for void */
     bool write;         /* read-write transaction: POST of a VOLATILE
                          * function; everything else runs READ ONLY */
+    bool single;        /* one object asked of a write: other than one row
+                         * fails the statement (its writes roll back) */
     const char *apikey; /* ?apikey= (decoded), NULL when absent */
 } KilnRpcPlan;
 

@@ -283,6 +283,23 @@ bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const 
     return ok;
 }
 
+void rest_map_violation(KilnError *err)
+{
+    long long rows = 0;
+    const char *code =
+        strcmp(err->code, "22P02") == 0 ? sql_write_violation(err->message, &rows) : NULL;
+    if (!code)
+        return;
+    if (strcmp(code, "PGRST124") == 0) {
+        kiln_error_rest(err, 400, "PGRST124",
+                        "Query result exceeds max-affected preference constraint");
+        kiln_error_details(err, "The query affects %lld rows", rows);
+    } else {
+        kiln_error_rest(err, 406, "PGRST116", "Cannot coerce the result to a single JSON object");
+        kiln_error_details(err, "The result contains %lld rows", rows);
+    }
+}
+
 bool rest_pick_token(const KilnRequest *req, const char *query_apikey, const char **token,
                      KilnError *err)
 {

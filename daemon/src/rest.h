@@ -77,6 +77,12 @@ bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const 
              const char *sql, int nparams, const char *const *params, unsigned long generation,
              KilnTxResult *out, bool *broken, KilnError *err);
 
+/* A max-affected or single-row check that failed inside the statement
+ * (sql_write_violation) becomes PostgREST's error: 400 PGRST124 or 406
+ * PGRST116 (the transaction was rolled back, nothing written). Other
+ * errors are left as they are. */
+void rest_map_violation(KilnError *err);
+
 /* Appends the JSON object kiln.authenticate records (request id, client ip). */
 void rest_meta(const KilnRequest *req, KilnBuf *meta);
 

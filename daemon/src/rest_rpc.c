@@ -220,6 +220,9 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         return kiln_error_rest(err, 406, "PGRST107",
                                "None of these media types are available: application/geo+json");
     }
+    /* .single() on a writing call: decided inside the statement, so a
+     * result of other than one row leaves nothing written. */
+    plan->single = plan->write && plan->read && media == KILN_MEDIA_OBJECT;
     KilnSql sql = {0};
     sql_rpc(arena, plan, &sql);
 
@@ -228,6 +231,7 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
                       sql.params, sc->generation, &out, broken, err);
     sql_free(&sql);
     if (!ok) {
+        rest_map_violation(err);
         rest_auth_error_headers(res, err);
         return false;
     }

@@ -120,25 +120,6 @@ static void apply_extra(const KilnWritePlan *plan, const KilnBuf *extra, long lo
     json_decref(root);
 }
 
-/* A max-affected or single-row check that failed inside the statement
- * becomes PostgREST's error (the transaction was rolled back). */
-static void map_violation(KilnError *err)
-{
-    long long rows = 0;
-    const char *code =
-        strcmp(err->code, "22P02") == 0 ? sql_write_violation(err->message, &rows) : NULL;
-    if (!code)
-        return;
-    if (strcmp(code, "PGRST124") == 0) {
-        kiln_error_rest(err, 400, "PGRST124",
-                        "Query result exceeds max-affected preference constraint");
-        kiln_error_details(err, "The query affects %lld rows", rows);
-    } else {
-        kiln_error_rest(err, 406, "PGRST116", "Cannot coerce the result to a single JSON object");
-        kiln_error_details(err, "The result contains %lld rows", rows);
-    }
-}
-
 /* The Preference-Applied header of a write, as PostgREST sends it per
  * kind of write. */
 static void set_applied(const KilnWritePlan *plan, const KilnPrefer *pf, KilnResponse *res)
@@ -247,7 +228,7 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
                  sql.nparams, sql.params, sc->generation, &out, broken, err);
     sql_free(&sql);
     if (!ok) {
-        map_violation(err);
+        rest_map_violation(err);
         rest_auth_error_headers(res, err);
         return false;
     }

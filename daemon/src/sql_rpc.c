@@ -67,7 +67,14 @@ void sql_rpc(KilnArena *a, const KilnRpcPlan *plan, KilnSql *out)
     buf_puts(b, ") SELECT ");
     /* the body: an array for a set, the one value (or null) otherwise */
     sql_put_body(b, plan->read, root->id, scalar ? f->name : NULL, f->ret_set);
-    buf_puts(b, " AS body, pg_catalog.count(*) AS page_rows, ");
+    buf_puts(b, " AS body, ");
+    if (plan->single) /* read back by sql_write_violation */
+        buf_puts(b, "CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<>) 1 THEN ('kiln:PGRST116:' "
+                    "OPERATOR(pg_catalog.||) pg_catalog.count(*)::text)::int8 "
+                    "ELSE pg_catalog.count(*) END");
+    else
+        buf_puts(b, "pg_catalog.count(*)");
+    buf_puts(b, " AS page_rows, ");
     if (plan->read->count_exact) {
         buf_printf(b, "(SELECT pg_catalog.count(*) FROM " SQL_RPC_SOURCE " AS k%d", root->id);
         sql_put_where(a, out, root);

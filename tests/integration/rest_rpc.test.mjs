@@ -65,6 +65,8 @@ CREATE FUNCTION public.numbers(n int) RETURNS SETOF int LANGUAGE sql IMMUTABLE
   AS 'SELECT pg_catalog.generate_series(1, n)';
 CREATE FUNCTION public.note(msg text) RETURNS void LANGUAGE sql VOLATILE
   AS 'INSERT INTO public.calls (note) VALUES (msg)';
+CREATE FUNCTION public.note_many(n int) RETURNS SETOF public.calls LANGUAGE sql VOLATILE
+  AS $$INSERT INTO public.calls (note) SELECT 'many ' || g FROM pg_catalog.generate_series(1, n) g RETURNING *$$;
 CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE plpgsql STABLE
   AS $$BEGIN PERFORM public.note('sneaky'); RETURN 1; END$$;
 CREATE FUNCTION public.echo_json(jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS 'SELECT $1';
@@ -227,6 +229,19 @@ describe('results', () => {
     assert.equal(r.status, 406);
     assert.equal(r.error.code, 'PGRST116');
     assert.equal(r.error.details, 'The result contains 5 rows');
+  });
+
+  test('single() on a writing call: other than one row is 406 and nothing is written', async () => {
+    const sb = client(keys.secret);
+    let r = await sb.rpc('note_many', { n: 2 }).single();
+    assert.equal(r.status, 406);
+    assert.equal(r.error.code, 'PGRST116');
+    assert.equal(r.error.details, 'The result contains 2 rows');
+    assert.equal(await cluster.psql("SELECT count(*) FROM public.calls WHERE note LIKE 'many %'"), '0');
+    r = await sb.rpc('note_many', { n: 1 }).single();
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(r.data.note, 'many 1');
+    assert.equal(await cluster.psql("SELECT count(*) FROM public.calls WHERE note LIKE 'many %'"), '1');
   });
 });
 
