@@ -16,7 +16,7 @@
  * (an offset into KilnPrefer, all int-sized enums), the value. A token
  * sets its field only when the field is still unset (first one wins).
  */
-typedef enum { F_RET, F_COUNT, F_RES, F_MISSING, F_HANDLING, F_TX, F_NONE } Field;
+typedef enum { F_RET, F_COUNT, F_RES, F_MISSING, F_HANDLING, F_TX, F_PARAMS } Field;
 
 static const struct {
     const char *token;
@@ -37,8 +37,8 @@ static const struct {
     {"handling=lenient", F_HANDLING, KILN_HANDLING_LENIENT},
     {"tx=commit", F_TX, KILN_TX_COMMIT},
     {"tx=rollback", F_TX, KILN_TX_ROLLBACK},
-    /* accepted by PostgREST and ignored (removed in PostgREST 13) */
-    {"params=single-object", F_NONE, 0},
+    /* RPC POST: the body is the function's one json/jsonb argument */
+    {"params=single-object", F_PARAMS, KILN_PARAMS_SINGLE},
 };
 
 static int *field_of(KilnPrefer *p, Field f)
@@ -56,8 +56,8 @@ static int *field_of(KilnPrefer *p, Field f)
         return (int *)&p->handling;
     case F_TX:
         return (int *)&p->tx;
-    case F_NONE:
-        break;
+    case F_PARAMS:
+        return (int *)&p->params;
     }
     return NULL;
 }
@@ -154,17 +154,17 @@ void rest_prefer_applied(const KilnPrefer *p, const KilnPreferApplied *w, KilnBu
     static const char *const missing[] = {NULL, "missing=default", "missing=null"};
     static const char *const handling[] = {NULL, "handling=strict", "handling=lenient"};
     static const char *const tx[] = {NULL, "tx=commit", "tx=rollback"};
-    const char *vals[7] = {
+    const char *vals[] = {
         w->resolution ? res[p->resolution] : NULL,
         w->missing ? missing[p->missing] : NULL,
         w->ret ? ret[p->ret] : NULL,
         w->count ? count[p->count] : NULL,
+        w->params && p->params == KILN_PARAMS_SINGLE ? "params=single-object" : NULL,
         w->tx ? tx[p->tx] : NULL,
         w->handling ? handling[p->handling] : NULL,
-        NULL,
     };
     size_t start = out->len;
-    for (int i = 0; i < 6; i++)
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
         if (vals[i])
             buf_printf(out, "%s%s", out->len > start ? ", " : "", vals[i]);
     if (w->max_affected && p->handling == KILN_HANDLING_STRICT && p->max_affected >= 0)

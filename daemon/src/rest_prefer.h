@@ -32,6 +32,7 @@ typedef enum { KILN_RES_NONE, KILN_RES_MERGE, KILN_RES_IGNORE } KilnPreferResolu
 typedef enum { KILN_MISSING_NONE, KILN_MISSING_DEFAULT, KILN_MISSING_NULL } KilnPreferMissing;
 typedef enum { KILN_HANDLING_NONE, KILN_HANDLING_STRICT, KILN_HANDLING_LENIENT } KilnPreferHandling;
 typedef enum { KILN_TX_NONE, KILN_TX_COMMIT, KILN_TX_ROLLBACK } KilnPreferTx;
+typedef enum { KILN_PARAMS_NONE, KILN_PARAMS_SINGLE } KilnPreferParams;
 
 #define KILN_PREFER_MAX_INVALID 8
 
@@ -42,6 +43,7 @@ typedef struct KilnPrefer {
     KilnPreferMissing missing;
     KilnPreferHandling handling;
     KilnPreferTx tx;        /* KILN_TX_NONE unless tx overrides are allowed */
+    KilnPreferParams params; /* params=single-object (RPC POST) */
     long long max_affected; /* -1: not given (or not a whole number) */
     /* unrecognised preferences, as written (trimmed, cut to 63 bytes);
      * ninvalid may exceed KILN_PREFER_MAX_INVALID (the rest are counted) */
@@ -60,12 +62,12 @@ bool rest_prefer_check(const KilnPrefer *p, KilnError *err);
 
 /* Which preferences a handler applied, for Preference-Applied. */
 typedef struct KilnPreferApplied {
-    bool resolution, missing, ret, count, tx, handling, max_affected;
+    bool resolution, missing, ret, count, params, tx, handling, max_affected;
 } KilnPreferApplied;
 
 /* Appends the Preference-Applied value: the applied preferences that were
- * given, in PostgREST's order (resolution, missing, return, count, tx,
- * handling, max-affected), joined by ", ". Appends nothing when none. */
+ * given, in PostgREST's order (resolution, missing, return, count, params,
+ * tx, handling, max-affected), joined by ", ". Appends nothing when none. */
 void rest_prefer_applied(const KilnPrefer *p, const KilnPreferApplied *which, KilnBuf *out);
 
 #endif

@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "plan_rpc.h"
 #include "rest.h"
+#include "rest_prefer.h"
 #include "route.h"
 #include "schema_cache.h"
 #include "server.h"
@@ -26,48 +27,6 @@
 #include "tx.h"
 
 #define RPC_PREFIX REST_PREFIX "rpc/"
-
-/* Prefer: count=exact|planned|estimated (all counted exactly); the first
- * count= wins. *applied gets the preference echoed back, or NULL. */
-static bool rpc_prefer_count(const char *prefer, const char **applied)
-{
-    static const char *const counts[] = {"count=exact", "count=planned", "count=estimated"};
-    *applied = NULL;
-    for (const char *s = prefer; s && *s;) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        size_t n = strcspn(s, ",");
-        size_t t = n;
-        while (t && s[t - 1] == ' ')
-            t--;
-        if (t > 6 && strncmp(s, "count=", 6) == 0) {
-            for (size_t i = 0; i < 3; i++)
-                if (strlen(counts[i]) == t && strncmp(s, counts[i], t) == 0)
-                    *applied = counts[i];
-            return *applied != NULL;
-        }
-        s += n;
-    }
-    return false;
-}
-
-/* Does the Prefer header list token (e.g. "return=minimal")? */
-static bool prefer_has(const char *prefer, const char *token)
-{
-    size_t len = strlen(token);
-    for (const char *s = prefer; s && *s;) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        size_t n = strcspn(s, ",");
-        size_t t = n;
-        while (t && s[t - 1] == ' ')
-            t--;
-        if (t == len && strncmp(s, token, len) == 0)
-            return true;
-        s += n;
-    }
-    return false;
-}
 
 /* The body's kind from Content-Type (none: JSON). 415 for anything else. */
 static bool body_type(const char *ct, KilnBodyType *out, KilnError *err)
@@ -184,12 +143,14 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     bool strip_nulls;
     if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
         return false;
-    const char *prefer = request_header(req, "Prefer");
-    const char *applied = NULL;
-    bool count = rpc_prefer_count(prefer, &applied);
+    KilnPrefer pf;
+    rest_prefer_parse(request_header(req, "Prefer"), false, &pf);
+    if (!rest_prefer_check(&pf, err))
+        return false;
+    bool count = pf.count != KILN_COUNT_NONE;
     /* postgrest-js sends return=minimal for a head call with object
      * arguments (a POST): answer it like a HEAD, without a body. */
-    bool minimal = post && prefer_has(prefer, "return=minimal");
+    bool minimal = post && pf.ret == KILN_RET_MINIMAL;
     KilnRpcRequest r = {
         .schema = schema,
         .name = name,
@@ -200,7 +161,7 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         .max_rows = req->cfg->db_max_rows,
         .count_exact = count,
         .aggregates = req->cfg->db_aggregates_enabled,
-        .single_object = post && prefer_has(prefer, "params=single-object"),
+        .single_object = post && pf.params == KILN_PARAMS_SINGLE,
     };
     if (post && !body_type(request_header(req, "Content-Type"), &r.body_type, err))
         return false;
@@ -238,12 +199,12 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     buf_free(&out.extra);
 
     response_set_header(res, "Content-Profile", schema);
-    char prefs[96];
-    snprintf(prefs, sizeof prefs, "%s%s%s%s%s", applied ? applied : "",
-             applied && r.single_object ? ", " : "", r.single_object ? "params=single-object" : "",
-             (applied || r.single_object) && minimal ? ", " : "", minimal ? "return=minimal" : "");
-    if (prefs[0])
-        response_set_header(res, "Preference-Applied", prefs);
+    KilnPreferApplied which = {.ret = minimal, .count = count, .params = r.single_object};
+    KilnBuf applied = KILN_BUF_INIT;
+    rest_prefer_applied(&pf, &which, &applied);
+    if (applied.len)
+        response_set_header(res, "Preference-Applied", buf_str(&applied));
+    buf_free(&applied);
     return respond(res, plan, &out, media, minimal, err);
 }
 

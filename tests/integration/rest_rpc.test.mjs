@@ -358,6 +358,11 @@ describe('arguments', () => {
     assert.deepEqual(r.json, [5, 6]);
     assert.equal(r.headers['content-range'], '1-2/7');
     assert.equal(r.headers['preference-applied'], 'count=exact');
+    // the same Prefer parser as reads and writes: strict handling refuses the unknown
+    r = await raw('rpc/numbers?n=3', { headers: { Prefer: 'handling=strict, count=exact, nonsense=1' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.code, 'PGRST122');
+    assert.equal(r.json.details, 'Invalid preferences: nonsense=1');
     r = await raw('rpc/numbers?n=3', { method: 'HEAD', headers: { Prefer: 'count=exact' } });
     assert.equal(r.status, 200);
     assert.equal(r.body, '');

@@ -505,19 +505,19 @@ UNIT_TEST(prefer_parse_first_wins_and_applied_order)
     KilnPrefer p;
     rest_prefer_parse("count=exact,  return=representation ,return=minimal, tx=rollback, "
                       "resolution=ignore-duplicates, missing=default, handling=strict, "
-                      "max-affected=10, foo",
+                      "max-affected=10, params=single-object, foo",
                       true, &p);
     CHECK(p.ret == KILN_RET_REPRESENTATION && p.count == KILN_COUNT_EXACT);
     CHECK(p.tx == KILN_TX_ROLLBACK && p.resolution == KILN_RES_IGNORE);
     CHECK(p.missing == KILN_MISSING_DEFAULT && p.handling == KILN_HANDLING_STRICT);
-    CHECK(p.max_affected == 10 && p.ninvalid == 1);
+    CHECK(p.max_affected == 10 && p.ninvalid == 1 && p.params == KILN_PARAMS_SINGLE);
     CHECK_STR_EQ(p.invalid[0], "foo");
     KilnBuf b = KILN_BUF_INIT;
-    KilnPreferApplied all = {true, true, true, true, true, true, true};
+    KilnPreferApplied all = {true, true, true, true, true, true, true, true};
     rest_prefer_applied(&p, &all, &b);
     CHECK_STR_EQ(buf_str(&b), "resolution=ignore-duplicates, missing=default, "
-                              "return=representation, count=exact, tx=rollback, handling=strict, "
-                              "max-affected=10");
+                              "return=representation, count=exact, params=single-object, "
+                              "tx=rollback, handling=strict, max-affected=10");
     buf_free(&b);
     /* tx is recognised but not applied when overrides are off */
     rest_prefer_parse("tx=rollback", false, &p);
