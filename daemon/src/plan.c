@@ -477,3 +477,36 @@ bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t
     *out = p;
     return true;
 }
+
+/* Is there an ANDed top-level plain `name=eq.value` filter in n's conds? */
+static bool has_pk_eq(const KilnPlanNode *n, const char *name)
+{
+    for (int i = 0; i < n->nconds; i++) {
+        const KilnLogic *l = n->conds[i];
+        if (!l->is_leaf)
+            continue;
+        const KilnFilter *f = &l->filter;
+        if (f->op == KILN_OP_EQ && !f->negate && f->quant == KILN_QUANT_NONE &&
+            !f->field.path && !f->embed && strcmp(f->field.name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool plan_at_most_one_row(const KilnPlanNode *root)
+{
+    if (root->limit >= 0 && root->limit <= 1)
+        return true;
+    if (root->rpc_source || !root->table || root->table->is_view)
+        return false;
+    int npk = 0;
+    for (int i = 0; i < root->table->ncols; i++) {
+        const KilnColumn *c = &root->table->cols[i];
+        if (!c->pk)
+            continue;
+        npk++;
+        if (!has_pk_eq(root, c->name))
+            return false;
+    }
+    return npk > 0;
+}

@@ -76,6 +76,9 @@ typedef struct KilnPlan {
     bool csv;                  /* text/csv rows (the handler adds the header row) */
     bool strip_nulls;          /* nulls=stripped: null-valued keys dropped */
     const char *geojson_schema; /* application/geo+json: PostGIS's schema */
+    bool row_set;              /* the statement returns the rows themselves,
+                                * one JSON object each, rather than one
+                                * aggregated body (see plan_at_most_one_row) */
 } KilnPlan;
 
 typedef struct KilnPlanOptions {
@@ -94,5 +97,12 @@ bool plan_read(KilnArena *a, const KilnSchemaCache *sc, const char *table, const
 bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t,
                      const KilnRestQuery *q, const KilnPlanOptions *opt, KilnPlan **out,
                      KilnError *err);
+
+/* Whether the root of a read plan can yield at most one row: its limit is
+ * 0 or 1, or an ANDed top-level `col=eq.value` filter covers every column
+ * of the table's primary key (embeds and spreads keep one row per root
+ * row). Such a read needs no aggregate around its rows: aggregating costs
+ * the database more to start than the one row costs to send. */
+bool plan_at_most_one_row(const KilnPlanNode *root);
 
 #endif

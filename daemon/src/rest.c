@@ -253,24 +253,15 @@ KilnSchemaCache *rest_snapshot(const KilnRequest *req, KilnError *err)
     return sc;
 }
 
-bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const char *token,
-             const char *sql, int nparams, const char *const *params, unsigned long generation,
-             KilnTxResult *out, bool *broken, KilnError *err)
+/* rest_tx with in's statement and flags: adds the request's meta. */
+static bool rest_tx_run(KilnRequest *req, KilnConn *conn, KilnTx *in, KilnTxResult *out,
+                        bool *broken, KilnError *err)
 {
     KilnBuf meta = KILN_BUF_INIT;
     rest_meta(req, &meta);
-    KilnTx in = {
-        .write = write,
-        .rollback = rollback,
-        .token = token,
-        .meta = buf_str(&meta),
-        .sql = sql,
-        .nparams = nparams,
-        .params = params,
-        .generation = generation,
-    };
+    in->meta = buf_str(&meta);
     *out = (KilnTxResult){.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
-    bool ok = tx_run(conn, &in, out, broken, err);
+    bool ok = tx_run(conn, in, out, broken, err);
     buf_free(&meta);
     if (!ok) {
         /* A commit-time failure can follow a statement that answered (an
@@ -281,6 +272,24 @@ bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const 
         buf_free(&out->extra);
     }
     return ok;
+}
+
+bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const char *token,
+             const char *sql, int nparams, const char *const *params, unsigned long generation,
+             KilnTxResult *out, bool *broken, KilnError *err)
+{
+    KilnTx in = {.write = write, .rollback = rollback, .token = token, .sql = sql,
+                 .nparams = nparams, .params = params, .generation = generation};
+    return rest_tx_run(req, conn, &in, out, broken, err);
+}
+
+bool rest_tx_rows(KilnRequest *req, KilnConn *conn, const char *token, const char *sql,
+                  int nparams, const char *const *params, unsigned long generation,
+                  KilnTxResult *out, bool *broken, KilnError *err)
+{
+    KilnTx in = {.row_set = true, .token = token, .sql = sql, .nparams = nparams,
+                 .params = params, .generation = generation};
+    return rest_tx_run(req, conn, &in, out, broken, err);
 }
 
 void rest_map_violation(KilnError *err)
@@ -441,12 +450,17 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     plan->strip_nulls = strip_nulls;
     if (media == KILN_MEDIA_GEOJSON && !rest_geojson_check(sc, plan, err))
         return false;
+    plan->row_set = !count && (media == KILN_MEDIA_JSON || media == KILN_MEDIA_OBJECT) &&
+                    plan_at_most_one_row(plan->root);
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
 
     KilnTxResult out;
-    bool ok = rest_tx(req, conn, false, false, token, buf_str(&sql.text), sql.nparams,
-                      sql.params, sc->generation, &out, broken, err);
+    bool ok = plan->row_set
+                  ? rest_tx_rows(req, conn, token, buf_str(&sql.text), sql.nparams, sql.params,
+                                 sc->generation, &out, broken, err)
+                  : rest_tx(req, conn, false, false, token, buf_str(&sql.text), sql.nparams,
+                            sql.params, sc->generation, &out, broken, err);
     sql_free(&sql);
     if (!ok) {
         rest_auth_error_headers(res, err);

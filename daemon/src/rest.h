@@ -77,6 +77,12 @@ bool rest_tx(KilnRequest *req, KilnConn *conn, bool write, bool rollback, const 
              const char *sql, int nparams, const char *const *params, unsigned long generation,
              KilnTxResult *out, bool *broken, KilnError *err);
 
+/* rest_tx for a read whose statement returns its rows one JSON object each
+ * (plan->row_set): the body is their array, page_rows their count. */
+bool rest_tx_rows(KilnRequest *req, KilnConn *conn, const char *token, const char *sql,
+                  int nparams, const char *const *params, unsigned long generation,
+                  KilnTxResult *out, bool *broken, KilnError *err);
+
 /* A max-affected or single-row check that failed inside the statement
  * (sql_write_violation) becomes PostgREST's error: 400 PGRST124 or 406
  * PGRST116 (the transaction was rolled back, nothing written). Other

@@ -588,6 +588,15 @@ void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
 {
     const KilnPlanNode *root = plan->root;
     KilnBuf *b = &out->text;
+    if (plan->row_set) {
+        /* One JSON object per row; tx_run puts them in an array. */
+        buf_puts(b, plan->strip_nulls ? "SELECT pg_catalog.json_strip_nulls(pg_catalog.row_to_json("
+                                      : "SELECT (pg_catalog.row_to_json(");
+        buf_printf(b, "j%d))::text AS body FROM (", root->id);
+        node_select(a, out, root);
+        buf_printf(b, ") AS j%d", root->id);
+        return;
+    }
     buf_puts(b, "SELECT ");
     sql_put_body(b, plan, root->id, NULL, true);
     buf_puts(b, " AS body, pg_catalog.count(*) AS page_rows, ");

@@ -23,7 +23,9 @@ typedef struct KilnSql {
     int cap;
 } KilnSql;
 
-/* Builds the read statement for plan into out (zeroed by the caller). */
+/* Builds the read statement for plan into out (zeroed by the caller): one
+ * row (body, page_rows, total), or with plan->row_set one row per result
+ * row, each a JSON object (body). */
 void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out);
 
 /* ---- RPC (sql_rpc.c) ---- */

@@ -262,6 +262,24 @@ static bool read_sync(PGconn *pg, bool *ok, bool anon, KilnError *err)
     return false;
 }
 
+/* A row-set statement's rows (one JSON object each) as the body: their
+ * array, as json_agg would have written it, and their count. */
+static void row_set_body(const PGresult *r, KilnTxResult *out)
+{
+    int n = PQntuples(r);
+    buf_putc(&out->body, '[');
+    for (int row = 0; row < n; row++) {
+        if (row)
+            buf_putc(&out->body, ',');
+        if (PQgetisnull(r, row, 0))
+            buf_puts(&out->body, "null");
+        else
+            buf_append(&out->body, PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0));
+    }
+    buf_putc(&out->body, ']');
+    out->page_rows = n;
+}
+
 /* One attempt at tx_run. *stale is set when a cached statement failed
  * because the schema changed under it (stale_state): its entry is dropped
  * and the caller may try once more. */
@@ -331,6 +349,9 @@ static bool tx_run_once(KilnConn *conn, const KilnTx *in, KilnTxResult *out, boo
             !PQgetisnull(r, 0, 0)) {
             snprintf(out->role, sizeof out->role, "%s", PQgetvalue(r, 0, 0));
             anon = strcmp(out->role, "anon") == 0;
+        } else if (ex[i].kind == R_EXEC && ex[i].stage == 1 && in->row_set &&
+                   PQnfields(r) == 1) {
+            row_set_body(r, out);
         } else if (ex[i].kind == R_EXEC && ex[i].stage == 1 && PQntuples(r) == 1 &&
                    PQnfields(r) >= 3) {
             buf_append(&out->body, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));

@@ -38,6 +38,8 @@ typedef struct KilnTx {
     const char *meta;  /* JSON object text for kiln.authenticate (tx adds
                         * "read_only":true unless write) */
     const char *sql;   /* the statement: one row (body, page_rows, total[, extra]) */
+    bool row_set;      /* sql returns one JSON object per row instead: the
+                        * body becomes their array, page_rows their count */
     int nparams;
     const char *const *params;
     unsigned long generation; /* of the schema snapshot sql was planned

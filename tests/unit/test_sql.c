@@ -460,3 +460,69 @@ UNIT_TEST(quote_ident_doubles_quotes)
 }
 
 UNIT_MAIN()
+
+/* Plans qs on table and says whether the plan proves at most one row. */
+static int one_row(const KilnSchemaCache *sc, const char *table, const char *qs)
+{
+    KilnArena *a = arena_create();
+    KilnRestQuery *q;
+    KilnPlan *p;
+    KilnError err = {0};
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000};
+    int r = -1;
+    if (rest_parse_query(a, qs, &kiln_rest_default_limits, &q, &err) &&
+        plan_read(a, sc, table, q, &opt, &p, &err))
+        r = plan_at_most_one_row(p->root);
+    arena_free(a);
+    return r;
+}
+
+UNIT_TEST(at_most_one_row_by_primary_key_or_limit)
+{
+    KilnSchemaCache *sc = cache();
+    CHECK(one_row(sc, "authors", "id=eq.1") == 1);
+    CHECK(one_row(sc, "authors", "select=id,profiles(bio)&id=eq.1&name=like.A*") == 1);
+    CHECK(one_row(sc, "authors", "limit=1") == 1);
+    CHECK(one_row(sc, "authors", "limit=0") == 1);
+    CHECK(one_row(sc, "authors", "") == 0);
+    CHECK(one_row(sc, "authors", "id=gte.1") == 0);
+    CHECK(one_row(sc, "authors", "id=not.eq.1") == 0);
+    CHECK(one_row(sc, "authors", "id=eq(any).{1,2}") == 0);
+    CHECK(one_row(sc, "authors", "or=(id.eq.1,id.eq.2)") == 0);
+    CHECK(one_row(sc, "authors", "data->>id=eq.1") == 0);
+    CHECK(one_row(sc, "authors", "name=eq.A") == 0);
+    CHECK(one_row(sc, "authors", "select=id,profiles(bio)&profiles.bio=eq.x") == 0);
+    /* a composite key needs every column */
+    CHECK(one_row(sc, "book_labels", "book_id=eq.1") == 0);
+    CHECK(one_row(sc, "book_labels", "book_id=eq.1&label_id=eq.2") == 1);
+    schema_cache_release(sc);
+}
+
+UNIT_TEST(row_set_read_returns_rows_not_an_aggregate)
+{
+    KilnSchemaCache *sc = cache();
+    KilnArena *a = arena_create();
+    KilnRestQuery *q;
+    KilnPlan *p;
+    KilnError err = {0};
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000};
+    CHECK(rest_parse_query(a, "select=id,name&id=eq.7", &kiln_rest_default_limits, &q, &err) &&
+          plan_read(a, sc, "authors", q, &opt, &p, &err));
+    p->row_set = true;
+    KilnSql sql = {0};
+    sql_read(a, p, &sql);
+    CHECK_STR_EQ(buf_str(&sql.text),
+                 "SELECT (pg_catalog.row_to_json(j0))::text AS body FROM (SELECT k0.\"id\" AS \"id\", "
+                 "k0.\"name\" AS \"name\" FROM \"public\".\"authors\" AS k0 WHERE k0.\"id\" = $1 "
+                 "LIMIT 1000) AS j0");
+    CHECK(sql.nparams == 1 && strcmp(sql.params[0], "7") == 0);
+    sql_free(&sql);
+    p->strip_nulls = true;
+    sql_read(a, p, &sql);
+    static const char strip[] =
+        "SELECT pg_catalog.json_strip_nulls(pg_catalog.row_to_json(j0))::text AS body FROM (";
+    CHECK(strncmp(buf_str(&sql.text), strip, sizeof strip - 1) == 0);
+    sql_free(&sql);
+    arena_free(a);
+    schema_cache_release(sc);
+}

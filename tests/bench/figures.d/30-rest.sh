@@ -7,7 +7,8 @@
 #     pgbench replaying the exact statements the daemon sends per request
 #     the way it sends them: prepared, with the same parameters as bind
 #     parameters, in one pipeline (one round trip, one implicit transaction:
-#     kiln.authenticate(key, meta with read_only), the SELECT, sync);
+#     kiln.authenticate(key, meta with read_only), the SELECT, sync; a read
+#     by primary key returns its row without json_agg, docs/rest.md);
 #   - the same GET with a user JWT (role authenticated) vs with the
 #     publishable key (anon): what verifying a user token costs;
 #   - GET a page of 100 rows as JSON vs pgbench replaying its statements;
@@ -45,7 +46,7 @@ if [ -n "${KILN_URL:-}" ]; then
 \set aid random(1, $KILN_BENCH_ROWS)
 \startpipeline
 $auth_sql
-SELECT coalesce(pg_catalog.json_agg(j0), '[]')::text AS body, pg_catalog.count(*) AS page_rows, NULL::bigint AS total FROM (SELECT k0."aid" AS "aid", k0."bid" AS "bid", k0."abalance" AS "abalance" FROM "public"."pgbench_accounts" AS k0 WHERE k0."aid" = :aid LIMIT 1000) AS j0;
+SELECT (pg_catalog.row_to_json(j0))::text AS body FROM (SELECT k0."aid" AS "aid", k0."bid" AS "bid", k0."abalance" AS "abalance" FROM "public"."pgbench_accounts" AS k0 WHERE k0."aid" = :aid LIMIT 1000) AS j0;
 \endpipeline
 SQL
   cat >"$root/rest-replay-page.sql" <<SQL
