@@ -306,33 +306,9 @@ static void kiln_verify_token(const char *tok, size_t len, KilnVerified *v)
     kiln_token_cache_put(h, v);
 }
 
-/*
- * kiln.authenticate(token text, meta jsonb default '{}') returns text: the
- * role the transaction now runs as. Not STRICT: a NULL or empty token means
- * anon. meta may carry request_id and client_ip (strings) and read_only
- * (boolean): true makes the rest of the transaction read-only (as SET LOCAL
- * transaction_read_only = on; nothing can turn it back, since the call
- * itself has taken the transaction's first snapshot), so a request sent as
- * an implicit transaction (no BEGIN) keeps a GET from writing.
- *
- * Rules (docs/sql.md): EXECUTE is granted to authenticator only; the caller
- * must act as its session user (no SET ROLE, not inside a security-definer
- * function), and there must be no context in this transaction yet, so an
- * app role can never call it to switch again: 42501 otherwise. Token
- * failures: KL001/KL002/KL003. 22023 for bad meta values.
- */
-PG_FUNCTION_INFO_V1(kiln_authenticate);
-
-Datum kiln_authenticate(PG_FUNCTION_ARGS)
+/* Who may call kiln.authenticate, and when: 42501 otherwise. */
+static void kiln_authenticate_allowed(void)
 {
-    Jsonb *meta = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-    KilnVerified v;
-    char *request_id;
-    char *client_ip;
-    MemoryContext old;
-    KilnContext c;
-    bool read_only;
-
     if (kiln_ctx.present)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("a verified request context already exists in this transaction"),
@@ -341,19 +317,28 @@ Datum kiln_authenticate(PG_FUNCTION_ARGS)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("kiln.authenticate must be called as the session user"),
                         errdetail("It cannot be called after SET ROLE or from a security-definer function.")));
+}
 
-    request_id = kiln_meta_string(meta, "request_id");
+/*
+ * The body of both kiln.authenticate forms, after kiln_authenticate_allowed:
+ * request_id and client_ip may be NULL (checked here), token NULL or empty
+ * means anon.
+ */
+static text *kiln_authenticate_core(text *token, char *request_id, char *client_ip, bool read_only)
+{
+    KilnVerified v;
+    MemoryContext old;
+    KilnContext c;
+
     if (request_id != NULL && !kiln_request_id_ok(request_id, strlen(request_id)))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid request_id in meta"),
                         errdetail("A request id is at most 128 printable ASCII characters other than space.")));
-    client_ip = kiln_meta_string(meta, "client_ip");
     if (client_ip != NULL &&
         (strlen(client_ip) > KILN_CLIENT_IP_MAX_LEN || strspn(client_ip, "0123456789abcdefABCDEF.:") != strlen(client_ip)))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid client_ip in meta"),
                         errdetail("client_ip holds an IPv4 or IPv6 address.")));
-    read_only = kiln_meta_bool(meta, "read_only");
 
-    if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0) {
+    if (token == NULL || VARSIZE_ANY_EXHDR(token) == 0) {
         static const char anon_claims[] = "{\"role\": \"anon\"}";
 
         memset(&v, 0, sizeof(v));
@@ -361,9 +346,7 @@ Datum kiln_authenticate(PG_FUNCTION_ARGS)
         v.claims_text = (char *)anon_claims;
         v.claims = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(anon_claims)));
     } else {
-        text *t = PG_GETARG_TEXT_PP(0);
-
-        kiln_verify_token(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &v);
+        kiln_verify_token(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), &v);
     }
 
     /* Copy out of the token cache into the transaction before anything can invalidate it. */
@@ -402,7 +385,61 @@ Datum kiln_authenticate(PG_FUNCTION_ARGS)
         kiln_ctx_subid = GetCurrentSubTransactionId();
         kiln_ctx_email = email;
     }
-    PG_RETURN_TEXT_P(cstring_to_text(c.role));
+    return cstring_to_text(c.role);
+}
+
+
+/*
+ * kiln.authenticate(token text, meta jsonb default '{}') returns text: the
+ * role the transaction now runs as. Not STRICT: a NULL or empty token means
+ * anon. meta may carry request_id and client_ip (strings) and read_only
+ * (boolean): true makes the rest of the transaction read-only (as SET LOCAL
+ * transaction_read_only = on; nothing can turn it back, since the call
+ * itself has taken the transaction's first snapshot), so a request sent as
+ * an implicit transaction (no BEGIN) keeps a GET from writing.
+ *
+ * Rules (docs/sql.md): EXECUTE is granted to authenticator only; the caller
+ * must act as its session user (no SET ROLE, not inside a security-definer
+ * function), and there must be no context in this transaction yet, so an
+ * app role can never call it to switch again: 42501 otherwise. Token
+ * failures: KL001/KL002/KL003. 22023 for bad meta values.
+ */
+PG_FUNCTION_INFO_V1(kiln_authenticate);
+
+Datum kiln_authenticate(PG_FUNCTION_ARGS)
+{
+    Jsonb *meta;
+    char *request_id, *client_ip;
+    bool read_only;
+
+    kiln_authenticate_allowed();
+    meta = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+    request_id = kiln_meta_string(meta, "request_id");
+    client_ip = kiln_meta_string(meta, "client_ip");
+    read_only = kiln_meta_bool(meta, "read_only");
+    PG_RETURN_TEXT_P(kiln_authenticate_core(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+                                            request_id, client_ip, read_only));
+}
+
+/*
+ * kiln.authenticate(token text, request_id text, client_ip text, read_only
+ * boolean) returns text: the same, with meta's members as arguments (NULL
+ * for absent; read_only NULL is false). What the daemon calls on every
+ * request: nothing to parse as JSON.
+ */
+PG_FUNCTION_INFO_V1(kiln_authenticate_args);
+
+Datum kiln_authenticate_args(PG_FUNCTION_ARGS)
+{
+    char *request_id, *client_ip;
+    bool read_only;
+
+    kiln_authenticate_allowed();
+    request_id = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+    client_ip = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+    read_only = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+    PG_RETURN_TEXT_P(kiln_authenticate_core(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+                                            request_id, client_ip, read_only));
 }
 
 /* act_as_tenant: the audit row, written as the owner of schema kiln. */

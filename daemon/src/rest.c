@@ -213,18 +213,6 @@ void rest_csv_body(const KilnPlanNode *root, KilnBuf *rows, KilnBuf *out)
  * JWT, so the apikey (header or ?apikey=) is used instead, else that key.
  * Neither: anon when anon_without_key, else 401.
  */
-void rest_meta(const KilnRequest *req, KilnBuf *meta)
-{
-    char ip[64];
-    buf_puts(meta, "{\"request_id\":");
-    buf_put_json_string(meta, req->request_id);
-    if (request_client_ip(req, ip, sizeof ip)) {
-        buf_puts(meta, ",\"client_ip\":");
-        buf_put_json_string(meta, ip);
-    }
-    buf_putc(meta, '}');
-}
-
 void rest_auth_error_headers(KilnResponse *res, const KilnError *err)
 {
     if (err->status == 401)
@@ -253,16 +241,16 @@ KilnSchemaCache *rest_snapshot(const KilnRequest *req, KilnError *err)
     return sc;
 }
 
-/* rest_tx with in's statement and flags: adds the request's meta. */
+/* rest_tx with in's statement and flags: adds what kiln.authenticate records
+ * (request id, client ip). */
 static bool rest_tx_run(KilnRequest *req, KilnConn *conn, KilnTx *in, KilnTxResult *out,
                         bool *broken, KilnError *err)
 {
-    KilnBuf meta = KILN_BUF_INIT;
-    rest_meta(req, &meta);
-    in->meta = buf_str(&meta);
+    char ip[64];
+    in->request_id = req->request_id;
+    in->client_ip = request_client_ip(req, ip, sizeof ip) ? ip : NULL;
     *out = (KilnTxResult){.body = KILN_BUF_INIT, .extra = KILN_BUF_INIT};
     bool ok = tx_run(conn, in, out, broken, err);
-    buf_free(&meta);
     if (!ok) {
         /* A commit-time failure can follow a statement that answered (an
          * auth flow's tokens): wipe what arrived before dropping it. */

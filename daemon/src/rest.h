@@ -69,7 +69,7 @@ bool rest_caller_token(const KilnRequest *req, const char *query_apikey, KilnRes
 KilnSchemaCache *rest_snapshot(const KilnRequest *req, KilnError *err);
 
 /* Runs sql (nparams params) in one transaction as the caller: token for
- * kiln.authenticate with the request's meta (rest_meta); read-only unless
+ * kiln.authenticate with the request's id and client ip; read-only unless
  * write; ended by ROLLBACK when rollback. out is initialised here: on
  * success the caller owns out->body and out->extra (free both); on failure
  * both are already freed and err says why. */
@@ -88,9 +88,6 @@ bool rest_tx_rows(KilnRequest *req, KilnConn *conn, const char *token, const cha
  * PGRST116 (the transaction was rolled back, nothing written). Other
  * errors are left as they are. */
 void rest_map_violation(KilnError *err);
-
-/* Appends the JSON object kiln.authenticate records (request id, client ip). */
-void rest_meta(const KilnRequest *req, KilnBuf *meta);
 
 /* WWW-Authenticate on a 401 (invalid or expired token). */
 void rest_auth_error_headers(KilnResponse *res, const KilnError *err);

@@ -623,7 +623,7 @@ const char *sql_begin_read(void)
 
 const char *sql_authenticate(void)
 {
-    return "SELECT kiln.authenticate($1, $2::jsonb)";
+    return "SELECT kiln.authenticate($1, $2, $3, $4)";
 }
 
 const char *sql_deallocate_all(void)

@@ -69,7 +69,9 @@ const char *sql_write_violation(const char *message, long long *rows);
 /* Fixed statements of the request transaction and the schema cache. */
 const char *sql_begin_read(void);   /* BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY */
 const char *sql_begin_write(void);  /* BEGIN ISOLATION LEVEL READ COMMITTED */
-const char *sql_authenticate(void); /* SELECT kiln.authenticate($1, $2::jsonb) */
+/* SELECT kiln.authenticate($1, $2, $3, $4): token, request id, client ip,
+ * read-only (the form without JSON meta) */
+const char *sql_authenticate(void);
 const char *sql_commit(void);
 const char *sql_rollback(void);
 const char *sql_deallocate_all(void); /* DEALLOCATE ALL (allowed in a transaction) */

@@ -129,29 +129,6 @@ static bool tx_explicit(const KilnTx *in)
     return in->rollback;
 }
 
-/* Copies the meta object text into out with "read_only":true as its last
- * member (jsonb keeps the last of duplicate keys, so a caller's own
- * read_only cannot override it). NULL or an empty object gives just that
- * member. */
-static void meta_read_only(const char *meta, KilnBuf *out)
-{
-    static const char member[] = "\"read_only\":true}";
-    const char *close = meta ? strrchr(meta, '}') : NULL;
-    const char *open = meta ? strchr(meta, '{') : NULL;
-    if (!open || !close || close < open) {
-        buf_putc(out, '{');
-        buf_puts(out, member);
-        return;
-    }
-    const char *p = open + 1;
-    while (p < close && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    buf_append(out, meta, (size_t)(close - meta));
-    if (p < close)
-        buf_putc(out, ',');
-    buf_puts(out, member);
-}
-
 /* Queues the whole request transaction. Statements the cache says this
  * connection has not prepared are prepared in the same pipeline, right
  * before their first execution; DEALLOCATEs the cache asks for run first,
@@ -291,16 +268,13 @@ static bool tx_run_once(KilnConn *conn, const KilnTx *in, KilnTxResult *out, boo
     out->total = -1;
     out->page_rows = 0;
     out->role[0] = '\0';
-    KilnBuf meta = KILN_BUF_INIT;
-    if (!in->write)
-        meta_read_only(in->meta, &meta);
-    const char *auth_params[] = {in->token, in->write ? in->meta : buf_str(&meta)};
-    Prepared st[2] = {{.sql = sql_authenticate(), .nparams = 2, .params = auth_params},
+    const char *auth_params[] = {in->token, in->request_id, in->client_ip,
+                                 in->write ? "false" : "true"};
+    Prepared st[2] = {{.sql = sql_authenticate(), .nparams = 4, .params = auth_params},
                       {.sql = in->sql, .nparams = in->nparams, .params = in->params}};
     Expect ex[TX_MAX_RESULTS];
     int nex = 0;
     bool sent = send_tx(pg, cache, in, st, ex, &nex);
-    buf_free(&meta);
     if (!sent) {
         *broken = true;
         return kiln_error_set(err, 503, "db_unavailable", "the database connection was lost");

@@ -32,11 +32,13 @@ int tx_wait_notify(KilnConn *conn, int timeout_ms, char *payload, size_t len);
  * sync). */
 typedef struct KilnTx {
     bool write;        /* read-write transaction (default: read-only, set by
-                        * kiln.authenticate's meta read_only) */
+                        * kiln.authenticate's read_only argument) */
     bool rollback;     /* end with ROLLBACK even on success (Prefer: tx=rollback) */
     const char *token; /* NULL: anon */
-    const char *meta;  /* JSON object text for kiln.authenticate (tx adds
-                        * "read_only":true unless write) */
+    /* what kiln.authenticate records (NULL: none); tx makes the
+     * transaction read-only unless write */
+    const char *request_id;
+    const char *client_ip;
     const char *sql;   /* the statement: one row (body, page_rows, total[, extra]) */
     bool row_set;      /* sql returns one JSON object per row instead: the
                         * body becomes their array, page_rows their count */

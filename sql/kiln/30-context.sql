@@ -28,6 +28,18 @@ COMMENT ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.jsonb)
   IS 'verify a token (JWT, sb_ key, or NULL for anon) and switch role and context for this transaction';
 REVOKE EXECUTE ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.jsonb) FROM PUBLIC;
 
+-- The same with meta's members as arguments: what the daemon calls on every
+-- request, so that no JSON is parsed per request.
+CREATE FUNCTION kiln.authenticate(token pg_catalog.text, request_id pg_catalog.text,
+                                  client_ip pg_catalog.text, read_only pg_catalog.bool)
+RETURNS pg_catalog.text
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'kiln_authenticate_args';
+COMMENT ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.bool)
+  IS 'kiln.authenticate(token, meta) with request_id, client_ip and read_only as arguments';
+REVOKE EXECUTE ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.bool)
+  FROM PUBLIC;
+
 CREATE FUNCTION kiln.act_as_tenant(tenant pg_catalog.uuid)
 RETURNS void
 LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE

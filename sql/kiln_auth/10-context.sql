@@ -35,6 +35,8 @@ SUPPORT kiln.context_support;
 COMMENT ON FUNCTION auth.email() IS 'claim email of the verified context, NULL without one';
 
 GRANT EXECUTE ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.jsonb) TO authenticator;
+GRANT EXECUTE ON FUNCTION kiln.authenticate(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.bool)
+  TO authenticator;
 GRANT EXECUTE ON FUNCTION kiln.act_as_tenant(pg_catalog.uuid) TO service_role;
 
 -- authenticator, between requests or after RESET ROLE, reads an empty

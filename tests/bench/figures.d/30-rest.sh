@@ -7,7 +7,7 @@
 #     pgbench replaying the exact statements the daemon sends per request
 #     the way it sends them: prepared, with the same parameters as bind
 #     parameters, in one pipeline (one round trip, one implicit transaction:
-#     kiln.authenticate(key, meta with read_only), the SELECT, sync; a read
+#     kiln.authenticate(key, request id, ip, read-only), the SELECT, sync; a read
 #     by primary key returns its row without json_agg, docs/rest.md);
 #   - the same GET with a user JWT (role authenticated) vs with the
 #     publishable key (anon): what verifying a user token costs;
@@ -23,10 +23,10 @@ if [ -n "${KILN_URL:-}" ]; then
     -c "SELECT kiln.sign_jwt(jsonb_build_object('iss', 'kiln', 'aud', 'authenticated',
           'role', 'authenticated', 'sub', gen_random_uuid(), 'session_id', gen_random_uuid(),
           'email', 'bench@example.com', 'exp', extract(epoch FROM now())::int8 + 7200))" | tail -n 1)
-  # The meta kiln.authenticate gets from the daemon for a GET (tx.c adds
-  # read_only to what rest_meta builds).
-  KILN_BENCH_META='{"request_id":"0123456789abcdef0123456789abcdef","client_ip":"127.0.0.1","read_only":true}'
-  export KILN_BENCH_APIKEY KILN_BENCH_JWT KILN_BENCH_META KILN_BENCH_DIR=$bench_dir
+  # What kiln.authenticate gets from the daemon for a GET besides the token
+  # (tx.c): a request id, the client ip, read-only.
+  KILN_BENCH_REQID=0123456789abcdef0123456789abcdef
+  export KILN_BENCH_APIKEY KILN_BENCH_JWT KILN_BENCH_REQID KILN_BENCH_DIR=$bench_dir
   export KILN_BENCH_ROWS=$((BENCH_SCALE * 100000))
   for _ in $(seq 50); do
     s=$(curl -s -o /dev/null -w '%{http_code}' -H "apikey: $KILN_BENCH_APIKEY" \
@@ -38,10 +38,11 @@ if [ -n "${KILN_URL:-}" ]; then
   s=$(curl -s -o /dev/null -w '%{http_code}' -H "apikey: $KILN_BENCH_APIKEY" \
       -H "Authorization: Bearer $KILN_BENCH_JWT" "$KILN_URL/rest/v1/pgbench_accounts?select=aid&aid=eq.1")
   [ "$s" = 200 ] || die "GET /rest/v1/pgbench_accounts with a user JWT answered $s"
-  # The daemon's statements, as it sends them: the same text, the token and
-  # meta as bind parameters (pgbench -M prepared turns :apikey, :meta and
-  # :aid into $n), one pipeline per request, no BEGIN/COMMIT.
-  auth_sql='SELECT kiln.authenticate(:apikey, :meta::jsonb);'
+  # The daemon's statements, as it sends them: the same text, the token,
+  # request id, client ip and read-only flag as bind parameters (pgbench -M
+  # prepared turns :apikey, :reqid, :ip, :ro and :aid into $n), one pipeline
+  # per request, no BEGIN/COMMIT.
+  auth_sql='SELECT kiln.authenticate(:apikey, :reqid, :ip, :ro);'
   cat >"$root/rest-replay.sql" <<SQL
 \set aid random(1, $KILN_BENCH_ROWS)
 \startpipeline
@@ -58,7 +59,7 @@ SELECT coalesce(pg_catalog.json_agg(j0), '[]')::text AS body, pg_catalog.count(*
 SQL
   chmod a+r "$root/rest-replay.sql" "$root/rest-replay-page.sql"
 fi
-replay_args='-M prepared -D "apikey=$KILN_BENCH_APIKEY" -D "meta=$KILN_BENCH_META"'
+replay_args='-M prepared -D "apikey=$KILN_BENCH_APIKEY" -D "reqid=$KILN_BENCH_REQID" -D ip=127.0.0.1 -D ro=true'
 pk_figure="Data API: GET one row by PK vs pgbench -S -M prepared"
 figure "$pk_figure" "pgbench -S -M prepared" \
   "pgbench_rate -S -M prepared" \

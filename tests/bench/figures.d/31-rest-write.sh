@@ -39,7 +39,7 @@ SQL
   # transaction), with the body inline where it binds $1.
   {
     echo '\startpipeline'
-    echo "SELECT kiln.authenticate('$KILN_BENCH_APIKEY', '{\"request_id\":\"0123456789abcdef0123456789abcdef\",\"client_ip\":\"127.0.0.1\"}'::jsonb);"
+    echo "SELECT kiln.authenticate('$KILN_BENCH_APIKEY', '0123456789abcdef0123456789abcdef', '127.0.0.1', false);"
     q="'"
     printf '%s%s' 'WITH kiln_written AS (INSERT INTO "public"."bench_write" AS k0 ("name", "qty", "note") SELECT kiln_row."name", kiln_row."qty", kiln_row."note" FROM pg_catalog.json_populate_recordset(NULL::"public"."bench_write", ' "$q"
     tr -d '\n' <"$root/rest-write-body.json"

@@ -129,10 +129,33 @@ SELECT pg_catalog.current_setting('transaction_read_only') AS read_only;
 ROLLBACK;
 SELECT current_user, auth.role() IS NULL AS no_role;
 
+-- The form without JSON meta (what the daemon calls): the same context,
+-- the same checks, read_only as an argument (NULL: false).
+SELECT kiln.authenticate(:'user_token', 'req-args', '198.51.100.9', true) AS role \;
+SELECT auth.uid(), kiln.request_id(), kiln.current_context() ->> 'client_ip' AS ip,
+       pg_catalog.current_setting('transaction_read_only') AS read_only;
+SELECT kiln.authenticate(NULL, NULL, NULL, true) AS role \; CREATE TEMP TABLE ro_probe (a int);
+\echo :SQLSTATE
+BEGIN;
+SELECT kiln.authenticate(NULL, NULL, NULL, NULL) AS role;
+SELECT pg_catalog.current_setting('transaction_read_only') AS read_only, kiln.request_id() IS NULL AS no_request;
+SELECT kiln.authenticate(NULL, NULL, NULL, false);
+\echo :SQLSTATE
+ROLLBACK;
+SELECT kiln.authenticate(NULL, 'has space', NULL, false);
+\echo :SQLSTATE
+SELECT kiln.authenticate(NULL, NULL, '1.2.3.4; drop', false);
+\echo :SQLSTATE
+SELECT kiln.authenticate('not-a-token', NULL, NULL, false);
+\echo :SQLSTATE
+SELECT current_user, auth.role() IS NULL AS no_role;
+
 -- Only authenticator (and superusers) may call it.
 RESET SESSION AUTHORIZATION;
 SET ROLE anon;
 SELECT kiln.authenticate(NULL);
+\echo :SQLSTATE
+SELECT kiln.authenticate(NULL, NULL, NULL, false);
 \echo :SQLSTATE
 RESET ROLE;
 -- A superuser job may, as itself, but not under SET ROLE.
