@@ -9,6 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
 
 \set s '{"site_url": "https://app.test", "external_url": "https://api.test", "autoconfirm": true}'
 \set secure '{"site_url": "https://app.test", "secure_password_change": true, "reauthentication_window_s": 0}'
@@ -192,3 +193,10 @@ SELECT p.proname, has_function_privilege('anon', p.oid, 'EXECUTE') AS anon,
                      'oauth_begin_link', 'sign_in_external_pkce', 'link_identity', 'unlink_identity',
                      '_reauth_check', '_mail_notice', '_external_answer', '_verify_consume', '_external_user')
  ORDER BY 1;
+
+-- Leave the database as found: the schedule runs the next files in it.
+DELETE FROM auth.mail_outbox WHERE recipient LIKE '%account.test';
+DELETE FROM auth.users WHERE email LIKE '%@account.test';
+DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
+DELETE FROM auth.oauth_states WHERE created_at >= :'t0';
+SELECT count(*) AS left_behind FROM auth.identities WHERE provider = 'corp';
