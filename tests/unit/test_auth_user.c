@@ -1,8 +1,11 @@
 /* Unit tests of auth_user.c's plans (pure): which flow each account
  * endpoint becomes, its parameters, the PKCE pair of a mail flow, and the
  * refusals made before the database (bad ids, wrong field types, half a
- * PKCE pair); and oauth_code_url, the redirect of the PKCE flow. */
+ * PKCE pair); oauth_code_url, the redirect of the PKCE flow; and
+ * oauth_mark_providers, the providers /settings lists. */
 #include <jansson.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "auth_oauth.h"
 #include "auth_user.h"
@@ -114,6 +117,31 @@ UNIT_TEST(code_url)
     oauth_code_url(&b, "http://app.test/done?x=1", "a b");
     CHECK_STR_EQ(buf_str(&b), "http://app.test/done?x=1&code=a%20b");
     buf_free(&b);
+}
+
+UNIT_TEST(settings_providers)
+{
+    char path[] = "/tmp/kiln-providers-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    const char *doc = "{\"corp\":{\"issuer\":\"https://idp.test\",\"client_id\":\"a\"},"
+                      "\"github\":{\"client_id\":\"b\"},\"junk\":5}";
+    CHECK(write(fd, doc, strlen(doc)) == (ssize_t)strlen(doc));
+    close(fd);
+    json_t *ext = json_pack("{s:b,s:b}", "email", 1, "github", 0);
+    oauth_mark_providers(path, ext);
+    CHECK(json_is_true(json_object_get(ext, "corp")));
+    CHECK(json_is_true(json_object_get(ext, "github")));
+    CHECK(json_is_true(json_object_get(ext, "email")));
+    CHECK(json_object_get(ext, "junk") == NULL); /* not a provider object */
+    json_decref(ext);
+    /* no file, an unreadable one: nothing marked */
+    ext = json_object();
+    oauth_mark_providers(NULL, ext);
+    oauth_mark_providers("/nonexistent/providers.json", ext);
+    CHECK(json_object_size(ext) == 0);
+    json_decref(ext);
+    unlink(path);
 }
 
 UNIT_MAIN()
