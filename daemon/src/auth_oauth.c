@@ -650,16 +650,16 @@ static bool callback_finish(KilnRequest *req, KilnConn *conn, bool *broken, json
     auth_settings_json(req->cfg, &settings);
     char *data = json_dumps(id->data, JSON_COMPACT);
     const char *verified = id->email_verified ? "true" : "false";
-    const char *linkp[] = {link_user, provider,  id->subject, data, verified, buf_str(&settings),
-                           challenge, method};
-    const char *pkcep[] = {provider, id->subject, data, verified, buf_str(&settings), challenge,
-                           method};
+    const char *linkp[] = {link_user, provider,           id->subject, data,
+                           verified,  buf_str(&settings), challenge,   method};
+    const char *pkcep[] = {provider,           id->subject, data,  verified,
+                           buf_str(&settings), challenge,   method};
     int status;
-    bool ok = data && (link_user ? flow_run(req, conn, broken, NULL, sql_auth_link_identity(), 8,
-                                            linkp, answer, &status, err)
-                                 : flow_run(req, conn, broken, NULL,
-                                            sql_auth_sign_in_external_pkce(), 7, pkcep, answer,
-                                            &status, err));
+    bool ok =
+        data && (link_user ? flow_run(req, conn, broken, NULL, sql_auth_link_identity(), 8, linkp,
+                                      answer, &status, err)
+                           : flow_run(req, conn, broken, NULL, sql_auth_sign_in_external_pkce(), 7,
+                                      pkcep, answer, &status, err));
     if (ok && status != 200) {
         flow_error(*answer, status, err);
         json_decref(*answer);

@@ -25,8 +25,7 @@ bool auth_user_plan_reauthenticate(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     return true;
 }
 
-bool auth_user_pkce_pair(json_t *body, const char **challenge, const char **method,
-                         AuthRefusal *r)
+bool auth_user_pkce_pair(json_t *body, const char **challenge, const char **method, AuthRefusal *r)
 {
     if (!auth_body_string(body, "code_challenge", challenge, r) ||
         !auth_body_string(body, "code_challenge_method", method, r))

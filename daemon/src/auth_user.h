@@ -24,8 +24,7 @@ bool auth_user_plan_unlink(AuthCtx *c, AuthPlan *p, AuthRefusal *r);
 /* The PKCE pair of a request body: both NULL when it carries neither (the
  * implicit flow); false with r filled when only one is there or one is not
  * a string. Pointers into the body. Pure. */
-bool auth_user_pkce_pair(json_t *body, const char **challenge, const char **method,
-                         AuthRefusal *r);
+bool auth_user_pkce_pair(json_t *body, const char **challenge, const char **method, AuthRefusal *r);
 
 /* POST otp / magiclink and POST recover from a PKCE client: *planned false
  * (nothing planned) when the body carries no challenge. params are the

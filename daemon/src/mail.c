@@ -57,7 +57,8 @@ static const struct {
     {"reauthentication", "Confirm reauthentication",
      "<h2>Confirm reauthentication</h2>\n"
      "<p>Enter this code to confirm it is you: {{ .Token }}</p>\n"
-     "<p>If you did not ask for it, someone may be using your session: change your password.</p>\n"},
+     "<p>If you did not ask for it, someone may be using your session: change your "
+     "password.</p>\n"},
     {"email_change_notice", "A change of your email address was requested",
      "<h2>A change of your email address was requested</h2>\n"
      "<p>Someone signed in to your account asked to change its email address from {{ .Email }} "
