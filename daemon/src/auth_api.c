@@ -636,7 +636,11 @@ static bool plan_resend(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (!email)
         return refuse(r, 400, "validation_failed", "An email address is required");
     const char *params[] = {type, email, c->settings};
-    plan_set(p, sql_auth_resend(), 3, params);
+    bool pkce;
+    if (!auth_user_plan_resend_pkce(c, p, params, &pkce, r))
+        return false;
+    if (!pkce)
+        plan_set(p, sql_auth_resend(), 3, params);
     return true;
 }
 

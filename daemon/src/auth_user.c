@@ -2,7 +2,7 @@
  * auth_user.c: the account endpoints of the signed-in user under /auth/v1
  * (supabase-wire §3.2): reauthenticate (a nonce by mail), PUT user behind
  * the reauthentication check (auth_secure_password_change), unlinking an
- * identity, and the PKCE ends of the mail flows (otp, recover), where the
+ * identity, and the PKCE ends of the mail flows (otp, resend, recover), where the
  * mail's link answers ?code= for grant_type=pkce instead of a session.
  *
  * Every endpoint is one flow of sql/kiln_auth/45-account.sql; this file
@@ -90,6 +90,21 @@ bool auth_user_plan_recover_pkce(AuthCtx *c, AuthPlan *p, const char *const para
         return true;
     const char *all[] = {params[0], params[1], challenge, method};
     auth_plan_set(p, sql_auth_recover_pkce(), 4, all);
+    *planned = true;
+    return true;
+}
+
+bool auth_user_plan_resend_pkce(AuthCtx *c, AuthPlan *p, const char *const params[3], bool *planned,
+                                AuthRefusal *r)
+{
+    const char *challenge, *method;
+    *planned = false;
+    if (!auth_user_pkce_pair(c->body, &challenge, &method, r))
+        return false;
+    if (!challenge)
+        return true;
+    const char *all[] = {params[0], params[1], params[2], challenge, method};
+    auth_plan_set(p, sql_auth_resend_pkce(), 5, all);
     *planned = true;
     return true;
 }

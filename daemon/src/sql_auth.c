@@ -233,6 +233,11 @@ const char *sql_auth_recover_pkce(void)
     return FLOW("auth.recover_pkce($1, $2::jsonb, $3, $4)");
 }
 
+const char *sql_auth_resend_pkce(void)
+{
+    return FLOW("auth.resend_pkce($1, $2, $3::jsonb, $4, $5)");
+}
+
 const char *sql_auth_unlink_identity(void)
 {
     return FLOW("auth.unlink_identity($1::uuid)");

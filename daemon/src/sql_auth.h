@@ -106,6 +106,8 @@ const char *sql_auth_update_account(void);
 const char *sql_auth_send_otp_pkce(void);
 /* sql_auth_recover's parameters, then $3 code challenge, $4 its method. */
 const char *sql_auth_recover_pkce(void);
+/* sql_auth_resend's parameters, then $4 code challenge, $5 its method. */
+const char *sql_auth_resend_pkce(void);
 /* $1 identity id (uuid text). */
 const char *sql_auth_unlink_identity(void);
 /* sql_auth_oauth_begin's parameters, then $4 code challenge, $5 its method

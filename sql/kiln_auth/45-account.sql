@@ -11,7 +11,7 @@
 -- * Email change notices: the current address hears of a requested change
 --   and, once it is done, that it is no longer the account's
 --   (auth._mail_notice, called by 41-mail.sql).
--- * PKCE for the mail links: /otp, /recover and PUT /user {email} with
+-- * PKCE for the mail links: /otp, /recover, /resend and PUT /user {email} with
 --   code_challenge and code_challenge_method start a flow state
 --   (42-mfa.sql) for the link the mail carries; GET /verify then redirects
 --   with ?code= (auth.verify_link, 41-mail.sql) for grant_type=pkce.
@@ -339,6 +339,45 @@ $$;
 COMMENT ON FUNCTION auth.recover_pkce(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text)
   IS 'POST /recover from a PKCE client: recover plus the flow state its link completes';
 
+-- POST /resend with code_challenge and code_challenge_method: the
+-- confirmation again, and the flow state its link completes (email/signup,
+-- or email_change for the pending new address).
+CREATE FUNCTION auth.resend_pkce(type pg_catalog.text, email pg_catalog.text, settings pg_catalog.jsonb,
+                                 code_challenge pg_catalog.text, code_challenge_method pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := auth._pkce_pair_refusal(code_challenge, code_challenge_method);
+  addr text := auth._normalize_email(email);
+  r jsonb;
+  uid uuid;
+BEGIN
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
+  r := auth.resend(type, email, settings);
+  IF r ? 'error' OR code_challenge IS NULL THEN
+    RETURN r;
+  END IF;
+  IF type = 'signup' THEN
+    PERFORM auth._pkce_after_mail(addr, 'confirmation_token', 'email/signup', code_challenge, code_challenge_method);
+  ELSE
+    SELECT x.id INTO uid FROM auth.users x
+     WHERE lower(x.email_change) = addr AND x.deleted_at IS NULL AND x.email_change_sent_at = now()
+     LIMIT 1;
+    IF uid IS NOT NULL THEN
+      PERFORM auth._pkce_flow_start(uid, code_challenge, code_challenge_method, 'email', 'email_change');
+    END IF;
+  END IF;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION auth.resend_pkce(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text,
+                                     pg_catalog.text)
+  IS 'POST /resend from a PKCE client: resend plus the flow state its link completes';
+
 -- ---------------------------------------------------------------------------
 -- OAuth towards the app: PKCE and identity linking.
 
@@ -587,7 +626,7 @@ DECLARE
 BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
-              AND p.proname IN ('reauthenticate', 'update_account', 'send_otp_pkce', 'recover_pkce',
+              AND p.proname IN ('reauthenticate', 'update_account', 'send_otp_pkce', 'recover_pkce', 'resend_pkce',
                                 'oauth_begin_pkce', 'oauth_begin_link', 'sign_in_external_pkce',
                                 'link_identity', 'unlink_identity')
   LOOP

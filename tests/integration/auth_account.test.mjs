@@ -8,10 +8,10 @@
 //   reauthentication_not_valid for a wrong, reused or burned one, success
 //   with the right one or with current_password;
 // - an email change notifies the old address when requested and when done;
-// - PKCE (flowType 'pkce') for signUp, signInWithOtp, resetPasswordForEmail
-//   and updateUser({email}): the mail's link redirects with ?code=, and
-//   exchangeCodeForSession turns it into a session; codes are single use and
-//   bound to the client's verifier;
+// - PKCE (flowType 'pkce') for signUp, resend, signInWithOtp,
+//   resetPasswordForEmail and updateUser({email}): the mail's link redirects
+//   with ?code=, and exchangeCodeForSession turns it into a session; codes
+//   are single use and bound to the client's verifier;
 // - signInWithOAuth with flowType 'pkce': ?code= back to the app;
 // - linkIdentity / unlinkIdentity, with GoTrue's refusals and audit rows;
 // - GET /settings lists the configured providers.
@@ -332,6 +332,18 @@ describe('PKCE for the mail links', () => {
     // Once only.
     const again = await client('pkce').auth.exchangeCodeForSession(code);
     assert.ok(again.error);
+  });
+
+  test('resend({type: signup}): the new confirmation link carries ?code= too', async () => {
+    const c = client('pkce');
+    const addr = email('pkce-resend');
+    assert.equal((await c.auth.signUp({ email: addr, password: PASSWORD })).error, null);
+    await mailTo(addr);
+    assert.equal((await c.auth.resend({ type: 'signup', email: addr })).error, null);
+    const mail = await mailTo(addr, 1);
+    const ex = await c.auth.exchangeCodeForSession((await follow(mail.link)).searchParams.get('code'));
+    assert.equal(ex.error, null);
+    assert.equal(ex.data.user.email, addr);
   });
 
   test('signInWithOtp: magic link -> ?code= -> session; another verifier is refused', async () => {

@@ -94,6 +94,11 @@ UNIT_TEST(mail_pkce)
     CHECK(p.params[2] == NULL);
     CHECK_STR_EQ(p.params[4], "abc");
     CHECK_STR_EQ(p.params[5], "s256");
+    const char *res[] = {"signup", "a@b.c", "{}"};
+    CHECK(auth_user_plan_resend_pkce(&c, &p, res, &planned, &r) && planned);
+    CHECK(p.sql == sql_auth_resend_pkce() && p.nparams == 5);
+    CHECK_STR_EQ(p.params[0], "signup");
+    CHECK_STR_EQ(p.params[4], "s256");
     CHECK(auth_user_plan_recover_pkce(&c, &p, rec, &planned, &r) && planned);
     CHECK(p.sql == sql_auth_recover_pkce() && p.nparams == 4);
     CHECK_STR_EQ(p.params[2], "abc");

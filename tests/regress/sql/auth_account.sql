@@ -130,6 +130,13 @@ SELECT auth.verify_link('recovery', data ->> 'token_hash', NULL, :'s') ->> 'loca
   FROM auth.mail_outbox WHERE kind = 'recovery' AND recipient = 'acct3@account.test' ORDER BY id DESC LIMIT 1 \gset
 SELECT auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), 'x' || :'verifier', :'s') -> 'error' ->> 'code' AS wrong_verifier,
        auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), :'verifier', :'s') -> 'error' ->> 'code' AS burned;
+-- /resend of a sign-up confirmation.
+SELECT auth.sign_up('resend@account.test', 'a long passphrase', '{}', '{"site_url": "https://app.test"}') ? 'id' AS pending;
+SELECT auth.resend_pkce('signup', 'resend@account.test', :'s', :'challenge', 's256') AS resent,
+       auth.resend_pkce('signup', 'nobody@account.test', :'s', :'challenge', 's256') AS resent_unknown;
+SELECT auth.verify_link('signup', data ->> 'token_hash', NULL, :'s') ->> 'location' AS loc
+  FROM auth.mail_outbox WHERE kind = 'confirmation' AND recipient = 'resend@account.test' ORDER BY id DESC LIMIT 1 \gset
+SELECT auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), :'verifier', :'s') -> 'user' ->> 'email' AS confirmed_by_code;
 -- Without a challenge the link stays implicit.
 SELECT auth.recover('acct3@account.test', :'s') AS recover;
 SELECT auth.verify_link('recovery', data ->> 'token_hash', NULL, :'s') ->> 'location' LIKE 'https://app.test#access_token=%' AS implicit
@@ -189,7 +196,7 @@ SELECT p.proname, has_function_privilege('anon', p.oid, 'EXECUTE') AS anon,
        has_function_privilege('authenticated', p.oid, 'EXECUTE') AS authenticated
   FROM pg_proc p
  WHERE p.pronamespace = 'auth'::regnamespace
-   AND p.proname IN ('reauthenticate', 'update_account', 'send_otp_pkce', 'recover_pkce', 'oauth_begin_pkce',
+   AND p.proname IN ('reauthenticate', 'update_account', 'send_otp_pkce', 'recover_pkce', 'resend_pkce', 'oauth_begin_pkce',
                      'oauth_begin_link', 'sign_in_external_pkce', 'link_identity', 'unlink_identity',
                      '_reauth_check', '_mail_notice', '_external_answer', '_verify_consume', '_external_user')
  ORDER BY 1;
