@@ -4,8 +4,9 @@
  * user (GET, PUT), settings, health, .well-known/jwks.json, the admin
  * users API, and the email flows: otp, magiclink, recover, resend, verify
  * (POST, and GET with a 303), invite, admin/generate_link; the MFA
- * endpoints and the pkce grant are planned by auth_mfa.c (rows of the same
- * endpoint table).
+ * endpoints and the pkce grant are planned by auth_mfa.c, the account
+ * endpoints (reauthenticate, PUT user, user/identities) by auth_user.c
+ * (rows of the same endpoint table).
  *
  * Every flow is one SQL function of the kiln_auth extension
  * (sql/kiln_auth/40-flows.sql); this file only turns HTTP into a call and
@@ -32,6 +33,7 @@
 #include "auth_mfa.h"
 #include "auth_oauth.h"
 #include "auth_plan.h"
+#include "auth_user.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -95,6 +97,11 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
     }
     buf_printf(out, ",\"otp_ttl_s\":%d,\"rate_limit_email\":%d,\"rate_limit_verify\":%d}",
                cfg->auth_otp_ttl_s, cfg->auth_rate_limit_email, cfg->auth_rate_limit_verify);
+    /* The account flows' settings (45-account.sql). */
+    out->len--; /* reopen the object */
+    buf_printf(out, ",\"secure_password_change\":%s,\"reauthentication_window_s\":%d}",
+               cfg->auth_secure_password_change ? "true" : "false",
+               cfg->auth_reauthentication_window_s);
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's
@@ -114,6 +121,19 @@ static void settings_body(const KilnConfig *cfg, KilnBuf *out)
                cfg->auth_anonymous_enabled ? "true" : "false",
                cfg->auth_signup_enabled ? "false" : "true", cfg->auth_autoconfirm ? "true" : "false",
                cfg->auth_password_min_length);
+    /* The configured OAuth / OIDC providers count as enabled. */
+    json_t *o = json_loadb(out->data, out->len, 0, NULL);
+    json_t *external = json_object_get(o, "external");
+    if (json_is_object(external)) {
+        oauth_mark_providers(cfg->auth_providers, external);
+        char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (text) {
+            buf_reset(out);
+            buf_puts(out, text);
+            free(text);
+        }
+    }
+    json_decref(o);
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -463,18 +483,6 @@ static bool plan_user_get(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     return true;
 }
 
-static bool plan_user_put(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
-{
-    const char *ignored;
-    if (!body_string(c->body, "password", &ignored, r) ||
-        !body_string(c->body, "email", &ignored, r) || !body_string(c->body, "phone", &ignored, r) ||
-        !body_object(c->body, "data", NULL, &ignored, r))
-        return false;
-    const char *params[] = {whole_body(c->body, p), c->settings};
-    plan_set(p, sql_auth_update_user(), 2, params);
-    return true;
-}
-
 static bool plan_settings(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
 {
     (void)r;
@@ -593,7 +601,11 @@ static bool plan_otp(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (!email)
         return refuse(r, 400, "validation_failed", "An email address is required");
     const char *params[] = {email, create ? "true" : "false", data, c->settings};
-    plan_set(p, sql_auth_send_otp(), 4, params);
+    bool pkce;
+    if (!auth_user_plan_otp_pkce(c, p, params, &pkce, r))
+        return false;
+    if (!pkce)
+        plan_set(p, sql_auth_send_otp(), 4, params);
     return true;
 }
 
@@ -605,7 +617,11 @@ static bool plan_recover(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (!email)
         return refuse(r, 400, "validation_failed", "Password recovery requires an email");
     const char *params[] = {email, c->settings};
-    plan_set(p, sql_auth_recover(), 2, params);
+    bool pkce;
+    if (!auth_user_plan_recover_pkce(c, p, params, &pkce, r))
+        return false;
+    if (!pkce)
+        plan_set(p, sql_auth_recover(), 2, params);
     return true;
 }
 
@@ -620,7 +636,11 @@ static bool plan_resend(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     if (!email)
         return refuse(r, 400, "validation_failed", "An email address is required");
     const char *params[] = {type, email, c->settings};
-    plan_set(p, sql_auth_resend(), 3, params);
+    bool pkce;
+    if (!auth_user_plan_resend_pkce(c, p, params, &pkce, r))
+        return false;
+    if (!pkce)
+        plan_set(p, sql_auth_resend(), 3, params);
     return true;
 }
 
@@ -688,7 +708,7 @@ static const struct {
     {"token", KILN_POST, KEY_APIKEY, true, plan_token},
     {"logout", KILN_POST, KEY_BEARER, false, plan_logout},
     {"user", KILN_GET | KILN_HEAD, KEY_BEARER, false, plan_user_get},
-    {"user", KILN_PUT, KEY_BEARER, true, plan_user_put},
+    {"user", KILN_PUT, KEY_BEARER, true, auth_user_plan_update}, /* auth_user.c */
     {"settings", KILN_GET | KILN_HEAD, KEY_APIKEY, false, plan_settings},
     {"health", KILN_GET | KILN_HEAD, KEY_APIKEY, false, plan_health},
     {".well-known/jwks.json", KILN_GET | KILN_HEAD, KEY_OPEN, false, plan_jwks},
@@ -712,6 +732,9 @@ static const struct {
     {"verify", KILN_GET, KEY_OPEN, false, plan_verify},
     {"invite", KILN_POST, KEY_BEARER, true, plan_invite},
     {"admin/generate_link", KILN_POST, KEY_BEARER, true, plan_generate_link},
+    /* auth_user.c (GET user/identities/authorize: auth_oauth.c) */
+    {"reauthenticate", KILN_GET, KEY_BEARER, false, auth_user_plan_reauthenticate},
+    {"user/identities/", KILN_DELETE, KEY_BEARER, false, auth_user_plan_unlink},
 };
 
 #define NENDPOINTS (sizeof endpoints / sizeof endpoints[0])

@@ -275,8 +275,11 @@ static void print_message(json_t *m, FILE *out)
         fprintf(out, "  subject: %s\n", subject);
     const char *code = json_string_value(json_object_get(d, "token"));
     const char *link = json_string_value(json_object_get(d, "confirmation_url"));
+    const char *kind = str_field(m, "kind");
     if (code || link) {
         fprintf(out, "  code:    %s\n  link:    %s\n", code ? code : "", link ? link : "");
+    } else if (strcmp(kind, "email_change_notice") == 0 || strcmp(kind, "email_changed") == 0) {
+        fprintf(out, "  (a notice: no code or link)\n");
     } else {
         fprintf(out, "  (code and link wiped after delivery)\n");
     }

@@ -24,11 +24,18 @@
  *     (the implicit flow). Failures after the state is known go back to
  *     redirect_to as ?error=...&error_code=...&error_description=...
  *
- * Only the implicit flow is served: an /authorize carrying a
- * code_challenge (auth-js flowType 'pkce') is refused with 400 rather than
- * answered in a shape the client would not read.
+ * The app's own flow: implicit (the session in the fragment), or PKCE when
+ * /authorize carries the app's code_challenge (auth-js flowType 'pkce'):
+ * the challenge is kept with the state and /callback answers ?code= for
+ * grant_type=pkce (auth.sign_in_external_pkce).
  *
- * It never links accounts (the database keys identities on provider and
+ * Linking (linkIdentity): GET /user/identities/authorize, with the user's
+ * bearer token, starts the same flow for that user (auth.oauth_begin_link;
+ * skip_http_redirect=true answers {"url"} instead of the 302), and its
+ * /callback links the verified identity to the user (auth.link_identity),
+ * never one already linked to another user.
+ *
+ * It never links by address (the database keys identities on provider and
  * subject), never logs tokens, codes or secrets, never sends database or
  * provider text beyond a short reason, and never redirects anywhere the
  * allowlist does not name. The pooled connection is held while the
@@ -107,6 +114,20 @@ static json_t *providers_load(const char *path, KilnError *err)
     if (!doc)
         kiln_error_set(err, 500, "unexpected_failure", "the providers file is not a JSON object");
     return doc;
+}
+
+void oauth_mark_providers(const char *path, json_t *external)
+{
+    KilnError ignored = {0};
+    json_t *doc = path && *path ? providers_load(path, &ignored) : NULL;
+    const char *name;
+    json_t *v;
+    json_object_foreach(doc, name, v)
+    {
+        if (json_is_object(v) && strlen(name) <= 64)
+            json_object_set_new(external, name, json_true());
+    }
+    json_decref(doc);
 }
 
 static bool copy_opt(json_t *p, const char *key, char *out, size_t len)
@@ -280,6 +301,15 @@ void oauth_fragment_url(KilnBuf *out, const char *url, const char *session_json,
     json_decref(s);
 }
 
+void oauth_code_url(KilnBuf *out, const char *url, const char *code)
+{
+    size_t base = strcspn(url, "#");
+    bool first = true;
+    buf_append(out, url, base);
+    buf_putc(out, memchr(url, '?', base) ? '&' : '?');
+    put_param(out, &first, "code", code);
+}
+
 void oauth_error_url(KilnBuf *out, const char *url, const char *error, const char *code,
                      const char *description)
 {
@@ -401,16 +431,41 @@ static bool pick_redirect(const KilnConfig *cfg, const char *asked, const char *
     return true;
 }
 
-static bool serve_authorize(KilnRequest *req, KilnConn *conn, bool *broken, KilnResponse *res,
-                            KilnError *err)
+/* The bearer token of a linking request (an apikey is required too, as on
+ * every bearer endpoint). */
+static bool bearer_token(const KilnRequest *req, const char **token, KilnError *err)
+{
+    const char *apikey = request_header(req, "apikey");
+    if (!apikey || !*apikey)
+        apikey = request_query(req, "apikey");
+    if (!apikey || !*apikey)
+        return kiln_error_set(err, 401, "no_api_key", "No API key found in request");
+    KilnError ignored = {0};
+    *token = NULL;
+    if (!rest_pick_token(req, apikey, token, &ignored) || !*token || *token == apikey)
+        return kiln_error_set(err, 401, "no_authorization",
+                              "This endpoint requires a valid Bearer token");
+    return true;
+}
+
+/* GET /authorize, or GET /user/identities/authorize (link: the bearer's
+ * user links the identity). */
+static bool serve_authorize(KilnRequest *req, bool link, KilnConn *conn, bool *broken,
+                            KilnResponse *res, KilnError *err)
 {
     const KilnConfig *cfg = req->cfg;
-    const char *target = NULL;
+    const char *target = NULL, *token = NULL;
     const char *challenge = request_query(req, "code_challenge");
-    if (challenge && *challenge)
+    const char *method = request_query(req, "code_challenge_method");
+    if (challenge && !*challenge)
+        challenge = NULL;
+    if (method && !*method)
+        method = NULL;
+    if (!challenge != !method)
         return kiln_error_set(err, 400, "validation_failed",
-                              "the PKCE flow is not supported for OAuth sign-in yet; use flowType "
-                              "'implicit'");
+                              "PKCE flow requires code_challenge_method and code_challenge");
+    if (link && !bearer_token(req, &token, err))
+        return false;
     OAuthProvider p;
     OidcEndpoints e;
     if (!provider_find(cfg->auth_providers, request_query(req, "provider"), &p, err) ||
@@ -422,14 +477,20 @@ static bool serve_authorize(KilnRequest *req, KilnConn *conn, bool *broken, Kiln
     provider_wipe(&p);
     KilnBuf settings = KILN_BUF_INIT;
     auth_settings_json(cfg, &settings);
-    const char *params[] = {p.name, target, buf_str(&settings)};
+    const char *params[] = {p.name, target, buf_str(&settings), challenge, method};
+    const char *sql = link        ? sql_auth_oauth_begin_link()
+                      : challenge ? sql_auth_oauth_begin_pkce()
+                                  : sql_auth_oauth_begin();
     json_t *a;
     int status;
-    bool ran =
-        flow_run(req, conn, broken, NULL, sql_auth_oauth_begin(), 3, params, &a, &status, err);
+    bool ran = flow_run(req, conn, broken, token, sql, link || challenge ? 5 : 3, params, &a,
+                        &status, err);
     buf_free(&settings);
-    if (!ran)
+    if (!ran) {
+        if (link && err->status == 401) /* the bearer token, not the apikey */
+            kiln_error_set(err, 403, "bad_jwt", "invalid JWT: unable to parse or verify signature");
         return false;
+    }
     if (status != 200) {
         flow_error(a, status, err);
         json_decref(a);
@@ -457,7 +518,20 @@ static bool serve_authorize(KilnRequest *req, KilnConn *conn, bool *broken, Kiln
     put_param(&url, &first, "code_challenge_method", "S256");
     if (p.oidc)
         put_param(&url, &first, "nonce", json_string_value(json_object_get(a, "nonce")));
-    redirect(res, 302, buf_str(&url));
+    const char *skip = request_query(req, "skip_http_redirect");
+    if (skip && strcmp(skip, "true") == 0) {
+        /* linkIdentity (and signInWithOAuth's skipBrowserRedirect) read
+         * the provider URL from the body. */
+        res->status = 200;
+        res->content_type = "application/json";
+        buf_reset(&res->body);
+        buf_puts(&res->body, "{\"url\":");
+        buf_put_json_string(&res->body, buf_str(&url));
+        buf_putc(&res->body, '}');
+        response_set_header(res, "Cache-Control", "no-store");
+    } else {
+        redirect(res, 302, buf_str(&url));
+    }
     json_decref(a);
     buf_free(&url);
     buf_free(&cb);
@@ -553,6 +627,43 @@ static bool sign_in(KilnRequest *req, KilnConn *conn, bool *broken, const char *
         flow_error(*session, status, err);
         json_decref(*session);
         *session = NULL;
+        ok = false;
+    }
+    free(data);
+    buf_free(&settings);
+    return ok;
+}
+
+/* The end of a callback whose flow is f for a verified identity: links it
+ * to the flow's user (linkIdentity), or signs in; *answer (new reference)
+ * is a session, or {"code"} when the app sent a PKCE challenge. */
+static bool callback_finish(KilnRequest *req, KilnConn *conn, bool *broken, json_t *f,
+                            const char *provider, const Identity *id, json_t **answer,
+                            KilnError *err)
+{
+    const char *link_user = json_string_value(json_object_get(f, "link_user_id"));
+    const char *challenge = json_string_value(json_object_get(f, "code_challenge"));
+    const char *method = json_string_value(json_object_get(f, "code_challenge_method"));
+    if (!link_user && !challenge)
+        return sign_in(req, conn, broken, NULL, provider, id, answer, err);
+    KilnBuf settings = KILN_BUF_INIT;
+    auth_settings_json(req->cfg, &settings);
+    char *data = json_dumps(id->data, JSON_COMPACT);
+    const char *verified = id->email_verified ? "true" : "false";
+    const char *linkp[] = {link_user, provider,           id->subject, data,
+                           verified,  buf_str(&settings), challenge,   method};
+    const char *pkcep[] = {provider,           id->subject, data,  verified,
+                           buf_str(&settings), challenge,   method};
+    int status;
+    bool ok =
+        data && (link_user ? flow_run(req, conn, broken, NULL, sql_auth_link_identity(), 8, linkp,
+                                      answer, &status, err)
+                           : flow_run(req, conn, broken, NULL, sql_auth_sign_in_external_pkce(), 7,
+                                      pkcep, answer, &status, err));
+    if (ok && status != 200) {
+        flow_error(*answer, status, err);
+        json_decref(*answer);
+        *answer = NULL;
         ok = false;
     }
     free(data);
@@ -663,13 +774,17 @@ static bool serve_callback(KilnRequest *req, KilnConn *conn, bool *broken, KilnR
                             d ? d : "");
     } else {
         ok = callback_identity(req, f, &p, &id, &provider_token, &e) &&
-             sign_in(req, conn, broken, NULL, p.name, &id, &session, &e);
+             callback_finish(req, conn, broken, f, p.name, &id, &session, &e);
     }
     if (!ok)
         audit_refusal(req, conn, broken, NULL, json_string_value(json_object_get(f, "provider")),
                       &e);
     KilnBuf loc = KILN_BUF_INIT;
-    if (ok) {
+    const char *code = ok ? json_string_value(json_object_get(session, "code")) : NULL;
+    if (ok && code) {
+        oauth_code_url(&loc, target, code); /* PKCE: the app exchanges it */
+        redirect(res, 302, buf_str(&loc));
+    } else if (ok) {
         char *s = json_dumps(session, JSON_COMPACT);
         oauth_fragment_url(&loc, target, s ? s : "{}", provider_token);
         if (s)
@@ -762,7 +877,8 @@ bool auth_oauth_wants(const KilnRequest *req, const char *rest)
 {
     const char *m = req->method;
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-    if (get && (strcmp(rest, "authorize") == 0 || strcmp(rest, "callback") == 0))
+    if (get && (strcmp(rest, "authorize") == 0 || strcmp(rest, "callback") == 0 ||
+                strcmp(rest, "user/identities/authorize") == 0))
         return true;
     const char *grant = request_query(req, "grant_type");
     return strcmp(m, "POST") == 0 && strcmp(rest, "token") == 0 && grant &&
@@ -774,7 +890,9 @@ bool auth_oauth_serve(KilnRequest *req, const char *rest, KilnConn *conn, bool *
 {
     KilnError err = {0};
     bool token = strcmp(rest, "token") == 0;
-    bool ok = strcmp(rest, "authorize") == 0  ? serve_authorize(req, conn, conn_broken, res, &err)
+    bool link = strcmp(rest, "user/identities/authorize") == 0;
+    bool ok = link || strcmp(rest, "authorize") == 0
+                  ? serve_authorize(req, link, conn, conn_broken, res, &err)
               : strcmp(rest, "callback") == 0 ? serve_callback(req, conn, conn_broken, res, &err)
                                               : serve_id_token(req, conn, conn_broken, res, &err);
     if (!ok)

@@ -1,11 +1,13 @@
 /*
  * auth_oauth.h: sign-in with external OAuth 2.0 / OpenID Connect providers
- * under /auth/v1 (auth_oauth.c): GET /authorize, GET /callback and
+ * under /auth/v1 (auth_oauth.c): GET /authorize, GET /callback,
+ * GET /user/identities/authorize (linkIdentity) and
  * POST /token?grant_type=id_token.
  */
 #ifndef KILN_AUTH_OAUTH_H
 #define KILN_AUTH_OAUTH_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "buf.h"
@@ -23,6 +25,10 @@ bool auth_oauth_wants(const KilnRequest *req, const char *rest);
 bool auth_oauth_serve(KilnRequest *req, const char *rest, KilnConn *conn, bool *conn_broken,
                       KilnResponse *res);
 
+/* Sets external.<name> to true for every provider of the providers file at
+ * path (GET /settings); nothing when path is NULL, empty or unreadable. */
+void oauth_mark_providers(const char *path, json_t *external);
+
 /* Is url an allowed redirect target? It must be an absolute http(s) URL
  * without user info, whitespace, backslashes or control characters, and
  * either start with site (followed by nothing, '/', '?' or '#'), or match an
@@ -38,6 +44,10 @@ bool oauth_redirect_allowed(const char *site, const char *list, const char *url)
  * may be NULL. Pure. */
 void oauth_fragment_url(KilnBuf *out, const char *url, const char *session_json,
                         const char *provider_token);
+
+/* Appends the redirect target of the PKCE flow: url (its fragment
+ * dropped) with code=<code> added to its query. Pure. */
+void oauth_code_url(KilnBuf *out, const char *url, const char *code);
 
 /* Appends url (fragment dropped) with error, error_code and
  * error_description in the query and the fragment. Pure. */

@@ -138,6 +138,14 @@ static const CfgKey cfg_keys[] = {
     {"auth_rate_limit_verify", CFG_INT, F(auth_rate_limit_verify), "0", 0, 1000000, true, false,
      false, CHECK_NONE, "auth: verifications of codes and links per 5 minutes per client IP "
      "(429 beyond; 0 = no limit)"},
+    {"auth_secure_password_change", CFG_BOOL, F(auth_secure_password_change), "false", 0, 0, true,
+     false, false, CHECK_NONE,
+     "auth: a password change (PUT /user) needs a nonce from GET /reauthenticate or the current "
+     "password unless the session is younger than auth_reauthentication_window_s"},
+    {"auth_reauthentication_window_s", CFG_INT, F(auth_reauthentication_window_s), "300", 0, 86400,
+     true, false, false, CHECK_NONE,
+     "auth: with auth_secure_password_change, sessions younger than this (seconds) change the "
+     "password without reauthenticating (0 = always ask)"},
     {"smtp_url", CFG_STR, F(smtp_url), NULL, 0, 0, true, false, false, CHECK_NONE,
      "mail: SMTP server, smtp://host:port (STARTTLS when offered; required with smtp_user) or "
      "smtps://host:port; empty: mail stays in the outbox (kiln mail)"},

@@ -60,6 +60,8 @@ typedef struct KilnConfig {
     int auth_otp_ttl_s;
     int auth_rate_limit_email;
     int auth_rate_limit_verify;
+    bool auth_secure_password_change; /* PUT /user password needs a reauthentication nonce */
+    int auth_reauthentication_window_s;
     char *smtp_url;
     char *smtp_user;
     char *smtp_password;

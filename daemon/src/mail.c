@@ -53,6 +53,22 @@ static const struct {
      "{{ .NewEmail }}:</p>\n"
      "<p><a href=\"{{ .ConfirmationURL }}\">Change email</a></p>\n"
      "<p>Or enter this code: {{ .Token }}</p>\n"},
+    /* The account flows (sql/kiln_auth/45-account.sql). */
+    {"reauthentication", "Confirm reauthentication",
+     "<h2>Confirm reauthentication</h2>\n"
+     "<p>Enter this code to confirm it is you: {{ .Token }}</p>\n"
+     "<p>If you did not ask for it, someone may be using your session: change your "
+     "password.</p>\n"},
+    {"email_change_notice", "A change of your email address was requested",
+     "<h2>A change of your email address was requested</h2>\n"
+     "<p>Someone signed in to your account asked to change its email address from {{ .Email }} "
+     "to {{ .NewEmail }}. The change happens once the new address is confirmed.</p>\n"
+     "<p>If this was not you, change your password and contact {{ .SiteURL }}.</p>\n"},
+    {"email_changed", "Your email address was changed",
+     "<h2>Your email address was changed</h2>\n"
+     "<p>The email address of your account is now {{ .NewEmail }}; {{ .Email }} no longer signs "
+     "in to it.</p>\n"
+     "<p>If this was not you, contact {{ .SiteURL }} at once.</p>\n"},
 };
 
 #define NDEFAULTS (sizeof defaults / sizeof defaults[0])

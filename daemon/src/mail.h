@@ -27,7 +27,8 @@ typedef struct KilnSmtp {
 } KilnSmtp;
 
 /* The built-in template of a message kind (confirmation, magiclink,
- * recovery, email_change, invite): subject and HTML body, or false for an
+ * recovery, email_change, invite, reauthentication, email_change_notice,
+ * email_changed): subject and HTML body, or false for an
  * unknown kind. Static strings. */
 bool mail_default_template(const char *kind, const char **subject, const char **body);
 

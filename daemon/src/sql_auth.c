@@ -210,3 +210,55 @@ const char *sql_auth_mail_prune(void)
 {
     return "SELECT auth.mail_prune(30)::text";
 }
+
+/* ---- account flows (sql/kiln_auth/45-account.sql) ---------------------- */
+
+const char *sql_auth_reauthenticate(void)
+{
+    return FLOW("auth.reauthenticate($1::jsonb)");
+}
+
+const char *sql_auth_update_account(void)
+{
+    return FLOW("auth.update_account($1::jsonb, $2::jsonb)");
+}
+
+const char *sql_auth_send_otp_pkce(void)
+{
+    return FLOW("auth.send_otp_pkce($1, $2::bool, $3::jsonb, $4::jsonb, $5, $6)");
+}
+
+const char *sql_auth_recover_pkce(void)
+{
+    return FLOW("auth.recover_pkce($1, $2::jsonb, $3, $4)");
+}
+
+const char *sql_auth_resend_pkce(void)
+{
+    return FLOW("auth.resend_pkce($1, $2, $3::jsonb, $4, $5)");
+}
+
+const char *sql_auth_unlink_identity(void)
+{
+    return FLOW("auth.unlink_identity($1::uuid)");
+}
+
+const char *sql_auth_oauth_begin_pkce(void)
+{
+    return FLOW("auth.oauth_begin_pkce($1, $2, $3::jsonb, $4, $5)");
+}
+
+const char *sql_auth_oauth_begin_link(void)
+{
+    return FLOW("auth.oauth_begin_link($1, $2, $3::jsonb, $4, $5)");
+}
+
+const char *sql_auth_sign_in_external_pkce(void)
+{
+    return FLOW("auth.sign_in_external_pkce($1, $2, $3::jsonb, $4::bool, $5::jsonb, $6, $7)");
+}
+
+const char *sql_auth_link_identity(void)
+{
+    return FLOW("auth.link_identity($1::uuid, $2, $3, $4::jsonb, $5::bool, $6::jsonb, $7, $8)");
+}

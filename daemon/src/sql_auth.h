@@ -96,4 +96,29 @@ const char *sql_auth_mail_list(void);
 /* Deletes finished messages older than 30 days (the count). */
 const char *sql_auth_mail_prune(void);
 
+/* Account flows (sql/kiln_auth/45-account.sql). */
+/* $1 settings. */
+const char *sql_auth_reauthenticate(void);
+/* $1 attributes (jsonb text: data, password, email, nonce, current_password,
+ * code_challenge, code_challenge_method), $2 settings. */
+const char *sql_auth_update_account(void);
+/* sql_auth_send_otp's parameters, then $5 code challenge, $6 its method. */
+const char *sql_auth_send_otp_pkce(void);
+/* sql_auth_recover's parameters, then $3 code challenge, $4 its method. */
+const char *sql_auth_recover_pkce(void);
+/* sql_auth_resend's parameters, then $4 code challenge, $5 its method. */
+const char *sql_auth_resend_pkce(void);
+/* $1 identity id (uuid text). */
+const char *sql_auth_unlink_identity(void);
+/* sql_auth_oauth_begin's parameters, then $4 code challenge, $5 its method
+ * (both NULL for the implicit flow in the link variant). */
+const char *sql_auth_oauth_begin_pkce(void);
+const char *sql_auth_oauth_begin_link(void);
+/* sql_auth_sign_in_external's parameters, then $6 code challenge, $7 its
+ * method: {"code"}. */
+const char *sql_auth_sign_in_external_pkce(void);
+/* $1 user id, then sql_auth_sign_in_external's parameters, then $7 code
+ * challenge, $8 its method (NULL for a session). */
+const char *sql_auth_link_identity(void);
+
 #endif

@@ -45,7 +45,10 @@ CREATE TABLE auth.mail_outbox (
   user_id         pg_catalog.uuid REFERENCES auth.users (id) ON DELETE SET NULL,
   kind            pg_catalog.text NOT NULL
                   CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['confirmation', 'magiclink', 'recovery',
-                                                                'email_change', 'invite'])),
+                                                                'email_change', 'invite',
+                                                                -- 45-account.sql
+                                                                'reauthentication', 'email_change_notice',
+                                                                'email_changed'])),
   recipient       pg_catalog.text NOT NULL,
   -- The template fields: token, token_hash, confirmation_url, site_url,
   -- redirect_to, email, new_email. token and token_hash are wiped once sent.
@@ -317,6 +320,8 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings);
+  -- The current address hears of it (45-account.sql).
+  PERFORM auth._mail_notice(u, 'email_change_notice', addr, settings);
   UPDATE auth.users SET email_change = addr, email_change_sent_at = now(), updated_at = now() WHERE id = u.id;
   PERFORM auth._audit('user_modified', u.id, u.email, 'user', jsonb_build_object('email_change_requested', true));
   RETURN NULL;
@@ -464,14 +469,32 @@ AS $$
          END
 $$;
 
--- POST /verify {type, token + email | token_hash}: consumes the token and
--- answers a session (the address confirmed, the email changed, ...). A
--- wrong code counts against the pending token, which is burned at the
--- fifth; an expired or unknown one is 403 otp_expired.
-CREATE FUNCTION auth.verify(type pg_catalog.text, token pg_catalog.text, token_hash pg_catalog.text,
-                            email pg_catalog.text, settings pg_catalog.jsonb DEFAULT '{}')
+-- The session a verification earns for user uid (method: its amr).
+CREATE FUNCTION auth._verified_session(uid pg_catalog.uuid, method pg_catalog.text, settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  u auth.users;
+BEGIN
+  UPDATE auth.users SET last_sign_in_at = now() WHERE id = uid RETURNING * INTO u;
+  UPDATE auth.identities SET last_sign_in_at = now() WHERE user_id = uid AND provider = 'email';
+  PERFORM auth._audit('login', u.id, u.email, 'account', jsonb_build_object('provider', 'email', 'method', method));
+  RETURN auth._start_session(u, method, settings);
+END
+$$;
+
+-- Consumes the token of a verification (POST /verify, GET /verify):
+-- refusal, or the verified user's id and the session method it earns (the
+-- address confirmed, the email changed, ...). A wrong code counts against
+-- the pending token, which is burned at the fifth; an expired or unknown
+-- one is 403 otp_expired.
+CREATE FUNCTION auth._verify_consume(type pg_catalog.text, token pg_catalog.text, token_hash pg_catalog.text,
+                                     email pg_catalog.text, settings pg_catalog.jsonb,
+                                     OUT refusal pg_catalog.jsonb, OUT uid pg_catalog.uuid,
+                                     OUT method pg_catalog.text)
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -481,19 +504,18 @@ DECLARE
   expired jsonb := auth._err(403, 'otp_expired', 'Token has expired or is invalid');
   t auth.one_time_tokens;
   u auth.users;
-  method text;
-  refusal jsonb;
 BEGIN
   IF types IS NULL THEN
-    RETURN auth._err(400, 'validation_failed', 'Verify requires a verification type');
+    refusal := auth._err(400, 'validation_failed', 'Verify requires a verification type');
+    RETURN;
   END IF;
   refusal := auth._rate_refusal('verify', auth._setting_int(settings, 'rate_limit_verify', 0, 0, 1000000));
   IF refusal IS NOT NULL THEN
-    RETURN refusal;
+    RETURN;
   END IF;
   IF coalesce(token_hash, '') <> '' THEN
     SELECT * INTO t FROM auth.one_time_tokens o
-     WHERE o.token_hash = auth._sha256_hex(verify.token_hash) AND o.token_type = ANY (types)
+     WHERE o.token_hash = auth._sha256_hex(_verify_consume.token_hash) AND o.token_type = ANY (types)
      FOR UPDATE;
   ELSIF coalesce(token, '') <> '' AND addr IS NOT NULL THEN
     -- A code: the pending tokens of the user the address belongs to (the
@@ -502,7 +524,7 @@ BEGIN
      WHERE o.token_type = ANY (types) AND lower(o.relates_to) = addr
      ORDER BY o.created_at DESC LIMIT 1
      FOR UPDATE;
-    IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || verify.token) THEN
+    IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token) THEN
       -- A wrong code: counted; the fifth burns the token.
       IF t.attempts + 1 >= 5 THEN
         DELETE FROM auth.one_time_tokens WHERE id = t.id;
@@ -511,27 +533,33 @@ BEGIN
       END IF;
       PERFORM auth._audit('login_failed', t.user_id, addr, 'account',
                           jsonb_build_object('provider', 'email', 'reason', 'otp_invalid'));
-      RETURN expired;
+      refusal := expired;
+      RETURN;
     END IF;
   ELSE
-    RETURN auth._err(400, 'validation_failed', 'Verify requires a token or a token hash');
+    refusal := auth._err(400, 'validation_failed', 'Verify requires a token or a token hash');
+    RETURN;
   END IF;
   IF t.id IS NULL THEN
-    RETURN expired;
+    refusal := expired;
+    RETURN;
   END IF;
   -- Single use, expired or not.
   DELETE FROM auth.one_time_tokens WHERE id = t.id;
   IF t.created_at + make_interval(secs => ttl) < now() THEN
-    RETURN expired;
+    refusal := expired;
+    RETURN;
   END IF;
   SELECT * INTO u FROM auth.users x WHERE x.id = t.user_id AND x.deleted_at IS NULL FOR UPDATE;
   IF u.id IS NULL OR (u.banned_until IS NOT NULL AND u.banned_until > now()) THEN
-    RETURN expired;
+    refusal := expired;
+    RETURN;
   END IF;
   IF t.token_type = 'email_change_token_new' THEN
     IF u.email_change IS NULL OR lower(u.email_change) <> lower(t.relates_to)
        OR (auth._user_by_email(lower(t.relates_to))).id IS NOT NULL THEN
-      RETURN expired;
+      refusal := expired;
+      RETURN;
     END IF;
     UPDATE auth.users SET email = email_change, email_change = '', email_change_sent_at = NULL,
                           email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
@@ -539,6 +567,8 @@ BEGIN
     UPDATE auth.identities SET identity_data = identity_data || jsonb_build_object('email', lower(t.relates_to))
      WHERE user_id = u.id AND provider = 'email';
     PERFORM auth._audit('user_modified', u.id, t.relates_to, 'user', '{"email_changed": true}');
+    -- The old address hears that it is no longer the account's (45-account.sql).
+    PERFORM auth._mail_notice(u, 'email_changed', lower(t.relates_to), settings);
     method := 'email_change';
   ELSE
     -- Any verified link or code proves the address.
@@ -554,12 +584,26 @@ BEGIN
                    WHEN t.token_type = 'confirmation_token' THEN 'otp'
                    ELSE 'magiclink' END;
   END IF;
-  -- One pending token of each other kind is not made stale by this one;
-  -- a confirmation also consumes the invite (the same type).
-  UPDATE auth.users SET last_sign_in_at = now() WHERE id = u.id RETURNING * INTO u;
-  UPDATE auth.identities SET last_sign_in_at = now() WHERE user_id = u.id AND provider = 'email';
-  PERFORM auth._audit('login', u.id, u.email, 'account', jsonb_build_object('provider', 'email', 'method', method));
-  RETURN auth._start_session(u, method, settings);
+  uid := u.id;
+END
+$$;
+
+-- POST /verify {type, token + email | token_hash}: consumes the token and
+-- answers a session (auth._verify_consume says which refusals there are).
+CREATE FUNCTION auth.verify(type pg_catalog.text, token pg_catalog.text, token_hash pg_catalog.text,
+                            email pg_catalog.text, settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c record;
+BEGIN
+  SELECT * INTO c FROM auth._verify_consume(type, token, token_hash, email, settings);
+  IF c.refusal IS NOT NULL THEN
+    RETURN c.refusal;
+  END IF;
+  RETURN auth._verified_session(c.uid, c.method, settings);
 END
 $$;
 COMMENT ON FUNCTION auth.verify(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
@@ -567,8 +611,11 @@ COMMENT ON FUNCTION auth.verify(pg_catalog.text, pg_catalog.text, pg_catalog.tex
 
 -- GET /verify?token=&type=&redirect_to= (the link of a mail, opened in a
 -- browser): {"location": URL} for a 303. Success: the allowed redirect
--- target with the session in the fragment (implicit flow); failure: the
--- target with error, error_code and error_description in the fragment.
+-- target with the session in the fragment (implicit flow), or, when the
+-- request that sent the mail started a PKCE flow (45-account.sql), with
+-- ?code= for the client to exchange (no session is started here then);
+-- failure: the target with error, error_code and error_description in the
+-- fragment.
 CREATE FUNCTION auth.verify_link(type pg_catalog.text, token pg_catalog.text, redirect_to pg_catalog.text,
                                  settings pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
@@ -577,9 +624,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   target text := auth._redirect_target(redirect_to, settings);
-  r jsonb := auth.verify(type, NULL, token, NULL, settings);
+  c record;
+  r jsonb;
+  code text;
   frag text;
 BEGIN
+  SELECT * INTO c FROM auth._verify_consume(type, NULL, token, NULL, settings);
+  IF c.refusal IS NULL THEN
+    code := auth.pkce_issue_code(c.uid, auth._pkce_link_method(type));
+    IF code IS NOT NULL THEN
+      RETURN jsonb_build_object('location', auth._url_with_code(target, code));
+    END IF;
+  END IF;
+  r := coalesce(c.refusal, auth._verified_session(c.uid, c.method, settings));
   IF r ? 'error' THEN
     frag := 'error=access_denied&error_code=' || auth._urlencode(r -> 'error' ->> 'code')
             || '&error_description=' || auth._urlencode(r -> 'error' ->> 'message');

@@ -37,7 +37,13 @@ CREATE TABLE auth.oauth_states (
   redirect_to   pg_catalog.text,
   code_verifier pg_catalog.text NOT NULL,
   nonce         pg_catalog.text NOT NULL,
-  created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+  created_at    pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  -- The app's PKCE challenge when its client runs the PKCE flow: the
+  -- callback answers ?code= instead of the session (45-account.sql).
+  code_challenge        pg_catalog.text,
+  code_challenge_method pg_catalog.text,
+  -- linkIdentity: the signed-in user the identity is linked to (45-account.sql).
+  link_user_id  pg_catalog.uuid REFERENCES auth.users (id) ON DELETE CASCADE
 );
 COMMENT ON TABLE auth.oauth_states IS 'OAuth sign-ins between the redirect and the callback (single use, 10 minutes)';
 CREATE INDEX oauth_states_created_at_idx ON auth.oauth_states (created_at);
@@ -104,18 +110,22 @@ BEGIN
     RETURN auth._err(400, 'flow_state_expired', 'OAuth state has expired');
   END IF;
   RETURN jsonb_build_object('provider', s.provider, 'redirect_to', s.redirect_to,
-                            'code_verifier', s.code_verifier, 'nonce', s.nonce);
+                            'code_verifier', s.code_verifier, 'nonce', s.nonce)
+         || jsonb_strip_nulls(jsonb_build_object('code_challenge', s.code_challenge,
+                                                 'code_challenge_method', s.code_challenge_method,
+                                                 'link_user_id', s.link_user_id));
 END
 $$;
 COMMENT ON FUNCTION auth.oauth_consume(pg_catalog.text)
-  IS 'GET /callback: takes a flow back, once: {provider, redirect_to, code_verifier, nonce}';
+  IS 'GET /callback: takes a flow back, once: {provider, redirect_to, code_verifier, nonce[, code_challenge, code_challenge_method, link_user_id]}';
 
-CREATE FUNCTION auth.sign_in_external(provider pg_catalog.text, subject pg_catalog.text,
-                                      identity_data pg_catalog.jsonb,
-                                      email_verified pg_catalog.bool DEFAULT false,
-                                      settings pg_catalog.jsonb DEFAULT '{}')
-RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- The user of the verified identity (provider, subject), signed up when new:
+-- refusal, or its id. Everything of an external sign-in but the session.
+CREATE FUNCTION auth._external_user(provider pg_catalog.text, subject pg_catalog.text,
+                                    identity_data pg_catalog.jsonb, email_verified pg_catalog.bool,
+                                    settings pg_catalog.jsonb,
+                                    OUT refusal pg_catalog.jsonb, OUT uid pg_catalog.uuid)
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -123,20 +133,22 @@ DECLARE
   addr text;
   ident auth.identities;
   u auth.users;
-  refusal jsonb;
 BEGIN
   IF provider IS NULL OR provider !~ '^[A-Za-z0-9_-]{1,64}$' OR provider IN ('email', 'phone', 'anonymous') THEN
-    RETURN auth._err(400, 'validation_failed', 'Unsupported provider: provider name is invalid');
+    refusal := auth._err(400, 'validation_failed', 'Unsupported provider: provider name is invalid');
+    RETURN;
   END IF;
   IF subject IS NULL OR subject = '' OR length(subject) > 255 THEN
-    RETURN auth._err(400, 'validation_failed', 'The identity provider did not return a subject');
+    refusal := auth._err(400, 'validation_failed', 'The identity provider did not return a subject');
+    RETURN;
   END IF;
   IF jsonb_typeof(identity_data) IS DISTINCT FROM 'object' THEN
-    RETURN auth._err(400, 'validation_failed', 'identity_data must be a JSON object');
+    refusal := auth._err(400, 'validation_failed', 'identity_data must be a JSON object');
+    RETURN;
   END IF;
   refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
   IF refusal IS NOT NULL THEN
-    RETURN refusal;
+    RETURN;
   END IF;
   -- What the identity keeps: the provider's claims about the person, not
   -- the token's bookkeeping.
@@ -146,25 +158,28 @@ BEGIN
                                 'email_verified', coalesce(email_verified, false));
   addr := auth._normalize_email(identity_data ->> 'email');
   SELECT * INTO ident FROM auth.identities i
-   WHERE i.provider_id = subject AND i.provider = sign_in_external.provider
+   WHERE i.provider_id = subject AND i.provider = _external_user.provider
    FOR UPDATE;
   IF ident.id IS NOT NULL THEN
     SELECT * INTO u FROM auth.users WHERE id = ident.user_id AND deleted_at IS NULL;
     IF u.id IS NULL THEN
-      RETURN auth._err(400, 'user_not_found', 'User not found');
+      refusal := auth._err(400, 'user_not_found', 'User not found');
+      RETURN;
     END IF;
     UPDATE auth.identities SET identity_data = data, last_sign_in_at = now(), updated_at = now()
      WHERE id = ident.id;
   ELSE
     IF NOT auth._setting_bool(settings, 'signup_enabled', true) THEN
-      RETURN auth._err(422, 'signup_disabled', 'Signups not allowed for this instance');
+      refusal := auth._err(422, 'signup_disabled', 'Signups not allowed for this instance');
+      RETURN;
     END IF;
     -- Never linked by address: a taken one is refused, whoever holds it.
     IF addr IS NOT NULL AND EXISTS (SELECT 1 FROM auth.users x
                                      WHERE lower(x.email) = addr AND NOT x.is_sso_user) THEN
       PERFORM auth._audit('login_failed', NULL, addr, 'account',
                           jsonb_build_object('provider', provider, 'reason', 'email_exists'));
-      RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+      refusal := auth._err(422, 'email_exists', 'A user with this email address has already been registered');
+      RETURN;
     END IF;
     INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, email_confirmed_at)
     VALUES (addr, jsonb_build_object('provider', provider, 'providers', jsonb_build_array(provider)),
@@ -178,9 +193,30 @@ BEGIN
   IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
     PERFORM auth._audit('login_failed', u.id, coalesce(u.email, ''), 'account',
                         jsonb_build_object('provider', provider, 'reason', 'user_banned'));
-    RETURN auth._err(400, 'user_banned', 'User is banned');
+    refusal := auth._err(400, 'user_banned', 'User is banned');
+    RETURN;
   END IF;
-  UPDATE auth.users SET last_sign_in_at = now(), updated_at = now() WHERE id = u.id RETURNING * INTO u;
+  uid := u.id;
+END
+$$;
+
+CREATE FUNCTION auth.sign_in_external(provider pg_catalog.text, subject pg_catalog.text,
+                                      identity_data pg_catalog.jsonb,
+                                      email_verified pg_catalog.bool DEFAULT false,
+                                      settings pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c record;
+  u auth.users;
+BEGIN
+  SELECT * INTO c FROM auth._external_user(provider, subject, identity_data, email_verified, settings);
+  IF c.refusal IS NOT NULL THEN
+    RETURN c.refusal;
+  END IF;
+  UPDATE auth.users SET last_sign_in_at = now(), updated_at = now() WHERE id = c.uid RETURNING * INTO u;
   PERFORM auth._audit('login', u.id, coalesce(u.email, ''), 'account',
                       jsonb_build_object('provider', provider));
   RETURN auth._start_session(u, 'oauth', settings);

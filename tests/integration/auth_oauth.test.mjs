@@ -332,7 +332,7 @@ describe('refusals', () => {
     }
   });
 
-  test('unknown provider and the PKCE flow are refused', async () => {
+  test('unknown provider and a malformed PKCE challenge are refused', async () => {
     let r = await request(`${kiln.url}/auth/v1/authorize?provider=nope`);
     assert.equal(r.status, 400);
     assert.match(r.json.msg, /Provider nope could not be found/);
