@@ -226,6 +226,10 @@ describe('plan output (Accept: application/vnd.pgrst.plan)', () => {
     assert.ok('Shared Hit Blocks' in buffers.data[0].Plan);
     const wal = await q().explain({ format: 'json', analyze: true, wal: true });
     assert.ok('WAL Records' in wal.data[0].Plan);
+    const walAlone = await q().explain({ wal: true });
+    assert.equal(walAlone.status, 400);
+    assert.equal(walAlone.error.code, '22023');
+    assert.equal(walAlone.error.message, 'EXPLAIN option WAL requires ANALYZE');
     const text = await q().explain({ analyze: true, verbose: true });
     assert.match(text.data, /actual time=/);
     assert.match(text.data, /Output: /);

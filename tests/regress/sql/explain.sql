@@ -56,6 +56,10 @@ SELECT count(*) AS not_inserted FROM public.items WHERE id = 5000;
 BEGIN READ ONLY;
 SELECT kiln.explain('UPDATE public.items SET label = $1 WHERE id = $2', '{x,1}') LIKE 'Update on items%' AS update_plan;
 COMMIT;
+-- ... but analyze of a write there is the read-only transaction's error.
+BEGIN READ ONLY;
+SELECT kiln.explain('DELETE FROM public.items', '{}', 'text', '{analyze}');
+ROLLBACK;
 
 -- As a user: row security is in the plan and in the estimate.
 SELECT kiln.plan_rows('SELECT 1 FROM public.items') AS all_rows_estimate;
