@@ -44,6 +44,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/resowner.h"
 
 /* The statement's parameter types, filled in by the parser (variable
@@ -58,10 +59,10 @@ typedef struct ExplainParams {
 static const char *const explain_options[] = {"analyze", "verbose", "settings", "buffers", "wal"};
 
 /*
- * Raises 22023 unless query is exactly one SELECT, INSERT, UPDATE or DELETE
- * (a SELECT without INTO).
+ * The parse tree of query, which must be exactly one SELECT, INSERT, UPDATE
+ * or DELETE (a SELECT without INTO); 22023 otherwise.
  */
-static void check_statement(const char *query)
+static RawStmt *check_statement(const char *query)
 {
     List *raw = raw_parser(query, RAW_PARSE_DEFAULT);
     Node *stmt;
@@ -71,12 +72,12 @@ static void check_statement(const char *query)
                         errmsg("query must hold exactly one statement"),
                         errdetail("It holds %d.", list_length(raw))));
     stmt = linitial_node(RawStmt, raw)->stmt;
-    if (IsA(stmt, SelectStmt) && ((SelectStmt *)stmt)->intoClause == NULL)
-        return;
-    if (IsA(stmt, InsertStmt) || IsA(stmt, UpdateStmt) || IsA(stmt, DeleteStmt))
-        return;
+    if ((IsA(stmt, SelectStmt) && ((SelectStmt *)stmt)->intoClause == NULL) ||
+        IsA(stmt, InsertStmt) || IsA(stmt, UpdateStmt) || IsA(stmt, DeleteStmt))
+        return linitial_node(RawStmt, raw);
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("only a SELECT, INSERT, UPDATE or DELETE can be explained")));
+    pg_unreachable();
 }
 
 /* The values of params (a one-dimensional text[]) as C strings, NULL for
@@ -189,9 +190,11 @@ static void explain_run(const char *sql, char **values, int nvalues, StringInfo 
     plan = SPI_prepare_params(sql, explain_parser_setup, &p, 0);
     if (plan == NULL)
         elog(ERROR, "SPI_prepare_params failed: %s", SPI_result_code_string(SPI_result));
-    if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
-        elog(ERROR, "an explain statement parsed as %d statements",
-             list_length(SPI_plan_get_plan_sources(plan)));
+    /* can't happen after check_statement; checked anyway */
+    if (list_length(SPI_plan_get_plan_sources(plan)) != 1 ||
+        !IsA(linitial_node(CachedPlanSource, SPI_plan_get_plan_sources(plan))->raw_parse_tree->stmt,
+             ExplainStmt))
+        elog(ERROR, "an explain statement did not parse as one EXPLAIN");
     pl = bind_params(&p, values, nvalues);
     rc = SPI_execute_plan_with_paramlist(plan, pl, false, 0);
     if (rc < 0)
@@ -231,7 +234,7 @@ Datum kiln_explain_query(PG_FUNCTION_ARGS)
     ResourceOwner owner = CurrentResourceOwner;
     StringInfoData sql, out;
 
-    check_statement(query);
+    (void)check_statement(query);
     initStringInfo(&sql);
     explain_text(&sql, query, format, PG_GETARG_ARRAYTYPE_P(3));
     initStringInfo(&out);
@@ -277,14 +280,12 @@ Datum kiln_plan_rows(PG_FUNCTION_ARGS)
     int nvalues;
     char **values = param_values(PG_GETARG_ARRAYTYPE_P(1), &nvalues);
     ExplainParams p = {NULL, 0};
-    List *raw, *queries;
+    RawStmt *raw = check_statement(query);
+    List *queries;
     ParamListInfo pl;
     PlannedStmt *planned;
 
-    check_statement(query);
-    raw = raw_parser(query, RAW_PARSE_DEFAULT);
-    queries = pg_analyze_and_rewrite_varparams(linitial_node(RawStmt, raw), query, &p.types,
-                                               &p.ntypes, NULL);
+    queries = pg_analyze_and_rewrite_varparams(raw, query, &p.types, &p.ntypes, NULL);
     if (list_length(queries) != 1)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("query must plan as exactly one statement"),
