@@ -6,7 +6,8 @@
  * Runs on a worker with a pooled connection. It negotiates (profile,
  * media type, Prefer), picks the token kiln.authenticate gets, and then
  * moves the request along the pure stages (rest_parse -> plan -> sql) and
- * through one pipelined transaction (tx_run). It never decides row
+ * through one pipelined transaction (tx_run); a request for the plan media
+ * type hands the same statement to rest_plan_run instead. It never decides row
  * visibility (the database does, as the authenticated role) and never
  * writes SQL (sql.c does). The per-request arena lives for this call only.
  */
