@@ -89,6 +89,10 @@ static const CfgKey cfg_keys[] = {
      false, CHECK_NONE,
      "data API select may use count() and col.sum()/avg()/min()/max()/count() "
      "(PostgREST db-aggregates-enabled; else 400 PGRST123)"},
+    {"db_plan_enabled", CFG_BOOL, F(db_plan_enabled), "false", 0, 0, true, false, false,
+     CHECK_NONE,
+     "data API answers Accept: application/vnd.pgrst.plan (EXPLAIN as the caller; PostgREST "
+     "db-plan-enabled; else 406 PGRST107)"},
     {"cors_allowed_origins", CFG_STR, F(cors_allowed_origins), NULL, 0, 0, true, false, false,
      CHECK_ORIGINS, "browser origins allowed to call the API, comma-separated: "
      "https://app.example.com, http://localhost:* (any port) or * alone; empty: none"},

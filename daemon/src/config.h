@@ -40,6 +40,7 @@ typedef struct KilnConfig {
     bool anon_without_key; /* no apikey and no bearer token: run as anon (else 401) */
     bool db_tx_allow_override; /* Prefer: tx=rollback|commit is honoured (else ignored) */
     bool db_aggregates_enabled; /* select may use count() and col.agg() */
+    bool db_plan_enabled; /* Accept: application/vnd.pgrst.plan is answered (else 406) */
     /* HTTP */
     char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
     /* auth (/auth/v1) */

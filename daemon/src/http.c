@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -152,8 +153,13 @@ static enum MHD_Result send_response(HttpCtx *ctx)
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type",
-                            res->content_type ? res->content_type : "application/json");
+    /* A handler whose type is not a static string sets the header itself. */
+    bool own_type = false;
+    for (int i = 0; i < res->nheaders; i++)
+        own_type = own_type || strcasecmp(res->headers[i].name, "Content-Type") == 0;
+    if (!own_type)
+        MHD_add_response_header(r, "Content-Type",
+                                res->content_type ? res->content_type : "application/json");
     MHD_add_response_header(r, "X-Request-Id", ctx->req.request_id);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");

@@ -412,6 +412,8 @@ bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t
     KilnPlan *p = arena_alloc(a, sizeof *p);
     p->schema = opt->schema;
     p->count_exact = opt->count_exact;
+    p->count_planned = opt->count_exact && opt->count_planned;
+    p->count_estimated_max = opt->count_exact ? opt->count_estimated_max : 0;
     p->root = arena_alloc(a, sizeof *p->root);
     p->root->table = t;
     if (!build_node(&c, p->root, q->select, true))

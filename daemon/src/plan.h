@@ -71,7 +71,11 @@ struct KilnPlanNode {
 typedef struct KilnPlan {
     KilnPlanNode *root;
     const char *schema;
-    bool count_exact;          /* Prefer: count=exact (planned/estimated too, for now) */
+    bool count_exact;          /* Prefer: count=...: a total is computed, exactly
+                                * unless one of the two below says otherwise */
+    bool count_planned;        /* count=planned: the planner's estimate */
+    long long count_estimated_max; /* count=estimated: exact up to this many rows
+                                * (db_max_rows), the estimate beyond; 0: off */
     /* the body's shape, set by the handler after planning (default JSON) */
     bool csv;                  /* text/csv rows (the handler adds the header row) */
     bool strip_nulls;          /* nulls=stripped: null-valued keys dropped */
@@ -85,6 +89,8 @@ typedef struct KilnPlanOptions {
     const char *schema;        /* the negotiated schema */
     long long max_rows;        /* caps the root limit; 0 = no cap */
     bool count_exact;
+    bool count_planned;        /* see KilnPlan */
+    long long count_estimated_max;
     bool aggregates;           /* db_aggregates_enabled: count() and col.agg() allowed */
 } KilnPlanOptions;
 

@@ -28,7 +28,8 @@ typedef struct KilnHeader {
 
 typedef struct KilnResponse {
     int status;
-    const char *content_type; /* static string; default application/json */
+    const char *content_type; /* static string; default application/json (a
+                               * Content-Type in headers takes its place) */
     KilnBuf body;
     KilnHeader headers[16];
     int nheaders;

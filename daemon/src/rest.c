@@ -6,7 +6,8 @@
  * Runs on a worker with a pooled connection. It negotiates (profile,
  * media type, Prefer), picks the token kiln.authenticate gets, and then
  * moves the request along the pure stages (rest_parse -> plan -> sql) and
- * through one pipelined transaction (tx_run). It never decides row
+ * through one pipelined transaction (tx_run); a request for the plan media
+ * type hands the same statement to rest_plan_run instead. It never decides row
  * visibility (the database does, as the authenticated role) and never
  * writes SQL (sql.c does). The per-request arena lives for this call only.
  */
@@ -20,6 +21,7 @@
 #include "plan.h"
 #include "rest.h"
 #include "rest_parse.h"
+#include "rest_plan.h"
 #include "rest_prefer.h"
 #include "route.h"
 #include "schema_cache.h"
@@ -411,9 +413,13 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     char schema[64];
     if (!rest_negotiate_schema(req, "Accept-Profile", schema, sizeof schema, err))
         return false;
+    KilnExplain ex;
+    const char *accept = request_header(req, "Accept");
+    if (!rest_plan_accept(accept, req->cfg->db_plan_enabled, &ex, err))
+        return false;
     KilnMedia media;
     bool strip_nulls;
-    if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
+    if (!rest_negotiate_output(ex.on ? ex.for_type : accept, true, &media, &strip_nulls, err))
         return false;
     KilnPrefer pf;
     rest_prefer_parse(request_header(req, "Prefer"), false, &pf);
@@ -429,6 +435,10 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         return false;
     KilnPlanOptions opt = {.schema = schema, .max_rows = req->cfg->db_max_rows,
                            .count_exact = count,
+                           .count_planned = pf.count == KILN_COUNT_PLANNED,
+                           .count_estimated_max = pf.count == KILN_COUNT_ESTIMATED
+                                                      ? req->cfg->db_max_rows
+                                                      : 0,
                            .aggregates = req->cfg->db_aggregates_enabled};
     KilnPlan *plan;
     if (!plan_read(arena, sc, table, q, &opt, &plan, err) ||
@@ -442,6 +452,12 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
                     plan_at_most_one_row(plan->root);
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
+    if (ex.on) {
+        bool ok = rest_plan_run(req, conn, broken, res, err, arena, &ex, &sql, false, token,
+                                sc->generation, schema);
+        sql_free(&sql);
+        return ok;
+    }
 
     KilnTxResult out;
     bool ok = plan->row_set

@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "plan_rpc.h"
 #include "rest.h"
+#include "rest_plan.h"
 #include "rest_prefer.h"
 #include "route.h"
 #include "schema_cache.h"
@@ -139,9 +140,13 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     if (!rest_negotiate_schema(req, post ? "Content-Profile" : "Accept-Profile", schema,
                                sizeof schema, err))
         return false;
+    KilnExplain ex;
+    const char *accept = request_header(req, "Accept");
+    if (!rest_plan_accept(accept, req->cfg->db_plan_enabled, &ex, err))
+        return false;
     KilnMedia media;
     bool strip_nulls;
-    if (!rest_negotiate_output(request_header(req, "Accept"), true, &media, &strip_nulls, err))
+    if (!rest_negotiate_output(ex.on ? ex.for_type : accept, true, &media, &strip_nulls, err))
         return false;
     KilnPrefer pf;
     rest_prefer_parse(request_header(req, "Prefer"), false, &pf);
@@ -186,6 +191,12 @@ static bool call_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
     plan->single = plan->write && plan->read && media == KILN_MEDIA_OBJECT;
     KilnSql sql = {0};
     sql_rpc(arena, plan, &sql);
+    if (ex.on) {
+        bool ok = rest_plan_run(req, conn, broken, res, err, arena, &ex, &sql, plan->write,
+                                token, sc->generation, schema);
+        sql_free(&sql);
+        return ok;
+    }
 
     KilnTxResult out;
     bool ok = rest_tx(req, conn, plan->write, false, token, buf_str(&sql.text), sql.nparams,

@@ -22,6 +22,7 @@
 #include "plan_write.h"
 #include "rest.h"
 #include "rest_parse.h"
+#include "rest_plan.h"
 #include "rest_prefer.h"
 #include "schema_cache.h"
 #include "sql.h"
@@ -177,8 +178,12 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
     char schema[64];
     if (!rest_negotiate_schema(req, "Content-Profile", schema, sizeof schema, err))
         return false;
+    KilnExplain ex;
+    const char *accept = request_header(req, "Accept");
+    if (!rest_plan_accept(accept, req->cfg->db_plan_enabled, &ex, err))
+        return false;
     KilnMedia media;
-    if (!rest_negotiate_media(request_header(req, "Accept"), &media, err))
+    if (!rest_negotiate_media(ex.on ? ex.for_type : accept, &media, err))
         return false;
     if (kind != KILN_WRITE_DELETE && !check_content_type(request_header(req, "Content-Type"), err))
         return false;
@@ -223,6 +228,12 @@ bool rest_write_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespons
 
     KilnSql sql = {0};
     sql_write(arena, plan, body.json, &sql);
+    if (ex.on) {
+        ok = rest_plan_run(req, conn, broken, res, err, arena, &ex, &sql, true, token,
+                           sc->generation, schema);
+        sql_free(&sql);
+        return ok;
+    }
     KilnTxResult out;
     ok = rest_tx(req, conn, true, pf.tx == KILN_TX_ROLLBACK, token, buf_str(&sql.text),
                  sql.nparams, sql.params, sc->generation, &out, broken, err);

@@ -600,7 +600,9 @@ void sql_read(KilnArena *a, const KilnPlan *plan, KilnSql *out)
     buf_puts(b, "SELECT ");
     sql_put_body(b, plan, root->id, NULL, true);
     buf_puts(b, " AS body, pg_catalog.count(*) AS page_rows, ");
-    if (plan->count_exact) {
+    if (plan->count_planned || plan->count_estimated_max > 0) {
+        sql_put_count_estimate(a, out, plan);
+    } else if (plan->count_exact) {
         buf_puts(b, "(SELECT pg_catalog.count(*) FROM ");
         sql_table_ref(b, root->table);
         buf_printf(b, " AS k%d", root->id);

@@ -44,6 +44,15 @@ void sql_rpc(KilnArena *a, const struct KilnRpcPlan *plan, KilnSql *out);
  * with 1-based positions, page_rows 0, total NULL). */
 const char *sql_openapi_visible(void);
 
+/* ---- plan output (sql_plan.c) ----
+ * The statement answering the plan media type: one row (body = the
+ * EXPLAIN output of stmt with its parameters bound, by kiln.explain;
+ * page_rows 0; total NULL). json: FORMAT JSON, else TEXT; options (each
+ * one of analyze, verbose, settings, buffers, wal) are passed on. stmt is
+ * not changed (its text is NUL-terminated). */
+void sql_explain(KilnArena *a, KilnSql *stmt, bool json, const char *const *options,
+                 int noptions, KilnSql *out);
+
 /* Frees out->text (the params live in the arena). */
 void sql_free(KilnSql *out);
 

@@ -47,4 +47,10 @@ void sql_put_order(KilnArena *a, KilnSql *q, const KilnPlanNode *n);
  * joined by line breaks; the handler adds the header row). */
 void sql_put_body(KilnBuf *b, const KilnPlan *plan, int id, const char *scalar, bool set);
 
+/* The total of Prefer: count=planned (plan->count_planned: kiln.plan_rows
+ * of the root's count query) or count=estimated (plan->count_estimated_max
+ * N: the exact count of at most N + 1 rows, and when that exceeds N the
+ * larger of it and the estimate) as one expression (sql_plan.c). */
+void sql_put_count_estimate(KilnArena *a, KilnSql *q, const KilnPlan *plan);
+
 #endif

@@ -37,7 +37,7 @@ export const CONFIG_KEYS = [
   'listen_address', 'port', 'threads', 'max_connections', 'connection_timeout_s',
   'max_body_bytes', 'shutdown_timeout_s', 'db_url', 'db_pool_size',
   'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
-  'anon_without_key', 'db_tx_allow_override', 'db_aggregates_enabled', 'cors_allowed_origins', 'log_level', 'access_log', 'debug_endpoints',
+  'anon_without_key', 'db_tx_allow_override', 'db_aggregates_enabled', 'db_plan_enabled', 'cors_allowed_origins', 'log_level', 'access_log', 'debug_endpoints',
   'auth_signup_enabled', 'auth_anonymous_enabled', 'auth_autoconfirm',
   'auth_password_min_length', 'auth_access_token_ttl_s', 'auth_refresh_reuse_interval_s',
   'auth_session_timebox_s', 'auth_session_inactivity_timeout_s',
