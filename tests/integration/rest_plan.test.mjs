@@ -249,9 +249,17 @@ describe('plan output (Accept: application/vnd.pgrst.plan)', () => {
       headers: { Accept: 'application/vnd.pgrst.plan+json; for="text/csv"' },
     });
     assert.equal(r.headers['content-type'], 'application/vnd.pgrst.plan+json; for="text/csv"; charset=utf-8');
-    const single = await service().from('events').select('id').eq('id', 1).single().explain({ format: 'json' });
+    // A single object by primary key: the one-row statement, no aggregate
+    // (docs/rest.md, "One-row reads"); by another filter, json_agg's.
+    const single = await service().from('events').select('id').eq('id', 1).single()
+      .explain({ format: 'json', verbose: true });
     assert.equal(single.error, null);
-    assert.equal(single.data[0].Plan['Node Type'], 'Aggregate');
+    assert.match(JSON.stringify(single.data[0].Plan.Output), /row_to_json/);
+    assert.notEqual(single.data[0].Plan['Node Type'], 'Aggregate');
+    const some = await service().from('events').select('id').eq('a', 1).limit(2).single()
+      .explain({ format: 'json' });
+    assert.equal(some.error, null);
+    assert.equal(some.data[0].Plan['Node Type'], 'Aggregate');
     const bad = await rest('events?select=id', { headers: { Accept: 'application/vnd.pgrst.plan; for="image/png"' } });
     assert.equal(bad.status, 406);
     assert.equal(bad.json.code, 'PGRST107');
