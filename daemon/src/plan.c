@@ -497,8 +497,11 @@ static bool has_pk_eq(const KilnPlanNode *n, const char *name)
 
 bool plan_at_most_one_row(const KilnPlanNode *root)
 {
-    if (root->limit >= 0 && root->limit <= 1)
-        return true;
+    return (root->limit >= 0 && root->limit <= 1) || plan_unique_by_key(root);
+}
+
+bool plan_unique_by_key(const KilnPlanNode *root)
+{
     if (root->rpc_source || !root->table || root->table->is_view)
         return false;
     int npk = 0;

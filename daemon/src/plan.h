@@ -111,4 +111,9 @@ bool plan_read_table(KilnArena *a, const KilnSchemaCache *sc, const KilnTable *t
  * the database more to start than the one row costs to send. */
 bool plan_at_most_one_row(const KilnPlanNode *root);
 
+/* The primary-key half of plan_at_most_one_row: every key column has an
+ * ANDed top-level eq filter. A LIMIT on such a read changes nothing (unless
+ * it is 0) but keeps Postgres from flattening the statement's subquery. */
+bool plan_unique_by_key(const KilnPlanNode *root);
+
 #endif

@@ -450,6 +450,9 @@ static bool read_with(KilnRequest *req, KilnConn *conn, bool *broken, KilnRespon
         return false;
     plan->row_set = !count && (media == KILN_MEDIA_JSON || media == KILN_MEDIA_OBJECT) &&
                     plan_at_most_one_row(plan->root);
+    if (plan->row_set && plan->root->offset == 0 && plan->root->limit != 0 &&
+        plan_unique_by_key(plan->root))
+        plan->root->limit = -1; /* one row at most anyway: no Limit node */
     KilnSql sql = {0};
     sql_read(arena, plan, &sql);
     if (ex.on) {

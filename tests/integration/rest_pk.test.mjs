@@ -86,6 +86,8 @@ describe('which reads return their row without an aggregate', () => {
     assert.equal(r.status, 200, JSON.stringify(r.error));
     assert.match(await lastStatement(), /row_to_json/);
     assert.doesNotMatch(await lastStatement(), /json_agg/);
+    // by key, the row cap's LIMIT goes too (one row at most anyway)
+    assert.doesNotMatch(await lastStatement(), /LIMIT/);
     r = await client().from('items').select('id').order('id').limit(1);
     assert.equal(r.status, 200, JSON.stringify(r.error));
     assert.match(await lastStatement(), /row_to_json/);
@@ -135,6 +137,16 @@ describe('the answer is the aggregated one', () => {
     });
     assert.equal(hit.headers['content-range'], '0-0/*');
     assert.deepEqual(JSON.parse(hit.body), [{ id: 1 }]);
+  });
+
+  test('limit 0 and an offset past the one row still answer no row', async () => {
+    let r = await client().from('items').select('id').eq('id', 1).limit(0);
+    assert.equal(r.status, 200, JSON.stringify(r.error));
+    assert.deepEqual(r.data, []);
+    r = await client().from('items').select('id').eq('id', 1).range(1, 5);
+    assert.deepEqual(r.data, []);
+    r = await client().from('items').select('id').eq('id', 1).range(0, 5);
+    assert.deepEqual(r.data, [{ id: 1 }]);
   });
 
   test('RLS: a row the caller may not see is no row', async () => {

@@ -477,6 +477,22 @@ static int one_row(const KilnSchemaCache *sc, const char *table, const char *qs)
     return r;
 }
 
+/* Plans qs on table and says whether its key columns are all eq-filtered. */
+static int by_key(const KilnSchemaCache *sc, const char *table, const char *qs)
+{
+    KilnArena *a = arena_create();
+    KilnRestQuery *q;
+    KilnPlan *p;
+    KilnError err = {0};
+    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000};
+    int r = -1;
+    if (rest_parse_query(a, qs, &kiln_rest_default_limits, &q, &err) &&
+        plan_read(a, sc, table, q, &opt, &p, &err))
+        r = plan_unique_by_key(p->root);
+    arena_free(a);
+    return r;
+}
+
 UNIT_TEST(at_most_one_row_by_primary_key_or_limit)
 {
     KilnSchemaCache *sc = cache();
@@ -495,6 +511,9 @@ UNIT_TEST(at_most_one_row_by_primary_key_or_limit)
     /* a composite key needs every column */
     CHECK(one_row(sc, "book_labels", "book_id=eq.1") == 0);
     CHECK(one_row(sc, "book_labels", "book_id=eq.1&label_id=eq.2") == 1);
+    CHECK(by_key(sc, "authors", "id=eq.1&limit=5") == 1);
+    CHECK(by_key(sc, "authors", "limit=1") == 0);
+    CHECK(by_key(sc, "book_labels", "label_id=eq.2&book_id=eq.1") == 1);
     schema_cache_release(sc);
 }
 

@@ -47,7 +47,7 @@ if [ -n "${KILN_URL:-}" ]; then
 \set aid random(1, $KILN_BENCH_ROWS)
 \startpipeline
 $auth_sql
-SELECT (pg_catalog.row_to_json(j0))::text AS body FROM (SELECT k0."aid" AS "aid", k0."bid" AS "bid", k0."abalance" AS "abalance" FROM "public"."pgbench_accounts" AS k0 WHERE k0."aid" = :aid LIMIT 1000) AS j0;
+SELECT (pg_catalog.row_to_json(j0))::text AS body FROM (SELECT k0."aid" AS "aid", k0."bid" AS "bid", k0."abalance" AS "abalance" FROM "public"."pgbench_accounts" AS k0 WHERE k0."aid" = :aid) AS j0;
 \endpipeline
 SQL
   cat >"$root/rest-replay-page.sql" <<SQL
