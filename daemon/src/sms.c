@@ -39,10 +39,12 @@ bool sms_e164_normalize(const char *in, char *out, size_t len)
     size_t n = 0;
     for (const char *c = s; c < e; c++) {
         if (*c >= '0' && *c <= '9') {
-            if (n == 15)
-                return false; /* more than 15 digits */
+            if (n == 15) { /* more than 15 digits */
+                out[0] = '\0';
+                return false;
+            }
             out[n++] = *c;
-        } else if (!strchr(" ().-", *c) || *c == '\0') {
+        } else if (!strchr(" ().-", *c)) {
             out[0] = '\0';
             return false;
         }
