@@ -351,6 +351,30 @@ describe('Twilio-compatible provider', () => {
   });
 });
 
+describe('several daemons', () => {
+  test('two daemons on one database post each text once', async () => {
+    await kiln.stop();
+    kiln = null;
+    const a = await startKiln({ dbUrl, args: twilioArgs() });
+    const b = await startKiln({ dbUrl, args: twilioArgs() });
+    try {
+      const numbers = Array.from({ length: 12 }, () => phone());
+      await Promise.all(numbers.map((n, i) => request(`${(i % 2 ? a : b).url}/auth/v1/otp`, {
+        method: 'POST', headers: { apikey: keys.publishable, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ phone: n.typed }),
+      })));
+      await waitFor(() => numbers.every((n) => countTo(n.typed) > 0), { timeoutMs: 20000, what: 'every text posted' });
+      await sleep(2500);
+      for (const n of numbers) assert.equal(countTo(n.typed), 1, `${n.typed} once`);
+      const sent = [...a.logs, ...b.logs].filter((l) => l.msg === 'sms sent').map((l) => l.id);
+      assert.equal(new Set(sent).size, sent.length, 'no row sent by both');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
+
 describe('JSON webhook provider', () => {
   test('the webhook gets {to, message, channel, kind} with the shared secret; the code signs in', async () => {
     await useDaemon(['--sms-provider', 'webhook', '--sms-url', `${provider.url}/hook`,
@@ -400,6 +424,12 @@ describe('without a provider', () => {
     assert.equal(json.length, 1);
     const v = await c.auth.verifyOtp({ phone: n.typed, token: code, type: 'sms' });
     assert.equal(v.error, null);
+    // With phone autoconfirm a phone change applies at once.
+    const next = phone();
+    const u = await c.auth.updateUser({ phone: next.typed });
+    assert.equal(u.error, null);
+    assert.equal(u.data.user.phone, next.stored);
+    assert.equal(u.data.user.new_phone, undefined);
     assert.equal(provider.posts.length, before, 'nothing posted');
     const bad = await runKiln(['sms', '--db-url', dbUrl, '--to', 'nobody']);
     assert.equal(bad.code, 2);
