@@ -421,9 +421,14 @@ BEGIN
        OR NOT auth._setting_bool(settings, 'phone_signup_enabled', true) THEN
       RETURN '{}';
     END IF;
-    INSERT INTO auth.users (phone, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
-    VALUES (tel, '{"provider": "phone", "providers": ["phone"]}', coalesce(data, '{}'), now())
-    RETURNING * INTO u;
+    BEGIN
+      INSERT INTO auth.users (phone, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
+      VALUES (tel, '{"provider": "phone", "providers": ["phone"]}', coalesce(data, '{}'), now())
+      RETURNING * INTO u;
+    EXCEPTION WHEN unique_violation THEN
+      -- A concurrent request signed the number up first: the same answer.
+      RETURN '{}';
+    END;
     INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
     VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'phone', tel, 'email_verified', false,
                                                  'phone_verified', false), 'phone');
