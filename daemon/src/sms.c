@@ -137,8 +137,8 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-static bool build_twilio(const KilnSmsProvider *p, const char *to, bool whatsapp,
-                         const char *text, KilnSmsRequest *out, char *reason, size_t rlen)
+static bool build_twilio(const KilnSmsProvider *p, const char *to, bool whatsapp, const char *text,
+                         KilnSmsRequest *out, char *reason, size_t rlen)
 {
     if (empty(p->account_sid) || empty(p->auth_token) || empty(p->from))
         return set_reason(reason, rlen,
@@ -175,8 +175,7 @@ static bool build_twilio(const KilnSmsProvider *p, const char *to, bool whatsapp
     if (!cred || !b64 || !hdr)
         abort();
     snprintf(cred, cl + 1, "%s:%s", p->account_sid, p->auth_token);
-    sodium_bin2base64(b64, b64len, (const unsigned char *)cred, cl,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(b64, b64len, (const unsigned char *)cred, cl, sodium_base64_VARIANT_ORIGINAL);
     snprintf(hdr, b64len + 32, "Authorization: Basic %s", b64);
     sodium_memzero(cred, cl);
     sodium_memzero(b64, b64len);
@@ -186,9 +185,8 @@ static bool build_twilio(const KilnSmsProvider *p, const char *to, bool whatsapp
     return true;
 }
 
-static bool build_webhook(const KilnSmsProvider *p, const char *to, bool whatsapp,
-                          const char *kind, const char *text, KilnSmsRequest *out, char *reason,
-                          size_t rlen)
+static bool build_webhook(const KilnSmsProvider *p, const char *to, bool whatsapp, const char *kind,
+                          const char *text, KilnSmsRequest *out, char *reason, size_t rlen)
 {
     if (!http_url(p->url))
         return set_reason(reason, rlen,
@@ -220,7 +218,8 @@ bool sms_build_request(const KilnSmsProvider *p, const char *to, const char *cha
     out->body = (KilnBuf)KILN_BUF_INIT;
     char digits[SMS_E164_MAX];
     /* The outbox holds stored numbers: digits only, no '+' and no blanks. */
-    if (!to || strspn(to, "0123456789") != strlen(to) || !sms_e164_normalize(to, digits, sizeof digits))
+    if (!to || strspn(to, "0123456789") != strlen(to) ||
+        !sms_e164_normalize(to, digits, sizeof digits))
         return set_reason(reason, rlen, "the recipient is not an E.164 number");
     bool whatsapp = channel && strcmp(channel, "whatsapp") == 0;
     bool ok;

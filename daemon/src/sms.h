@@ -25,8 +25,9 @@
 /* The provider settings of one delivery (borrowed strings; NULL or "" when
  * unset). */
 typedef struct KilnSmsProvider {
-    const char *provider;    /* "twilio" or "webhook" */
-    const char *url;         /* twilio: default https://api.twilio.com/2010-04-01/Accounts/<sid>/Messages.json */
+    const char *provider; /* "twilio" or "webhook" */
+    const char
+        *url; /* twilio: default https://api.twilio.com/2010-04-01/Accounts/<sid>/Messages.json */
     const char *account_sid; /* twilio */
     const char *auth_token;  /* twilio (secret) */
     const char *from;        /* twilio: sender number, or a messaging service sid (MG...) */

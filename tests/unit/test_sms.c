@@ -73,17 +73,16 @@ UNIT_TEST(render_code)
 
 UNIT_TEST(twilio_request)
 {
-    KilnSmsProvider p = {.provider = "twilio",
-                         .account_sid = "AC123",
-                         .auth_token = "tok",
-                         .from = "+15550100000"};
+    KilnSmsProvider p = {
+        .provider = "twilio", .account_sid = "AC123", .auth_token = "tok", .from = "+15550100000"};
     KilnSmsRequest rq;
     char reason[128] = "";
     CHECK(sms_build_request(&p, "15551234567", "sms", "otp", "Code 123456 & more", &rq, reason,
                             sizeof reason));
     CHECK_STR_EQ(rq.url, "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json");
     CHECK_STR_EQ(rq.content_type, "application/x-www-form-urlencoded");
-    CHECK_STR_EQ(buf_str(&rq.body), "To=%2B15551234567&From=%2B15550100000&Body=Code%20123456%20%26%20more");
+    CHECK_STR_EQ(buf_str(&rq.body),
+                 "To=%2B15551234567&From=%2B15550100000&Body=Code%20123456%20%26%20more");
     CHECK_STR_EQ(rq.auth_header, "Authorization: Basic QUMxMjM6dG9r"); /* AC123:tok */
     sms_request_free(&rq);
     CHECK(rq.url == NULL && rq.auth_header == NULL);
@@ -117,19 +116,22 @@ UNIT_TEST(twilio_request)
 
 UNIT_TEST(webhook_request)
 {
-    KilnSmsProvider p = {.provider = "webhook", .url = "https://hooks.example/sms", .secret = "s3cret"};
+    KilnSmsProvider p = {
+        .provider = "webhook", .url = "https://hooks.example/sms", .secret = "s3cret"};
     KilnSmsRequest rq;
     char reason[128] = "";
     CHECK(sms_build_request(&p, "442079460958", NULL, "confirmation", "Say \"hi\"\n123456", &rq,
                             reason, sizeof reason));
     CHECK_STR_EQ(rq.url, "https://hooks.example/sms");
     CHECK_STR_EQ(rq.content_type, "application/json");
-    CHECK_STR_EQ(buf_str(&rq.body), "{\"to\":\"+442079460958\",\"message\":\"Say \\\"hi\\\"\\n123456\","
-                                    "\"channel\":\"sms\",\"kind\":\"confirmation\"}");
+    CHECK_STR_EQ(buf_str(&rq.body),
+                 "{\"to\":\"+442079460958\",\"message\":\"Say \\\"hi\\\"\\n123456\","
+                 "\"channel\":\"sms\",\"kind\":\"confirmation\"}");
     CHECK_STR_EQ(rq.auth_header, "Authorization: Bearer s3cret");
     sms_request_free(&rq);
     p.secret = NULL;
-    CHECK(sms_build_request(&p, "442079460958", "whatsapp", "otp", "x", &rq, reason, sizeof reason));
+    CHECK(
+        sms_build_request(&p, "442079460958", "whatsapp", "otp", "x", &rq, reason, sizeof reason));
     CHECK(rq.auth_header == NULL);
     CHECK(strstr(buf_str(&rq.body), "\"channel\":\"whatsapp\"") != NULL);
     sms_request_free(&rq);
