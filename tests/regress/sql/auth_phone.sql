@@ -9,6 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
 
 -- Normalisation: E.164 digits without '+' (as GoTrue stores them). The
 -- same cases are in tests/unit/test_sms.c for the daemon's copy.
@@ -198,3 +199,9 @@ RESET ROLE;
 SET ROLE authenticator;
 SELECT jsonb_typeof(auth.sms_list(1)) AS authenticator_lists;
 RESET ROLE;
+
+-- Leave the database as it was for the tests after this one.
+DELETE FROM auth.users WHERE created_at >= :'t0';
+DELETE FROM auth.sms_outbox;
+DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
+DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
