@@ -3,10 +3,11 @@
  * as auth-js calls it: signup, token (password, refresh_token), logout,
  * user (GET, PUT), settings, health, .well-known/jwks.json, the admin
  * users API, and the email flows: otp, magiclink, recover, resend, verify
- * (POST, and GET with a 303), invite, admin/generate_link; the MFA
- * endpoints and the pkce grant are planned by auth_mfa.c, the account
- * endpoints (reauthenticate, PUT user, user/identities) by auth_user.c
- * (rows of the same endpoint table).
+ * (POST, and GET with a 303), invite, admin/generate_link (the phone
+ * branches of signup, token, otp, resend and verify are planned by
+ * auth_phone.c); the MFA endpoints and the pkce grant are planned by
+ * auth_mfa.c, the account endpoints (reauthenticate, PUT user,
+ * user/identities) by auth_user.c (rows of the same endpoint table).
  *
  * Every flow is one SQL function of the kiln_auth extension
  * (sql/kiln_auth/40-flows.sql); this file only turns HTTP into a call and
@@ -32,6 +33,7 @@
 #include "auth_api.h"
 #include "auth_mfa.h"
 #include "auth_oauth.h"
+#include "auth_phone.h"
 #include "auth_plan.h"
 #include "auth_user.h"
 
@@ -95,13 +97,15 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
         bool v6 = strchr(host, ':') != NULL;
         buf_printf(out, "\"http://%s%s%s:%d\"", v6 ? "[" : "", host, v6 ? "]" : "", cfg->port);
     }
-    buf_printf(out, ",\"otp_ttl_s\":%d,\"rate_limit_email\":%d,\"rate_limit_verify\":%d}",
+    buf_printf(out, ",\"otp_ttl_s\":%d,\"rate_limit_email\":%d,\"rate_limit_verify\":%d",
                cfg->auth_otp_ttl_s, cfg->auth_rate_limit_email, cfg->auth_rate_limit_verify);
     /* The account flows' settings (45-account.sql). */
-    out->len--; /* reopen the object */
-    buf_printf(out, ",\"secure_password_change\":%s,\"reauthentication_window_s\":%d}",
+    buf_printf(out, ",\"secure_password_change\":%s,\"reauthentication_window_s\":%d",
                cfg->auth_secure_password_change ? "true" : "false",
                cfg->auth_reauthentication_window_s);
+    /* The phone flows' settings (46-phone.sql). */
+    auth_phone_settings_fields(cfg, out);
+    buf_putc(out, '}');
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's
@@ -109,17 +113,20 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
 static void settings_body(const KilnConfig *cfg, KilnBuf *out)
 {
     buf_printf(out,
-               "{\"external\":{\"anonymous_users\":%s,\"email\":true,\"phone\":false,"
+               "{\"external\":{\"anonymous_users\":%s,\"email\":true,\"phone\":%s,"
                "\"apple\":false,\"azure\":false,\"bitbucket\":false,\"discord\":false,"
                "\"facebook\":false,\"figma\":false,\"github\":false,\"gitlab\":false,"
                "\"google\":false,\"keycloak\":false,\"kakao\":false,\"linkedin_oidc\":false,"
                "\"notion\":false,\"slack_oidc\":false,\"spotify\":false,\"twitch\":false,"
                "\"twitter\":false,\"workos\":false,\"zoom\":false},"
-               "\"disable_signup\":%s,\"mailer_autoconfirm\":%s,\"phone_autoconfirm\":false,"
-               "\"sms_provider\":\"\",\"saml_enabled\":false,"
+               "\"disable_signup\":%s,\"mailer_autoconfirm\":%s,\"phone_autoconfirm\":%s,"
+               "\"sms_provider\":\"%s\",\"saml_enabled\":false,"
                "\"password_min_length\":%d}",
                cfg->auth_anonymous_enabled ? "true" : "false",
+               auth_phone_enabled(cfg) ? "true" : "false",
                cfg->auth_signup_enabled ? "false" : "true", cfg->auth_autoconfirm ? "true" : "false",
+               cfg->auth_phone_autoconfirm ? "true" : "false",
+               auth_phone_enabled(cfg) ? cfg->sms_provider : "",
                cfg->auth_password_min_length);
     /* The configured OAuth / OIDC providers count as enabled. */
     json_t *o = json_loadb(out->data, out->len, 0, NULL);
@@ -418,7 +425,7 @@ static bool plan_signup(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         !body_string(c->body, "phone", &phone, r) || !body_object(c->body, "data", p, &data, r))
         return false;
     if (phone && *phone && !email)
-        return refuse(r, 422, "phone_provider_disabled", "Phone signups are disabled");
+        return auth_phone_plan_signup(c, p, phone, password, data, r); /* auth_phone.c */
     if (!email && !password) {
         const char *params[] = {data, c->settings};
         plan_set(p, sql_auth_sign_in_anonymously(), 2, params);
@@ -447,7 +454,7 @@ static bool plan_token(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
             !body_string(c->body, "phone", &phone, r))
             return false;
         if (!email && phone)
-            return refuse(r, 400, "phone_provider_disabled", "Phone logins are disabled");
+            return auth_phone_plan_password(c, p, phone, password, r);
         const char *params[] = {email, password, c->settings};
         plan_set(p, sql_auth_sign_in_password(), 3, params);
         return true;
@@ -597,7 +604,7 @@ static bool plan_otp(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         !body_bool(c->body, "create_user", true, &create, r))
         return false;
     if (!email && phone)
-        return refuse(r, 422, "phone_provider_disabled", "Phone logins are disabled");
+        return auth_phone_plan_otp(c, p, phone, create, data, r);
     if (!email)
         return refuse(r, 400, "validation_failed", "An email address is required");
     const char *params[] = {email, create ? "true" : "false", data, c->settings};
@@ -632,7 +639,7 @@ static bool plan_resend(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         !body_string(c->body, "phone", &phone, r))
         return false;
     if (!email && phone)
-        return refuse(r, 422, "phone_provider_disabled", "Phone logins are disabled");
+        return auth_phone_plan_resend(c, p, type, phone, r);
     if (!email)
         return refuse(r, 400, "validation_failed", "An email address is required");
     const char *params[] = {type, email, c->settings};
@@ -662,7 +669,7 @@ static bool plan_verify(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         !body_string(c->body, "email", &email, r) || !body_string(c->body, "phone", &phone, r))
         return false;
     if (!email && !token_hash && phone)
-        return refuse(r, 422, "phone_provider_disabled", "Phone logins are disabled");
+        return auth_phone_plan_verify(c, p, type, token, phone, r);
     const char *params[] = {type, token, token_hash, email, c->settings};
     plan_set(p, sql_auth_verify(), 5, params);
     return true;

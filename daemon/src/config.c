@@ -23,7 +23,7 @@
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } CfgType;
 
 /* Custom checks beyond type and bounds. */
-typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_ORIGINS } CfgCheck;
+typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_ORIGINS, CHECK_SMS_PROVIDER } CfgCheck;
 
 /*
  * The table. Columns:
@@ -164,6 +164,35 @@ static const CfgKey cfg_keys[] = {
      "email_change.html, invite.html) replacing the built-in ones"},
     {"mail_max_attempts", CFG_INT, F(mail_max_attempts), "8", 1, 100, true, false, false,
      CHECK_NONE, "mail: delivery attempts before a message is marked failed (backoff 2^n s)"},
+    {"auth_phone_signup_enabled", CFG_BOOL, F(auth_phone_signup_enabled), "true", 0, 0, true,
+     false, false, CHECK_NONE,
+     "auth: phone sign-ups (signUp and signInWithOtp with a phone) create accounts when phone "
+     "sign-in is on (sms_provider)"},
+    {"auth_phone_autoconfirm", CFG_BOOL, F(auth_phone_autoconfirm), "false", 0, 0, true, false,
+     false, CHECK_NONE,
+     "auth: new phone numbers count as confirmed without a texted code; sign-up answers with a "
+     "session"},
+    {"auth_rate_limit_sms", CFG_INT, F(auth_rate_limit_sms), "0", 0, 1000000, true, false, false,
+     CHECK_NONE, "auth: requests that send a text (phone signup, otp, resend, phone change) per 5 "
+     "minutes per client IP (429 beyond; 0 = no limit)"},
+    {"sms_provider", CFG_STR, F(sms_provider), NULL, 0, 0, true, false, false, CHECK_SMS_PROVIDER,
+     "sms: twilio (form POST), webhook (JSON POST) or outbox (nothing sent: kiln sms shows the "
+     "codes; the kiln dev default); empty: phone sign-in is off"},
+    {"sms_url", CFG_STR, F(sms_url), NULL, 0, 0, true, false, false, CHECK_NONE,
+     "sms: the endpoint messages are posted to (webhook: required; twilio: default "
+     "https://api.twilio.com/2010-04-01/Accounts/<sid>/Messages.json)"},
+    {"sms_twilio_account_sid", CFG_STR, F(sms_twilio_account_sid), NULL, 0, 0, true, false, false,
+     CHECK_NONE, "sms: Twilio account SID (HTTP Basic user)"},
+    {"sms_twilio_auth_token", CFG_STR, F(sms_twilio_auth_token), NULL, 0, 0, true, true, false,
+     CHECK_NONE, "sms: Twilio auth token (HTTP Basic password)"},
+    {"sms_from", CFG_STR, F(sms_from), NULL, 0, 0, true, false, false, CHECK_NONE,
+     "sms: Twilio sender: a number (+15550100000) or a messaging service SID (MG...)"},
+    {"sms_webhook_secret", CFG_STR, F(sms_webhook_secret), NULL, 0, 0, true, true, false,
+     CHECK_NONE, "sms: shared secret the webhook receives as Authorization: Bearer <secret>"},
+    {"sms_template", CFG_STR, F(sms_template), "Your code is {{ .Code }}", 0, 0, true, false,
+     false, CHECK_NONE, "sms: the text of every message; {{ .Code }} is the 6-digit code"},
+    {"sms_max_attempts", CFG_INT, F(sms_max_attempts), "8", 1, 100, true, false, false,
+     CHECK_NONE, "sms: delivery attempts before a message is marked failed (backoff 2^n s)"},
     {"log_level", CFG_STR, F(log_level), "info", 0, 0, true, false, false, CHECK_LOG_LEVEL,
      "error, warn, info or debug"},
     {"access_log", CFG_BOOL, F(access_log), "true", 0, 0, true, false, false, CHECK_NONE,
@@ -610,6 +639,14 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                                       why.message);
             break;
         }
+        case CHECK_SMS_PROVIDER:
+            if (*s && strcmp(s, "outbox") != 0 && strcmp(s, "twilio") != 0 &&
+                strcmp(s, "webhook") != 0)
+                return kiln_error_set(err, 0, "config",
+                                      "%s = '%s' (%s) is not an SMS provider; use twilio, "
+                                      "webhook, outbox or leave it empty",
+                                      k->name, shown(s, sv, sizeof sv), where);
+            break;
         case CHECK_LOG_LEVEL: {
             KilnLogLevel lvl;
             if (!log_level_parse(s, &lvl))

@@ -69,6 +69,18 @@ typedef struct KilnConfig {
     char *smtp_from;
     char *mail_templates_dir;
     int mail_max_attempts;
+    /* phone sign-in and SMS (docs/auth.md, Phone) */
+    bool auth_phone_signup_enabled;
+    bool auth_phone_autoconfirm;
+    int auth_rate_limit_sms;
+    char *sms_provider; /* "" (phone off), outbox, twilio or webhook */
+    char *sms_url;
+    char *sms_twilio_account_sid;
+    char *sms_twilio_auth_token;
+    char *sms_from;
+    char *sms_webhook_secret;
+    char *sms_template;
+    int sms_max_attempts;
     /* logging and diagnostics */
     char *log_level;
     bool access_log;

@@ -1043,6 +1043,10 @@ int dev_main(int argc, char **argv)
          * as confirmed, anonymous sign-in on (flags and the file still win). */
         !config_layer_set(&base, "auth_autoconfirm", "true", &err) ||
         !config_layer_set(&base, "auth_anonymous_enabled", "true", &err) ||
+        /* Phone sign-in with codes kept in the outbox (`kiln sms`), numbers
+         * confirmed at sign-up, as local Supabase. */
+        !config_layer_set(&base, "sms_provider", "outbox", &err) ||
+        !config_layer_set(&base, "auth_phone_autoconfirm", "true", &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth_mail.h"
+#include "auth_sms.h"
 #include "config.h"
 #include "dev.h"
 #include "serve.h"
@@ -28,6 +29,7 @@ static const struct {
     {"serve", serve_main, "run the HTTP daemon against an existing database"},
     {"status", status_main, "show the URLs and keys of a `kiln dev` directory (--json)"},
     {"mail", mail_main, "list the auth mail outbox: codes and links of unsent mail (--to, --json)"},
+    {"sms", sms_main, "list the auth SMS outbox: codes of unsent text messages (--to, --json)"},
     {"config", config_main, "print the effective configuration, secrets masked"},
     {"version", version_main, "print the version"},
     {"help", help_main, "show help for a command: kiln help CMD"},

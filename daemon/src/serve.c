@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth_mail.h"
+#include "auth_sms.h"
 #include "buf.h"
 #include "log.h"
 #include "server.h"
@@ -125,6 +126,11 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
     if (!mailer)
         log_write(KILN_LOG_WARN, "mail: the sender thread could not start; mail stays in the outbox",
                   NULL);
+    /* The SMS sender, beside it (auth_sms.h). */
+    KilnSmsSender *texter = sms_sender_start(live->db_url, live->db_connect_timeout_s);
+    if (!texter)
+        log_write(KILN_LOG_WARN, "sms: the sender thread could not start; texts stay in the outbox",
+                  NULL);
     config_release(live);
 
     sigset_t set;
@@ -161,6 +167,7 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
     }
     http_stop(&srv);
     mailer_stop(mailer);
+    sms_sender_stop(texter);
     work_free(srv.work);
     schema_holder_free(srv.schema);
     pool_free(srv.pool);

@@ -262,3 +262,55 @@ const char *sql_auth_link_identity(void)
 {
     return FLOW("auth.link_identity($1::uuid, $2, $3, $4::jsonb, $5::bool, $6::jsonb, $7, $8)");
 }
+
+/* ---- phone (46-phone.sql) ------------------------------------------------- */
+
+const char *sql_auth_sign_up_phone(void)
+{
+    return FLOW("auth.sign_up_phone($1, $2, $3::jsonb, $4::jsonb)");
+}
+
+const char *sql_auth_sign_in_phone_password(void)
+{
+    return FLOW("auth.sign_in_phone_password($1, $2, $3::jsonb)");
+}
+
+const char *sql_auth_send_sms_otp(void)
+{
+    return FLOW("auth.send_sms_otp($1, $2::bool, $3::jsonb, $4::jsonb)");
+}
+
+const char *sql_auth_resend_phone(void)
+{
+    return FLOW("auth.resend_phone($1, $2, $3::jsonb)");
+}
+
+const char *sql_auth_verify_phone(void)
+{
+    return FLOW("auth.verify_phone($1, $2, $3, $4::jsonb)");
+}
+
+const char *sql_auth_sms_listen(void)
+{
+    return "LISTEN kiln_sms";
+}
+
+const char *sql_auth_sms_claim(void)
+{
+    return "SELECT auth.sms_claim($1::int4, $2::int4)::text";
+}
+
+const char *sql_auth_sms_done(void)
+{
+    return "SELECT auth.sms_done($1::int8, $2, $3, $4::int4)";
+}
+
+const char *sql_auth_sms_list(void)
+{
+    return "SELECT auth.sms_list($1::int4, $2)::text";
+}
+
+const char *sql_auth_sms_prune(void)
+{
+    return "SELECT auth.sms_prune(30)::text";
+}

@@ -121,4 +121,24 @@ const char *sql_auth_sign_in_external_pkce(void);
  * challenge, $8 its method (NULL for a session). */
 const char *sql_auth_link_identity(void);
 
+/* Phone (46-phone.sql). $1 phone, $2 password, $3 data, $4 settings. */
+const char *sql_auth_sign_up_phone(void);
+/* $1 phone, $2 password, $3 settings. */
+const char *sql_auth_sign_in_phone_password(void);
+/* $1 phone, $2 create_user ("true"/"false"), $3 data, $4 settings. */
+const char *sql_auth_send_sms_otp(void);
+/* $1 type (sms, phone_change), $2 phone, $3 settings. */
+const char *sql_auth_resend_phone(void);
+/* $1 type (sms, phone_change), $2 code, $3 phone, $4 settings. */
+const char *sql_auth_verify_phone(void);
+/* The SMS sender (auth_sms.c): LISTEN kiln_sms; claim ($1 n, $2 lease
+ * seconds: JSON text); done ($1 id, $2 outcome, $3 error, $4 max attempts:
+ * the new status); list ($1 limit, $2 number or NULL: JSON text); prune
+ * (finished messages older than 30 days: the count). */
+const char *sql_auth_sms_listen(void);
+const char *sql_auth_sms_claim(void);
+const char *sql_auth_sms_done(void);
+const char *sql_auth_sms_list(void);
+const char *sql_auth_sms_prune(void);
+
 #endif

@@ -797,8 +797,8 @@ COMMENT ON FUNCTION auth.get_user() IS 'GET /user: the signed-in user';
 -- attrs: {"data": {...}} merges into user_metadata (a null value removes
 -- the key); {"password": "..."} sets a new password (policy checked; the
 -- same password again is refused; every other session ends);
--- {"email": "..."} starts an email change confirmed by mail (41-mail.sql).
--- Phone changes are refused.
+-- {"email": "..."} starts an email change confirmed by mail (41-mail.sql);
+-- {"phone": "..."} a phone change confirmed by a texted code (46-phone.sql).
 CREATE FUNCTION auth.update_user(attrs pg_catalog.jsonb, settings pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -819,16 +819,15 @@ BEGIN
   IF u.id IS NULL THEN
     RETURN auth._err(403, 'user_not_found', 'User from sub claim in JWT does not exist');
   END IF;
-  IF attrs ? 'phone' AND jsonb_typeof(attrs -> 'phone') = 'string' AND attrs ->> 'phone' IS DISTINCT FROM u.phone THEN
-    RETURN auth._err(422, 'validation_failed', 'Changing the phone is not supported yet');
-  END IF;
   -- Checked before anything is written: the data as merged.
   refusal := coalesce(auth._metadata_refusal(attrs -> 'data', 'data'),
                       CASE WHEN jsonb_typeof(attrs -> 'data') = 'object'
                            THEN auth._metadata_refusal(coalesce(u.raw_user_meta_data, '{}'::jsonb) || (attrs -> 'data'),
                                                        'user_metadata') END,
                       CASE WHEN jsonb_typeof(attrs -> 'email') = 'string'
-                           THEN auth._email_change_refusal(u, attrs ->> 'email') END);  -- 41-mail.sql
+                           THEN auth._email_change_refusal(u, attrs ->> 'email') END,  -- 41-mail.sql
+                      CASE WHEN jsonb_typeof(attrs -> 'phone') = 'string'
+                           THEN auth._phone_change_refusal(u, attrs ->> 'phone', settings) END);  -- 46-phone.sql
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -865,9 +864,17 @@ BEGIN
       RETURN refusal;
     END IF;
   END IF;
+  -- A phone change waits for the code texted to the new number (46-phone.sql).
+  IF jsonb_typeof(attrs -> 'phone') = 'string' THEN
+    refusal := auth._sms_phone_change(u, attrs ->> 'phone', settings);
+    IF refusal IS NOT NULL THEN
+      RETURN refusal;
+    END IF;
+  END IF;
   SELECT * INTO u FROM auth.users WHERE id = u.id;
   RETURN auth._user_json(u) || jsonb_strip_nulls(jsonb_build_object(
-           'new_email', nullif(u.email_change, ''), 'email_change_sent_at', auth._ts(u.email_change_sent_at)));
+           'new_email', nullif(u.email_change, ''), 'email_change_sent_at', auth._ts(u.email_change_sent_at),
+           'new_phone', nullif(u.phone_change, ''), 'phone_change_sent_at', auth._ts(u.phone_change_sent_at)));
 END
 $$;
 COMMENT ON FUNCTION auth.update_user(pg_catalog.jsonb, pg_catalog.jsonb)
@@ -979,8 +986,8 @@ BEGIN
     END IF;
   END IF;
   IF jsonb_typeof(attrs -> 'phone') = 'string' AND attrs ->> 'phone' <> '' THEN
-    tel := regexp_replace(attrs ->> 'phone', '[^0-9]', '', 'g');
-    IF tel !~ '^[1-9][0-9]{6,14}$' THEN
+    tel := auth._normalize_phone(attrs ->> 'phone');  -- 46-phone.sql
+    IF tel IS NULL THEN
       RETURN auth._err(400, 'validation_failed', 'Invalid phone number format (E.164 required)');
     END IF;
   END IF;
@@ -1020,7 +1027,8 @@ BEGIN
   INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
   VALUES (u.id::text, u.id,
           jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', (attrs -> 'email_confirm') = 'true'::jsonb,
-                             'phone_verified', (attrs -> 'phone_confirm') = 'true'::jsonb) ,
+                             'phone_verified', (attrs -> 'phone_confirm') = 'true'::jsonb)
+            || CASE WHEN tel IS NOT NULL THEN jsonb_build_object('phone', tel) ELSE '{}'::jsonb END,
           CASE WHEN addr IS NOT NULL THEN 'email' ELSE 'phone' END);
   PERFORM auth._audit('user_signedup', u.id, coalesce(addr, tel), 'team',
                       jsonb_build_object('provider', 'admin', 'user_id', u.id));
@@ -1088,6 +1096,7 @@ DECLARE
   refusal jsonb := auth._admin_refusal();
   u auth.users;
   addr text;
+  tel text;
 BEGIN
   IF refusal IS NOT NULL THEN
     RETURN refusal;
@@ -1110,8 +1119,22 @@ BEGIN
       RETURN auth._err(422, 'email_exists', 'A user with this email address has already been registered');
     END IF;
   END IF;
+  IF jsonb_typeof(attrs -> 'phone') = 'string' AND attrs ->> 'phone' <> '' THEN
+    tel := auth._normalize_phone(attrs ->> 'phone');  -- 46-phone.sql
+    IF tel IS NULL THEN
+      RETURN auth._err(400, 'validation_failed', 'Invalid phone number format (E.164 required)');
+    END IF;
+    IF tel IS DISTINCT FROM u.phone AND (auth._user_by_phone(tel)).id IS NOT NULL THEN
+      RETURN auth._err(422, 'phone_exists', 'A user with this phone number has already been registered');
+    END IF;
+  END IF;
   -- All or nothing: a refused attribute undoes the ones applied before it.
   BEGIN
+    IF tel IS NOT NULL AND tel IS DISTINCT FROM u.phone THEN
+      UPDATE auth.users SET phone = tel WHERE auth.users.id = u.id;
+      UPDATE auth.identities SET identity_data = identity_data || jsonb_build_object('phone', tel)
+       WHERE user_id = u.id AND provider = 'phone';
+    END IF;
     IF addr IS NOT NULL AND addr IS DISTINCT FROM u.email THEN
       UPDATE auth.users SET email = addr WHERE auth.users.id = u.id;
       UPDATE auth.identities SET identity_data = identity_data || jsonb_build_object('email', addr)

@@ -77,7 +77,8 @@ UNIT_TEST(settings_object)
                       .auth_site_url = "https://app.test", .auth_redirect_urls = NULL,
                       .listen_address = "::1", .port = 8000, .auth_otp_ttl_s = 300, .auth_rate_limit_email = 5,
                       .auth_rate_limit_verify = 0, .auth_secure_password_change = true,
-                      .auth_reauthentication_window_s = 60};
+                      .auth_reauthentication_window_s = 60, .sms_provider = "twilio",
+                      .auth_phone_signup_enabled = true, .auth_rate_limit_sms = 7};
     KilnBuf b = KILN_BUF_INIT;
     auth_settings_json(&cfg, &b);
     CHECK_STR_EQ(buf_str(&b), "{\"signup_enabled\":true,\"anonymous_enabled\":false,"
@@ -88,7 +89,14 @@ UNIT_TEST(settings_object)
                               "\"site_url\":\"https://app.test\",\"redirect_urls\":\"\","
                               "\"external_url\":\"http://[::1]:8000\",\"otp_ttl_s\":300,"
                               "\"rate_limit_email\":5,\"rate_limit_verify\":0,"
-                              "\"secure_password_change\":true,\"reauthentication_window_s\":60}");
+                              "\"secure_password_change\":true,\"reauthentication_window_s\":60,"
+                              "\"phone_enabled\":true,\"phone_signup_enabled\":true,"
+                              "\"phone_autoconfirm\":false,\"rate_limit_sms\":7}");
+    buf_free(&b);
+    /* No sms_provider: phone sign-in is off. */
+    cfg.sms_provider = NULL;
+    auth_settings_json(&cfg, &b);
+    CHECK(strstr(buf_str(&b), "\"phone_enabled\":false,") != NULL);
     buf_free(&b);
 }
 

@@ -45,6 +45,9 @@ export const CONFIG_KEYS = [
   'auth_site_url', 'auth_redirect_urls', 'auth_external_url', 'auth_providers', 'auth_otp_ttl_s',
   'auth_rate_limit_email', 'auth_rate_limit_verify',
   'smtp_url', 'smtp_user', 'smtp_password', 'smtp_from', 'mail_templates_dir', 'mail_max_attempts',
+  'auth_phone_signup_enabled', 'auth_phone_autoconfirm', 'auth_rate_limit_sms', 'sms_provider', 'sms_url',
+  'sms_twilio_account_sid', 'sms_twilio_auth_token', 'sms_from', 'sms_webhook_secret', 'sms_template',
+  'sms_max_attempts',
 ];
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

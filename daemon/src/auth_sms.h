@@ -1,0 +1,36 @@
+/*
+ * auth_sms.h: the SMS sender of the daemon and the `kiln sms` command.
+ *
+ * The sender is one thread with its own database connection (not a pooled
+ * one), beside the mail sender: it claims due rows of auth.sms_outbox
+ * (auth.sms_claim, FOR UPDATE SKIP LOCKED with a lease, so several daemons
+ * on one database never send a message twice), renders each with
+ * sms_template and posts it to the provider (sms.c), and records the
+ * outcome (auth.sms_done: sent, retried with backoff, failed, or kept when
+ * sms_provider is outbox or empty). It wakes on NOTIFY kiln_sms and polls
+ * every second for retries. It never serves HTTP and never logs numbers
+ * or codes.
+ */
+#ifndef KILN_AUTH_SMS_H
+#define KILN_AUTH_SMS_H
+
+typedef struct KilnSmsSender KilnSmsSender;
+
+/* Starts the sender on conninfo (copied). It reads the configuration
+ * snapshot (config_current) for every batch, so SIGHUP applies to the
+ * next message. Returns NULL only when the thread cannot be created; a
+ * database that is down is retried by the thread. Call from the main
+ * thread, after curl_global_init (mailer_start does it). */
+KilnSmsSender *sms_sender_start(const char *conninfo, int connect_timeout_s);
+
+/* Stops the sender: it finishes the message it is posting (bounded by the
+ * HTTP timeout), releases its claim on the rest and exits; joined here.
+ * NULL is a no-op. */
+void sms_sender_stop(KilnSmsSender *s);
+
+/* `kiln sms [--limit N] [--to NUMBER] [--json] [--config FILE] [--KEY
+ * VALUE ...]`: prints the newest messages of the SMS outbox of db_url.
+ * Returns the process exit code. */
+int sms_main(int argc, char **argv);
+
+#endif
