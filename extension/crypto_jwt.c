@@ -441,6 +441,11 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
     return buf.data;
 }
 
+char *kiln_jwt_sign_active(const char *claims_json)
+{
+    return kiln_jwt_sign(claims_json, kiln_jwt_signing_key(NULL));
+}
+
 /*
  * kiln.sign_jwt(claims jsonb, kid text default NULL) returns text: the
  * claims, exactly as given, signed with the active signing key (or the key
