@@ -28,6 +28,7 @@ typedef struct KilnJwtKey {
     EVP_PKEY *pkey;      /* ES256 only */
     EVP_MD_CTX *hmac_inner; /* HS256 only: SHA-256 states after the padded key */
     EVP_MD_CTX *hmac_outer;
+    EVP_PKEY_CTX *sign_ctx; /* ES256 only: signing context, made on first signature */
     bool signing;
     bool verify;
     bool trusted_tenant; /* honour the tenant_id claim of tokens it signed */
