@@ -38,9 +38,11 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "pgtime.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/formatting.h"
@@ -65,7 +67,6 @@ typedef enum {
     Q_AMR,      /* the session's authentication methods, newest first */
     Q_IDENT,    /* the user's identities */
     Q_FACTORS,  /* the user's MFA factors */
-    Q_TENANT,   /* kiln.default_tenant(user) (only when kiln_access is there) */
     Q_AUDIT,    /* any other audit row */
     Q_END,      /* deletes the session (its tokens cascade, its access tokens are revoked) */
     Q_RATE,     /* auth._rate_refusal('refresh', n) */
@@ -101,13 +102,8 @@ static const RefreshStmt refresh_stmts[Q_COUNT] = {
                   "     touch AS ("
                   "       UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now()"
                   "        WHERE id = $4)"
-                  " INSERT INTO auth.audit_log_entries (payload, ip_address)"
-                  " VALUES (jsonb_build_object('action', 'token_refreshed', 'actor_id', $3::text,"
-                  "                            'actor_username', $6, 'actor_via_sso', false,"
-                  "                            'log_type', 'token',"
-                  "                            'traits', jsonb_build_object('session_id', $4),"
-                  "                            'request_id', $7, 'actor_role', $8)::json, $9)",
-                  9, {INT8OID, BYTEAOID, UUIDOID, UUIDOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+                  " INSERT INTO auth.audit_log_entries (payload, ip_address) VALUES ($6, $7)",
+                  7, {INT8OID, BYTEAOID, UUIDOID, UUIDOID, BYTEAOID, JSONOID, TEXTOID}},
     [Q_WALK] = {"SELECT r.revoked FROM auth.refresh_tokens r WHERE r.token_hash = $1 AND r.session_id = $2",
                 2, {BYTEAOID, UUIDOID}},
     [Q_AMR] = {"SELECT c.authentication_method, c.created_at FROM auth.mfa_amr_claims c"
@@ -121,13 +117,8 @@ static const RefreshStmt refresh_stmts[Q_COUNT] = {
                    "       f.updated_at, f.last_challenged_at"
                    "  FROM auth.mfa_factors f WHERE f.user_id = $1 ORDER BY f.created_at, f.id",
                    1, {UUIDOID}},
-    [Q_TENANT] = {"SELECT kiln.default_tenant($1)", 1, {UUIDOID}},
-    [Q_AUDIT] = {"INSERT INTO auth.audit_log_entries (payload, ip_address)"
-                 " VALUES (jsonb_build_object('action', $1, 'actor_id', coalesce($2::text, ''),"
-                 "                            'actor_username', $3, 'actor_via_sso', false,"
-                 "                            'log_type', 'token', 'traits', $4,"
-                 "                            'request_id', $5, 'actor_role', $6)::json, $7)",
-                 7, {TEXTOID, UUIDOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID}},
+    [Q_AUDIT] = {"INSERT INTO auth.audit_log_entries (payload, ip_address) VALUES ($1, $2)", 2,
+                 {JSONOID, TEXTOID}},
     [Q_END] = {"DELETE FROM auth.sessions WHERE id = $1", 1, {UUIDOID}},
     [Q_RATE] = {"SELECT auth._rate_refusal('refresh', $1)", 1, {INT4OID}},
 };
@@ -518,20 +509,35 @@ static void refresh_read_user(RefreshToken *t, RefreshUser *u)
  * Audit rows, as auth._audit writes them (log_type token).
  */
 
-/* The request's audit fields from the verified context (NULL without one). */
-static void refresh_ctx(Datum *request_id, Datum *role, Datum *ip, char *nulls)
+/*
+ * An audit row's payload and ip_address, as auth._audit writes them: the
+ * payload built as jsonb (GoTrue's layout plus request_id and actor_role
+ * from the verified context) and stored as its json text, which is what
+ * jsonb_build_object(...)::json gives; the client ip cut to 64 characters,
+ * '' without one.
+ */
+static void refresh_audit_row(const char *action, const RefreshUser *u, Jsonb *traits, Datum *payload,
+                              Datum *ip)
 {
     const KilnContext *c = kiln_context_current();
-    const char *rid = c->present ? c->request_id : NULL;
     const char *ipt = c->present && c->client_ip != NULL ? c->client_ip : "";
-    int iplen = pg_mbcharcliplen(ipt, strlen(ipt), 64);
+    JB st = NULL;
+    Jsonb *j;
 
-    nulls[0] = rid == NULL ? 'n' : ' ';
-    *request_id = rid == NULL ? (Datum)0 : CStringGetTextDatum(rid);
-    nulls[1] = c->present && c->role != NULL ? ' ' : 'n';
-    *role = nulls[1] == ' ' ? CStringGetTextDatum(c->role) : (Datum)0;
-    nulls[2] = ' ';
-    *ip = PointerGetDatum(cstring_to_text_with_len(ipt, iplen));
+    pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+    jb_kv_str(&st, "action", action);
+    jb_kv_str(&st, "actor_id", uuid_text(u->id));
+    jb_kv_str(&st, "actor_username", u->email != NULL ? u->email : "");
+    jb_key(&st, "actor_via_sso");
+    jb_bool(&st, false);
+    jb_kv_str(&st, "log_type", "token");
+    jb_key(&st, "traits");
+    jb_jsonb(&st, traits);
+    jb_kv_str(&st, "request_id", c->present ? c->request_id : NULL);
+    jb_kv_str(&st, "actor_role", c->present ? c->role : NULL);
+    j = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+    *payload = CStringGetTextDatum(JsonbToCString(NULL, &j->root, VARSIZE(j)));
+    *ip = PointerGetDatum(cstring_to_text_with_len(ipt, pg_mbcharcliplen(ipt, strlen(ipt), 64)));
 }
 
 /* traits: {"session_id": sid} plus one more member (a string, or true when s is NULL). */
@@ -541,25 +547,22 @@ static Jsonb *refresh_traits(Datum sid, const char *key, const char *s)
 
     pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
     jb_kv_str(&st, "session_id", uuid_text(sid));
-    jb_key(&st, key);
-    if (s != NULL)
-        jb_str(&st, s);
-    else
-        jb_bool(&st, true);
+    if (key != NULL) {
+        jb_key(&st, key);
+        if (s != NULL)
+            jb_str(&st, s);
+        else
+            jb_bool(&st, true);
+    }
     return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 static void refresh_audit(const char *action, const RefreshUser *u, Jsonb *traits)
 {
-    Datum v[7];
-    char n[8] = "       ";
+    Datum v[2];
 
-    v[0] = CStringGetTextDatum(action);
-    v[1] = u->id;
-    v[2] = CStringGetTextDatum(u->email != NULL ? u->email : "");
-    v[3] = JsonbPGetDatum(traits);
-    refresh_ctx(&v[4], &v[5], &v[6], &n[4]);
-    refresh_exec(Q_AUDIT, v, n);
+    refresh_audit_row(action, u, traits, &v[0], &v[1]);
+    refresh_exec(Q_AUDIT, v, NULL);
 }
 
 /* Ends the session: deleted (tokens cascade, access tokens revoked at commit). */
@@ -601,21 +604,30 @@ static void refresh_push_amr(JB *st, Datum sid)
     pushJsonbValue(st, WJB_END_ARRAY, NULL);
 }
 
-/* kiln.default_tenant(user) when kiln_access is installed; NULL otherwise. */
+/*
+ * kiln.default_tenant(user) when kiln_access is installed, else NULL:
+ * called through fmgr (its SECURITY DEFINER and SET clauses apply) after
+ * the privilege check a SQL call would make, without a statement around it.
+ */
 static char *refresh_tenant(Datum uid)
 {
     Oid argtypes[1] = {UUIDOID};
     List *name = list_make2(makeString("kiln"), makeString("default_tenant"));
-    Datum v[1] = {uid};
-    bool isnull;
+    Oid fn = LookupFuncName(name, 1, argtypes, true);
+    FmgrInfo flinfo;
+    LOCAL_FCINFO(fcinfo, 1);
     Datum d;
 
-    if (!OidIsValid(LookupFuncName(name, 1, argtypes, true)))
+    if (!OidIsValid(fn))
         return NULL;
-    if (refresh_exec(Q_TENANT, v, NULL) != 1)
-        return NULL;
-    d = refresh_col(0, 1, &isnull);
-    return isnull ? NULL : uuid_text(d);
+    if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+        aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, "kiln.default_tenant");
+    fmgr_info(fn, &flinfo);
+    InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+    fcinfo->args[0].value = uid;
+    fcinfo->args[0].isnull = false;
+    d = FunctionCallInvoke(fcinfo);
+    return fcinfo->isnull ? NULL : uuid_text(d);
 }
 
 /* The access token's claims, as auth._session_json builds them, signed. */
@@ -814,8 +826,7 @@ static Jsonb *refresh_rotate(const RefreshToken *t, const RefreshUser *u, const 
                              bytea *h, const char *token, Jsonb *settings)
 {
     char *next;
-    Datum v[9];
-    char n[10] = "         ";
+    Datum v[7];
 
     if (t->key == NULL)
         ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("session has no refresh key"),
@@ -826,9 +837,8 @@ static Jsonb *refresh_rotate(const RefreshToken *t, const RefreshUser *u, const 
     v[2] = u->id;
     v[3] = s->id;
     v[4] = PointerGetDatum(h);
-    v[5] = CStringGetTextDatum(u->email != NULL ? u->email : "");
-    refresh_ctx(&v[6], &v[7], &v[8], &n[6]);
-    refresh_exec(Q_ROTATE, v, n);
+    refresh_audit_row("token_refreshed", u, refresh_traits(s->id, NULL, NULL), &v[5], &v[6]);
+    refresh_exec(Q_ROTATE, v, NULL);
     return refresh_session_json(u, s, next, settings);
 }
 
