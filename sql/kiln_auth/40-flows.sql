@@ -250,7 +250,9 @@ AS $$
          END
 $$;
 
--- The successor of a refresh token under a session's key. (STABLE, not
+-- The successor of a refresh token under a session's key: the definition
+-- the refresh grant implements in C (extension/auth_refresh.c; the
+-- auth_refresh regress test checks that they agree). (STABLE, not
 -- IMMUTABLE, like convert_to: so the planner inlines these two.)
 CREATE FUNCTION auth._successor(key pg_catalog.bytea, token pg_catalog.text)
 RETURNS pg_catalog.text

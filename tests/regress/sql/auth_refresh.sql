@@ -10,6 +10,8 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
+-- Times in the answers are UTC whatever the session's zone.
+SET timezone = 'America/Los_Angeles';
 SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
 \set on '{"autoconfirm": true}'
 -- An access token's claims without verifying it (the issuer below is not
@@ -105,6 +107,9 @@ SELECT (:'r4'::jsonb ->> 'expires_in')::int AS ttl_floor_30,
 -- session.
 SELECT auth.sign_in_password('rita@refresh.test', 'rita refreshes often', :'on') ->> 'refresh_token' AS t0 \gset
 SELECT auth.refresh_session(:'t0') ->> 'refresh_token' AS t1 \gset
+SELECT auth._successor(k.key, :'t0') = :'t1' AS successor_as_sql_derives_it
+  FROM auth.refresh_token_keys k JOIN auth.refresh_tokens r ON r.session_id = k.session_id
+ WHERE r.token_hash = sha256(convert_to(:'t0', 'UTF8'));
 SELECT auth.refresh_session(:'t0') ->> 'refresh_token' = :'t1' AS window_same_successor;
 SELECT auth.refresh_session(:'t1') ->> 'refresh_token' AS t2 \gset
 SELECT auth.refresh_session(:'t1', '{"refresh_reuse_interval_s": 0}') ->> 'refresh_token' = :'t2' AS parent_grace;
