@@ -169,10 +169,10 @@ static void jb_key(JB *st, const char *k)
     pushJsonbValue(st, WJB_KEY, &v);
 }
 
-/* Pushes a scalar as an object value (in_array: as an array element). */
-static void jb_push(JB *st, JsonbValue *v, bool in_array)
+/* Pushes a scalar as an object value. */
+static void jb_push(JB *st, JsonbValue *v)
 {
-    pushJsonbValue(st, in_array ? WJB_ELEM : WJB_VALUE, v);
+    pushJsonbValue(st, WJB_VALUE, v);
 }
 
 static void jb_str(JB *st, const char *s)
@@ -186,7 +186,7 @@ static void jb_str(JB *st, const char *s)
         v.val.string.val = (char *)s;
         v.val.string.len = strlen(s);
     }
-    jb_push(st, &v, false);
+    jb_push(st, &v);
 }
 
 static void jb_int(JB *st, int64 n)
@@ -195,7 +195,7 @@ static void jb_int(JB *st, int64 n)
 
     v.type = jbvNumeric;
     v.val.numeric = int64_to_numeric(n);
-    jb_push(st, &v, false);
+    jb_push(st, &v);
 }
 
 static void jb_bool(JB *st, bool b)
@@ -204,7 +204,7 @@ static void jb_bool(JB *st, bool b)
 
     v.type = jbvBool;
     v.val.boolean = b;
-    jb_push(st, &v, false);
+    jb_push(st, &v);
 }
 
 /* A jsonb document as a value (NULL: JSON null). */
@@ -214,7 +214,7 @@ static void jb_jsonb(JB *st, Jsonb *j)
 
     if (j == NULL) {
         v.type = jbvNull;
-        jb_push(st, &v, false);
+        jb_push(st, &v);
         return;
     }
     v.type = jbvBinary;

@@ -187,3 +187,11 @@ SELECT p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') AS in_c, p.
   FROM pg_proc p WHERE p.oid = 'auth.refresh_session(text, jsonb)'::regprocedure;
 SELECT has_function_privilege('anon', 'auth.refresh_session(text, jsonb)', 'EXECUTE') AS anon_may,
        has_function_privilege('public', 'auth.refresh_session(text, jsonb)', 'EXECUTE') AS public_may;
+
+-- Leaves nothing behind for the tests after it.
+WITH a AS (DELETE FROM auth.audit_log_entries WHERE payload ->> 'actor_id' = :'uid' RETURNING 1),
+     b AS (DELETE FROM auth.users WHERE id = :'uid' RETURNING 1),
+     c AS (DELETE FROM kiln.tenants WHERE name LIKE 'rita%' RETURNING 1),
+     d AS (DELETE FROM auth.rate_limits WHERE bucket = 'refresh:192.0.2.77' RETURNING 1)
+SELECT (SELECT count(*) FROM a) > 0 AND (SELECT count(*) FROM b) = 1 AND (SELECT count(*) FROM c) = 2
+       AND (SELECT count(*) FROM d) = 1 AS cleaned;
