@@ -60,16 +60,16 @@
  * ALTER of the auth tables needs no restart.
  */
 typedef enum {
-    Q_LOCK,     /* the token's session, locked: concurrent refreshes queue here */
-    Q_READ,     /* the token, its user and the session's key (after the lock) */
-    Q_ROTATE,   /* revoke, successor, session touched, audit row: one statement */
-    Q_WALK,     /* one step of the successor chain of a reused token */
-    Q_AMR,      /* the session's authentication methods, newest first */
-    Q_IDENT,    /* the user's identities */
-    Q_FACTORS,  /* the user's MFA factors */
-    Q_AUDIT,    /* any other audit row */
-    Q_END,      /* deletes the session (its tokens cascade, its access tokens are revoked) */
-    Q_RATE,     /* auth._rate_refusal('refresh', n) */
+    Q_LOCK,    /* the token's session, locked: concurrent refreshes queue here */
+    Q_READ,    /* the token, its user and the session's key (after the lock) */
+    Q_ROTATE,  /* revoke, successor, session touched, audit row: one statement */
+    Q_WALK,    /* one step of the successor chain of a reused token */
+    Q_AMR,     /* the session's authentication methods, newest first */
+    Q_IDENT,   /* the user's identities */
+    Q_FACTORS, /* the user's MFA factors */
+    Q_AUDIT,   /* any other audit row */
+    Q_END,     /* deletes the session (its tokens cascade, its access tokens are revoked) */
+    Q_RATE,    /* auth._rate_refusal('refresh', n) */
     Q_COUNT
 } RefreshQuery;
 
@@ -80,44 +80,59 @@ typedef struct RefreshStmt {
 } RefreshStmt;
 
 static const RefreshStmt refresh_stmts[Q_COUNT] = {
-    [Q_LOCK] = {"SELECT s.id, s.aal::pg_catalog.text, s.not_after, s.refreshed_at, s.created_at"
-                "  FROM auth.sessions s"
-                " WHERE s.id = (SELECT r.session_id FROM auth.refresh_tokens r WHERE r.token_hash = $1)"
-                "   FOR UPDATE OF s",
-                1, {BYTEAOID}},
-    [Q_READ] = {"SELECT r.id, r.revoked, r.updated_at, k.key, u.id, u.aud, u.role, u.email, u.phone,"
-                "       u.raw_app_meta_data, u.raw_user_meta_data, u.created_at, u.updated_at,"
-                "       u.is_anonymous, u.email_confirmed_at, u.phone_confirmed_at, u.confirmed_at,"
-                "       u.confirmation_sent_at, u.last_sign_in_at, u.banned_until, u.deleted_at"
-                "  FROM auth.refresh_tokens r"
-                "  JOIN auth.users u ON u.id = r.user_id"
-                "  LEFT JOIN auth.refresh_token_keys k ON k.session_id = r.session_id"
-                " WHERE r.token_hash = $1",
-                1, {BYTEAOID}},
-    [Q_ROTATE] = {"WITH revoke_old AS ("
-                  "       UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = $1),"
-                  "     store_next AS ("
-                  "       INSERT INTO auth.refresh_tokens (token_hash, user_id, session_id, parent)"
-                  "       VALUES ($2, $3, $4, $5)),"
-                  "     touch AS ("
-                  "       UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now()"
-                  "        WHERE id = $4)"
-                  " INSERT INTO auth.audit_log_entries (payload, ip_address) VALUES ($6, $7)",
-                  7, {INT8OID, BYTEAOID, UUIDOID, UUIDOID, BYTEAOID, JSONOID, TEXTOID}},
-    [Q_WALK] = {"SELECT r.revoked FROM auth.refresh_tokens r WHERE r.token_hash = $1 AND r.session_id = $2",
-                2, {BYTEAOID, UUIDOID}},
+    [Q_LOCK] =
+        {"SELECT s.id, s.aal::pg_catalog.text, s.not_after, s.refreshed_at, s.created_at"
+         "  FROM auth.sessions s"
+         " WHERE s.id = (SELECT r.session_id FROM auth.refresh_tokens r WHERE r.token_hash = $1)"
+         "   FOR UPDATE OF s",
+         1,
+         {BYTEAOID}},
+    [Q_READ] =
+        {"SELECT r.id, r.revoked, r.updated_at, k.key, u.id, u.aud, u.role, u.email, u.phone,"
+         "       u.raw_app_meta_data, u.raw_user_meta_data, u.created_at, u.updated_at,"
+         "       u.is_anonymous, u.email_confirmed_at, u.phone_confirmed_at, u.confirmed_at,"
+         "       u.confirmation_sent_at, u.last_sign_in_at, u.banned_until, u.deleted_at"
+         "  FROM auth.refresh_tokens r"
+         "  JOIN auth.users u ON u.id = r.user_id"
+         "  LEFT JOIN auth.refresh_token_keys k ON k.session_id = r.session_id"
+         " WHERE r.token_hash = $1",
+         1,
+         {BYTEAOID}},
+    [Q_ROTATE] =
+        {"WITH revoke_old AS ("
+         "       UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = $1),"
+         "     store_next AS ("
+         "       INSERT INTO auth.refresh_tokens (token_hash, user_id, session_id, parent)"
+         "       VALUES ($2, $3, $4, $5)),"
+         "     touch AS ("
+         "       UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = "
+         "now()"
+         "        WHERE id = $4)"
+         " INSERT INTO auth.audit_log_entries (payload, ip_address) VALUES ($6, $7)",
+         7,
+         {INT8OID, BYTEAOID, UUIDOID, UUIDOID, BYTEAOID, JSONOID, TEXTOID}},
+    [Q_WALK] = {"SELECT r.revoked FROM auth.refresh_tokens r WHERE r.token_hash = $1 AND "
+                "r.session_id = $2",
+                2,
+                {BYTEAOID, UUIDOID}},
     [Q_AMR] = {"SELECT c.authentication_method, c.created_at FROM auth.mfa_amr_claims c"
                " WHERE c.session_id = $1 ORDER BY c.created_at DESC",
-               1, {UUIDOID}},
-    [Q_IDENT] = {"SELECT i.id, i.provider_id, i.user_id, i.identity_data, i.provider, i.last_sign_in_at,"
-                 "       i.created_at, i.updated_at, i.email"
-                 "  FROM auth.identities i WHERE i.user_id = $1 ORDER BY i.created_at, i.id",
-                 1, {UUIDOID}},
-    [Q_FACTORS] = {"SELECT f.id, f.friendly_name, f.factor_type::text, f.status::text, f.created_at,"
-                   "       f.updated_at, f.last_challenged_at"
-                   "  FROM auth.mfa_factors f WHERE f.user_id = $1 ORDER BY f.created_at, f.id",
-                   1, {UUIDOID}},
-    [Q_AUDIT] = {"INSERT INTO auth.audit_log_entries (payload, ip_address) VALUES ($1, $2)", 2,
+               1,
+               {UUIDOID}},
+    [Q_IDENT] =
+        {"SELECT i.id, i.provider_id, i.user_id, i.identity_data, i.provider, i.last_sign_in_at,"
+         "       i.created_at, i.updated_at, i.email"
+         "  FROM auth.identities i WHERE i.user_id = $1 ORDER BY i.created_at, i.id",
+         1,
+         {UUIDOID}},
+    [Q_FACTORS] =
+        {"SELECT f.id, f.friendly_name, f.factor_type::text, f.status::text, f.created_at,"
+         "       f.updated_at, f.last_challenged_at"
+         "  FROM auth.mfa_factors f WHERE f.user_id = $1 ORDER BY f.created_at, f.id",
+         1,
+         {UUIDOID}},
+    [Q_AUDIT] = {"INSERT INTO auth.audit_log_entries (payload, ip_address) VALUES ($1, $2)",
+                 2,
                  {JSONOID, TEXTOID}},
     [Q_END] = {"DELETE FROM auth.sessions WHERE id = $1", 1, {UUIDOID}},
     [Q_RATE] = {"SELECT auth._rate_refusal('refresh', $1)", 1, {INT4OID}},
@@ -135,14 +150,16 @@ static uint64 refresh_exec(RefreshQuery q, Datum *values, const char *nulls)
                                    (Oid *)refresh_stmts[q].argtypes);
 
         if (p == NULL)
-            elog(ERROR, "auth.refresh_session: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+            elog(ERROR, "auth.refresh_session: SPI_prepare failed: %s",
+                 SPI_result_code_string(SPI_result));
         if (SPI_keepplan(p) != 0)
             elog(ERROR, "auth.refresh_session: SPI_keepplan failed");
         refresh_plans[q] = p;
     }
     rc = SPI_execute_plan(refresh_plans[q], values, nulls, false, 0);
     if (rc < 0)
-        elog(ERROR, "auth.refresh_session: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        elog(ERROR, "auth.refresh_session: SPI_execute_plan failed: %s",
+             SPI_result_code_string(rc));
     return SPI_processed;
 }
 
@@ -260,12 +277,13 @@ static char *refresh_ts(TimestampTz t)
         return NULL;
     if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 || tm.tm_year < 1 || tm.tm_year > 9999) {
         /* t AT TIME ZONE 'UTC' is the same number as a timestamp. */
-        text *s = DatumGetTextPP(DirectFunctionCall2(timestamp_to_char, TimestampGetDatum(t),
-                                                     CStringGetTextDatum("YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"")));
+        text *s = DatumGetTextPP(
+            DirectFunctionCall2(timestamp_to_char, TimestampGetDatum(t),
+                                CStringGetTextDatum("YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"")));
         return text_to_cstring(s);
     }
-    return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour,
-                    tm.tm_min, tm.tm_sec, (int)fsec);
+    return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year, tm.tm_mon, tm.tm_mday,
+                    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)fsec);
 }
 
 /* floor(extract(epoch FROM t)) */
@@ -369,9 +387,10 @@ static void refresh_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t b
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int n = 0;
-    bool ok = ctx != NULL && kiln_sha256_md() != NULL && EVP_DigestInit_ex(ctx, kiln_sha256_md(), NULL) &&
-              EVP_DigestUpdate(ctx, a, alen) && (blen == 0 || EVP_DigestUpdate(ctx, b, blen)) &&
-              EVP_DigestFinal_ex(ctx, out, &n) && n == 32;
+    bool ok = ctx != NULL && kiln_sha256_md() != NULL &&
+              EVP_DigestInit_ex(ctx, kiln_sha256_md(), NULL) && EVP_DigestUpdate(ctx, a, alen) &&
+              (blen == 0 || EVP_DigestUpdate(ctx, b, blen)) && EVP_DigestFinal_ex(ctx, out, &n) &&
+              n == 32;
 
     EVP_MD_CTX_free(ctx);
     if (!ok)
@@ -423,23 +442,24 @@ static char *refresh_successor(const bytea *key, const char *token)
  * What a refresh reads (Q_LOCK and Q_READ), copied out of the SPI results.
  */
 typedef struct RefreshUser {
-    Datum id;                  /* uuid */
+    Datum id; /* uuid */
     char *aud, *role, *email, *phone;
     Jsonb *app_meta, *user_meta;
     bool is_anonymous;
     /* times; has_* false when NULL */
     TimestampTz created_at, updated_at, email_confirmed_at, phone_confirmed_at, confirmed_at,
         confirmation_sent_at, last_sign_in_at, banned_until, deleted_at;
-    bool has_created_at, has_updated_at, has_email_confirmed_at, has_phone_confirmed_at, has_confirmed_at,
-        has_confirmation_sent_at, has_last_sign_in_at, has_banned_until, has_deleted_at;
+    bool has_created_at, has_updated_at, has_email_confirmed_at, has_phone_confirmed_at,
+        has_confirmed_at, has_confirmation_sent_at, has_last_sign_in_at, has_banned_until,
+        has_deleted_at;
 } RefreshUser;
 
 typedef struct RefreshSession {
-    Datum id;                  /* uuid */
-    char *aal;                 /* NULL: aal1 */
+    Datum id;  /* uuid */
+    char *aal; /* NULL: aal1 */
     bool has_not_after, has_refreshed_at, has_created_at;
     TimestampTz not_after, created_at;
-    Timestamp refreshed_at;    /* UTC wall time (timestamp without time zone) */
+    Timestamp refreshed_at; /* UTC wall time (timestamp without time zone) */
 } RefreshSession;
 
 typedef struct RefreshToken {
@@ -447,7 +467,7 @@ typedef struct RefreshToken {
     bool revoked;
     TimestampTz updated_at;
     bool has_updated_at;
-    bytea *key;                /* the session's key; NULL when it has none */
+    bytea *key; /* the session's key; NULL when it has none */
 } RefreshToken;
 
 static char *col_text(uint64 row, int col)
@@ -516,8 +536,8 @@ static void refresh_read_user(RefreshToken *t, RefreshUser *u)
  * jsonb_build_object(...)::json gives; the client ip cut to 64 characters,
  * '' without one.
  */
-static void refresh_audit_row(const char *action, const RefreshUser *u, Jsonb *traits, Datum *payload,
-                              Datum *ip)
+static void refresh_audit_row(const char *action, const RefreshUser *u, Jsonb *traits,
+                              Datum *payload, Datum *ip)
 {
     const KilnContext *c = kiln_context_current();
     const char *ipt = c->present && c->client_ip != NULL ? c->client_ip : "";
@@ -829,8 +849,9 @@ static Jsonb *refresh_rotate(const RefreshToken *t, const RefreshUser *u, const 
     Datum v[7];
 
     if (t->key == NULL)
-        ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("session has no refresh key"),
-                        errdetail("Every session gets a row in auth.refresh_token_keys when it starts.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_DATA_CORRUPTED), errmsg("session has no refresh key"),
+                 errdetail("Every session gets a row in auth.refresh_token_keys when it starts.")));
     next = refresh_successor(t->key, token);
     v[0] = Int64GetDatum(t->id);
     v[1] = PointerGetDatum(refresh_token_hash(next, strlen(next)));
@@ -874,7 +895,8 @@ static Jsonb *refresh_reuse(const RefreshToken *t, const RefreshUser *u, const R
         cur = next;
     }
     if (active != NULL &&
-        ((t->has_updated_at && t->updated_at > now - (int64)cfg->window_s * USECS_PER_SEC) || steps == 1)) {
+        ((t->has_updated_at && t->updated_at > now - (int64)cfg->window_s * USECS_PER_SEC) ||
+         steps == 1)) {
         refresh_audit("token_refreshed", u, refresh_traits(s->id, "reused", NULL));
         return refresh_session_json(u, s, active, cfg->json);
     }
@@ -919,14 +941,17 @@ static Jsonb *refresh_run(text *token_text, const RefreshSettings *cfg)
      */
     v[0] = PointerGetDatum(h);
     if (refresh_exec(Q_LOCK, v, NULL) == 0)
-        return refresh_err(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+        return refresh_err(400, "refresh_token_not_found",
+                           "Invalid Refresh Token: Refresh Token Not Found");
     refresh_read_session(&s);
     if (refresh_exec(Q_READ, v, NULL) == 0)
-        return refresh_err(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+        return refresh_err(400, "refresh_token_not_found",
+                           "Invalid Refresh Token: Refresh Token Not Found");
     refresh_read_user(&t, &u);
 
     if (u.has_deleted_at)
-        return refresh_err(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+        return refresh_err(400, "refresh_token_not_found",
+                           "Invalid Refresh Token: Refresh Token Not Found");
     if (u.has_banned_until && u.banned_until > now) {
         refresh_audit("token_refresh_failed", &u, refresh_traits(s.id, "reason", "user_banned"));
         return refresh_err(400, "user_banned", "User is banned");
@@ -938,11 +963,13 @@ static Jsonb *refresh_run(text *token_text, const RefreshSettings *cfg)
      */
     expired_tb = s.has_not_after && s.not_after < now;
     idle = cfg->inactive_s > 0 && (s.has_refreshed_at || s.has_created_at) &&
-           (s.has_refreshed_at ? s.refreshed_at : s.created_at) < now - (int64)cfg->inactive_s * USECS_PER_SEC;
+           (s.has_refreshed_at ? s.refreshed_at : s.created_at) <
+               now - (int64)cfg->inactive_s * USECS_PER_SEC;
     if (expired_tb || idle) {
         refresh_end_session(s.id);
-        refresh_audit("token_revoked", &u,
-                      refresh_traits(s.id, "reason", expired_tb ? "session_timebox" : "session_inactivity"));
+        refresh_audit(
+            "token_revoked", &u,
+            refresh_traits(s.id, "reason", expired_tb ? "session_timebox" : "session_inactivity"));
         return refresh_err(400, "session_expired", "Invalid Refresh Token: Session Expired");
     }
     if (!t.revoked)
@@ -969,7 +996,8 @@ Datum kiln_refresh_session(PG_FUNCTION_ARGS)
 
     cfg.json = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
     cfg.window_s = refresh_setting_int(cfg.json, "refresh_reuse_interval_s", 10, 0, 300);
-    cfg.inactive_s = refresh_setting_int(cfg.json, "session_inactivity_timeout_s", 604800, 0, 315360000);
+    cfg.inactive_s =
+        refresh_setting_int(cfg.json, "session_inactivity_timeout_s", 604800, 0, 315360000);
     cfg.rate = refresh_setting_int(cfg.json, "rate_limit_refresh", 0, 0, 1000000);
 
     if (SPI_connect() != SPI_OK_CONNECT)
