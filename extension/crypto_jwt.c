@@ -410,24 +410,35 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
         siglen = crypto_sign_BYTES;
         break;
     case KILN_ALG_ES256: {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        /* The key's signing context is set up once (it is most of the cost
+         * of a signature when made per call) and freed with the key cache. */
+        EVP_PKEY_CTX **pctx = &((KilnJwtKey *)key)->sign_ctx;
+        uint8 digest[32];
+        unsigned int dlen = 0;
         unsigned char der[80];
         size_t derlen = sizeof(der);
         const unsigned char *p = der;
         ECDSA_SIG *es = NULL;
         const BIGNUM *r;
         const BIGNUM *s;
-        bool ok = ctx != NULL && key->pkey != NULL &&
-                  EVP_DigestSignInit(ctx, NULL, kiln_sha256_md(), NULL, key->pkey) == 1 &&
-                  EVP_DigestSign(ctx, der, &derlen, (const unsigned char *)buf.data, buf.len) == 1 &&
-                  (es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) != NULL;
+        bool ok;
 
+        if (*pctx == NULL && key->pkey != NULL) {
+            *pctx = EVP_PKEY_CTX_new(key->pkey, NULL);
+            if (*pctx != NULL && EVP_PKEY_sign_init(*pctx) != 1) {
+                EVP_PKEY_CTX_free(*pctx);
+                *pctx = NULL;
+            }
+        }
+        ok = *pctx != NULL && kiln_sha256_md() != NULL &&
+             EVP_Digest(buf.data, buf.len, digest, &dlen, kiln_sha256_md(), NULL) && dlen == 32 &&
+             EVP_PKEY_sign(*pctx, der, &derlen, digest, 32) == 1 &&
+             (es = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) != NULL;
         if (ok) {
             ECDSA_SIG_get0(es, &r, &s);
             ok = BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
         }
         ECDSA_SIG_free(es);
-        EVP_MD_CTX_free(ctx);
         ERR_clear_error();
         if (!ok)
             elog(ERROR, "ES256 signing failed");
@@ -439,6 +450,11 @@ static char *kiln_jwt_sign(const char *claims_json, const KilnJwtKey *key)
     kiln_base64url_encode(sig, siglen, enc);
     appendStringInfo(&buf, ".%s", enc);
     return buf.data;
+}
+
+char *kiln_jwt_sign_active(const char *claims_json)
+{
+    return kiln_jwt_sign(claims_json, kiln_jwt_signing_key(NULL));
 }
 
 /*

@@ -28,6 +28,7 @@ typedef struct KilnJwtKey {
     EVP_PKEY *pkey;      /* ES256 only */
     EVP_MD_CTX *hmac_inner; /* HS256 only: SHA-256 states after the padded key */
     EVP_MD_CTX *hmac_outer;
+    EVP_PKEY_CTX *sign_ctx; /* ES256 only: signing context, made on first signature */
     bool signing;
     bool verify;
     bool trusted_tenant; /* honour the tenant_id claim of tokens it signed */
@@ -78,6 +79,12 @@ extern void kiln_jwt_verify(const char *token, size_t len, KilnVerified *out);
  * OpenSSL fails.
  */
 extern bool kiln_hmac_sha256(const KilnJwtKey *key, const uint8 *msg, size_t len, uint8 out[32]);
+/*
+ * kiln_jwt_sign_active: claims_json (a JSON object's text, signed exactly as
+ * given, as kiln.sign_jwt does) signed with the active signing key; the
+ * palloc'd compact token. 55000 without a signing key. (auth_refresh.c)
+ */
+extern char *kiln_jwt_sign_active(const char *claims_json);
 /* kiln_sha256_md: OpenSSL's SHA-256, fetched once per backend; NULL if unavailable. */
 extern const EVP_MD *kiln_sha256_md(void);
 /* kiln_hmac_prepare: fills key->hmac_inner/outer from key->secret (keys.c calls it at load). */

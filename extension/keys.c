@@ -63,6 +63,7 @@ void kiln_keys_flush(void)
             /* Freeing a digest context cleanses its state (the padded key). */
             EVP_MD_CTX_free(kiln_keys[i].hmac_inner);
             EVP_MD_CTX_free(kiln_keys[i].hmac_outer);
+            EVP_PKEY_CTX_free(kiln_keys[i].sign_ctx);
         }
         MemoryContextDelete(kiln_keys_ctx);
         kiln_keys_ctx = NULL;

@@ -250,7 +250,9 @@ AS $$
          END
 $$;
 
--- The successor of a refresh token under a session's key. (STABLE, not
+-- The successor of a refresh token under a session's key: the definition
+-- the refresh grant implements in C (extension/auth_refresh.c; the
+-- auth_refresh regress test checks that they agree). (STABLE, not
 -- IMMUTABLE, like convert_to: so the planner inlines these two.)
 CREATE FUNCTION auth._successor(key pg_catalog.bytea, token pg_catalog.text)
 RETURNS pg_catalog.text
@@ -603,141 +605,17 @@ COMMENT ON FUNCTION auth.sign_in_password(pg_catalog.text, pg_catalog.text, pg_c
 -- token back (not a new one) when it was revoked less than
 -- refresh_reuse_interval_s ago or when it is the active token's parent
 -- (the client lost the answer to its last refresh); any other reuse
--- revokes the whole session (its access tokens included).
+-- revokes the whole session (its access tokens included). Banned and
+-- deleted users get nothing; sessions past session_timebox_s or idle for
+-- session_inactivity_timeout_s end. Written in C
+-- (extension/auth_refresh.c, docs/auth.md Performance): the same rules and
+-- audit rows, its statements prepared once per backend, and the session
+-- response built as auth._session_json builds it.
 CREATE FUNCTION auth.refresh_session(refresh_token pg_catalog.text, settings pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  h bytea;
-  sid uuid;
-  s auth.sessions;
-  t auth.refresh_tokens;
-  u auth.users;
-  k bytea;
-  cur text;
-  next_token text;
-  active text;
-  steps int := 0;
-  crow auth.refresh_tokens;
-  window_s int := auth._setting_int(settings, 'refresh_reuse_interval_s', 10, 0, 300);
-  inactive_s int := auth._setting_int(settings, 'session_inactivity_timeout_s', 604800, 0, 315360000);
-  rate int := auth._setting_int(settings, 'rate_limit_refresh', 0, 0, 1000000);
-  found_ record;
-  ctx jsonb;
-  refusal jsonb;
-BEGIN
-  -- The hot path is a handful of statements (docs/auth.md, Performance):
-  -- lock the session by the token, read the token, user and key in one
-  -- join, write the rotation and its audit row in one statement, then the
-  -- session response.
-  IF rate > 0 THEN
-    refusal := auth._rate_refusal('refresh', rate);
-    IF refusal IS NOT NULL THEN
-      RETURN refusal;
-    END IF;
-  END IF;
-  IF refresh_token IS NULL OR refresh_token = '' THEN
-    RETURN auth._err(400, 'validation_failed', 'refresh_token required');
-  END IF;
-  h := auth._token_hash(refresh_token);
-  -- Concurrent refreshes of one session queue here; each then reads the
-  -- token as the one before it left it (a statement of its own, so that it
-  -- sees what the previous holder of the lock committed).
-  SELECT * INTO s FROM auth.sessions
-   WHERE id = (SELECT r.session_id FROM auth.refresh_tokens r WHERE r.token_hash = h)
-     FOR UPDATE;
-  IF s.id IS NULL THEN
-    RETURN auth._err(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
-  END IF;
-  sid := s.id;
-  SELECT r AS t, us AS u, key.key AS k INTO found_
-    FROM auth.refresh_tokens r
-    JOIN auth.users us ON us.id = r.user_id
-    LEFT JOIN auth.refresh_token_keys key ON key.session_id = r.session_id
-   WHERE r.token_hash = h;
-  IF NOT FOUND THEN
-    RETURN auth._err(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
-  END IF;
-  t := found_.t;
-  u := found_.u;
-  k := found_.k;
-  IF u.deleted_at IS NOT NULL THEN
-    RETURN auth._err(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
-  END IF;
-  IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
-    PERFORM auth._audit('token_refresh_failed', u.id, u.email, 'token',
-                        jsonb_build_object('reason', 'user_banned', 'session_id', sid));
-    RETURN auth._err(400, 'user_banned', 'User is banned');
-  END IF;
-  -- Absolute lifetime (not_after, set at sign-in) and inactivity (no
-  -- refresh for that long): the session ends.
-  IF (s.not_after IS NOT NULL AND s.not_after < now())
-     OR (inactive_s > 0 AND coalesce(s.refreshed_at, s.created_at AT TIME ZONE 'UTC')
-                            < (now() AT TIME ZONE 'UTC') - make_interval(secs => inactive_s)) THEN
-    DELETE FROM auth.sessions WHERE id = sid;
-    PERFORM auth._audit('token_revoked', u.id, u.email, 'token',
-                        jsonb_build_object('session_id', sid, 'reason',
-                                           CASE WHEN s.not_after < now() THEN 'session_timebox'
-                                                ELSE 'session_inactivity' END));
-    RETURN auth._err(400, 'session_expired', 'Invalid Refresh Token: Session Expired');
-  END IF;
-
-  IF NOT t.revoked THEN
-    -- Rotation: the token revoked, its successor stored, the session
-    -- marked refreshed and the audit row (as auth._audit writes it), in
-    -- one statement.
-    next_token := auth._successor(k, refresh_token);
-    ctx := kiln.current_context();
-    WITH revoke_old AS (
-           UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = t.id),
-         store_next AS (
-           INSERT INTO auth.refresh_tokens (token_hash, user_id, session_id, parent)
-           VALUES (auth._token_hash(next_token), u.id, sid, h)),
-         touch AS (
-           UPDATE auth.sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now()
-            WHERE id = sid)
-    INSERT INTO auth.audit_log_entries (payload, ip_address)
-    VALUES (jsonb_build_object('action', 'token_refreshed',
-                               'actor_id', u.id::text,
-                               'actor_username', coalesce(u.email, ''),
-                               'actor_via_sso', false,
-                               'log_type', 'token',
-                               'traits', jsonb_build_object('session_id', sid),
-                               'request_id', ctx ->> 'request_id',
-                               'actor_role', ctx ->> 'role')::json,
-            coalesce(left(ctx ->> 'client_ip', 64), ''));
-    RETURN auth._session_json(u, sid, next_token, settings);
-  END IF;
-
-  -- Reuse: walk the successors to the session's active token.
-  cur := refresh_token;
-  LOOP
-    steps := steps + 1;
-    EXIT WHEN steps > 1000;
-    next_token := auth._successor(k, cur);
-    SELECT * INTO crow FROM auth.refresh_tokens
-     WHERE token_hash = auth._token_hash(next_token) AND session_id = sid;
-    EXIT WHEN crow.id IS NULL;
-    IF NOT crow.revoked THEN
-      active := next_token;
-      EXIT;
-    END IF;
-    cur := next_token;
-  END LOOP;
-  IF active IS NOT NULL AND (t.updated_at > now() - make_interval(secs => window_s) OR steps = 1) THEN
-    PERFORM auth._audit('token_refreshed', u.id, u.email, 'token',
-                        jsonb_build_object('session_id', sid, 'reused', true));
-    RETURN auth._session_json(u, sid, active, settings);
-  END IF;
-  -- Anything else is a replay: the session goes, and with it every token.
-  DELETE FROM auth.sessions WHERE id = sid;
-  PERFORM auth._audit('token_revoked', u.id, u.email, 'token',
-                      jsonb_build_object('session_id', sid, 'reason', 'refresh_token_reused'));
-  RETURN auth._err(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
-END
-$$;
+AS 'MODULE_PATHNAME', 'kiln_refresh_session';
 COMMENT ON FUNCTION auth.refresh_session(pg_catalog.text, pg_catalog.jsonb)
   IS 'POST /token?grant_type=refresh_token: rotation with a reuse window; other reuse revokes the session';
 

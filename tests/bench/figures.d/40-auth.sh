@@ -11,7 +11,10 @@
 # - what bounds that figure: the same rotation as SQL, pgbench calling
 #   auth.refresh_session on BENCH_CONNECTIONS sessions (one per client,
 #   each transaction storing the successor in bench_refresh), vs pgbench -S
-#   (docs/auth.md, Performance).
+#   (docs/auth.md, Performance);
+# - the backend CPU one refresh costs: one pgbench client calling
+#   auth.refresh_session, its backend's utime + stime from /proc/PID/stat
+#   over the run divided by the refreshes done (info; lower is better).
 auth_pw='kiln bench passphrase 1'
 auth_email=bench-signin@example.com
 psql_bench -c "CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE" >/dev/null 2>&1 || true
@@ -30,6 +33,36 @@ psql_bench -c "DROP TABLE IF EXISTS bench_refresh" \
 printf "UPDATE bench_refresh SET t = auth.refresh_session(t) ->> 'refresh_token' WHERE c = :client_id;\n" \
   >"$root/refresh-sql.sql"
 chmod a+r "$root/refresh-sql.sql"
+# The CPU figure's session: row -1.
+psql_bench -c "INSERT INTO bench_refresh SELECT -1, auth.sign_in_password('$auth_email', '$auth_pw') ->> 'refresh_token'" >/dev/null
+printf "UPDATE bench_refresh SET t = auth.refresh_session(t) ->> 'refresh_token' WHERE c = -1;\n" \
+  >"$root/refresh-cpu.sql"
+chmod a+r "$root/refresh-cpu.sql"
+
+# refresh_cpu_us: microseconds of backend CPU per refresh, one pgbench
+# client; measured from 1 s into the run to its last second.
+refresh_cpu_us() {
+  local secs=${MEASURE_SECONDS:-$BENCH_SECONDS} pb pid t0 t1 n0 n1 rc=0 hz
+  hz=$(getconf CLK_TCK)
+  "$PG_BIN/pgbench" -n -c 1 -T "$((secs + 2))" -h 127.0.0.1 -p "$pg_port" -U postgres \
+    -f "$root/refresh-cpu.sql" postgres >"$root/refresh-cpu.out" 2>&1 &
+  pb=$!
+  sleep 1
+  pid=$(psql_bench -A -t -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
+  count() { psql_bench -A -t -c "SELECT count(*) FROM auth.refresh_tokens"; }
+  ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null; }
+  n0=$(count); t0=$(ticks)
+  sleep "$secs"
+  t1=$(ticks); n1=$(count)
+  wait "$pb" || rc=$?
+  cat "$root/refresh-cpu.out" >&2
+  if [ -z "$pid" ] || [ -z "$t0" ] || [ -z "$t1" ] || [ "$rc" -ne 0 ] || [ "$n1" -le "$n0" ]; then
+    echo "0|us|pgbench or /proc/$pid/stat failed (exit $rc)|"
+    return 0
+  fi
+  awk -v a="$t0" -v b="$t1" -v m="$n0" -v n="$n1" -v hz="$hz" \
+    'BEGIN { printf "%.0f|us||%d refreshes, %.2f s of backend CPU\n", (b - a) / hz * 1e6 / (n - m), n - m, (b - a) / hz }'
+}
 if [ -n "${KILN_URL:-}" ]; then
   KILN_BENCH_AUTH_KEY=$(psql_bench -A -t -c "SELECT kiln.create_api_key('publishable')")
   KILN_BENCH_REFRESH_FILE=$root/refresh-tokens.txt
@@ -50,3 +83,5 @@ figure "Auth: refresh-token grant vs pgbench -S -M prepared (target >= 0.5)" "pg
 figure "Auth: refresh as SQL (pgbench auth.refresh_session) vs pgbench -S -M prepared" "pgbench -S -M prepared" \
   "pgbench_rate -S -M prepared" \
   "pgbench_rate -M prepared -f $root/refresh-sql.sql"
+info "Auth: backend CPU per refresh (one pgbench client calling auth.refresh_session; lower is better)" \
+  "refresh_cpu_us"
