@@ -251,6 +251,14 @@ SELECT auth.sign_in_password('carol@flows.test', 'carol singer 77', :'on') -> 'e
 SELECT auth.admin_delete_user((:'carol'::jsonb ->> 'id')::uuid) -> 'error' ->> 'code' AS already_deleted;
 SELECT auth.admin_delete_user((auth.admin_create_user('{"email": "dan@flows.test"}') ->> 'id')::uuid, false) AS hard_deleted,
        NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'dan@flows.test') AS row_gone;
+-- A hard delete ends the user's sessions and with them every refresh token
+-- (through the session: refresh_tokens has no key of its own to users).
+SELECT auth.admin_create_user('{"email": "erin@flows.test", "password": "erin singer 77", "email_confirm": true}') ->> 'id' AS erin \gset
+SELECT auth.refresh_session(auth.sign_in_password('erin@flows.test', 'erin singer 77', :'on') ->> 'refresh_token') ? 'access_token' AS refreshed;
+SELECT count(*) AS tokens FROM auth.refresh_tokens WHERE user_id = :'erin';
+SELECT auth.admin_delete_user(:'erin', false) AS hard_deleted;
+SELECT (SELECT count(*) FROM auth.refresh_tokens WHERE user_id = :'erin') AS tokens_left,
+       (SELECT count(*) FROM auth.sessions WHERE user_id = :'erin') AS sessions_left;
 
 -- The audit trail: every sign-in, failure, replay and admin action, with the
 -- request id and ip of the request context.
