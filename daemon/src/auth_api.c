@@ -95,6 +95,13 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
     }
     buf_printf(out, ",\"otp_ttl_s\":%d,\"rate_limit_email\":%d,\"rate_limit_verify\":%d}",
                cfg->auth_otp_ttl_s, cfg->auth_rate_limit_email, cfg->auth_rate_limit_verify);
+    /* The limits' own settings (44-limits.sql). */
+    out->len--; /* reopen the object */
+    buf_printf(out,
+               ",\"rate_limit_mfa\":%d,\"email_min_interval_s\":%d,\"backoff_failures\":%d,"
+               "\"backoff_account_failures\":%d,\"backoff_max_s\":%d}",
+               cfg->auth_rate_limit_mfa, cfg->auth_email_min_interval_s, cfg->auth_backoff_failures,
+               cfg->auth_backoff_account_failures, cfg->auth_backoff_max_s);
 }
 
 /* GET /settings: which sign-in methods this server offers, in GoTrue's

@@ -42,6 +42,7 @@ typedef struct KilnConfig {
     bool db_aggregates_enabled; /* select may use count() and col.agg() */
     /* HTTP */
     char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
+    char *trusted_proxies;      /* CIDRs whose X-Forwarded-For is read (proxy.h); "" none */
     /* auth (/auth/v1) */
     bool auth_signup_enabled;
     bool auth_anonymous_enabled;
@@ -60,6 +61,11 @@ typedef struct KilnConfig {
     int auth_otp_ttl_s;
     int auth_rate_limit_email;
     int auth_rate_limit_verify;
+    int auth_rate_limit_mfa;           /* factors challenge + verify per 5 min per IP */
+    int auth_email_min_interval_s;     /* per address between mail-sending requests */
+    int auth_backoff_failures;         /* per (account, IP) failures before backoff */
+    int auth_backoff_account_failures; /* per account (all IPs) failures per hour */
+    int auth_backoff_max_s;            /* longest backoff */
     char *smtp_url;
     char *smtp_user;
     char *smtp_password;

@@ -344,7 +344,8 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._email_rate_refusal(settings));
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._email_rate_refusal(settings),
+                      auth._email_interval_refusal(addr, settings));  -- 44-limits.sql
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -391,7 +392,7 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := auth._email_rate_refusal(settings);
+  refusal := coalesce(auth._email_rate_refusal(settings), auth._email_interval_refusal(addr, settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -425,7 +426,7 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := auth._email_rate_refusal(settings);
+  refusal := coalesce(auth._email_rate_refusal(settings), auth._email_interval_refusal(addr, settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -497,11 +498,18 @@ BEGIN
      FOR UPDATE;
   ELSIF coalesce(token, '') <> '' AND addr IS NOT NULL THEN
     -- A code: the pending tokens of the user the address belongs to (the
-    -- new address for an email change).
+    -- new address for an email change). Guesses back off per address
+    -- (44-limits.sql), an address without a pending code alike.
+    refusal := auth._backoff_refusal(addr, settings);
+    IF refusal IS NOT NULL THEN
+      RETURN refusal;
+    END IF;
     SELECT * INTO t FROM auth.one_time_tokens o
      WHERE o.token_type = ANY (types) AND lower(o.relates_to) = addr
      ORDER BY o.created_at DESC LIMIT 1
      FOR UPDATE;
+    PERFORM auth._backoff_note(addr, t.id IS NOT NULL AND t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || verify.token),
+                               settings);
     IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || verify.token) THEN
       -- A wrong code: counted; the fifth burns the token.
       IF t.attempts + 1 >= 5 THEN

@@ -76,7 +76,9 @@ UNIT_TEST(settings_object)
                       .auth_rate_limit_sign_in = 30, .auth_rate_limit_refresh = 0,
                       .auth_site_url = "https://app.test", .auth_redirect_urls = NULL,
                       .listen_address = "::1", .port = 8000, .auth_otp_ttl_s = 300, .auth_rate_limit_email = 5,
-                      .auth_rate_limit_verify = 0};
+                      .auth_rate_limit_verify = 0, .auth_rate_limit_mfa = 7,
+                      .auth_email_min_interval_s = 60, .auth_backoff_failures = 5,
+                      .auth_backoff_account_failures = 50, .auth_backoff_max_s = 900};
     KilnBuf b = KILN_BUF_INIT;
     auth_settings_json(&cfg, &b);
     CHECK_STR_EQ(buf_str(&b), "{\"signup_enabled\":true,\"anonymous_enabled\":false,"
@@ -86,7 +88,10 @@ UNIT_TEST(settings_object)
                               "\"rate_limit_sign_in\":30,\"rate_limit_refresh\":0,"
                               "\"site_url\":\"https://app.test\",\"redirect_urls\":\"\","
                               "\"external_url\":\"http://[::1]:8000\",\"otp_ttl_s\":300,"
-                              "\"rate_limit_email\":5,\"rate_limit_verify\":0}");
+                              "\"rate_limit_email\":5,\"rate_limit_verify\":0,"
+                              "\"rate_limit_mfa\":7,\"email_min_interval_s\":60,"
+                              "\"backoff_failures\":5,\"backoff_account_failures\":50,"
+                              "\"backoff_max_s\":900}");
     buf_free(&b);
 }
 
