@@ -443,12 +443,21 @@ BEGIN
       RETURN auth._err(422, 'user_already_exists', 'User already registered');
     END IF;
     -- With confirmations on, GoTrue answers a taken address with a user
-    -- object that looks like a new one (and sends no session).
+    -- object that looks like a new one (and sends no session). Its
+    -- identities too (GoTrue's is empty, which tells the address is
+    -- taken), so the answer is the same as for a new address.
+    u.id := gen_random_uuid();
     RETURN jsonb_build_object(
-      'id', gen_random_uuid(), 'aud', 'authenticated', 'role', 'authenticated', 'email', addr,
+      'id', u.id, 'aud', 'authenticated', 'role', 'authenticated', 'email', addr,
       'phone', '', 'confirmation_sent_at', auth._ts(now()),
       'app_metadata', '{"provider": "email", "providers": ["email"]}'::jsonb,
-      'user_metadata', coalesce(data, '{}'), 'identities', '[]'::jsonb,
+      'user_metadata', coalesce(data, '{}'),
+      'identities', jsonb_build_array(jsonb_build_object(
+        'identity_id', gen_random_uuid(), 'id', u.id::text, 'user_id', u.id,
+        'identity_data', jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
+                                            'phone_verified', false),
+        'provider', 'email', 'last_sign_in_at', NULL, 'created_at', auth._ts(now()),
+        'updated_at', auth._ts(now()), 'email', addr)),
       'created_at', auth._ts(now()), 'updated_at', auth._ts(now()), 'is_anonymous', false);
   END IF;
   INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)

@@ -352,6 +352,7 @@ BEGIN
   u := auth._user_by_email(addr);
   IF u.id IS NULL THEN
     IF NOT coalesce(create_user, true) OR NOT auth._setting_bool(settings, 'signup_enabled', true) THEN
+      PERFORM auth._mail_decoy(addr, 'magiclink', settings);  -- 44-limits.sql: the same time
       RETURN '{}';
     END IF;
     INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
@@ -401,6 +402,8 @@ BEGIN
     PERFORM auth._queue_mail(u, 'recovery', addr, 'recovery_token', 'recovery', settings);
     UPDATE auth.users SET recovery_sent_at = now() WHERE id = u.id;
     PERFORM auth._audit('user_recovery_requested', u.id, addr, 'user');
+  ELSE
+    PERFORM auth._mail_decoy(addr, 'recovery', settings);  -- 44-limits.sql: the same time
   END IF;
   RETURN '{}';
 END
@@ -434,6 +437,8 @@ BEGIN
     u := auth._user_by_email(addr);
     IF u.id IS NOT NULL AND u.email_confirmed_at IS NULL THEN
       PERFORM auth._mail_confirmation(u, settings);
+    ELSE
+      PERFORM auth._mail_decoy(addr, 'signup', settings);  -- 44-limits.sql: the same time
     END IF;
   ELSE
     SELECT * INTO u FROM auth.users x
@@ -442,6 +447,8 @@ BEGIN
     IF u.id IS NOT NULL THEN
       PERFORM auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings);
       UPDATE auth.users SET email_change_sent_at = now() WHERE id = u.id;
+    ELSE
+      PERFORM auth._mail_decoy(addr, 'email_change', settings);
     END IF;
   END IF;
   RETURN '{}';

@@ -309,6 +309,34 @@ BEGIN
 END
 $$;
 
+-- What a mail flow does for an address that gets no mail (no account, or
+-- nothing pending), so that its answer takes about as long as one that
+-- sends: the same token and link work (thrown away), one row written (an
+-- audit row, mail_not_sent, with the reason) so both commit a write, and
+-- the senders woken as queued mail wakes them. Without it an unknown
+-- address answers in half the time (tests/integration/auth_limits.test.mjs
+-- measures both).
+CREATE FUNCTION auth._mail_decoy(address pg_catalog.text, kind pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  link text := kiln.random_token(32);
+  fields jsonb;
+BEGIN
+  fields := jsonb_build_object(
+    'token_hash', auth._sha256_hex(link), 'otp_hash', auth._sha256_hex(gen_random_uuid()::text || ':' || auth._otp_code()),
+    'confirmation_url', auth._verify_link(link, kind, auth._redirect_target(settings ->> 'redirect_to', settings), settings));
+  PERFORM auth._audit('mail_not_sent', NULL, left(address, 255), 'user',
+                      jsonb_build_object('kind', kind, 'reason', 'no_account_or_nothing_pending',
+                                         'fields', pg_catalog.jsonb_typeof(fields)));
+  -- Queued mail wakes the senders (auth._mail_notify); so does this, so that
+  -- the work that follows a commit is alike too.
+  PERFORM pg_notify('kiln_mail', '');
+END
+$$;
+
 DO $helpers$
 DECLARE
   f regprocedure;
@@ -317,7 +345,7 @@ BEGIN
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('_client_key', '_client', '_account_key', '_limits_prune', '_take',
                                 '_rate_refusal', '_email_interval_refusal', '_backoff_refusal',
-                                '_backoff_note')
+                                '_backoff_note', '_mail_decoy')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
