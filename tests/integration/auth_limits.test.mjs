@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 
-import { request, sleep, startCluster, startKiln } from './lib/harness.mjs';
+import { request, runKiln, sleep, startCluster, startKiln } from './lib/harness.mjs';
 
 let cluster;
 let dbUrl;
@@ -135,6 +135,22 @@ describe('trusted proxies', () => {
       WHERE payload ->> 'actor_username' LIKE 'spoof-%'`);
     assert.equal(audit, '127.0.0.1');
     await cluster.psql("DELETE FROM auth.rate_limits WHERE bucket = 'sign_in:127.0.0.1'");
+  });
+});
+
+describe('configuration', () => {
+  test('trusted_proxies is checked: a bad entry stops the command with one line naming it', async () => {
+    const bad = await runKiln(['config', '--trusted-proxies', '10.0.0.0/8, proxy.local']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /trusted_proxies \(flag --trusted[-_]proxies\): 'proxy\.local' is not an IP address or CIDR/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+    const good = await runKiln(['config', '--trusted-proxies', '10.0.0.0/8, 2001:db8::/32']);
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /^trusted_proxies = 10\.0\.0\.0\/8, 2001:db8::\/32$/m);
+    // The limits are on by default, and so listed.
+    assert.match(good.stdout, /^auth_rate_limit_sign_in = 30$/m);
+    assert.match(good.stdout, /^auth_backoff_failures = 5$/m);
+    assert.match(good.stdout, /^auth_email_min_interval_s = 60$/m);
   });
 });
 
