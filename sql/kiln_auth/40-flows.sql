@@ -442,6 +442,7 @@ BEGIN
     IF autoconfirm THEN
       RETURN auth._err(422, 'user_already_exists', 'User already registered');
     END IF;
+    PERFORM auth._mail_decoy(addr, 'signup', settings);  -- 44-limits.sql: the work a new address's mail costs
     -- With confirmations on, GoTrue answers a taken address with a user
     -- object that looks like a new one (and sends no session). Its
     -- identities too (GoTrue's is empty, which tells the address is

@@ -8,6 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS kiln_platform CASCADE;
 RESET client_min_messages;
 SELECT kiln.rotate_signing_key('ES256') IS NOT NULL AS signing_key;
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
 
 -- One request from client ip, as the daemon makes it: the verified context
 -- (role anon, the client ip), then the flow; each call is its own
@@ -162,6 +163,11 @@ SELECT auth._take('x', 1, 1);
 SELECT auth._limits_prune();
 RESET ROLE;
 
+-- Leave the database as it was for the tests after this one.
 DELETE FROM auth.rate_limits;
 DELETE FROM auth.sign_in_backoff;
+DELETE FROM auth.users WHERE email LIKE '%@limits.test' OR created_at >= :'t0';
+DELETE FROM auth.mail_outbox WHERE created_at >= :'t0';
+DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
+DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
 DROP FUNCTION public.try_(text, text, text, text), public.outcome(jsonb), public.from_ip(text, text);
