@@ -221,6 +221,15 @@ describe('per-client buckets', () => {
     assertLimited(await post(small, 'token?grant_type=password', { email: email('two'), password: 'x' }, ip));
     assertLimited(await post(twin, 'token?grant_type=password', { email: email('two'), password: 'x' }, ip));
   });
+
+  test('12 requests at once through both daemons: exactly the bucket\'s 2 get through', async () => {
+    const ip = freshIp();
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      post(i % 2 ? small : twin, 'recover', { email: email('burst') }, ip)));
+    const statuses = answers.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 200, ...Array(10).fill(429)]);
+    for (const r of answers.filter((a) => a.status === 429)) assertLimited(r, 'over_email_send_rate_limit');
+  });
 });
 
 describe('per-account backoff', () => {
