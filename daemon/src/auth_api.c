@@ -39,6 +39,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -103,6 +104,12 @@ void auth_settings_json(const KilnConfig *cfg, KilnBuf *out)
     buf_printf(out, ",\"secure_password_change\":%s,\"reauthentication_window_s\":%d",
                cfg->auth_secure_password_change ? "true" : "false",
                cfg->auth_reauthentication_window_s);
+    /* The limits' own settings (44-limits.sql). */
+    buf_printf(out,
+               ",\"rate_limit_mfa\":%d,\"email_min_interval_s\":%d,\"backoff_failures\":%d,"
+               "\"backoff_account_failures\":%d,\"backoff_max_s\":%d",
+               cfg->auth_rate_limit_mfa, cfg->auth_email_min_interval_s, cfg->auth_backoff_failures,
+               cfg->auth_backoff_account_failures, cfg->auth_backoff_max_s);
     /* The phone flows' settings (46-phone.sql). */
     auth_phone_settings_fields(cfg, out);
     buf_putc(out, '}');
@@ -418,6 +425,14 @@ static bool query_long(const KilnRequest *req, const char *name, long def, long 
 
 /* ---- plans: one per endpoint (pure over the request and body) ----------- */
 
+/* A sign-up with confirmations on answers no sooner than this many
+ * milliseconds after the request began: a new address costs more in the
+ * database (the user, its identity, the mail) and wakes the mail sender,
+ * a registered one gets a look-alike answer (auth._mail_decoy does the
+ * rest of the work). Both hash the password first (argon2id, 15-50 ms on
+ * a loaded 2-core machine); the floor sits above that. */
+#define AUTH_SIGNUP_MIN_MS 60
+
 static bool plan_signup(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
 {
     const char *email, *password, *phone, *data;
@@ -433,6 +448,10 @@ static bool plan_signup(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
     }
     if (!password)
         return refuse(r, 422, "weak_password", "Signup requires a valid password");
+    /* With confirmations on, a registered address gets a look-alike of a
+     * new user: the answer waits as the mail flows do (AUTH_SIGNUP_MIN_MS). */
+    if (!c->req->cfg->auth_autoconfirm)
+        p->min_ms = AUTH_SIGNUP_MIN_MS;
     bool pkce;
     if (!auth_mfa_plan_signup_pkce(c, p, email, password, data, &pkce, r))
         return false;
@@ -576,6 +595,19 @@ static bool plan_admin_user(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
 
 /* ---- email flows (41-mail.sql) ------------------------------------------- */
 
+/*
+ * The mail flows (otp, magiclink, recover, resend) answer no sooner than
+ * this many milliseconds after the request began. They answer {} whether
+ * or not the address has an account, and the flows do equivalent work in
+ * the database either way (auth._mail_decoy), but a queued mail also wakes
+ * the mail sender right after the commit, which takes CPU while the answer
+ * is on its way: 1-2 ms of difference here, measured by auth_limits.test.mjs.
+ * A floor well above the flows' own time (2-8 ms on a loaded machine) hides
+ * it. These requests are few (rate-limited per client and per address), so
+ * holding a worker this long costs little.
+ */
+#define AUTH_MAIL_MIN_MS 25
+
 /* A boolean field of the body: *out def when absent or null; any other
  * type is refused. */
 static bool body_bool(json_t *body, const char *key, bool def, bool *out, AuthRefusal *r)
@@ -613,6 +645,7 @@ static bool plan_otp(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         return false;
     if (!pkce)
         plan_set(p, sql_auth_send_otp(), 4, params);
+    p->min_ms = AUTH_MAIL_MIN_MS;
     return true;
 }
 
@@ -629,6 +662,7 @@ static bool plan_recover(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         return false;
     if (!pkce)
         plan_set(p, sql_auth_recover(), 2, params);
+    p->min_ms = AUTH_MAIL_MIN_MS;
     return true;
 }
 
@@ -648,6 +682,7 @@ static bool plan_resend(AuthCtx *c, AuthPlan *p, AuthRefusal *r)
         return false;
     if (!pkce)
         plan_set(p, sql_auth_resend(), 3, params);
+    p->min_ms = AUTH_MAIL_MIN_MS;
     return true;
 }
 
@@ -859,6 +894,18 @@ static void redirect_response(KilnResponse *res, const char *body)
     json_decref(o);
 }
 
+/* Sleeps until ms milliseconds after the request began (at once when that
+ * has passed). */
+static void wait_until_elapsed(const KilnRequest *req, int ms)
+{
+    int64_t left = req->t.start_us + (int64_t)ms * 1000 - kiln_now_us();
+    if (left <= 0)
+        return;
+    struct timespec ts = {.tv_sec = left / 1000000, .tv_nsec = (long)(left % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 /* Runs a plan in one transaction and fills res with the flow's answer. */
 static void run_plan(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnResponse *res,
                      const AuthPlan *p, KeyKind key, const char *token, bool versioned)
@@ -926,6 +973,8 @@ bool auth_serve(KilnRequest *req, KilnConn *conn, bool *conn_broken, KilnRespons
     }
     if (ok) {
         run_plan(req, conn, conn_broken, res, &p, endpoints[ep].key, token, versioned);
+        if (p.min_ms > 0)
+            wait_until_elapsed(req, p.min_ms);
     } else {
         auth_render_error(res, r.status, r.code, r.message, NULL, versioned,
                           ep >= 0 && endpoints[ep].plan == plan_token);

@@ -31,6 +31,8 @@ typedef struct AuthPlan {
     long page, per_page; /* for the Link header */
     bool token_endpoint; /* errors in the OAuth shape when unversioned */
     bool redirect;       /* GET /verify: 303 to the body's "location" */
+    int min_ms;          /* answer no sooner than this after the request began
+                          * (0: at once): see AUTH_MAIL_MIN_MS in auth_api.c */
     char *owned[AUTH_MAX_OWNED];
     int nowned;
 } AuthPlan;

@@ -19,11 +19,14 @@
 #include "buf.h"
 #include "cors.h"
 #include "log.h"
+#include "proxy.h"
 
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } CfgType;
 
 /* Custom checks beyond type and bounds. */
-typedef enum { CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_ORIGINS, CHECK_SMS_PROVIDER } CfgCheck;
+typedef enum {
+    CHECK_NONE, CHECK_IP, CHECK_LOG_LEVEL, CHECK_ORIGINS, CHECK_SMS_PROVIDER, CHECK_CIDRS
+} CfgCheck;
 
 /*
  * The table. Columns:
@@ -96,6 +99,10 @@ static const CfgKey cfg_keys[] = {
     {"cors_allowed_origins", CFG_STR, F(cors_allowed_origins), NULL, 0, 0, true, false, false,
      CHECK_ORIGINS, "browser origins allowed to call the API, comma-separated: "
      "https://app.example.com, http://localhost:* (any port) or * alone; empty: none"},
+    {"trusted_proxies", CFG_STR, F(trusted_proxies), NULL, 0, 0, true, false, false, CHECK_CIDRS,
+     "reverse proxies whose X-Forwarded-For names the client (for rate limits and audit), "
+     "comma-separated CIDRs: 10.0.0.0/8, 2001:db8::/32, 127.0.0.1; empty: the TCP peer is the "
+     "client and X-Forwarded-For is ignored"},
     {"auth_signup_enabled", CFG_BOOL, F(auth_signup_enabled), "true", 0, 0, true, false, false,
      CHECK_NONE, "auth: POST /auth/v1/signup creates accounts (false: 422 signup_disabled)"},
     {"auth_anonymous_enabled", CFG_BOOL, F(auth_anonymous_enabled), "false", 0, 0, true, false,
@@ -115,11 +122,13 @@ static const CfgKey cfg_keys[] = {
     {"auth_session_inactivity_timeout_s", CFG_INT, F(auth_session_inactivity_timeout_s), "604800",
      0, 315360000, true, false, false, CHECK_NONE,
      "auth: a session not refreshed for this many seconds ends (0 = never)"},
-    {"auth_rate_limit_sign_in", CFG_INT, F(auth_rate_limit_sign_in), "0", 0, 1000000, true, false,
+    {"auth_rate_limit_sign_in", CFG_INT, F(auth_rate_limit_sign_in), "30", 0, 1000000, true, false,
      false, CHECK_NONE,
-     "auth: sign-ups and sign-ins per 5 minutes per client IP (429 beyond; 0 = no limit)"},
-    {"auth_rate_limit_refresh", CFG_INT, F(auth_rate_limit_refresh), "0", 0, 1000000, true, false,
-     false, CHECK_NONE, "auth: token refreshes per 5 minutes per client IP (429 beyond; 0 = no limit)"},
+     "auth: sign-ups and sign-ins (password, anonymous, pkce, id_token, OAuth) per 5 minutes per "
+     "client IP (429 beyond; 0 = no limit)"},
+    {"auth_rate_limit_refresh", CFG_INT, F(auth_rate_limit_refresh), "150", 0, 1000000, true,
+     false, false, CHECK_NONE,
+     "auth: token refreshes per 5 minutes per client IP (429 beyond; 0 = no limit)"},
     {"auth_site_url", CFG_STR, F(auth_site_url), "http://localhost:3000", 0, 0, true, false,
      false, CHECK_NONE,
      "auth: the app's URL: where sign-in and mail links return by default (and any path below it "
@@ -135,11 +144,11 @@ static const CfgKey cfg_keys[] = {
      "secrets, never printed"},
     {"auth_otp_ttl_s", CFG_INT, F(auth_otp_ttl_s), "600", 10, 600, true, false, false, CHECK_NONE,
      "auth: lifetime of a mailed code or link in seconds (at most 10 minutes)"},
-    {"auth_rate_limit_email", CFG_INT, F(auth_rate_limit_email), "0", 0, 1000000, true, false,
+    {"auth_rate_limit_email", CFG_INT, F(auth_rate_limit_email), "10", 0, 1000000, true, false,
      false, CHECK_NONE,
      "auth: requests that send mail (otp, magiclink, recover, resend) per 5 minutes per client IP "
      "(429 beyond; 0 = no limit)"},
-    {"auth_rate_limit_verify", CFG_INT, F(auth_rate_limit_verify), "0", 0, 1000000, true, false,
+    {"auth_rate_limit_verify", CFG_INT, F(auth_rate_limit_verify), "30", 0, 1000000, true, false,
      false, CHECK_NONE, "auth: verifications of codes and links per 5 minutes per client IP "
      "(429 beyond; 0 = no limit)"},
     {"auth_secure_password_change", CFG_BOOL, F(auth_secure_password_change), "false", 0, 0, true,
@@ -150,6 +159,22 @@ static const CfgKey cfg_keys[] = {
      true, false, false, CHECK_NONE,
      "auth: with auth_secure_password_change, sessions younger than this (seconds) change the "
      "password without reauthenticating (0 = always ask)"},
+    {"auth_rate_limit_mfa", CFG_INT, F(auth_rate_limit_mfa), "30", 0, 1000000, true, false, false,
+     CHECK_NONE, "auth: MFA challenges and verifications (factors) per 5 minutes per client IP "
+     "(429 beyond; 0 = no limit)"},
+    {"auth_email_min_interval_s", CFG_INT, F(auth_email_min_interval_s), "60", 0, 86400, true,
+     false, false, CHECK_NONE,
+     "auth: seconds between two mail-sending requests for one address (otp, recover, resend, "
+     "sign-up awaiting confirmation; 429 over_email_send_rate_limit sooner; 0 = no limit)"},
+    {"auth_backoff_failures", CFG_INT, F(auth_backoff_failures), "5", 0, 1000, true, false, false,
+     CHECK_NONE, "auth: failed sign-ins (password, email code) on one account from one client IP "
+     "before that IP must wait, 1 s doubling per further failure (0 = no backoff)"},
+    {"auth_backoff_account_failures", CFG_INT, F(auth_backoff_account_failures), "50", 0, 100000,
+     true, false, false, CHECK_NONE,
+     "auth: failures on one account from all IPs in an hour beyond which every failing IP waits "
+     "after its first failure; IPs without failures are never held back (0 = off)"},
+    {"auth_backoff_max_s", CFG_INT, F(auth_backoff_max_s), "900", 1, 86400, true, false, false,
+     CHECK_NONE, "auth: longest per-account backoff in seconds"},
     {"smtp_url", CFG_STR, F(smtp_url), NULL, 0, 0, true, false, false, CHECK_NONE,
      "mail: SMTP server, smtp://host:port (STARTTLS when offered; required with smtp_user) or "
      "smtps://host:port; empty: mail stays in the outbox (kiln mail)"},
@@ -172,7 +197,7 @@ static const CfgKey cfg_keys[] = {
      false, CHECK_NONE,
      "auth: new phone numbers count as confirmed without a texted code; sign-up answers with a "
      "session"},
-    {"auth_rate_limit_sms", CFG_INT, F(auth_rate_limit_sms), "0", 0, 1000000, true, false, false,
+    {"auth_rate_limit_sms", CFG_INT, F(auth_rate_limit_sms), "10", 0, 1000000, true, false, false,
      CHECK_NONE, "auth: requests that send a text (phone signup, otp, resend, phone change) per 5 "
      "minutes per client IP (429 beyond; 0 = no limit)"},
     {"sms_provider", CFG_STR, F(sms_provider), NULL, 0, 0, true, false, false, CHECK_SMS_PROVIDER,
@@ -647,6 +672,13 @@ static bool convert(KilnConfig *cfg, const Pending *p, bool for_serve, KilnError
                                       "webhook, outbox or leave it empty",
                                       k->name, shown(s, sv, sizeof sv), where);
             break;
+        case CHECK_CIDRS: {
+            KilnError why = {0};
+            if (!proxy_list_valid(s, &why))
+                return kiln_error_set(err, 0, "config", "%s (%s): %s", k->name, where,
+                                      why.message);
+            break;
+        }
         case CHECK_LOG_LEVEL: {
             KilnLogLevel lvl;
             if (!log_level_parse(s, &lvl))

@@ -43,6 +43,7 @@ typedef struct KilnConfig {
     bool db_plan_enabled; /* Accept: application/vnd.pgrst.plan is answered (else 406) */
     /* HTTP */
     char *cors_allowed_origins; /* browser origins allowed cross-origin (cors.h syntax); "" none */
+    char *trusted_proxies;      /* CIDRs whose X-Forwarded-For is read (proxy.h); "" none */
     /* auth (/auth/v1) */
     bool auth_signup_enabled;
     bool auth_anonymous_enabled;
@@ -63,6 +64,11 @@ typedef struct KilnConfig {
     int auth_rate_limit_verify;
     bool auth_secure_password_change; /* PUT /user password needs a reauthentication nonce */
     int auth_reauthentication_window_s;
+    int auth_rate_limit_mfa;           /* factors challenge + verify per 5 min per IP */
+    int auth_email_min_interval_s;     /* per address between mail-sending requests */
+    int auth_backoff_failures;         /* per (account, IP) failures before backoff */
+    int auth_backoff_account_failures; /* per account (all IPs) failures per hour */
+    int auth_backoff_max_s;            /* longest backoff */
     char *smtp_url;
     char *smtp_user;
     char *smtp_password;

@@ -1040,13 +1040,16 @@ int dev_main(int argc, char **argv)
     if (!config_layer_set(&base, "db_url", dburl, &err) ||
         !config_layer_set(&base, "cors_allowed_origins", DEV_CORS_ORIGINS, &err) ||
         /* Local development as local Supabase has it: new addresses count
-         * as confirmed, anonymous sign-in on (flags and the file still win). */
+         * as confirmed, anonymous sign-in on, the rate limits on at their
+         * defaults but a mail per address every second rather than every
+         * minute (its max_frequency = "1s"); flags and the file still win. */
         !config_layer_set(&base, "auth_autoconfirm", "true", &err) ||
         !config_layer_set(&base, "auth_anonymous_enabled", "true", &err) ||
         /* Phone sign-in with codes kept in the outbox (`kiln sms`), numbers
          * confirmed at sign-up, as local Supabase. */
         !config_layer_set(&base, "sms_provider", "outbox", &err) ||
         !config_layer_set(&base, "auth_phone_autoconfirm", "true", &err) ||
+        !config_layer_set(&base, "auth_email_min_interval_s", "1", &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);

@@ -24,6 +24,7 @@
 
 #include "cors.h"
 #include "log.h"
+#include "proxy.h"
 #include "route.h"
 #include "server.h"
 
@@ -61,19 +62,73 @@ const char *request_query(const KilnRequest *req, const char *name)
 
 bool request_client_ip(const KilnRequest *req, char *out, size_t len)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-        (struct MHD_Connection *)req->http, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, len, "%s", req->client_ip);
+    return out[0] != '\0' && strlen(req->client_ip) < len;
+}
+
+/* The TCP peer's address as text into out (len >= INET6_ADDRSTRLEN); ""
+ * when it is not an IP address (a UNIX socket). */
+static void peer_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     out[0] = '\0';
     if (!ci || !ci->client_addr)
-        return false;
+        return;
     const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
-                         (socklen_t)len) != NULL;
-    if (sa->sa_family == AF_INET6)
-        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-                         (socklen_t)len) != NULL;
-    return false;
+    const void *a = sa->sa_family == AF_INET    ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                    : sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                                                : NULL;
+    if (!a || !inet_ntop(sa->sa_family, a, out, (socklen_t)len))
+        out[0] = '\0';
+}
+
+/* Appends one X-Forwarded-For header's value to the list in cls (a
+ * KilnBuf), comma-separated: several headers are one list, in order. */
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    KilnBuf *b = cls;
+    if (key && value && strcasecmp(key, "X-Forwarded-For") == 0) {
+        if (b->len)
+            buf_puts(b, ", ");
+        buf_puts(b, value);
+    }
+    return MHD_YES;
+}
+
+/* Sets req->client_ip: the peer, or behind a trusted proxy the client
+ * X-Forwarded-For names (proxy.h). A header that cannot be read is
+ * ignored, and said once at debug. */
+static void resolve_client_ip(KilnRequest *req, struct MHD_Connection *conn)
+{
+    char peer[INET6_ADDRSTRLEN];
+    peer_address(conn, peer, sizeof peer);
+    const char *trusted = req->cfg->trusted_proxies;
+    if (!trusted || !*trusted || !proxy_trusted(trusted, peer)) {
+        proxy_client_ip(NULL, peer, NULL, req->client_ip, sizeof req->client_ip);
+        return;
+    }
+    KilnBuf xff = KILN_BUF_INIT;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_xff, &xff);
+    KilnProxyVerdict v = proxy_client_ip(trusted, peer, xff.len ? buf_str(&xff) : NULL,
+                                         req->client_ip, sizeof req->client_ip);
+    if (v == KILN_PROXY_MALFORMED && log_enabled(KILN_LOG_DEBUG)) {
+        KilnBuf f = KILN_BUF_INIT;
+        buf_puts(&f, "\"request_id\":");
+        buf_put_json_string(&f, req->request_id);
+        buf_puts(&f, ",\"peer\":");
+        buf_put_json_string(&f, peer);
+        /* The right end is what the walk read: at most its last 200 bytes. */
+        bool cut = xff.len > 200;
+        buf_puts(&f, cut ? ",\"x_forwarded_for_tail\":" : ",\"x_forwarded_for\":");
+        buf_put_json_string(&f, buf_str(&xff) + (cut ? xff.len - 200 : 0));
+        log_write(KILN_LOG_DEBUG, "malformed X-Forwarded-For from a trusted proxy ignored; the "
+                                  "peer counts as the client", buf_str(&f));
+        buf_free(&f);
+    }
+    buf_free(&xff);
 }
 
 /* A request id: 16 random bytes in hex. The bytes come from a per-thread
@@ -272,6 +327,7 @@ static HttpCtx *ctx_create(HttpCtx *ctx, KilnServer *srv, struct MHD_Connection 
     ctx->req.t.start_us = kiln_now_us();
     ctx->res.status = 500;
     make_request_id(ctx->req.request_id);
+    resolve_client_ip(&ctx->req, connection);
     atomic_fetch_add(&srv->inflight, 1);
     return ctx;
 }

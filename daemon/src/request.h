@@ -55,13 +55,17 @@ typedef struct KilnRequest {
     struct KilnServer *server;
     KilnTimings t;
     void *http;         /* the HTTP layer's connection; opaque */
+    char client_ip[46]; /* the client's address (proxy.h: the peer, or from
+                         * X-Forwarded-For behind trusted_proxies); "" unknown */
 } KilnRequest;
 
 /* Lookups (http.c). Return NULL when absent. Safe from worker threads while
  * the request is suspended. */
 const char *request_header(const KilnRequest *req, const char *name);
 const char *request_query(const KilnRequest *req, const char *name);
-/* The client's IP address as text into out; false (out "") when unknown. */
+/* The client's IP address as text into out; false (out "") when unknown.
+ * Behind a trusted proxy (config trusted_proxies) it is the address
+ * X-Forwarded-For names (proxy.h), else the TCP peer's. */
 bool request_client_ip(const KilnRequest *req, char *out, size_t len);
 
 /* Monotonic clock in microseconds. */

@@ -53,17 +53,7 @@ COMMENT ON TABLE auth.refresh_token_keys IS 'per-session key deriving a rotated 
 REVOKE ALL ON auth.refresh_token_keys FROM PUBLIC;
 ALTER TABLE auth.refresh_token_keys ENABLE ROW LEVEL SECURITY;
 
--- Token buckets of the per-ip rate limits, one row per bucket and client ip,
--- shared by every daemon of the database.
-CREATE TABLE auth.rate_limits (
-  bucket     pg_catalog.text PRIMARY KEY,
-  tokens     pg_catalog.float8 NOT NULL,
-  allowed    pg_catalog.bool NOT NULL,
-  updated_at pg_catalog.timestamptz NOT NULL
-);
-COMMENT ON TABLE auth.rate_limits IS 'per-ip token buckets of the auth rate limits';
-REVOKE ALL ON auth.rate_limits FROM PUBLIC;
-ALTER TABLE auth.rate_limits ENABLE ROW LEVEL SECURITY;
+-- The rate limits' storage (auth.rate_limits) is in 44-limits.sql.
 
 -- ---------------------------------------------------------------------------
 -- Helpers (owner only).
@@ -379,41 +369,8 @@ BEGIN
 END
 $$;
 
--- Takes a token from the bucket of the request's client ip (from the
--- verified context) for `kind`, which holds per_5min tokens and refills
--- per_5min every 5 minutes. Returns NULL when the request may go on, else
--- the 429 refusal with retry_after (seconds). No limit when per_5min is 0
--- or the request has no client ip (SQL outside the daemon). A refused
--- request takes nothing.
-CREATE FUNCTION auth._rate_refusal(kind pg_catalog.text, per_5min pg_catalog.int4)
-RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  ip text := kiln.current_context() ->> 'client_ip';
-  ok bool;
-  left_ float8;
-BEGIN
-  IF coalesce(per_5min, 0) <= 0 OR ip IS NULL OR ip = '' THEN
-    RETURN NULL;
-  END IF;
-  INSERT INTO auth.rate_limits AS r (bucket, tokens, allowed, updated_at)
-  VALUES (kind || ':' || ip, per_5min - 1, true, clock_timestamp())
-  ON CONFLICT (bucket) DO UPDATE
-     SET tokens = CASE WHEN least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) >= 1
-                       THEN least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) - 1
-                       ELSE least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) END,
-         allowed = least(per_5min::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * per_5min / 300.0) >= 1,
-         updated_at = clock_timestamp()
-  RETURNING allowed, tokens INTO ok, left_;
-  IF ok THEN
-    RETURN NULL;
-  END IF;
-  RETURN auth._err(429, 'over_request_rate_limit', 'Request rate limit reached',
-                   jsonb_build_object('retry_after', greatest(1, ceil((1 - left_) * 300.0 / per_5min))::int));
-END
-$$;
+-- auth._rate_refusal(kind, per_5min), the per-ip limits, and the
+-- per-account backoff are in 44-limits.sql.
 
 -- NULL when the caller may use the admin API (service_role, or SQL without
 -- a request context), else the not_admin refusal.
@@ -466,7 +423,8 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._password_refusal(password, settings));
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._password_refusal(password, settings),
+                      CASE WHEN NOT autoconfirm THEN auth._email_interval_refusal(addr, settings) END);
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -486,13 +444,23 @@ BEGIN
     IF autoconfirm THEN
       RETURN auth._err(422, 'user_already_exists', 'User already registered');
     END IF;
+    PERFORM auth._mail_decoy(addr, 'signup', settings);  -- 44-limits.sql: the work a new address's mail costs
     -- With confirmations on, GoTrue answers a taken address with a user
-    -- object that looks like a new one (and sends no session).
+    -- object that looks like a new one (and sends no session). Its
+    -- identities too (GoTrue's is empty, which tells the address is
+    -- taken), so the answer is the same as for a new address.
+    u.id := gen_random_uuid();
     RETURN jsonb_build_object(
-      'id', gen_random_uuid(), 'aud', 'authenticated', 'role', 'authenticated', 'email', addr,
+      'id', u.id, 'aud', 'authenticated', 'role', 'authenticated', 'email', addr,
       'phone', '', 'confirmation_sent_at', auth._ts(now()),
       'app_metadata', '{"provider": "email", "providers": ["email"]}'::jsonb,
-      'user_metadata', coalesce(data, '{}'), 'identities', '[]'::jsonb,
+      'user_metadata', coalesce(data, '{}'),
+      'identities', jsonb_build_array(jsonb_build_object(
+        'identity_id', gen_random_uuid(), 'id', u.id::text, 'user_id', u.id,
+        'identity_data', jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
+                                            'phone_verified', false),
+        'provider', 'email', 'last_sign_in_at', NULL, 'created_at', auth._ts(now()),
+        'updated_at', auth._ts(now()), 'email', addr)),
       'created_at', auth._ts(now()), 'updated_at', auth._ts(now()), 'is_anonymous', false);
   END IF;
   INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
@@ -562,6 +530,12 @@ BEGIN
   IF email IS NULL OR btrim(email) = '' OR password IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'missing email or phone');
   END IF;
+  refusal := auth._backoff_refusal(coalesce(addr, lower(left(email, 255))), settings);  -- 44-limits.sql
+  IF refusal IS NOT NULL THEN
+    PERFORM auth._audit('login_failed', NULL, coalesce(addr, left(email, 255)), 'account',
+                        jsonb_build_object('provider', 'email', 'reason', 'backoff'));
+    RETURN refusal;
+  END IF;
   IF addr IS NOT NULL THEN
     SELECT * INTO u FROM auth.users
      WHERE lower(auth.users.email) = addr AND auth.users.email IS NOT NULL
@@ -570,6 +544,7 @@ BEGIN
   -- An unknown address costs one verification against a dummy hash, and
   -- is refused with the same status and body as a wrong password.
   ok := coalesce(kiln.verify_password(password, u.encrypted_password), false);
+  PERFORM auth._backoff_note(coalesce(addr, lower(left(email, 255))), ok, settings);
   IF NOT ok THEN
     PERFORM auth._audit('login_failed', u.id, coalesce(addr, left(email, 255)), 'account',
                         jsonb_build_object('provider', 'email', 'reason', 'invalid_credentials'));

@@ -349,13 +349,15 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._email_rate_refusal(settings));
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._email_rate_refusal(settings),
+                      auth._email_interval_refusal(addr, settings));  -- 44-limits.sql
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
   u := auth._user_by_email(addr);
   IF u.id IS NULL THEN
     IF NOT coalesce(create_user, true) OR NOT auth._setting_bool(settings, 'signup_enabled', true) THEN
+      PERFORM auth._mail_decoy(addr, 'magiclink', settings);  -- 44-limits.sql: the same time
       RETURN '{}';
     END IF;
     INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
@@ -396,7 +398,7 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := auth._email_rate_refusal(settings);
+  refusal := coalesce(auth._email_rate_refusal(settings), auth._email_interval_refusal(addr, settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -405,6 +407,8 @@ BEGIN
     PERFORM auth._queue_mail(u, 'recovery', addr, 'recovery_token', 'recovery', settings);
     UPDATE auth.users SET recovery_sent_at = now() WHERE id = u.id;
     PERFORM auth._audit('user_recovery_requested', u.id, addr, 'user');
+  ELSE
+    PERFORM auth._mail_decoy(addr, 'recovery', settings);  -- 44-limits.sql: the same time
   END IF;
   RETURN '{}';
 END
@@ -430,7 +434,7 @@ BEGIN
   IF addr IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'Unable to validate email address: invalid format');
   END IF;
-  refusal := auth._email_rate_refusal(settings);
+  refusal := coalesce(auth._email_rate_refusal(settings), auth._email_interval_refusal(addr, settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -438,6 +442,8 @@ BEGIN
     u := auth._user_by_email(addr);
     IF u.id IS NOT NULL AND u.email_confirmed_at IS NULL THEN
       PERFORM auth._mail_confirmation(u, settings);
+    ELSE
+      PERFORM auth._mail_decoy(addr, 'signup', settings);  -- 44-limits.sql: the same time
     END IF;
   ELSE
     SELECT * INTO u FROM auth.users x
@@ -446,6 +452,8 @@ BEGIN
     IF u.id IS NOT NULL THEN
       PERFORM auth._queue_mail(u, 'email_change', addr, 'email_change_token_new', 'email_change', settings);
       UPDATE auth.users SET email_change_sent_at = now() WHERE id = u.id;
+    ELSE
+      PERFORM auth._mail_decoy(addr, 'email_change', settings);
     END IF;
   END IF;
   RETURN '{}';
@@ -519,11 +527,18 @@ BEGIN
      FOR UPDATE;
   ELSIF coalesce(token, '') <> '' AND addr IS NOT NULL THEN
     -- A code: the pending tokens of the user the address belongs to (the
-    -- new address for an email change).
+    -- new address for an email change). Guesses back off per address
+    -- (44-limits.sql), an address without a pending code alike.
+    refusal := auth._backoff_refusal(addr, settings);
+    IF refusal IS NOT NULL THEN
+      RETURN;
+    END IF;
     SELECT * INTO t FROM auth.one_time_tokens o
      WHERE o.token_type = ANY (types) AND lower(o.relates_to) = addr
      ORDER BY o.created_at DESC LIMIT 1
      FOR UPDATE;
+    PERFORM auth._backoff_note(addr, t.id IS NOT NULL AND t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token),
+                               settings);
     IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token) THEN
       -- A wrong code: counted; the fifth burns the token.
       IF t.attempts + 1 >= 5 THEN

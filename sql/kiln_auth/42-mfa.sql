@@ -217,7 +217,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  refusal jsonb := auth._mfa_refusal();
+  refusal jsonb := coalesce(auth._rate_refusal('mfa', auth._setting_int(settings, 'rate_limit_mfa', 0, 0, 1000000)),
+                            auth._mfa_refusal());  -- the mfa bucket: 44-limits.sql
   u auth.users;
   f auth.mfa_factors;
   ch auth.mfa_challenges;
@@ -254,7 +255,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  refusal jsonb := auth._mfa_refusal();
+  refusal jsonb := coalesce(auth._rate_refusal('mfa', auth._setting_int(settings, 'rate_limit_mfa', 0, 0, 1000000)),
+                            auth._mfa_refusal());  -- the mfa bucket: 44-limits.sql
   u auth.users;
   sid uuid := kiln.session_id();
   f auth.mfa_factors;

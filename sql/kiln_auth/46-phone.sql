@@ -358,11 +358,20 @@ BEGIN
   IF phone IS NULL OR btrim(phone) = '' OR password IS NULL THEN
     RETURN auth._err(400, 'validation_failed', 'missing email or phone');
   END IF;
+  -- Failed sign-ins back off per number and client, as for addresses
+  -- (44-limits.sql); an unknown number alike.
+  refusal := auth._backoff_refusal(coalesce(tel, left(btrim(phone), 32)), settings);
+  IF refusal IS NOT NULL THEN
+    PERFORM auth._audit('login_failed', NULL, coalesce(tel, left(phone, 32)), 'account',
+                        jsonb_build_object('provider', 'phone', 'reason', 'backoff'));
+    RETURN refusal;
+  END IF;
   IF tel IS NOT NULL THEN
     u := auth._user_by_phone(tel);
   END IF;
   -- An unknown number costs one verification against a dummy hash.
   ok := coalesce(kiln.verify_password(password, u.encrypted_password), false);
+  PERFORM auth._backoff_note(coalesce(tel, left(btrim(phone), 32)), ok, settings);
   IF NOT ok THEN
     PERFORM auth._audit('login_failed', u.id, coalesce(tel, left(phone, 32)), 'account',
                         jsonb_build_object('provider', 'phone', 'reason', 'invalid_credentials'));
@@ -533,11 +542,20 @@ BEGIN
   IF tel IS NULL THEN
     RETURN auth._phone_invalid();
   END IF;
+  -- Guesses back off per number and client (44-limits.sql), a number
+  -- without a pending code alike.
+  refusal := auth._backoff_refusal(tel, settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
+  END IF;
   -- The newest pending code sent to this number.
   SELECT * INTO t FROM auth.one_time_tokens o
    WHERE o.token_type = ANY (types) AND o.relates_to = tel
    ORDER BY o.created_at DESC LIMIT 1
    FOR UPDATE;
+  PERFORM auth._backoff_note(tel, t.id IS NOT NULL AND
+                                  t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || verify_phone.token),
+                             settings);
   IF t.id IS NULL THEN
     RETURN expired;
   END IF;

@@ -77,8 +77,11 @@ UNIT_TEST(settings_object)
                       .auth_site_url = "https://app.test", .auth_redirect_urls = NULL,
                       .listen_address = "::1", .port = 8000, .auth_otp_ttl_s = 300, .auth_rate_limit_email = 5,
                       .auth_rate_limit_verify = 0, .auth_secure_password_change = true,
-                      .auth_reauthentication_window_s = 60, .sms_provider = "twilio",
-                      .auth_phone_signup_enabled = true, .auth_rate_limit_sms = 7};
+                      .auth_reauthentication_window_s = 60, .auth_rate_limit_mfa = 7,
+                      .auth_email_min_interval_s = 60, .auth_backoff_failures = 5,
+                      .auth_backoff_account_failures = 50, .auth_backoff_max_s = 900,
+                      .sms_provider = "twilio", .auth_phone_signup_enabled = true,
+                      .auth_rate_limit_sms = 7};
     KilnBuf b = KILN_BUF_INIT;
     auth_settings_json(&cfg, &b);
     CHECK_STR_EQ(buf_str(&b), "{\"signup_enabled\":true,\"anonymous_enabled\":false,"
@@ -90,6 +93,9 @@ UNIT_TEST(settings_object)
                               "\"external_url\":\"http://[::1]:8000\",\"otp_ttl_s\":300,"
                               "\"rate_limit_email\":5,\"rate_limit_verify\":0,"
                               "\"secure_password_change\":true,\"reauthentication_window_s\":60,"
+                              "\"rate_limit_mfa\":7,\"email_min_interval_s\":60,"
+                              "\"backoff_failures\":5,\"backoff_account_failures\":50,"
+                              "\"backoff_max_s\":900,"
                               "\"phone_enabled\":true,\"phone_signup_enabled\":true,"
                               "\"phone_autoconfirm\":false,\"rate_limit_sms\":7}");
     buf_free(&b);

@@ -38,12 +38,15 @@ export const CONFIG_KEYS = [
   'max_body_bytes', 'shutdown_timeout_s', 'db_url', 'db_pool_size',
   'db_pool_timeout_ms', 'db_connect_timeout_s', 'db_schemas', 'db_max_rows',
   'anon_without_key', 'db_tx_allow_override', 'db_aggregates_enabled', 'db_plan_enabled', 'cors_allowed_origins', 'log_level', 'access_log', 'debug_endpoints',
+  'trusted_proxies',
   'auth_signup_enabled', 'auth_anonymous_enabled', 'auth_autoconfirm',
   'auth_password_min_length', 'auth_access_token_ttl_s', 'auth_refresh_reuse_interval_s',
   'auth_session_timebox_s', 'auth_session_inactivity_timeout_s',
   'auth_rate_limit_sign_in', 'auth_rate_limit_refresh',
   'auth_site_url', 'auth_redirect_urls', 'auth_external_url', 'auth_providers', 'auth_otp_ttl_s',
   'auth_rate_limit_email', 'auth_rate_limit_verify',
+  'auth_rate_limit_mfa', 'auth_email_min_interval_s', 'auth_backoff_failures',
+  'auth_backoff_account_failures', 'auth_backoff_max_s',
   'smtp_url', 'smtp_user', 'smtp_password', 'smtp_from', 'mail_templates_dir', 'mail_max_attempts',
   'auth_phone_signup_enabled', 'auth_phone_autoconfirm', 'auth_rate_limit_sms', 'sms_provider', 'sms_url',
   'sms_twilio_account_sid', 'sms_twilio_auth_token', 'sms_from', 'sms_webhook_secret', 'sms_template',
@@ -523,16 +526,29 @@ export function superviseKiln(proc, name) {
   };
 }
 
+// The auth rate limits and the backoff are on by default (docs/auth.md). A
+// test file signs in hundreds of times from 127.0.0.1, so startKiln turns
+// them off (as KILN_* variables: the file and flags still win) unless the
+// caller passes `limits: true`; tests/integration/auth_limits.test.mjs
+// tests them at their defaults.
+export const LIMITS_OFF = {
+  KILN_AUTH_RATE_LIMIT_SIGN_IN: '0', KILN_AUTH_RATE_LIMIT_REFRESH: '0',
+  KILN_AUTH_RATE_LIMIT_EMAIL: '0', KILN_AUTH_RATE_LIMIT_VERIFY: '0',
+  KILN_AUTH_RATE_LIMIT_MFA: '0', KILN_AUTH_EMAIL_MIN_INTERVAL_S: '0',
+  KILN_AUTH_BACKOFF_FAILURES: '0', KILN_AUTH_RATE_LIMIT_SMS: '0',
+};
+
 /**
- * startKiln({dbUrl, args, env, config, port, waitHealthy})
+ * startKiln({dbUrl, args, env, config, port, waitHealthy, limits})
  *   -> {url, port, proc, logs, stderrLines, stderr, stdout, exitInfo,
  *       configPath, writeConfig(obj), reload(), stop(signal), waitForLog(pred, ms, from), exited}
  * Spawns `kiln serve --port P --db-url URL [--config F] ...args`
  * and waits (15 s) until GET /health answers 200.
  * dbUrl null: the flag is left out. config: object written as a
- * config file (restartable with writeConfig + reload()).
+ * config file (restartable with writeConfig + reload()). limits: keep the
+ * auth rate limits at their configured values (else LIMITS_OFF).
  */
-export async function startKiln({ dbUrl, args = [], env = {}, config = null, port, waitHealthy = true, timeoutMs = 15000 } = {}) {
+export async function startKiln({ dbUrl, args = [], env = {}, config = null, port, waitHealthy = true, timeoutMs = 15000, limits = false } = {}) {
   assertBinary();
   port = port || await freePort();
   const argv = ['serve', '--port', String(port)];
@@ -545,7 +561,7 @@ export async function startKiln({ dbUrl, args = [], env = {}, config = null, por
   }
   argv.push(...args);
 
-  const proc = spawn(KILN_BIN, argv, { env: kilnEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(KILN_BIN, argv, { env: kilnEnv(limits ? env : { ...LIMITS_OFF, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   const k = superviseKiln(proc, `kiln serve :${port}`);
   const entry = {
     name: `kiln serve :${port}`,

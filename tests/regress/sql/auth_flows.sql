@@ -62,7 +62,13 @@ SELECT c ->> 'iss' AS iss, c ->> 'aud' AS aud, c ->> 'role' AS role, c ->> 'emai
 SELECT auth.sign_up('ada@flows.test', 'another passphrase', '{}', :'on') -> 'error' AS taken_autoconfirm;
 -- Confirmations on: a taken address gets a user-shaped answer, like a new one.
 SELECT (auth.sign_up('ADA@flows.test', 'another passphrase') - 'id' - 'created_at' - 'updated_at'
-        - 'confirmation_sent_at') AS taken_confirming;
+        - 'confirmation_sent_at' - 'identities') AS taken_confirming;
+-- Identities included (one email identity of the look-alike user, as a new
+-- user has: an empty list would tell the address is taken).
+SELECT jsonb_array_length(r -> 'identities') AS identities,
+       r -> 'identities' -> 0 ->> 'user_id' = r ->> 'id' AS own_id,
+       (r -> 'identities' -> 0 -> 'identity_data') - 'sub'::text AS identity_data
+  FROM auth.sign_up('ADA@flows.test', 'another passphrase') r;
 
 -- Without autoconfirm: the bare user, and sign-in waits for confirmation.
 SELECT r ? 'access_token' AS has_session, r ? 'confirmation_sent_at' AS confirmation_sent, r ->> 'email' AS email
