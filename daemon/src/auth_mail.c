@@ -2,14 +2,11 @@
  * auth_mail.c: the mail sender thread and `kiln mail` (auth_mail.h).
  *
  * The flows write messages to auth.mail_outbox in their own transactions
- * (sql/kiln_auth/41-mail.sql). Here one thread per daemon turns rows into
- * mail: claim a batch (a lease hides the rows from other daemons), render
- * each with its template, deliver it over SMTP, record the outcome. A
- * failure is retried by the database's backoff (auth.mail_done); a daemon
- * that dies mid-batch leaves its rows to be claimed again when the lease
- * ends. Without smtp_url every message is marked `kept` and stays readable
- * with `kiln mail`, which the log line says. Every 10 minutes it deletes
- * finished messages older than 30 days (auth.mail_prune).
+ * (sql/kiln_auth/41-mail.sql); the sender thread (outbox.c: claim a batch
+ * under a lease, deliver, record, retry with the database's backoff,
+ * prune) delivers each row through deliver() here: render it with its
+ * template and send it over SMTP. Without smtp_url every message is marked
+ * `kept` and stays readable with `kiln mail`, which the log line says.
  *
  * It never writes SQL (sql_auth.c), never includes libpq (tx.c), and never
  * logs a recipient, code or link.
@@ -19,38 +16,20 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
 #include "config.h"
 #include "log.h"
 #include "mail.h"
+#include "outbox.h"
 #include "pool.h"
 #include "sql_auth.h"
 #include "tx.h"
 
-#define MAIL_BATCH          "10"
-#define MAIL_LEASE_S        "120"
 #define MAIL_SMTP_TIMEOUT_S 30
-#define MAIL_RECONNECT_MS   2000
-#define MAIL_PRUNE_EVERY_S  600
-
-struct KilnMailer {
-    pthread_t thread;
-    char *conninfo;
-    int connect_timeout_s;
-    atomic_bool stop;
-};
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Renders and delivers one claimed row. Returns the outcome for
  * auth.mail_done ("sent", "kept", "retry") with reason set on retry. */
@@ -91,154 +70,33 @@ done:
     return outcome;
 }
 
-/* Claims one batch and handles it. Returns the number of rows claimed, or
- * -1 when the connection failed (*broken set when it must be reopened). */
-static int run_batch(KilnMailer *m, KilnConn *conn, bool *broken)
+static int mail_max_attempts(const KilnConfig *cfg)
 {
-    KilnConfig *cfg = config_current();
-    KilnBuf out = KILN_BUF_INIT;
-    KilnError err = {0};
-    const char *claim[] = {MAIL_BATCH, MAIL_LEASE_S};
-    int n = -1;
-    if (!tx_exec_scalar(conn, sql_auth_mail_claim(), 2, claim, &out, broken, &err)) {
-        log_kv(KILN_LOG_WARN, "mail: cannot claim outbox rows", "reason", err.message);
-        goto done;
-    }
-    json_t *rows = json_loads(buf_str(&out), 0, NULL);
-    n = json_is_array(rows) ? (int)json_array_size(rows) : 0;
-    char max_attempts[16];
-    snprintf(max_attempts, sizeof max_attempts, "%d", cfg->mail_max_attempts);
-    for (int i = 0; i < n && !*broken; i++) {
-        json_t *row = json_array_get(rows, (size_t)i);
-        char id[32], reason[512] = "";
-        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(row, "id")));
-        const char *kind = json_string_value(json_object_get(row, "kind"));
-        /* After a stop request the rest of the batch goes back at once. */
-        const char *outcome =
-            atomic_load(&m->stop) ? NULL : deliver(cfg, row, reason, sizeof reason);
-        const char *params[] = {id, outcome ? outcome : "retry",
-                                outcome ? reason : "the daemon stopped before sending",
-                                max_attempts};
-        KilnBuf status = KILN_BUF_INIT;
-        if (!tx_exec_scalar(conn, sql_auth_mail_done(), 4, params, &status, broken, &err))
-            log_kv(KILN_LOG_WARN, "mail: cannot record the outcome", "reason", err.message);
-        KilnBuf f = KILN_BUF_INIT;
-        buf_printf(&f, "\"id\":%s,\"kind\":", id);
-        buf_put_json_string(&f, kind ? kind : "");
-        buf_puts(&f, ",\"status\":");
-        buf_put_json_string(&f, buf_str(&status));
-        if (outcome && strcmp(outcome, "kept") == 0) {
-            buf_puts(&f, ",\"read_with\":\"kiln mail\"");
-            log_write(KILN_LOG_INFO,
-                      "mail kept in the outbox (smtp_url is not set): read it with `kiln mail`",
-                      buf_str(&f));
-        } else if (outcome && strcmp(outcome, "sent") == 0) {
-            log_write(KILN_LOG_INFO, "mail sent", buf_str(&f));
-        } else if (outcome) {
-            buf_puts(&f, ",\"reason\":");
-            buf_put_json_string(&f, reason);
-            log_write(KILN_LOG_WARN, "mail delivery failed, will retry", buf_str(&f));
-        }
-        buf_free(&f);
-        buf_free(&status);
-    }
-    json_decref(rows);
-done:
-    buf_free(&out);
-    config_release(cfg);
-    return n;
+    return cfg->mail_max_attempts;
 }
 
-static void *mailer_thread(void *arg)
-{
-    KilnMailer *m = arg;
-    KilnConn *conn = NULL;
-    bool warned = false;
-    time_t next_prune = 0;
-    while (!atomic_load(&m->stop)) {
-        KilnError err = {0};
-        bool broken = false;
-        if (!conn) {
-            conn = pool_conn_open(m->conninfo, "kiln mail", m->connect_timeout_s, &err);
-            if (conn &&
-                !tx_exec_scalar(conn, sql_auth_mail_listen(), 0, NULL, NULL, &broken, &err)) {
-                pool_conn_close(conn);
-                conn = NULL;
-            }
-            if (!conn) {
-                if (!warned)
-                    log_kv(KILN_LOG_WARN, "mail: database unavailable, retrying", "reason",
-                           err.message);
-                warned = true;
-                sleep_ms(MAIL_RECONNECT_MS);
-                continue;
-            }
-            warned = false;
-        }
-        time_t now = time(NULL);
-        if (now >= next_prune) {
-            KilnBuf pruned = KILN_BUF_INIT;
-            if (!tx_exec_scalar(conn, sql_auth_mail_prune(), 0, NULL, &pruned, &broken, &err))
-                log_kv(KILN_LOG_WARN, "mail: cannot prune the outbox", "reason", err.message);
-            else if (strcmp(buf_str(&pruned), "0") != 0)
-                log_kv(KILN_LOG_INFO, "mail: pruned finished messages older than 30 days", "count",
-                       buf_str(&pruned));
-            buf_free(&pruned);
-            next_prune = now + MAIL_PRUNE_EVERY_S;
-        }
-        int n = broken ? -1 : run_batch(m, conn, &broken);
-        if (broken || n < 0) {
-            pool_conn_close(conn);
-            conn = NULL;
-            sleep_ms(MAIL_RECONNECT_MS);
-            continue;
-        }
-        if (n > 0)
-            continue; /* more may be due */
-        char payload[64];
-        int r = tx_wait_notify(conn, 1000, payload, sizeof payload);
-        while (r > 0)
-            r = tx_wait_notify(conn, 0, payload, sizeof payload);
-        if (r < 0) {
-            pool_conn_close(conn);
-            conn = NULL;
-        }
-    }
-    pool_conn_close(conn);
-    return NULL;
-}
+static const KilnOutbox mail_outbox = {
+    .name = "mail",
+    .kept_log = "mail kept in the outbox (smtp_url is not set): read it with `kiln mail`",
+    .read_with = "kiln mail",
+    .listen_sql = sql_auth_mail_listen,
+    .claim_sql = sql_auth_mail_claim,
+    .done_sql = sql_auth_mail_done,
+    .prune_sql = sql_auth_mail_prune,
+    .max_attempts = mail_max_attempts,
+    .deliver = deliver,
+};
 
 static void curl_init_once(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-KilnMailer *mailer_start(const char *conninfo, int connect_timeout_s)
+KilnOutboxSender *mailer_start(const char *conninfo, int connect_timeout_s)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_init_once);
-    KilnMailer *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
-    m->conninfo = strdup(conninfo ? conninfo : "");
-    m->connect_timeout_s = connect_timeout_s;
-    atomic_init(&m->stop, false);
-    if (!m->conninfo || pthread_create(&m->thread, NULL, mailer_thread, m) != 0) {
-        free(m->conninfo);
-        free(m);
-        return NULL;
-    }
-    return m;
-}
-
-void mailer_stop(KilnMailer *m)
-{
-    if (!m)
-        return;
-    atomic_store(&m->stop, true);
-    pthread_join(m->thread, NULL);
-    free(m->conninfo);
-    free(m);
+    return outbox_sender_start(&mail_outbox, conninfo, connect_timeout_s);
 }
 
 /* ---- kiln mail ------------------------------------------------------------ */

@@ -13,19 +13,13 @@
 #ifndef KILN_AUTH_MAIL_H
 #define KILN_AUTH_MAIL_H
 
-typedef struct KilnMailer KilnMailer;
+#include "outbox.h"
 
-/* Starts the sender on conninfo (copied). It reads the configuration
- * snapshot (config_current) for every batch, so SIGHUP applies to the
- * next message. Returns NULL only when the thread cannot be created; a
- * database that is down is retried by the thread. Call from the main
+/* Starts the mail sender (outbox.h) on conninfo (copied), after
+ * curl_global_init once per process. Stop it with outbox_sender_stop.
+ * Returns NULL only when the thread cannot be created. Call from the main
  * thread before or after the listener starts. */
-KilnMailer *mailer_start(const char *conninfo, int connect_timeout_s);
-
-/* Stops the sender: it finishes the message it is delivering (bounded by
- * the SMTP timeout), releases its claim on the rest and exits; joined
- * here. NULL is a no-op. */
-void mailer_stop(KilnMailer *m);
+KilnOutboxSender *mailer_start(const char *conninfo, int connect_timeout_s);
 
 /* `kiln mail [--limit N] [--to ADDR] [--json] [--config FILE] [--KEY
  * VALUE ...]`: prints the newest messages of the outbox of db_url. Returns

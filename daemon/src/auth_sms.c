@@ -2,15 +2,12 @@
  * auth_sms.c: the SMS sender thread and `kiln sms` (auth_sms.h).
  *
  * The phone flows write texts to auth.sms_outbox in their own transactions
- * (sql/kiln_auth/46-phone.sql). Here one thread per daemon turns rows into
- * provider requests: claim a batch (a lease hides the rows from other
- * daemons), render each with sms_template, post it (sms.c), record the
- * outcome. A failure is retried by the database's backoff (auth.sms_done);
- * a daemon that dies mid-batch leaves its rows to be claimed again when
- * the lease ends. With sms_provider outbox (the `kiln dev` default) or
- * empty every message is marked `kept` and stays readable with `kiln sms`,
- * which the log line says. Every 10 minutes it deletes finished messages
- * older than 30 days (auth.sms_prune).
+ * (sql/kiln_auth/46-phone.sql); the sender thread (outbox.c: claim a batch
+ * under a lease, deliver, record, retry with the database's backoff,
+ * prune) delivers each row through deliver() here: render it with
+ * sms_template and post it to the provider (sms.c). With sms_provider
+ * outbox (the `kiln dev` default) or empty every message is marked `kept`
+ * and stays readable with `kiln sms`, which the log line says.
  *
  * It never writes SQL (sql_auth.c), never includes libpq (tx.c), and never
  * logs a number or a code.
@@ -18,39 +15,20 @@
 #include "auth_sms.h"
 
 #include <jansson.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "outbox.h"
 #include "sms.h"
 #include "sql_auth.h"
 #include "tx.h"
 
-#define SMS_BATCH          "10"
-#define SMS_LEASE_S        "120"
 #define SMS_HTTP_TIMEOUT_S 30
-#define SMS_RECONNECT_MS   2000
-#define SMS_PRUNE_EVERY_S  600
-
-struct KilnSmsSender {
-    pthread_t thread;
-    char *conninfo;
-    int connect_timeout_s;
-    atomic_bool stop;
-};
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Does this daemon post texts (twilio or webhook), or keep them? */
 static bool sends(const KilnConfig *cfg)
@@ -90,148 +68,27 @@ static const char *deliver(const KilnConfig *cfg, json_t *row, char *reason, siz
     return outcome;
 }
 
-/* Claims one batch and handles it. Returns the number of rows claimed, or
- * -1 when the connection failed (*broken set when it must be reopened). */
-static int run_batch(KilnSmsSender *s, KilnConn *conn, bool *broken)
+static int sms_max_attempts(const KilnConfig *cfg)
 {
-    KilnConfig *cfg = config_current();
-    KilnBuf out = KILN_BUF_INIT;
-    KilnError err = {0};
-    const char *claim[] = {SMS_BATCH, SMS_LEASE_S};
-    int n = -1;
-    if (!tx_exec_scalar(conn, sql_auth_sms_claim(), 2, claim, &out, broken, &err)) {
-        log_kv(KILN_LOG_WARN, "sms: cannot claim outbox rows", "reason", err.message);
-        goto done;
-    }
-    json_t *rows = json_loads(buf_str(&out), 0, NULL);
-    n = json_is_array(rows) ? (int)json_array_size(rows) : 0;
-    char max_attempts[16];
-    snprintf(max_attempts, sizeof max_attempts, "%d", cfg->sms_max_attempts);
-    for (int i = 0; i < n && !*broken; i++) {
-        json_t *row = json_array_get(rows, (size_t)i);
-        char id[32], reason[512] = "";
-        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(row, "id")));
-        const char *kind = json_string_value(json_object_get(row, "kind"));
-        /* After a stop request the rest of the batch goes back at once. */
-        const char *outcome =
-            atomic_load(&s->stop) ? NULL : deliver(cfg, row, reason, sizeof reason);
-        const char *params[] = {id, outcome ? outcome : "retry",
-                                outcome ? reason : "the daemon stopped before sending",
-                                max_attempts};
-        KilnBuf status = KILN_BUF_INIT;
-        if (!tx_exec_scalar(conn, sql_auth_sms_done(), 4, params, &status, broken, &err))
-            log_kv(KILN_LOG_WARN, "sms: cannot record the outcome", "reason", err.message);
-        KilnBuf f = KILN_BUF_INIT;
-        buf_printf(&f, "\"id\":%s,\"kind\":", id);
-        buf_put_json_string(&f, kind ? kind : "");
-        buf_puts(&f, ",\"status\":");
-        buf_put_json_string(&f, buf_str(&status));
-        if (outcome && strcmp(outcome, "kept") == 0) {
-            buf_puts(&f, ",\"read_with\":\"kiln sms\"");
-            log_write(KILN_LOG_INFO,
-                      "sms kept in the outbox (sms_provider is outbox or not set): read it with "
-                      "`kiln sms`",
-                      buf_str(&f));
-        } else if (outcome && strcmp(outcome, "sent") == 0) {
-            log_write(KILN_LOG_INFO, "sms sent", buf_str(&f));
-        } else if (outcome) {
-            buf_puts(&f, ",\"reason\":");
-            buf_put_json_string(&f, reason);
-            log_write(KILN_LOG_WARN, "sms delivery failed, will retry", buf_str(&f));
-        }
-        buf_free(&f);
-        buf_free(&status);
-    }
-    json_decref(rows);
-done:
-    buf_free(&out);
-    config_release(cfg);
-    return n;
+    return cfg->sms_max_attempts;
 }
 
-static void *sender_thread(void *arg)
-{
-    KilnSmsSender *s = arg;
-    KilnConn *conn = NULL;
-    bool warned = false;
-    time_t next_prune = 0;
-    while (!atomic_load(&s->stop)) {
-        KilnError err = {0};
-        bool broken = false;
-        if (!conn) {
-            conn = pool_conn_open(s->conninfo, "kiln sms", s->connect_timeout_s, &err);
-            if (conn &&
-                !tx_exec_scalar(conn, sql_auth_sms_listen(), 0, NULL, NULL, &broken, &err)) {
-                pool_conn_close(conn);
-                conn = NULL;
-            }
-            if (!conn) {
-                if (!warned)
-                    log_kv(KILN_LOG_WARN, "sms: database unavailable, retrying", "reason",
-                           err.message);
-                warned = true;
-                sleep_ms(SMS_RECONNECT_MS);
-                continue;
-            }
-            warned = false;
-        }
-        time_t now = time(NULL);
-        if (now >= next_prune) {
-            KilnBuf pruned = KILN_BUF_INIT;
-            if (!tx_exec_scalar(conn, sql_auth_sms_prune(), 0, NULL, &pruned, &broken, &err))
-                log_kv(KILN_LOG_WARN, "sms: cannot prune the outbox", "reason", err.message);
-            else if (strcmp(buf_str(&pruned), "0") != 0)
-                log_kv(KILN_LOG_INFO, "sms: pruned finished messages older than 30 days", "count",
-                       buf_str(&pruned));
-            buf_free(&pruned);
-            next_prune = now + SMS_PRUNE_EVERY_S;
-        }
-        int n = broken ? -1 : run_batch(s, conn, &broken);
-        if (broken || n < 0) {
-            pool_conn_close(conn);
-            conn = NULL;
-            sleep_ms(SMS_RECONNECT_MS);
-            continue;
-        }
-        if (n > 0)
-            continue; /* more may be due */
-        char payload[64];
-        int r = tx_wait_notify(conn, 1000, payload, sizeof payload);
-        while (r > 0)
-            r = tx_wait_notify(conn, 0, payload, sizeof payload);
-        if (r < 0) {
-            pool_conn_close(conn);
-            conn = NULL;
-        }
-    }
-    pool_conn_close(conn);
-    return NULL;
-}
+static const KilnOutbox sms_outbox = {
+    .name = "sms",
+    .kept_log = "sms kept in the outbox (sms_provider is outbox or not set): read it with "
+                "`kiln sms`",
+    .read_with = "kiln sms",
+    .listen_sql = sql_auth_sms_listen,
+    .claim_sql = sql_auth_sms_claim,
+    .done_sql = sql_auth_sms_done,
+    .prune_sql = sql_auth_sms_prune,
+    .max_attempts = sms_max_attempts,
+    .deliver = deliver,
+};
 
-KilnSmsSender *sms_sender_start(const char *conninfo, int connect_timeout_s)
+KilnOutboxSender *sms_sender_start(const char *conninfo, int connect_timeout_s)
 {
-    KilnSmsSender *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    s->conninfo = strdup(conninfo ? conninfo : "");
-    s->connect_timeout_s = connect_timeout_s;
-    atomic_init(&s->stop, false);
-    if (!s->conninfo || pthread_create(&s->thread, NULL, sender_thread, s) != 0) {
-        free(s->conninfo);
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-void sms_sender_stop(KilnSmsSender *s)
-{
-    if (!s)
-        return;
-    atomic_store(&s->stop, true);
-    pthread_join(s->thread, NULL);
-    free(s->conninfo);
-    free(s);
+    return outbox_sender_start(&sms_outbox, conninfo, connect_timeout_s);
 }
 
 /* ---- kiln sms ------------------------------------------------------------- */

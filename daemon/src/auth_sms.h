@@ -14,19 +14,13 @@
 #ifndef KILN_AUTH_SMS_H
 #define KILN_AUTH_SMS_H
 
-typedef struct KilnSmsSender KilnSmsSender;
+#include "outbox.h"
 
-/* Starts the sender on conninfo (copied). It reads the configuration
- * snapshot (config_current) for every batch, so SIGHUP applies to the
- * next message. Returns NULL only when the thread cannot be created; a
- * database that is down is retried by the thread. Call from the main
- * thread, after curl_global_init (mailer_start does it). */
-KilnSmsSender *sms_sender_start(const char *conninfo, int connect_timeout_s);
-
-/* Stops the sender: it finishes the message it is posting (bounded by the
- * HTTP timeout), releases its claim on the rest and exits; joined here.
- * NULL is a no-op. */
-void sms_sender_stop(KilnSmsSender *s);
+/* Starts the SMS sender (outbox.h) on conninfo (copied). Stop it with
+ * outbox_sender_stop. Returns NULL only when the thread cannot be created.
+ * Call from the main thread, after curl_global_init (mailer_start does
+ * it). */
+KilnOutboxSender *sms_sender_start(const char *conninfo, int connect_timeout_s);
 
 /* `kiln sms [--limit N] [--to NUMBER] [--json] [--config FILE] [--KEY
  * VALUE ...]`: prints the newest messages of the SMS outbox of db_url.

@@ -122,12 +122,12 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
         buf_free(&f);
     }
     /* The auth mail sender: its own thread and connection (auth_mail.h). */
-    KilnMailer *mailer = mailer_start(live->db_url, live->db_connect_timeout_s);
+    KilnOutboxSender *mailer = mailer_start(live->db_url, live->db_connect_timeout_s);
     if (!mailer)
         log_write(KILN_LOG_WARN, "mail: the sender thread could not start; mail stays in the outbox",
                   NULL);
     /* The SMS sender, beside it (auth_sms.h). */
-    KilnSmsSender *texter = sms_sender_start(live->db_url, live->db_connect_timeout_s);
+    KilnOutboxSender *texter = sms_sender_start(live->db_url, live->db_connect_timeout_s);
     if (!texter)
         log_write(KILN_LOG_WARN, "sms: the sender thread could not start; texts stay in the outbox",
                   NULL);
@@ -166,8 +166,8 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
         drain(&srv, 5000);
     }
     http_stop(&srv);
-    mailer_stop(mailer);
-    sms_sender_stop(texter);
+    outbox_sender_stop(mailer);
+    outbox_sender_stop(texter);
     work_free(srv.work);
     schema_holder_free(srv.schema);
     pool_free(srv.pool);

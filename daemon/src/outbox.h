@@ -1,0 +1,58 @@
+/*
+ * outbox.h: the sender thread of an outbox table (auth.mail_outbox,
+ * auth.sms_outbox).
+ *
+ * The flows write messages to an outbox in their own transactions; one
+ * thread per daemon, with its own database connection (not a pooled one),
+ * works through it: claim a batch of due rows (a lease hides them from the
+ * other daemons: FOR UPDATE SKIP LOCKED), deliver each, record the outcome
+ * (sent, retried with the database's backoff, failed, or kept when this
+ * daemon delivers nothing and the message stays readable with a command).
+ * It wakes on the outbox's NOTIFY and polls every second for retries; a
+ * daemon that dies mid-batch leaves its rows to be claimed again when the
+ * lease ends. Every 10 minutes it deletes finished messages older than 30
+ * days. What differs between outboxes (the SQL, how to deliver one row) is
+ * a KilnOutbox; the loop is here once.
+ */
+#ifndef KILN_OUTBOX_H
+#define KILN_OUTBOX_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct KilnOutbox {
+    const char *name;      /* "mail", "sms": the log lines' prefix and the
+                            * connection's application name ("kiln <name>") */
+    const char *kept_log;  /* the log line of a message kept in the outbox */
+    const char *read_with; /* the command that reads kept messages */
+    /* The statements (sql_auth.c): LISTEN; claim ($1 batch, $2 lease
+     * seconds: a JSON array of rows with id, kind, recipient, data); done
+     * ($1 id, $2 outcome, $3 reason, $4 max attempts: the new status);
+     * prune (the count deleted). */
+    const char *(*listen_sql)(void);
+    const char *(*claim_sql)(void);
+    const char *(*done_sql)(void);
+    const char *(*prune_sql)(void);
+    int (*max_attempts)(const KilnConfig *cfg);
+    /* Delivers one claimed row: "sent", "kept", or "retry" with reason
+     * (never a recipient or a code) written to reason. */
+    const char *(*deliver)(const KilnConfig *cfg, json_t *row, char *reason, size_t rlen);
+} KilnOutbox;
+
+typedef struct KilnOutboxSender KilnOutboxSender;
+
+/* Starts box's sender on conninfo (copied); box must outlive it. It reads
+ * the configuration snapshot (config_current) for every batch, so SIGHUP
+ * applies to the next message. Returns NULL only when the thread cannot be
+ * created; a database that is down is retried by the thread. */
+KilnOutboxSender *outbox_sender_start(const KilnOutbox *box, const char *conninfo,
+                                      int connect_timeout_s);
+
+/* Stops the sender: it finishes the message it is delivering (bounded by
+ * the delivery's own timeout), releases its claim on the rest of the batch
+ * and exits; joined here. NULL is a no-op. */
+void outbox_sender_stop(KilnOutboxSender *s);
+
+#endif
