@@ -683,13 +683,16 @@ static void audit_refusal(KilnRequest *req, KilnConn *conn, bool *broken, const 
         ours = ours || strcmp(e->code, codes[i]) == 0;
     if (!ours || *broken)
         return;
-    const char *params[] = {provider ? provider : "", e->code};
+    KilnBuf settings = KILN_BUF_INIT;
+    auth_settings_json(req->cfg, &settings);
+    const char *params[] = {provider ? provider : "", e->code, buf_str(&settings)};
     json_t *a = NULL;
     int status;
     KilnError ignored = {0};
-    if (flow_run(req, conn, broken, token, sql_auth_oauth_failed(), 2, params, &a, &status,
+    if (flow_run(req, conn, broken, token, sql_auth_oauth_failed(), 3, params, &a, &status,
                  &ignored))
         json_decref(a);
+    buf_free(&settings);
 }
 
 /* ---- /callback ------------------------------------------------------------ */

@@ -146,7 +146,7 @@ const char *sql_auth_sign_in_external(void)
 
 const char *sql_auth_oauth_failed(void)
 {
-    return FLOW("auth.oauth_failed($1, $2)");
+    return FLOW("auth.oauth_failed($1, $2, $3::jsonb)");
 }
 
 /* ---- email (41-mail.sql) -------------------------------------------------- */

@@ -226,26 +226,31 @@ COMMENT ON FUNCTION auth.sign_in_external(pg_catalog.text, pg_catalog.text, pg_c
                                           pg_catalog.bool, pg_catalog.jsonb)
   IS 'a session for the verified identity (provider, subject); signs up a new user; never links by email';
 
-CREATE FUNCTION auth.oauth_failed(provider pg_catalog.text, reason pg_catalog.text)
+-- A refused attempt also takes a request from the client's sign_in bucket
+-- (44-limits.sql), as a failed password does: a client sending bad ID
+-- tokens runs out of sign-ins like one guessing passwords.
+CREATE FUNCTION auth.oauth_failed(provider pg_catalog.text, reason pg_catalog.text,
+                                  settings pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+  PERFORM auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
   PERFORM auth._audit('login_failed', NULL, '', 'account',
                       jsonb_build_object('provider', left(provider, 64), 'reason', left(reason, 64)));
   RETURN '{}'::jsonb;
 END
 $$;
-COMMENT ON FUNCTION auth.oauth_failed(pg_catalog.text, pg_catalog.text)
-  IS 'the audit row of an external sign-in the daemon refused (reason: an error code)';
+COMMENT ON FUNCTION auth.oauth_failed(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
+  IS 'the audit row of an external sign-in the daemon refused (reason: an error code); counts against the sign_in bucket';
 
 DO $grants$
 DECLARE
   f regprocedure;
 BEGIN
   FOREACH f IN ARRAY ARRAY['auth.oauth_begin(text, text, jsonb)'::regprocedure,
-                           'auth.oauth_failed(text, text)'::regprocedure,
+                           'auth.oauth_failed(text, text, jsonb)'::regprocedure,
                            'auth.oauth_consume(text)'::regprocedure,
                            'auth.sign_in_external(text, text, jsonb, bool, jsonb)'::regprocedure]
   LOOP

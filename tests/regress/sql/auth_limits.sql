@@ -63,6 +63,11 @@ SELECT try_('2001:db8:5:6::1', 'lim@limits.test', :'pw', :'rl1') AS v6_first;
 SELECT try_('2001:db8:5:6::2', 'lim@limits.test', :'pw', :'rl1') ~ '^over_request_rate_limit' AS v6_same_64_refused;
 SELECT try_('2001:db8:5:7::1', 'lim@limits.test', :'pw', :'rl1') AS v6_other_64;
 SELECT bucket FROM auth.rate_limits WHERE bucket LIKE 'sign_in:%' ORDER BY 1;
+-- An external sign-in the daemon refused (a bad ID token) takes from the
+-- same bucket: a client sending bad tokens runs out of sign-ins.
+SELECT outcome(from_ip('192.0.2.13', $$auth.oauth_failed('corp', 'bad_id_token', '{"rate_limit_sign_in": 2}')$$)) AS bad_token_one;
+SELECT outcome(from_ip('192.0.2.13', $$auth.oauth_failed('corp', 'bad_id_token', '{"rate_limit_sign_in": 2}')$$)) AS bad_token_two;
+SELECT try_('192.0.2.13', 'lim@limits.test', :'pw', :'rl') ~ '^over_request_rate_limit' AS then_sign_in_refused;
 -- SQL without a request context is not limited.
 SELECT outcome(auth.sign_in_password('lim@limits.test', :'pw', '{"rate_limit_sign_in": 1, "backoff_failures": 1}')) AS psql
   FROM generate_series(1, 3);
