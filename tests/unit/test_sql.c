@@ -461,8 +461,10 @@ UNIT_TEST(quote_ident_doubles_quotes)
 
 UNIT_MAIN()
 
-/* Plans qs on table and says whether the plan proves at most one row. */
-static int one_row(const KilnSchemaCache *sc, const char *table, const char *qs)
+/* Plans qs on table and asks test of its root: 1 or 0, -1 when planning
+ * failed. */
+static int ask_root(const KilnSchemaCache *sc, const char *table, const char *qs,
+                    bool (*test)(const KilnPlanNode *))
 {
     KilnArena *a = arena_create();
     KilnRestQuery *q;
@@ -472,25 +474,19 @@ static int one_row(const KilnSchemaCache *sc, const char *table, const char *qs)
     int r = -1;
     if (rest_parse_query(a, qs, &kiln_rest_default_limits, &q, &err) &&
         plan_read(a, sc, table, q, &opt, &p, &err))
-        r = plan_at_most_one_row(p->root);
+        r = test(p->root);
     arena_free(a);
     return r;
 }
 
-/* Plans qs on table and says whether its key columns are all eq-filtered. */
+static int one_row(const KilnSchemaCache *sc, const char *table, const char *qs)
+{
+    return ask_root(sc, table, qs, plan_at_most_one_row);
+}
+
 static int by_key(const KilnSchemaCache *sc, const char *table, const char *qs)
 {
-    KilnArena *a = arena_create();
-    KilnRestQuery *q;
-    KilnPlan *p;
-    KilnError err = {0};
-    KilnPlanOptions opt = {.schema = "public", .max_rows = 1000};
-    int r = -1;
-    if (rest_parse_query(a, qs, &kiln_rest_default_limits, &q, &err) &&
-        plan_read(a, sc, table, q, &opt, &p, &err))
-        r = plan_unique_by_key(p->root);
-    arena_free(a);
-    return r;
+    return ask_root(sc, table, qs, plan_unique_by_key);
 }
 
 UNIT_TEST(at_most_one_row_by_primary_key_or_limit)
