@@ -22,12 +22,9 @@
 
 #include "buf.h"
 #include "config.h"
-#include "log.h"
 #include "mail.h"
 #include "outbox.h"
-#include "pool.h"
 #include "sql_auth.h"
-#include "tx.h"
 
 #define MAIL_SMTP_TIMEOUT_S 30
 
@@ -114,26 +111,21 @@ static const char mail_help[] =
     "  --to ADDRESS   only messages to this address\n"
     "  --json         one JSON array as auth.mail_list returns it\n";
 
-static const char *str_field(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 /* One message in the text listing. */
-static void print_message(json_t *m, FILE *out)
+static void print_message(json_t *m, const KilnConfig *cfg, FILE *out)
 {
+    (void)cfg;
     json_t *d = json_object_get(m, "data");
     fprintf(out, "#%lld  %s  %s  to %s  [%s, %lld attempt(s)]\n",
-            (long long)json_integer_value(json_object_get(m, "id")), str_field(m, "created_at"),
-            str_field(m, "kind"), str_field(m, "recipient"), str_field(m, "status"),
+            (long long)json_integer_value(json_object_get(m, "id")), outbox_field(m, "created_at"),
+            outbox_field(m, "kind"), outbox_field(m, "recipient"), outbox_field(m, "status"),
             (long long)json_integer_value(json_object_get(m, "attempts")));
     const char *subject, *body;
     if (mail_default_template(json_string_value(json_object_get(m, "kind")), &subject, &body))
         fprintf(out, "  subject: %s\n", subject);
     const char *code = json_string_value(json_object_get(d, "token"));
     const char *link = json_string_value(json_object_get(d, "confirmation_url"));
-    const char *kind = str_field(m, "kind");
+    const char *kind = outbox_field(m, "kind");
     if (code || link) {
         fprintf(out, "  code:    %s\n  link:    %s\n", code ? code : "", link ? link : "");
     } else if (strcmp(kind, "email_change_notice") == 0 || strcmp(kind, "email_changed") == 0) {
@@ -141,82 +133,20 @@ static void print_message(json_t *m, FILE *out)
     } else {
         fprintf(out, "  (code and link wiped after delivery)\n");
     }
-    if (*str_field(m, "last_error"))
-        fprintf(out, "  error:   %s\n", str_field(m, "last_error"));
+    if (*outbox_field(m, "last_error"))
+        fprintf(out, "  error:   %s\n", outbox_field(m, "last_error"));
 }
+
+static const KilnOutboxCommand mail_command = {
+    .name = "mail",
+    .help = mail_help,
+    .list_fn = "auth.mail_list",
+    .empty = "no mail in the outbox",
+    .list_sql = sql_auth_mail_list,
+    .print = print_message,
+};
 
 int mail_main(int argc, char **argv)
 {
-    const char *limit = "10", *to = NULL;
-    bool as_json = false;
-    int nargs = 0;
-    char *args[argc > 0 ? argc : 1];
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(mail_help, stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            as_json = true;
-        } else if ((strcmp(argv[i], "--limit") == 0 || strcmp(argv[i], "--to") == 0) &&
-                   i + 1 < argc) {
-            if (argv[i][2] == 'l')
-                limit = argv[++i];
-            else
-                to = argv[++i];
-        } else {
-            args[nargs++] = argv[i];
-        }
-    }
-    char *end;
-    long lim = strtol(limit, &end, 10);
-    if (*end || lim < 1 || lim > 1000) {
-        fprintf(stderr, "kiln: --limit must be a whole number from 1 to 1000\n");
-        return 2;
-    }
-    KilnConfigLayer flags = {0};
-    KilnError err = {0};
-    KilnConfig *cfg = NULL;
-    if (!config_layer_parse_args(&flags, nargs, args, &err) ||
-        !config_load(NULL, &flags, false, &cfg, &err)) {
-        fprintf(stderr, "kiln: %s\n", err.message);
-        config_layer_free(&flags);
-        return 2;
-    }
-    config_layer_free(&flags);
-    if (!cfg->db_url || !*cfg->db_url) {
-        fprintf(stderr, "kiln: db_url is not set; pass --db-url, KILN_DB_URL or --config FILE\n");
-        config_release(cfg);
-        return 2;
-    }
-    int rc = 1;
-    KilnConn *conn = pool_conn_open(cfg->db_url, "kiln mail", cfg->db_connect_timeout_s, &err);
-    KilnBuf out = KILN_BUF_INIT;
-    bool broken = false;
-    char lims[16];
-    snprintf(lims, sizeof lims, "%ld", lim);
-    const char *params[] = {lims, to};
-    if (!conn) {
-        fprintf(stderr, "kiln: %s; check db_url\n", err.message);
-    } else if (!tx_exec_scalar(conn, sql_auth_mail_list(), 2, params, &out, &broken, &err)) {
-        fprintf(stderr,
-                "kiln: cannot read the outbox: %s (the kiln_auth extension and a role "
-                "that may run auth.mail_list are needed)\n",
-                err.message);
-    } else if (as_json) {
-        printf("%s\n", buf_str(&out));
-        rc = 0;
-    } else {
-        json_t *list = json_loads(buf_str(&out), 0, NULL);
-        size_t n = json_is_array(list) ? json_array_size(list) : 0;
-        if (n == 0)
-            printf("no mail in the outbox\n");
-        for (size_t i = 0; i < n; i++)
-            print_message(json_array_get(list, i), stdout);
-        json_decref(list);
-        rc = 0;
-    }
-    buf_free(&out);
-    pool_conn_close(conn);
-    config_release(cfg);
-    return rc;
+    return outbox_command_main(&mail_command, argc, argv);
 }

@@ -219,3 +219,92 @@ void outbox_sender_stop(KilnOutboxSender *s)
     free(s->conninfo);
     free(s);
 }
+
+/* ---- kiln mail / kiln sms ------------------------------------------------- */
+
+const char *outbox_field(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+int outbox_command_main(const KilnOutboxCommand *c, int argc, char **argv)
+{
+    const char *limit = "10", *to = NULL;
+    bool as_json = false;
+    int nargs = 0;
+    char *args[argc > 0 ? argc : 1];
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(c->help, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else if ((strcmp(argv[i], "--limit") == 0 || strcmp(argv[i], "--to") == 0) &&
+                   i + 1 < argc) {
+            if (argv[i][2] == 'l')
+                limit = argv[++i];
+            else
+                to = argv[++i];
+        } else {
+            args[nargs++] = argv[i];
+        }
+    }
+    char *end;
+    long lim = strtol(limit, &end, 10);
+    if (*end || lim < 1 || lim > 1000) {
+        fprintf(stderr, "kiln: --limit must be a whole number from 1 to 1000\n");
+        return 2;
+    }
+    char recipient[320] = "";
+    if (to && c->recipient && !c->recipient(to, recipient, sizeof recipient))
+        return 2;
+    KilnConfigLayer flags = {0};
+    KilnError err = {0};
+    KilnConfig *cfg = NULL;
+    if (!config_layer_parse_args(&flags, nargs, args, &err) ||
+        !config_load(NULL, &flags, false, &cfg, &err)) {
+        fprintf(stderr, "kiln: %s\n", err.message);
+        config_layer_free(&flags);
+        return 2;
+    }
+    config_layer_free(&flags);
+    if (!cfg->db_url || !*cfg->db_url) {
+        fprintf(stderr, "kiln: db_url is not set; pass --db-url, KILN_DB_URL or --config FILE\n");
+        config_release(cfg);
+        return 2;
+    }
+    int rc = 1;
+    char app[64];
+    snprintf(app, sizeof app, "kiln %s", c->name);
+    KilnConn *conn = pool_conn_open(cfg->db_url, app, cfg->db_connect_timeout_s, &err);
+    KilnBuf out = KILN_BUF_INIT;
+    bool broken = false;
+    char lims[16];
+    snprintf(lims, sizeof lims, "%ld", lim);
+    const char *params[] = {lims, to ? (c->recipient ? recipient : to) : NULL};
+    if (!conn) {
+        fprintf(stderr, "kiln: %s; check db_url\n", err.message);
+    } else if (!tx_exec_scalar(conn, c->list_sql(), 2, params, &out, &broken, &err)) {
+        fprintf(stderr,
+                "kiln: cannot read the outbox: %s (the kiln_auth extension and a role "
+                "that may run %s are needed)\n",
+                err.message, c->list_fn);
+    } else if (as_json) {
+        printf("%s\n", buf_str(&out));
+        rc = 0;
+    } else {
+        json_t *list = json_loads(buf_str(&out), 0, NULL);
+        size_t n = json_is_array(list) ? json_array_size(list) : 0;
+        if (n == 0)
+            printf("%s\n", c->empty);
+        for (size_t i = 0; i < n; i++)
+            c->print(json_array_get(list, i), cfg, stdout);
+        json_decref(list);
+        rc = 0;
+    }
+    buf_free(&out);
+    pool_conn_close(conn);
+    config_release(cfg);
+    return rc;
+}

@@ -18,7 +18,9 @@
 #define KILN_OUTBOX_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -54,5 +56,29 @@ KilnOutboxSender *outbox_sender_start(const KilnOutbox *box, const char *conninf
  * the delivery's own timeout), releases its claim on the rest of the batch
  * and exits; joined here. NULL is a no-op. */
 void outbox_sender_stop(KilnOutboxSender *s);
+
+/* `kiln mail` / `kiln sms`: the newest messages of an outbox, read from
+ * db_url ([--limit N] [--to RECIPIENT] [--json] [--config FILE] [--KEY
+ * VALUE ...]). What differs between outboxes: */
+typedef struct KilnOutboxCommand {
+    const char *name;     /* "mail", "sms": application name "kiln <name>" */
+    const char *help;     /* the --help text */
+    const char *list_fn;  /* the SQL function it reads with, for the error */
+    const char *empty;    /* printed when there is nothing to list */
+    /* $1 limit, $2 recipient or NULL: a JSON array of messages, newest
+     * first (sql_auth.c) */
+    const char *(*list_sql)(void);
+    /* --to's value as list_sql wants it into out; false (after printing
+     * why) when it is not one. NULL: as given. */
+    bool (*recipient)(const char *to, char *out, size_t len);
+    /* One message of the text listing. */
+    void (*print)(json_t *message, const KilnConfig *cfg, FILE *out);
+} KilnOutboxCommand;
+
+/* Runs the command; returns the process exit code. */
+int outbox_command_main(const KilnOutboxCommand *c, int argc, char **argv);
+
+/* A string member of o, "" when absent (for print functions). */
+const char *outbox_field(json_t *o, const char *key);
 
 #endif
