@@ -38,10 +38,11 @@ void auth_phone_settings_fields(const KilnConfig *cfg, KilnBuf *out)
 {
     buf_printf(out,
                ",\"phone_enabled\":%s,\"phone_signup_enabled\":%s,\"phone_autoconfirm\":%s,"
-               "\"rate_limit_sms\":%d",
+               "\"rate_limit_sms\":%d,\"sms_min_interval_s\":%d",
                auth_phone_enabled(cfg) ? "true" : "false",
                cfg->auth_phone_signup_enabled ? "true" : "false",
-               cfg->auth_phone_autoconfirm ? "true" : "false", cfg->auth_rate_limit_sms);
+               cfg->auth_phone_autoconfirm ? "true" : "false", cfg->auth_rate_limit_sms,
+               cfg->auth_sms_min_interval_s);
 }
 
 /* Phone sign-in on, and the number in its stored form (owned by p) in

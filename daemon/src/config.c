@@ -200,6 +200,10 @@ static const CfgKey cfg_keys[] = {
     {"auth_rate_limit_sms", CFG_INT, F(auth_rate_limit_sms), "10", 0, 1000000, true, false, false,
      CHECK_NONE, "auth: requests that send a text (phone signup, otp, resend, phone change) per 5 "
      "minutes per client IP (429 beyond; 0 = no limit)"},
+    {"auth_sms_min_interval_s", CFG_INT, F(auth_sms_min_interval_s), "60", 0, 86400, true, false,
+     false, CHECK_NONE,
+     "auth: seconds between two texts to one number (phone signup, otp, resend, phone change; "
+     "429 over_sms_send_rate_limit sooner; 0 = no limit)"},
     {"sms_provider", CFG_STR, F(sms_provider), NULL, 0, 0, true, false, false, CHECK_SMS_PROVIDER,
      "sms: twilio (form POST), webhook (JSON POST) or outbox (nothing sent: kiln sms shows the "
      "codes; the kiln dev default); empty: phone sign-in is off"},

@@ -79,6 +79,7 @@ typedef struct KilnConfig {
     bool auth_phone_signup_enabled;
     bool auth_phone_autoconfirm;
     int auth_rate_limit_sms;
+    int auth_sms_min_interval_s;       /* per number between texts */
     char *sms_provider; /* "" (phone off), outbox, twilio or webhook */
     char *sms_url;
     char *sms_twilio_account_sid;

@@ -1050,6 +1050,7 @@ int dev_main(int argc, char **argv)
         !config_layer_set(&base, "sms_provider", "outbox", &err) ||
         !config_layer_set(&base, "auth_phone_autoconfirm", "true", &err) ||
         !config_layer_set(&base, "auth_email_min_interval_s", "1", &err) ||
+        !config_layer_set(&base, "auth_sms_min_interval_s", "1", &err) ||
         !config_load(&base, &flags, true, &cfg, &err)) {
         fprintf(stderr, "kiln: %s\n", err.message);
         rc = stop_and_exit(p, 2);

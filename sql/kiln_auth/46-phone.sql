@@ -91,22 +91,36 @@ AS $$
    LIMIT 1
 $$;
 
--- The per-ip limit of the requests that send a text (bucket "sms",
--- rate_limit_sms per 5 minutes): NULL or the 429 refusal. Per ip, not per
--- number, so it reveals nothing about accounts.
-CREATE FUNCTION auth._sms_rate_refusal(settings pg_catalog.jsonb)
+-- The limits of the requests that send a text: per client ip (bucket
+-- "sms", rate_limit_sms per 5 minutes), then per number (one text per
+-- sms_min_interval_s, counted whether or not the number has an account, as
+-- the per-address mail interval is: 44-limits.sql). NULL or the 429
+-- refusal with retry_after; requests without a client (SQL) are not
+-- limited.
+CREATE FUNCTION auth._sms_rate_refusal(tel pg_catalog.text, settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   refusal jsonb := auth._rate_refusal('sms', auth._setting_int(settings, 'rate_limit_sms', 0, 0, 1000000));
+  secs int := auth._setting_int(settings, 'sms_min_interval_s', 0, 0, 86400);
+  wait int;
 BEGIN
-  IF refusal IS NULL THEN
+  IF refusal IS NOT NULL THEN
+    RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_sms_send_rate_limit"'),
+                     '{error,message}', '"SMS rate limit exceeded"');
+  END IF;
+  IF secs = 0 OR tel IS NULL OR auth._client() IS NULL THEN
     RETURN NULL;
   END IF;
-  RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_sms_send_rate_limit"'),
-                   '{error,message}', '"SMS rate limit exceeded"');
+  wait := auth._take('sms_number:' || auth._account_key(tel), 1, 1.0 / secs);
+  IF wait = 0 THEN
+    RETURN NULL;
+  END IF;
+  RETURN auth._err(429, 'over_sms_send_rate_limit',
+                   'For security purposes, you can only request this after ' || wait || ' seconds.',
+                   jsonb_build_object('retry_after', wait));
 END
 $$;
 
@@ -222,7 +236,7 @@ BEGIN
     PERFORM auth._audit('user_modified', u.id, coalesce(u.email, u.phone), 'user', '{"phone_changed": true}');
     RETURN NULL;
   END IF;
-  refusal := auth._sms_rate_refusal(settings);
+  refusal := auth._sms_rate_refusal(tel, settings);
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -285,7 +299,7 @@ BEGIN
     RETURN refusal;
   END IF;
   IF NOT autoconfirm THEN
-    refusal := auth._sms_rate_refusal(settings);
+    refusal := auth._sms_rate_refusal(tel, settings);
     IF refusal IS NOT NULL THEN
       RETURN refusal;
     END IF;
@@ -420,7 +434,7 @@ BEGIN
   IF tel IS NULL THEN
     RETURN auth._phone_invalid();
   END IF;
-  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._sms_rate_refusal(settings));
+  refusal := coalesce(auth._metadata_refusal(data, 'data'), auth._sms_rate_refusal(tel, settings));
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;
@@ -479,7 +493,7 @@ BEGIN
   IF tel IS NULL THEN
     RETURN auth._phone_invalid();
   END IF;
-  refusal := auth._sms_rate_refusal(settings);
+  refusal := auth._sms_rate_refusal(tel, settings);
   IF refusal IS NOT NULL THEN
     RETURN refusal;
   END IF;

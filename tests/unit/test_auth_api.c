@@ -81,7 +81,7 @@ UNIT_TEST(settings_object)
                       .auth_email_min_interval_s = 60, .auth_backoff_failures = 5,
                       .auth_backoff_account_failures = 50, .auth_backoff_max_s = 900,
                       .sms_provider = "twilio", .auth_phone_signup_enabled = true,
-                      .auth_rate_limit_sms = 7};
+                      .auth_rate_limit_sms = 7, .auth_sms_min_interval_s = 60};
     KilnBuf b = KILN_BUF_INIT;
     auth_settings_json(&cfg, &b);
     CHECK_STR_EQ(buf_str(&b), "{\"signup_enabled\":true,\"anonymous_enabled\":false,"
@@ -97,7 +97,8 @@ UNIT_TEST(settings_object)
                               "\"backoff_failures\":5,\"backoff_account_failures\":50,"
                               "\"backoff_max_s\":900,"
                               "\"phone_enabled\":true,\"phone_signup_enabled\":true,"
-                              "\"phone_autoconfirm\":false,\"rate_limit_sms\":7}");
+                              "\"phone_autoconfirm\":false,\"rate_limit_sms\":7,"
+                              "\"sms_min_interval_s\":60}");
     buf_free(&b);
     /* No sms_provider: phone sign-in is off. */
     cfg.sms_provider = NULL;

@@ -48,7 +48,7 @@ export const CONFIG_KEYS = [
   'auth_rate_limit_mfa', 'auth_email_min_interval_s', 'auth_backoff_failures',
   'auth_backoff_account_failures', 'auth_backoff_max_s',
   'smtp_url', 'smtp_user', 'smtp_password', 'smtp_from', 'mail_templates_dir', 'mail_max_attempts',
-  'auth_phone_signup_enabled', 'auth_phone_autoconfirm', 'auth_rate_limit_sms', 'sms_provider', 'sms_url',
+  'auth_phone_signup_enabled', 'auth_phone_autoconfirm', 'auth_rate_limit_sms', 'auth_sms_min_interval_s', 'sms_provider', 'sms_url',
   'sms_twilio_account_sid', 'sms_twilio_auth_token', 'sms_from', 'sms_webhook_secret', 'sms_template',
   'sms_max_attempts',
 ];
@@ -536,6 +536,7 @@ export const LIMITS_OFF = {
   KILN_AUTH_RATE_LIMIT_EMAIL: '0', KILN_AUTH_RATE_LIMIT_VERIFY: '0',
   KILN_AUTH_RATE_LIMIT_MFA: '0', KILN_AUTH_EMAIL_MIN_INTERVAL_S: '0',
   KILN_AUTH_BACKOFF_FAILURES: '0', KILN_AUTH_RATE_LIMIT_SMS: '0',
+  KILN_AUTH_SMS_MIN_INTERVAL_S: '0',
 };
 
 /**

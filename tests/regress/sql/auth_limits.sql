@@ -68,6 +68,15 @@ SELECT bucket FROM auth.rate_limits WHERE bucket LIKE 'sign_in:%' ORDER BY 1;
 SELECT outcome(from_ip('192.0.2.13', $$auth.oauth_failed('corp', 'bad_id_token', '{"rate_limit_sign_in": 2}')$$)) AS bad_token_one;
 SELECT outcome(from_ip('192.0.2.13', $$auth.oauth_failed('corp', 'bad_id_token', '{"rate_limit_sign_in": 2}')$$)) AS bad_token_two;
 SELECT try_('192.0.2.13', 'lim@limits.test', :'pw', :'rl') ~ '^over_request_rate_limit' AS then_sign_in_refused;
+-- Texts: one per number per sms_min_interval_s, whether or not the number
+-- has an account (create_user false: no account is made for the second);
+-- another number from the same client is not held back.
+\set sm '{"sms_min_interval_s": 60}'
+SELECT outcome(from_ip('192.0.2.14', format('auth.send_sms_otp(%L, true, %L, %L)', '+15550001111', '{}', :'sm'))) AS text_one;
+SELECT outcome(from_ip('192.0.2.14', format('auth.send_sms_otp(%L, true, %L, %L)', '+1 555 000 1111', '{}', :'sm'))) ~ '^over_sms_send_rate_limit after (59|60)$' AS same_number_waits;
+SELECT outcome(from_ip('192.0.2.14', format('auth.send_sms_otp(%L, false, %L, %L)', '+15550002222', '{}', :'sm'))) AS unknown_one;
+SELECT outcome(from_ip('192.0.2.15', format('auth.send_sms_otp(%L, false, %L, %L)', '+15550002222', '{}', :'sm'))) ~ '^over_sms_send_rate_limit' AS unknown_waits_too;
+SELECT outcome(from_ip('192.0.2.14', format('auth.send_sms_otp(%L, true, %L, %L)', '+15550003333', '{}', :'sm'))) AS other_number;
 -- SQL without a request context is not limited.
 SELECT outcome(auth.sign_in_password('lim@limits.test', :'pw', '{"rate_limit_sign_in": 1, "backoff_failures": 1}')) AS psql
   FROM generate_series(1, 3);
