@@ -35,10 +35,15 @@ struct KilnOutboxSender {
     atomic_bool stop;
 };
 
-static void sleep_ms(int ms)
+/* Sleeps ms, in steps of at most 100 ms, until s is asked to stop. */
+static void pause_ms(KilnOutboxSender *s, int ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    while (ms > 0 && !atomic_load(&s->stop)) {
+        int step = ms < 100 ? ms : 100;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
 }
 
 /* A warning "<name>: what" with err's message as its reason. */
@@ -160,7 +165,7 @@ static void *sender_thread(void *arg)
                 if (!warned)
                     warn(s->box, "database unavailable, retrying", &err);
                 warned = true;
-                sleep_ms(OUTBOX_RECONNECT_MS);
+                pause_ms(s, OUTBOX_RECONNECT_MS);
                 continue;
             }
             warned = false;
@@ -174,7 +179,7 @@ static void *sender_thread(void *arg)
         if (broken || n < 0) {
             pool_conn_close(conn);
             conn = NULL;
-            sleep_ms(OUTBOX_RECONNECT_MS);
+            pause_ms(s, OUTBOX_RECONNECT_MS);
             continue;
         }
         if (n > 0)
@@ -208,6 +213,12 @@ KilnOutboxSender *outbox_sender_start(const KilnOutbox *box, const char *conninf
         return NULL;
     }
     return s;
+}
+
+void outbox_sender_request_stop(KilnOutboxSender *s)
+{
+    if (s)
+        atomic_store(&s->stop, true);
 }
 
 void outbox_sender_stop(KilnOutboxSender *s)

@@ -52,6 +52,11 @@ typedef struct KilnOutboxSender KilnOutboxSender;
 KilnOutboxSender *outbox_sender_start(const KilnOutbox *box, const char *conninfo,
                                       int connect_timeout_s);
 
+/* Asks the sender to stop without waiting for it, so that several senders
+ * (and the daemon's drain) wind down at once; it is idle within a second.
+ * NULL is a no-op. */
+void outbox_sender_request_stop(KilnOutboxSender *s);
+
 /* Stops the sender: it finishes the message it is delivering (bounded by
  * the delivery's own timeout), releases its claim on the rest of the batch
  * and exits; joined here. NULL is a no-op. */

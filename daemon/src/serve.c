@@ -150,6 +150,9 @@ int serve_run(KilnConfig *cfg, const KilnConfigLayer *base, const KilnConfigLaye
     }
 
     atomic_store(&srv.stopping, true);
+    /* The senders wind down while the requests drain (joined below). */
+    outbox_sender_request_stop(mailer);
+    outbox_sender_request_stop(texter);
     http_quiesce(&srv);
     KilnConfig *now = config_current();
     int timeout_ms = now->shutdown_timeout_s * 1000;
