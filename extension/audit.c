@@ -511,6 +511,127 @@ static void pk_from_row(JsonbValue *pk, AuditRel *r, const JsonbValue *row)
     pk->val.object.pairs = pairs;
 }
 
+/*
+ * flat_jsonb: the jsonb datum of an object whose values are all scalars
+ * (what a row's columns give unless one is json or jsonb), written straight
+ * in the on-disk format: the same bytes JsonbValueToJsonb makes of obj (its
+ * pairs already in key order, see AuditRel.order) for a fraction of the work.
+ * Layout: varlena header, container header (pair count | JB_FOBJECT), one
+ * JEntry per key then per value, the keys' bytes, the values' bytes; a
+ * numeric starts 4-byte aligned from the datum's start, its zero padding
+ * counted in its length; every JB_OFFSET_STRIDE'th JEntry holds the end
+ * offset instead of the length. NULL when obj has a non-scalar value or
+ * would exceed FLAT_JSONB_MAX bytes: the caller converts it the general way.
+ */
+#define FLAT_JSONB_MAX (64 * 1024)
+
+static Jsonb *flat_jsonb(const JsonbValue *obj)
+{
+    int n;
+    Size size;
+    uint32 total = 0;
+    char *buf, *p;
+    JEntry *je;
+    int i;
+
+    if (obj->type != jbvObject || obj->val.object.nPairs > FLAT_JSONB_MAX / 8)
+        return NULL;
+    n = obj->val.object.nPairs;
+    size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * (Size)n;
+    for (i = 0; i < n; i++)
+        size += obj->val.object.pairs[i].key.val.string.len;
+    for (i = 0; i < n && size <= FLAT_JSONB_MAX; i++) {
+        const JsonbValue *v = &obj->val.object.pairs[i].value;
+
+        switch (v->type) {
+        case jbvNull:
+        case jbvBool:
+            break;
+        case jbvString:
+            size += v->val.string.len;
+            break;
+        case jbvNumeric:
+            size = INTALIGN(size) + VARSIZE_ANY(v->val.numeric);
+            break;
+        default:
+            return NULL;
+        }
+    }
+    if (size > FLAT_JSONB_MAX)
+        return NULL;
+
+    buf = palloc(size);
+    SET_VARSIZE(buf, size);
+    p = buf + VARHDRSZ;
+    *(uint32 *)p = (uint32)n | JB_FOBJECT;
+    p += sizeof(uint32);
+    je = (JEntry *)p;
+    p += sizeof(JEntry) * 2 * n;
+    for (i = 0; i < n; i++) {
+        const JsonbValue *k = &obj->val.object.pairs[i].key;
+        JEntry meta = (JEntry)k->val.string.len;
+
+        memcpy(p, k->val.string.val, k->val.string.len);
+        p += k->val.string.len;
+        total += meta;
+        if (i % JB_OFFSET_STRIDE == 0)
+            meta = JENTRY_ISSTRING | total | JENTRY_HAS_OFF;
+        je[i] = meta;
+    }
+    for (i = 0; i < n; i++) {
+        const JsonbValue *v = &obj->val.object.pairs[i].value;
+        JEntry meta;
+        uint32 len = 0;
+
+        switch (v->type) {
+        case jbvNull:
+            meta = JENTRY_ISNULL;
+            break;
+        case jbvBool:
+            meta = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+            break;
+        case jbvString:
+            len = v->val.string.len;
+            memcpy(p, v->val.string.val, len);
+            p += len;
+            meta = JENTRY_ISSTRING;
+            break;
+        default: { /* jbvNumeric, checked above */
+            int pad = INTALIGN(p - buf) - (p - buf);
+            uint32 numlen = VARSIZE_ANY(v->val.numeric);
+
+            memset(p, 0, pad);
+            memcpy(p + pad, v->val.numeric, numlen);
+            p += pad + numlen;
+            len = pad + numlen;
+            meta = JENTRY_ISNUMERIC;
+            break;
+        }
+        }
+        total += len;
+        meta |= ((i + n) % JB_OFFSET_STRIDE == 0) ? (total | JENTRY_HAS_OFF) : len;
+        je[n + i] = meta;
+    }
+    Assert((Size)(p - buf) == size);
+#ifdef AUDIT_CHECK_JSONB
+    {
+        Jsonb *ref = JsonbValueToJsonb((JsonbValue *)obj);
+
+        if (VARSIZE(ref) != size || memcmp(ref, buf, size) != 0)
+            elog(ERROR, "flat_jsonb differs from JsonbValueToJsonb");
+    }
+#endif
+    return (Jsonb *)buf;
+}
+
+/* object_jsonb: obj as a jsonb datum, the flat way when it can. */
+static Datum object_jsonb(JsonbValue *obj)
+{
+    Jsonb *jb = flat_jsonb(obj);
+
+    return JsonbPGetDatum(jb != NULL ? jb : JsonbValueToJsonb(obj));
+}
+
 /* ------------------------------------------------------------ capture */
 
 /*
@@ -665,7 +786,7 @@ static void batch_flush(AuditBatch *bt)
             arr.val.array.rawScalar = false;
             values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(&arr));
         } else
-            values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(&bt->elems[i][0]));
+            values[cols[i]] = object_jsonb(&bt->elems[i][0]);
         nulls[cols[i]] = false;
     }
     audit_writer_append(bt->w, values, nulls);
@@ -1039,7 +1160,7 @@ static Datum jsonb_pair(char *key, char *value)
     obj.type = jbvObject;
     obj.val.object.nPairs = 1;
     obj.val.object.pairs = &pair;
-    return JsonbPGetDatum(JsonbValueToJsonb(&obj));
+    return object_jsonb(&obj);
 }
 
 void audit_note_detached(Oid relid)

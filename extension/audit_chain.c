@@ -288,29 +288,51 @@ static void hash_flush(void)
     hash_buf_used = 0;
 }
 
-static void hash_bytes(const void *data, uint32 len)
+/* hash_bytes_slow: hash_bytes when data does not fit in what is left of the buffer. */
+static void hash_bytes_slow(const void *data, uint32 len)
 {
-    if (len > HASH_BUF_LEN - hash_buf_used) {
-        hash_flush();
-        if (len > HASH_BUF_LEN) {
-            if (EVP_DigestUpdate(hash_ctx, data, len) != 1)
-                hash_fail();
-            return;
-        }
+    hash_flush();
+    if (len > HASH_BUF_LEN) {
+        if (EVP_DigestUpdate(hash_ctx, data, len) != 1)
+            hash_fail();
+        return;
+    }
+    memcpy(hash_buf, data, len);
+    hash_buf_used = len;
+}
+
+static inline void hash_bytes(const void *data, uint32 len)
+{
+    if (unlikely(len > HASH_BUF_LEN - hash_buf_used)) {
+        hash_bytes_slow(data, len);
+        return;
     }
     memcpy(hash_buf + hash_buf_used, data, len);
     hash_buf_used += len;
 }
 
-static void hash_field(const void *data, uint32 len)
+/* A value: 0x01, its length as 4 bytes big-endian, its bytes. */
+static inline void hash_field(const void *data, uint32 len)
 {
-    uint8 hdr[5];
     uint32 be = pg_hton32(len);
 
-    hdr[0] = 1;
-    memcpy(hdr + 1, &be, 4);
-    hash_bytes(hdr, 5);
-    hash_bytes(data, len);
+    if (likely((int64)len + 5 <= HASH_BUF_LEN - hash_buf_used)) {
+        uint8 *p = hash_buf + hash_buf_used;
+
+        p[0] = 1;
+        memcpy(p + 1, &be, 4);
+        memcpy(p + 5, data, len);
+        hash_buf_used += 5 + len;
+        return;
+    }
+    {
+        uint8 hdr[5];
+
+        hdr[0] = 1;
+        memcpy(hdr + 1, &be, 4);
+        hash_bytes(hdr, 5);
+        hash_bytes(data, len);
+    }
 }
 
 /*

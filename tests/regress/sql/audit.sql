@@ -290,6 +290,21 @@ SELECT l.op, l.db_user, l.actor_role, l.actor_user, l.tenant_id, l.session_id, l
  WHERE l.table_name = 'notes'
  ORDER BY l.seq;
 
+-- A wide row: objects of more than 32 keys (every 32nd entry of a jsonb
+-- container holds an offset, not a length), numerics after odd-length
+-- strings (aligned with padding), multibyte text, booleans and nulls; the
+-- re-parse below checks that the stored bytes are canonical.
+SELECT format('CREATE TABLE public.wide (id int PRIMARY KEY, %s)',
+              string_agg(format('c%s %s', g, (ARRAY['numeric', 'text', 'bool', 'int8'])[g % 4 + 1]), ', ' ORDER BY g))
+  FROM generate_series(1, 40) g \gexec
+SELECT kiln.enable_audit('public.wide');
+SELECT format('INSERT INTO public.wide VALUES (1, %s)',
+              string_agg((ARRAY[(g * 1.25)::text, quote_literal(repeat('é', g % 5)), CASE WHEN g % 3 = 0 THEN 'NULL' ELSE 'true' END, (g * 100003)::text])[g % 4 + 1], ', ' ORDER BY g))
+  FROM generate_series(1, 40) g \gexec
+UPDATE public.wide SET c4 = -7.5, c5 = 'x', c8 = NULL, c37 = 1e20;
+SELECT op, (SELECT count(*) FROM jsonb_object_keys(new)) AS new_keys, new->>'c4' AS c4, new->>'c37' AS c37, old->>'c5' AS old_c5
+  FROM kiln.audit_log WHERE table_name = 'wide' ORDER BY seq;
+
 -- Every change of this file, in one intact chain per session.
 SELECT * FROM kiln.audit_verify();
 
@@ -344,5 +359,5 @@ COMMIT;
 DROP INDEX kiln.audit_log_expr;
 
 DROP VIEW public.v_accounts;
-DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes;
+DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes, public.wide;
 DROP ROLE audit_app, audit_owner;
