@@ -512,35 +512,36 @@ static void pk_from_row(JsonbValue *pk, AuditRel *r, const JsonbValue *row)
 }
 
 /*
- * flat_jsonb: the jsonb datum of an object whose values are all scalars
- * (what a row's columns give unless one is json or jsonb), written straight
- * in the on-disk format: the same bytes JsonbValueToJsonb makes of obj (its
- * pairs already in key order, see AuditRel.order) for a fraction of the work.
- * Layout: varlena header, container header (pair count | JB_FOBJECT), one
- * JEntry per key then per value, the keys' bytes, the values' bytes; a
- * numeric starts 4-byte aligned from the datum's start, its zero padding
- * counted in its length; every JB_OFFSET_STRIDE'th JEntry holds the end
- * offset instead of the length. NULL when obj has a non-scalar value or
- * would exceed FLAT_JSONB_MAX bytes: the caller converts it the general way.
+ * Flat jsonb: objects whose values are all scalars (what a row's columns
+ * give unless one is json or jsonb), and arrays of such objects (statement
+ * batches), written straight in jsonb's on-disk format: the same bytes
+ * JsonbValueToJsonb makes of the same value (the pairs already in key
+ * order, see AuditRel.order) for a fraction of its work.
+ *
+ * A container is its header (count | JB_FOBJECT or JB_FARRAY), one JEntry
+ * per child (an object's keys first, then its values), then the children's
+ * bytes. A nested container and a numeric start 4-byte aligned, counted
+ * from the start of the datum (varlena header included); their zero
+ * padding counts in their length. Every JB_OFFSET_STRIDE'th JEntry holds
+ * the end offset of its child instead of the length.
+ *
+ * flat_object_end gives where an object written at pos ends (-1: not flat,
+ * or past FLAT_JSONB_MAX), flat_object_write writes it there; both include
+ * the object's leading padding.
  */
-#define FLAT_JSONB_MAX (64 * 1024)
+#define FLAT_JSONB_MAX ((Size)64 * 1024 * 1024) /* well below JENTRY_OFFLENMASK */
 
-static Jsonb *flat_jsonb(const JsonbValue *obj)
+static int64 flat_object_end(const JsonbValue *obj, Size pos)
 {
-    int n;
-    Size size;
-    uint32 total = 0;
-    char *buf, *p;
-    JEntry *je;
-    int i;
+    int n, i;
 
-    if (obj->type != jbvObject || obj->val.object.nPairs > FLAT_JSONB_MAX / 8)
-        return NULL;
+    if (obj->type != jbvObject || obj->val.object.nPairs > (int)(FLAT_JSONB_MAX / 8))
+        return -1;
     n = obj->val.object.nPairs;
-    size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * (Size)n;
+    pos = INTALIGN(pos) + sizeof(uint32) + sizeof(JEntry) * 2 * (Size)n;
     for (i = 0; i < n; i++)
-        size += obj->val.object.pairs[i].key.val.string.len;
-    for (i = 0; i < n && size <= FLAT_JSONB_MAX; i++) {
+        pos += obj->val.object.pairs[i].key.val.string.len;
+    for (i = 0; i < n && pos <= FLAT_JSONB_MAX; i++) {
         const JsonbValue *v = &obj->val.object.pairs[i].value;
 
         switch (v->type) {
@@ -548,35 +549,47 @@ static Jsonb *flat_jsonb(const JsonbValue *obj)
         case jbvBool:
             break;
         case jbvString:
-            size += v->val.string.len;
+            pos += v->val.string.len;
             break;
         case jbvNumeric:
-            size = INTALIGN(size) + VARSIZE_ANY(v->val.numeric);
+            pos = INTALIGN(pos) + VARSIZE_ANY(v->val.numeric);
             break;
         default:
-            return NULL;
+            return -1;
         }
     }
-    if (size > FLAT_JSONB_MAX)
-        return NULL;
+    return pos <= FLAT_JSONB_MAX ? (int64)pos : -1;
+}
 
-    buf = palloc(size);
-    SET_VARSIZE(buf, size);
-    p = buf + VARHDRSZ;
-    *(uint32 *)p = (uint32)n | JB_FOBJECT;
-    p += sizeof(uint32);
-    je = (JEntry *)p;
-    p += sizeof(JEntry) * 2 * n;
+/* Zero padding up to the next 4-byte boundary of buf + pos; returns its length. */
+static int flat_pad(char *buf, Size pos)
+{
+    int pad = INTALIGN(pos) - pos;
+
+    memset(buf + pos, 0, pad);
+    return pad;
+}
+
+static Size flat_object_write(const JsonbValue *obj, char *buf, Size pos)
+{
+    int n = obj->val.object.nPairs;
+    uint32 total = 0;
+    JEntry *je;
+    int i;
+
+    pos += flat_pad(buf, pos);
+    *(uint32 *)(buf + pos) = (uint32)n | JB_FOBJECT;
+    pos += sizeof(uint32);
+    je = (JEntry *)(buf + pos);
+    pos += sizeof(JEntry) * 2 * n;
     for (i = 0; i < n; i++) {
         const JsonbValue *k = &obj->val.object.pairs[i].key;
-        JEntry meta = (JEntry)k->val.string.len;
+        uint32 len = k->val.string.len;
 
-        memcpy(p, k->val.string.val, k->val.string.len);
-        p += k->val.string.len;
-        total += meta;
-        if (i % JB_OFFSET_STRIDE == 0)
-            meta = JENTRY_ISSTRING | total | JENTRY_HAS_OFF;
-        je[i] = meta;
+        memcpy(buf + pos, k->val.string.val, len);
+        pos += len;
+        total += len;
+        je[i] = i % JB_OFFSET_STRIDE == 0 ? (JENTRY_ISSTRING | total | JENTRY_HAS_OFF) : len;
     }
     for (i = 0; i < n; i++) {
         const JsonbValue *v = &obj->val.object.pairs[i].value;
@@ -592,30 +605,82 @@ static Jsonb *flat_jsonb(const JsonbValue *obj)
             break;
         case jbvString:
             len = v->val.string.len;
-            memcpy(p, v->val.string.val, len);
-            p += len;
+            memcpy(buf + pos, v->val.string.val, len);
             meta = JENTRY_ISSTRING;
             break;
-        default: { /* jbvNumeric, checked above */
-            int pad = INTALIGN(p - buf) - (p - buf);
+        default: { /* jbvNumeric: flat_object_end accepted nothing else */
+            int pad = flat_pad(buf, pos);
             uint32 numlen = VARSIZE_ANY(v->val.numeric);
 
-            memset(p, 0, pad);
-            memcpy(p + pad, v->val.numeric, numlen);
-            p += pad + numlen;
+            memcpy(buf + pos + pad, v->val.numeric, numlen);
             len = pad + numlen;
             meta = JENTRY_ISNUMERIC;
             break;
         }
         }
+        pos += len;
         total += len;
-        meta |= ((i + n) % JB_OFFSET_STRIDE == 0) ? (total | JENTRY_HAS_OFF) : len;
+        meta |= (i + n) % JB_OFFSET_STRIDE == 0 ? (total | JENTRY_HAS_OFF) : len;
         je[n + i] = meta;
     }
-    Assert((Size)(p - buf) == size);
+    return pos;
+}
+
+/*
+ * flat_jsonb: v (an object, or an array of objects) as jsonb written the
+ * flat way; NULL when it has a value that is not flat or is too large: the
+ * caller then converts it the general way.
+ */
+static Jsonb *flat_jsonb(const JsonbValue *v)
+{
+    Size size;
+    char *buf;
+
+    if (v->type == jbvObject) {
+        int64 end = flat_object_end(v, VARHDRSZ);
+
+        if (end < 0)
+            return NULL;
+        size = (Size)end;
+        buf = palloc(size);
+        if (flat_object_write(v, buf, VARHDRSZ) != size)
+            elog(ERROR, "flat jsonb: size mismatch");
+    } else if (v->type == jbvArray && !v->val.array.rawScalar &&
+               v->val.array.nElems <= (int)(FLAT_JSONB_MAX / 8)) {
+        int n = v->val.array.nElems;
+        Size pos = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * (Size)n;
+        uint32 total = 0;
+        JEntry *je;
+        int i;
+
+        for (i = 0; i < n; i++) {
+            int64 end = flat_object_end(&v->val.array.elems[i], pos);
+
+            if (end < 0)
+                return NULL;
+            pos = (Size)end;
+        }
+        size = pos;
+        buf = palloc(size);
+        *(uint32 *)(buf + VARHDRSZ) = (uint32)n | JB_FARRAY;
+        je = (JEntry *)(buf + VARHDRSZ + sizeof(uint32));
+        pos = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * (Size)n;
+        for (i = 0; i < n; i++) {
+            Size end = flat_object_write(&v->val.array.elems[i], buf, pos);
+            uint32 len = end - pos;
+
+            total += len;
+            je[i] = JENTRY_ISCONTAINER | (i % JB_OFFSET_STRIDE == 0 ? (total | JENTRY_HAS_OFF) : len);
+            pos = end;
+        }
+        if (pos != size)
+            elog(ERROR, "flat jsonb: size mismatch");
+    } else
+        return NULL;
+    SET_VARSIZE(buf, size);
 #ifdef AUDIT_CHECK_JSONB
     {
-        Jsonb *ref = JsonbValueToJsonb((JsonbValue *)obj);
+        Jsonb *ref = JsonbValueToJsonb((JsonbValue *)v);
 
         if (VARSIZE(ref) != size || memcmp(ref, buf, size) != 0)
             elog(ERROR, "flat_jsonb differs from JsonbValueToJsonb");
@@ -624,12 +689,12 @@ static Jsonb *flat_jsonb(const JsonbValue *obj)
     return (Jsonb *)buf;
 }
 
-/* object_jsonb: obj as a jsonb datum, the flat way when it can. */
-static Datum object_jsonb(JsonbValue *obj)
+/* value_jsonb: v as a jsonb datum, the flat way when it can. */
+static Datum value_jsonb(JsonbValue *v)
 {
-    Jsonb *jb = flat_jsonb(obj);
+    Jsonb *jb = flat_jsonb(v);
 
-    return JsonbPGetDatum(jb != NULL ? jb : JsonbValueToJsonb(obj));
+    return JsonbPGetDatum(jb != NULL ? jb : JsonbValueToJsonb(v));
 }
 
 /* ------------------------------------------------------------ capture */
@@ -784,9 +849,9 @@ static void batch_flush(AuditBatch *bt)
             arr.val.array.nElems = bt->n;
             arr.val.array.elems = bt->elems[i];
             arr.val.array.rawScalar = false;
-            values[cols[i]] = JsonbPGetDatum(JsonbValueToJsonb(&arr));
+            values[cols[i]] = value_jsonb(&arr);
         } else
-            values[cols[i]] = object_jsonb(&bt->elems[i][0]);
+            values[cols[i]] = value_jsonb(&bt->elems[i][0]);
         nulls[cols[i]] = false;
     }
     audit_writer_append(bt->w, values, nulls);
@@ -1160,7 +1225,7 @@ static Datum jsonb_pair(char *key, char *value)
     obj.type = jbvObject;
     obj.val.object.nPairs = 1;
     obj.val.object.pairs = &pair;
-    return object_jsonb(&obj);
+    return value_jsonb(&obj);
 }
 
 void audit_note_detached(Oid relid)
