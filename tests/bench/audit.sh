@@ -15,6 +15,10 @@
 #   2. the same with -c 8                                     target >= 0.8
 #   (info) the same -c 2 runs with the PL/pgSQL trigger below on the three
 #      tables instead: the reference the target was set against (0.73)
+#   (info) and with the two floors of tests/bench/audit_floor.c instead: an
+#      empty C AFTER ROW trigger, and one inserting a constant row of the
+#      log's shape per change (what any row-per-change audit trigger costs
+#      before it reads a value or hashes a byte)
 #   3. INSERT of 100k rows into an audited table (statement mode) vs the
 #      same table unaudited: time ratio                       target <= 1.5
 #   4. the same 100k rows: a PL/pgSQL jsonb audit trigger writing the same
@@ -74,6 +78,16 @@ else
   "$cluster" install "$root"
 fi
 bindir=$("$cluster" bindir "$root")
+# The reference triggers of audit_floor.c, built with PGXS into the
+# cluster's copy of the server (never installed anywhere else).
+floor_dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-floor.XXXXXX")
+cp "$top/tests/bench/audit_floor.c" "$floor_dir/"
+printf 'MODULES = audit_floor\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n' >"$floor_dir/Makefile"
+make -s -C "$floor_dir" PG_CONFIG="$PG_CONFIG" >"$floor_dir/build.log" 2>&1 \
+  || { cat "$floor_dir/build.log" >&2; die "could not build tests/bench/audit_floor.c"; }
+floor_lib=$root/install$($PG_CONFIG --pkglibdir)
+cp "$floor_dir/audit_floor.so" "$floor_lib/" && chmod a+r "$floor_lib/audit_floor.so"
+rm -rf "$floor_dir"
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for _ in 1 2 3 4 5; do
   port=$(( 20000 + RANDOM % 40000 ))
@@ -121,6 +135,12 @@ END
 $$;
 CREATE TRIGGER plpgsql_audit AFTER INSERT OR UPDATE OR DELETE ON bulk_plpgsql
   FOR EACH ROW EXECUTE FUNCTION plpgsql_audit();
+
+-- The floors (audit_floor.c): an empty C trigger, and one that inserts a
+-- constant row of kiln.audit_log's shape into floor_log per change.
+CREATE FUNCTION bench_floor_empty() RETURNS trigger LANGUAGE c AS '$libdir/audit_floor', 'bench_floor_empty';
+CREATE FUNCTION bench_floor_row() RETURNS trigger LANGUAGE c AS '$libdir/audit_floor', 'bench_floor_row';
+CREATE TABLE floor_log (LIKE kiln.audit_log);
 CHECKPOINT;
 SQL
 
@@ -145,11 +165,14 @@ settle() { sleep 0.3; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-audit_pgbench() { # on|off|plpgsql
+audit_pgbench() { # on|off|plpgsql|empty|row
   local t
   for t in pgbench_accounts pgbench_tellers pgbench_branches; do
-    psql_b -c "DROP TRIGGER IF EXISTS plpgsql_audit ON $t" >/dev/null
+    psql_b -c "DROP TRIGGER IF EXISTS plpgsql_audit ON $t" -c "DROP TRIGGER IF EXISTS bench_floor ON $t" >/dev/null
     case $1 in
+      empty|row)
+        psql_b -c "SELECT kiln.disable_audit('$t')" >/dev/null
+        psql_b -c "CREATE TRIGGER bench_floor AFTER INSERT OR UPDATE OR DELETE ON $t FOR EACH ROW EXECUTE FUNCTION bench_floor_$1($( [ "$1" = row ] && echo "'floor_log'"))" >/dev/null ;;
       on) psql_b -c "SELECT kiln.enable_audit('$t')" >/dev/null ;;
       off) psql_b -c "SELECT kiln.disable_audit('$t')" >/dev/null ;;
       plpgsql)
@@ -227,13 +250,15 @@ tpcb() {
   done
 }
 
-note "TPC-B -c 2 ($((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs: unaudited, kiln_audit, PL/pgSQL trigger)"
+note "TPC-B -c 2 ($((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs: unaudited, kiln_audit, PL/pgSQL trigger, the two floors)"
 while read -r side a b c d e f g h i j; do
   case $side in
     on) tp2=$a ta2=$b cp2=$c ca2=$d w2=$e w2lo=$f w2hi=$g c2=$h c2lo=$i c2hi=$j ;;
     plpgsql) gp2=$b gc2=$d gw2=$e gw2lo=$f gw2hi=$g gcr2=$h gcr2lo=$i gcr2hi=$j ;;
+    empty) ep2=$b ec2=$d ew2=$e ew2lo=$f ew2hi=$g ecr2=$h ecr2lo=$i ecr2hi=$j ;;
+    row) rp2=$b rc2=$d rw2=$e rw2lo=$f rw2hi=$g rcr2=$h rcr2lo=$i rcr2hi=$j ;;
   esac
-done < <(tpcb 2 on plpgsql)
+done < <(tpcb 2 on plpgsql empty row)
 note "TPC-B -c 8 ($((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs per side)"
 read -r _ tp8 ta8 cp8 ca8 w8 w8lo w8hi c8 c8lo c8hi < <(tpcb 8 on)
 
@@ -274,6 +299,8 @@ mkdir -p "$(dirname "$BENCH_OUT")"
   echo "| pgbench TPC-B -c 2, 3 tables audited: tps (server CPU µs/txn) | $tp2 ($cp2) | $ta2 ($ca2) | $(cell "$w2" "$w2lo" "$w2hi") | $(cell "$c2" "$c2lo" "$c2hi") | >= 0.9 |"
   echo "| pgbench TPC-B -c 8, 3 tables audited: tps (server CPU µs/txn) | $tp8 ($cp8) | $ta8 ($ca8) | $(cell "$w8" "$w8lo" "$w8hi") | $(cell "$c8" "$c8lo" "$c8hi") | >= 0.8 |"
   echo "| (reference) pgbench TPC-B -c 2, the PL/pgSQL jsonb trigger on the 3 tables: tps (server CPU µs/txn) | $tp2 ($cp2) | $gp2 ($gc2) | $(cell "$gw2" "$gw2lo" "$gw2hi") | $(cell "$gcr2" "$gcr2lo" "$gcr2hi") | info (0.73 where the target was set) |"
+  echo "| (floor) same runs, an empty C AFTER ROW trigger on the 3 tables: tps (server CPU µs/txn) | $tp2 ($cp2) | $ep2 ($ec2) | $(cell "$ew2" "$ew2lo" "$ew2hi") | $(cell "$ecr2" "$ecr2lo" "$ecr2hi") | info |"
+  echo "| (floor) same runs, a C trigger inserting a constant log row per change: tps (server CPU µs/txn) | $tp2 ($cp2) | $rp2 ($rc2) | $(cell "$rw2" "$rw2lo" "$rw2hi") | $(cell "$rcr2" "$rcr2lo" "$rcr2hi") | info |"
   echo "| INSERT $BENCH_ROWS rows, statement capture vs unaudited: ms (server CPU ms); ratio = time | $mp ($cmp) | $mk ($cmk) | $(cell "$wk" "$wklo" "$wkhi") | $(cell "$ck" "$cklo" "$ckhi") | <= 1.5 |"
   echo "| INSERT $BENCH_ROWS rows, PL/pgSQL jsonb trigger vs statement capture: ms (server CPU ms); ratio = speed-up | $mg ($cmg) | $mk ($cmk) | $(cell "$wg" "$wglo" "$wghi") | $(cell "$cg" "$cglo" "$cghi") | >= 3 |"
   echo "| INSERT $BENCH_ROWS rows, row capture (info): ms (server CPU ms); ratio = time vs unaudited | $mp ($cmp) | $mr ($cmr) | $(cell "$wr" "$wrlo" "$wrhi") | $(cell "$cr" "$crlo" "$crhi") | – |"
@@ -292,6 +319,8 @@ if [ -n "${BENCH_ROWS_OUT:-}" ]; then
     echo "| Audit: pgbench TPC-B -c 2, 3 tables audited vs none (server-CPU ratio; wall $(cell "$w2" "$w2lo" "$w2hi"); target >= 0.9) | $(f2 "$ta2") tps, $ca2 µs CPU/txn | $(f2 "$tp2") tps, $cp2 µs CPU/txn | $(f2 "$c2") | $c2lo–$c2hi |"
     echo "| Audit: pgbench TPC-B -c 8, 3 tables audited vs none (server-CPU ratio; wall $(cell "$w8" "$w8lo" "$w8hi"); target >= 0.8) | $(f2 "$ta8") tps, $ca8 µs CPU/txn | $(f2 "$tp8") tps, $cp8 µs CPU/txn | $(f2 "$c8") | $c8lo–$c8hi |"
     echo "| Audit (reference): same -c 2 runs, a PL/pgSQL jsonb trigger instead (server-CPU ratio; wall $(cell "$gw2" "$gw2lo" "$gw2hi"); 0.73 where the target was set) | $(f2 "$gp2") tps, $gc2 µs CPU/txn | $(f2 "$tp2") tps, $cp2 µs CPU/txn | $(f2 "$gcr2") | $gcr2lo–$gcr2hi |"
+    echo "| Audit (floor): same -c 2 runs, an empty C AFTER ROW trigger instead (server-CPU ratio; wall $(cell "$ew2" "$ew2lo" "$ew2hi")) | $(f2 "$ep2") tps, $ec2 µs CPU/txn | $(f2 "$tp2") tps, $cp2 µs CPU/txn | $(f2 "$ecr2") | $ecr2lo–$ecr2hi |"
+    echo "| Audit (floor): same -c 2 runs, a C trigger inserting a constant log row per change (server-CPU ratio; wall $(cell "$rw2" "$rw2lo" "$rw2hi")) | $(f2 "$rp2") tps, $rc2 µs CPU/txn | $(f2 "$tp2") tps, $cp2 µs CPU/txn | $(f2 "$rcr2") | $rcr2lo–$rcr2hi |"
     echo "| Audit: INSERT $BENCH_ROWS rows, statement capture vs unaudited (server-CPU time ratio; wall $(cell "$wk" "$wklo" "$wkhi"); target <= 1.5) | $mk ms, $cmk ms CPU | $mp ms, $cmp ms CPU | $(f2 "$ck") | $cklo–$ckhi |"
     echo "| Audit: same INSERT, PL/pgSQL jsonb trigger vs statement capture (server-CPU speed-up; wall $(cell "$wg" "$wglo" "$wghi"); target >= 3) | $mk ms, $cmk ms CPU | $mg ms, $cmg ms CPU | $(f2 "$cg") | $cglo–$cghi |"
     echo "| Audit: same INSERT, row capture vs unaudited (info; server-CPU time ratio; wall $(cell "$wr" "$wrlo" "$wrhi")) | $mr ms, $cmr ms CPU | $mp ms, $cmp ms CPU | $(f2 "$cr") | $crlo–$crhi |"
