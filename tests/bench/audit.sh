@@ -24,10 +24,12 @@
 #   4. the same 100k rows: a PL/pgSQL jsonb audit trigger writing the same
 #      columns (the anchor, defined below) vs kiln's statement-level
 #      capture: speed-up                                      target >= 3
-#      (row-mode kiln capture of the same insert is reported as info)
-# Each figure has two ratios: wall (tps or elapsed time) and server CPU
-# (CPU time of the cluster's processes per transaction or per insert, read
-# from /proc): on a shared machine the second is the stable one.
+#      (row-mode kiln capture of the same insert is reported as info;
+#      2 x BENCH_RUNS + 1 rounds, the four tables' order rotating)
+# Each figure has two ratios: wall (tps or elapsed time: the rate the
+# targets speak of) and server CPU (CPU time of the cluster's processes per
+# transaction or per insert, read from /proc: leaves out pgbench's share of
+# the machine, so it is the stricter of the two).
 #
 # Environment (defaults in brackets):
 #   BENCH_RUNS      runs per side [5]
@@ -262,10 +264,10 @@ done < <(tpcb 2 on plpgsql empty row)
 note "TPC-B -c 8 ($((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs per side)"
 read -r _ tp8 ta8 cp8 ca8 w8 w8lo w8hi c8 c8lo c8hi < <(tpcb 8 on)
 
-note "bulk insert of $BENCH_ROWS rows ($BENCH_RUNS runs per table)"
+note "bulk insert of $BENCH_ROWS rows ($((2 * BENCH_RUNS + 1)) rounds of the four tables)"
 bp=() bk=() br=() bg=() cbp=() cbk=() cbr=() cbg=()
 tables=(bulk_plain bulk_kiln bulk_plpgsql bulk_kiln_row)
-for i in $(seq "$BENCH_RUNS"); do
+for i in $(seq $((2 * BENCH_RUNS + 1))); do
   # rotate the order, so that no table always runs first
   for j in 0 1 2 3; do
     t=${tables[$(( (i + j) % 4 ))]}
@@ -306,7 +308,7 @@ mkdir -p "$(dirname "$BENCH_OUT")"
   echo "| INSERT $BENCH_ROWS rows, row capture (info): ms (server CPU ms); ratio = time vs unaudited | $mp ($cmp) | $mr ($cmr) | $(cell "$wr" "$wrlo" "$wrhi") | $(cell "$cr" "$crlo" "$crhi") | – |"
   echo
   echo "Ratios: median of the per-pair ratios (each pair ran back to back), min–max in brackets;" \
-       "values: medians; pgbench: $((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs, scale $BENCH_SCALE, $(nproc) cores; bulk inserts: $BENCH_RUNS rounds;" \
+       "values: medians; pgbench: $((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs, scale $BENCH_SCALE, $(nproc) cores; bulk inserts: $((2 * BENCH_RUNS + 1)) rounds;" \
        "kiln.audit_verify() problems after the runs: $problems."
   echo "Server CPU: CPU time of the cluster's processes during the run (from /proc), which other load" \
        "on the machine barely moves; the CPU ratio is what the wall ratio would be on an otherwise idle, CPU-bound machine."
