@@ -310,8 +310,8 @@ mkdir -p "$(dirname "$BENCH_OUT")"
   echo "Ratios: median of the per-pair ratios (each pair ran back to back), min–max in brackets;" \
        "values: medians; pgbench: $((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs, scale $BENCH_SCALE, $(nproc) cores; bulk inserts: $((2 * BENCH_RUNS + 1)) rounds;" \
        "kiln.audit_verify() problems after the runs: $problems."
-  echo "Server CPU: CPU time of the cluster's processes during the run (from /proc), which other load" \
-       "on the machine barely moves; the CPU ratio is what the wall ratio would be on an otherwise idle, CPU-bound machine."
+  echo "Server CPU: CPU time of the cluster's processes during the run (from /proc); it leaves out" \
+       "the load generator's share of the machine, so it is the stricter ratio. Floors: tests/bench/audit_floor.c."
 } | tee "$BENCH_OUT"
 
 # Rows for the main table of tests/bench/run (| figure | kiln | anchor |
