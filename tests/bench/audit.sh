@@ -86,7 +86,7 @@ floor_dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-floor.XXXXXX")
 cp "$top/tests/bench/audit_floor.c" "$floor_dir/"
 printf 'MODULES = audit_floor\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n' >"$floor_dir/Makefile"
 make -s -C "$floor_dir" PG_CONFIG="$PG_CONFIG" >"$floor_dir/build.log" 2>&1 \
-  || { cat "$floor_dir/build.log" >&2; die "could not build tests/bench/audit_floor.c"; }
+  || { cat "$floor_dir/build.log" >&2; rm -rf "$floor_dir"; die "could not build tests/bench/audit_floor.c"; }
 floor_lib=$root/install$($PG_CONFIG --pkglibdir)
 cp "$floor_dir/audit_floor.so" "$floor_lib/" && chmod a+r "$floor_lib/audit_floor.so"
 rm -rf "$floor_dir"
@@ -224,7 +224,8 @@ pair_stats() {
 f2() { awk -v x="$1" 'BEGIN {printf "%.2f", x}'; }
 
 # tpcb CLIENTS SIDE...: runs 2 x BENCH_RUNS + 1 rounds of one pgbench run per
-# side (off, on, plpgsql; the order rotates every round), then prints for
+# side (off, then the SIDEs of audit_pgbench; the order rotates every
+# round), then prints for
 # each side but off: "side plain-tps side-tps plain-cpu side-cpu" (medians)
 # and the per-round wall ratio (side/plain tps) and CPU ratio (plain/side
 # CPU per transaction), each as "median min max", one line per side.
