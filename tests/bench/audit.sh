@@ -39,6 +39,9 @@
 #   BENCH_OUT       results file [<repo>/build/bench/audit.md]
 #   BENCH_ROWS_OUT  also write the figures as rows of tests/bench/run's
 #                   table to this file (figures.d/40-audit.sh sets it)
+#   BENCH_AUDIT_MODE  instructions: count instructions per TPC-B transaction
+#                   with callgrind instead of timing (below; needs valgrind)
+#   BENCH_INSTR_TXNS  transactions per side in that mode [1000]
 #   KILN_TEST_ROOT  reuse this cluster root (tests/lib/cluster install)
 #   PG_CONFIG       PostgreSQL to use [pg_config on PATH]
 set -euo pipefail
@@ -51,6 +54,7 @@ BENCH_RUNS=${BENCH_RUNS:-5}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_SCALE=${BENCH_SCALE:-10}
 BENCH_ROWS=${BENCH_ROWS:-100000}
+if [ "${BENCH_AUDIT_MODE:-}" = instructions ]; then BENCH_OUT=${BENCH_OUT:-$top/build/bench/audit-instructions.md}; fi
 BENCH_OUT=${BENCH_OUT:-$top/build/bench/audit.md}
 
 die() { echo "bench-audit: $*" >&2; exit 1; }
@@ -252,6 +256,95 @@ tpcb() {
          "$(pair_stats "${C[off]}" "${C[$side]}" 'a / b')"
   done
 }
+
+# BENCH_AUDIT_MODE=instructions: instead of timing anything, count the
+# instructions one backend executes per TPC-B transaction on each side
+# (callgrind, the cluster's postmaster restarted under valgrind; pgbench -c 1
+# runs N and then 2N transactions per side, and the difference of the two
+# backends' totals over N leaves out connecting and warming up). The same
+# every time, so it settles what wall-clock rounds on a shared machine
+# cannot. Note that valgrind runs SHA-256 without the CPU's SHA
+# instructions: kiln's row hashes count about ten times what they cost.
+as_cluster_user() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "${KILN_TEST_USER:-postgres}" -- "$@"; else "$@"; fi
+}
+instr_total() { sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$1" | head -1; }
+# instr_quiet DIR: waits until no backend has written a new file for 2 s
+# (backends under valgrind take their time to exit).
+instr_quiet() {
+  local a b
+  a=$(ls "$1")
+  for _ in $(seq 60); do
+    sleep 2; b=$(ls "$1")
+    [ "$a" = "$b" ] && return
+    a=$b
+  done
+}
+# instr_run DIR N: runs N transactions on one connection; prints the file
+# its backend's counts went to (of the files written since, the largest:
+# the setup's psql backends may still be finishing theirs).
+instr_run() {
+  local before f t best='' max=0
+  instr_quiet "$1"
+  before=$(ls "$1")
+  "$bindir/pgbench" -n -M prepared -c 1 -t "$2" -h 127.0.0.1 -p "$port" -U postgres postgres >/dev/null 2>&1 \
+    || die "pgbench -t $2 failed under valgrind"
+  instr_quiet "$1"
+  for f in $(comm -13 <(echo "$before") <(ls "$1") | grep '^cg\.'); do
+    t=$(instr_total "$1/$f")
+    if [ -n "$t" ] && [ "$t" -gt "$max" ]; then max=$t; best=$1/$f; fi
+  done
+  [ -n "$best" ] || die "no callgrind output for the pgbench backend"
+  echo "$best"
+}
+instr_main() {
+  local n=${BENCH_INSTR_TXNS:-1000} dir side f1 f2 v base=''
+  local -a rows=()
+  command -v valgrind >/dev/null || die "BENCH_AUDIT_MODE=instructions needs valgrind (Debian package valgrind)"
+  [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_INSTR_TXNS must be a positive integer (got '$n')"
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-instr.XXXXXX")
+  chmod 777 "$dir"
+  "$cluster" stop "$root" "$name"
+  as_cluster_user valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
+    "$bindir/postgres" -D "$root/$name/data" -p "$port" -k "$root/$name" \
+    -c listen_addresses=127.0.0.1 -c fsync=off -c autovacuum=off >"$dir/server.log" 2>&1 &
+  for _ in $(seq 120); do "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
+  "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" || die "postgres did not start under valgrind"
+  for side in off empty row on plpgsql; do
+    note "instructions: $side ($n and $((2 * n)) transactions)"
+    audit_pgbench "$side"
+    f1=$(instr_run "$dir" "$n")
+    f2=$(instr_run "$dir" $((2 * n)))
+    v=$(( ($(instr_total "$f2") - $(instr_total "$f1")) / n ))
+    [ -n "$base" ] || base=$v
+    rows+=("$side $v")
+  done
+  audit_pgbench off
+  rm -rf "$dir"
+  mkdir -p "$(dirname "$BENCH_OUT")"
+  {
+    echo "| side (pgbench TPC-B, 3 tables) | instructions per transaction | vs none |"
+    echo "|---|---|---|"
+    for v in "${rows[@]}"; do
+      read -r side f1 <<<"$v"
+      case $side in
+        off) side='no trigger' ;; empty) side='empty C AFTER ROW trigger (floor)' ;;
+        row) side='constant log row per change (floor)' ;; on) side='kiln_audit' ;;
+        plpgsql) side='PL/pgSQL jsonb trigger (reference)' ;;
+      esac
+      echo "| $side | $f1 | $(awk -v a="$f1" -v b="$base" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') |"
+    done
+    echo
+    echo "Backend instructions (callgrind), pgbench -M prepared -c 1, ($((2 * n)) - $n transactions) / $n; scale $BENCH_SCALE." \
+         "valgrind runs SHA-256 without SHA instructions: kiln_audit's hashes count about ten times their cost."
+  } | tee "$BENCH_OUT"
+}
+if [ "${BENCH_AUDIT_MODE:-}" = instructions ]; then
+  instr_main
+  exit 0
+elif [ -n "${BENCH_AUDIT_MODE:-}" ]; then
+  die "BENCH_AUDIT_MODE must be empty or 'instructions' (got '$BENCH_AUDIT_MODE')"
+fi
 
 note "TPC-B -c 2 ($((2 * BENCH_RUNS + 1)) rounds of ${BENCH_SECONDS}s runs: unaudited, kiln_audit, PL/pgSQL trigger, the two floors)"
 while read -r side a b c d e f g h i j; do
