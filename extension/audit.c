@@ -295,7 +295,8 @@ static AuditRel *audit_rel_get(Relation rel)
 /*
  * Values are built as in-memory JsonbValue trees (objects with their pairs
  * already in jsonb key order, see AuditRel.order) and converted once per
- * log row with JsonbValueToJsonb: no per-key sorting, no parse state.
+ * log row: flat ones written straight in the on-disk format (flat_jsonb),
+ * anything nested with JsonbValueToJsonb. No per-key sorting, no parse state.
  */
 
 static void set_string(JsonbValue *v, char *s)

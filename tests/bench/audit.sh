@@ -265,9 +265,6 @@ tpcb() {
 # every time, so it settles what wall-clock rounds on a shared machine
 # cannot. Note that valgrind runs SHA-256 without the CPU's SHA
 # instructions: kiln's row hashes count about ten times what they cost.
-as_cluster_user() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u "${KILN_TEST_USER:-postgres}" -- "$@"; else "$@"; fi
-}
 instr_total() { sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$1" | head -1; }
 # instr_quiet DIR: waits until no backend has written a new file for 2 s
 # (backends under valgrind take their time to exit).
@@ -305,7 +302,7 @@ instr_main() {
   dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-instr.XXXXXX")
   chmod 777 "$dir"
   "$cluster" stop "$root" "$name"
-  as_cluster_user valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
+  "$cluster" run-as valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
     "$bindir/postgres" -D "$root/$name/data" -p "$port" -k "$root/$name" \
     -c listen_addresses=127.0.0.1 -c fsync=off -c autovacuum=off >"$dir/server.log" 2>&1 &
   for _ in $(seq 120); do "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
