@@ -1,8 +1,7 @@
--- kiln_audit 0.1.0: audit trail (placeholder).
+-- kiln_audit 0.1.0: the audit trail, in schema kiln (docs/sql.md, "Audit").
 --
--- Will hold the C audit trigger, the append-only hash-chained audit relation
--- and kiln.audit_verify(), in schema kiln. This version creates no objects;
--- it exists so that the suite's dependency graph (kiln_audit requires kiln)
--- and its upgrade path start at 0.1.0.
+-- The append-only, hash-chained relation kiln.audit_log, the capture trigger
+-- written in C, sealing and kiln.audit_verify(). Requires kiln (the verified
+-- request context the log's actor columns come from).
 
 \echo Use "CREATE EXTENSION kiln_audit" to load this file. \quit

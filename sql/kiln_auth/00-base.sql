@@ -1,4 +1,5 @@
--- kiln_auth 0.1.0: identity skeleton, Supabase-compatible names.
+-- kiln_auth 0.1.0: identity (users, sessions, tokens, MFA, teams and the
+-- auth flows), with Supabase-compatible names.
 --
 -- Creates schema auth (owned by this extension) and the cluster-wide roles
 -- anon, authenticated, service_role, tenant_service and authenticator when
