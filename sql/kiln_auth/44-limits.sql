@@ -331,9 +331,9 @@ BEGIN
   PERFORM auth._audit('mail_not_sent', NULL, left(address, 255), 'user',
                       jsonb_build_object('kind', kind, 'reason', 'no_account_or_nothing_pending',
                                          'fields', pg_catalog.jsonb_typeof(fields)));
-  -- Queued mail wakes the senders (auth._mail_notify); so does this, so that
-  -- the work that follows a commit is alike too.
-  PERFORM pg_notify('kiln_mail', '');
+  -- Queued mail wakes the senders (auth._outbox_notify); so does this, so
+  -- that the work that follows a commit is alike too.
+  PERFORM pg_notify('kiln_outbox', 'email');
 END
 $$;
 

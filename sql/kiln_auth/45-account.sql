@@ -50,8 +50,8 @@ BEGIN
   IF coalesce(u.email, '') = '' OR lower(u.email) = lower(coalesce(new_email, '')) THEN
     RETURN;
   END IF;
-  INSERT INTO auth.mail_outbox (user_id, kind, recipient, data)
-  VALUES (u.id, kind, u.email, jsonb_build_object(
+  INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+  VALUES ('email', u.id, kind, u.email, jsonb_build_object(
             'email', u.email, 'new_email', coalesce(new_email, ''),
             'site_url', auth._url_base(coalesce(nullif(settings ->> 'site_url', ''), 'http://localhost:3000')),
             'type', kind, 'data', coalesce(u.raw_user_meta_data, '{}'::jsonb)));
@@ -207,8 +207,8 @@ BEGIN
     RETURN refusal;
   END IF;
   t := auth._issue_token(u, 'reauthentication_token', u.email);
-  INSERT INTO auth.mail_outbox (user_id, kind, recipient, data)
-  VALUES (u.id, 'reauthentication', u.email, jsonb_build_object(
+  INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+  VALUES ('email', u.id, 'reauthentication', u.email, jsonb_build_object(
             'token', t ->> 'token', 'email', u.email, 'type', 'reauthentication',
             'site_url', auth._url_base(coalesce(nullif(settings ->> 'site_url', ''), 'http://localhost:3000')),
             'data', coalesce(u.raw_user_meta_data, '{}'::jsonb)));

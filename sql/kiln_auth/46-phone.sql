@@ -5,11 +5,10 @@
 -- verification (POST /verify {phone, token, type: sms | phone_change}),
 -- resend (POST /resend {type: sms | phone_change, phone}) and the phone
 -- change of PUT /user {phone} (auth.update_user calls the helpers here).
--- Every text message is a row of auth.sms_outbox written in the flow's
--- transaction, as mail is (41-mail.sql): the daemon's SMS sender
--- (daemon/src/auth_sms.c) claims rows with auth.sms_claim, posts them to
--- the configured provider and records the outcome with auth.sms_done;
--- `kiln sms` reads them with auth.sms_list.
+-- Every text message is a row of auth.outbox (39-outbox.sql) on channel
+-- 'sms', written in the flow's transaction as mail is: the daemon's SMS
+-- sender (daemon/src/auth_sms.c) claims those rows and posts them to the
+-- configured provider; `kiln sms` reads them.
 --
 -- Numbers: E.164, stored as GoTrue stores them, digits only without the
 -- '+' (user.phone "15551234567"). auth._normalize_phone accepts an optional
@@ -35,36 +34,6 @@
 -- phone_autoconfirm (false: a new number is confirmed by its code),
 -- rate_limit_sms (requests that send a text per 5 minutes per client ip;
 -- 0 = no limit), channel (per request: sms or whatsapp).
-
--- ---------------------------------------------------------------------------
--- Storage.
-
-CREATE TABLE auth.sms_outbox (
-  id              pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  created_at      pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  user_id         pg_catalog.uuid REFERENCES auth.users (id) ON DELETE SET NULL,
-  kind            pg_catalog.text NOT NULL
-                  CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['confirmation', 'otp', 'phone_change'])),
-  -- E.164 digits without '+'.
-  recipient       pg_catalog.text NOT NULL
-                  CHECK (recipient OPERATOR(pg_catalog.~) '^[1-9][0-9]{6,14}$'),
-  -- The template fields: code (wiped once sent), type (sms or
-  -- phone_change), channel (sms or whatsapp).
-  data            pg_catalog.jsonb NOT NULL,
-  status          pg_catalog.text NOT NULL DEFAULT 'pending'
-                  CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'sent', 'failed', 'kept'])),
-  attempts        pg_catalog.int4 NOT NULL DEFAULT 0,
-  next_attempt_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  locked_until    pg_catalog.timestamptz,
-  sent_at         pg_catalog.timestamptz,
-  last_error      pg_catalog.text
-);
-COMMENT ON TABLE auth.sms_outbox IS
-  'outgoing auth text messages, written in the flow''s transaction; delivered by the daemon (pending -> sent | failed | kept)';
-CREATE INDEX sms_outbox_due_idx ON auth.sms_outbox (next_attempt_at)
-  WHERE status OPERATOR(pg_catalog.=) 'pending';
-REVOKE ALL ON auth.sms_outbox FROM PUBLIC;
-ALTER TABLE auth.sms_outbox ENABLE ROW LEVEL SECURITY;
 
 -- ---------------------------------------------------------------------------
 -- Helpers (owner only).
@@ -159,7 +128,8 @@ BEGIN
   fields := jsonb_build_object(
     'code', t ->> 'token', 'type', vtype,
     'channel', CASE WHEN settings ->> 'channel' = 'whatsapp' THEN 'whatsapp' ELSE 'sms' END);
-  INSERT INTO auth.sms_outbox (user_id, kind, recipient, data) VALUES (u.id, kind, recipient, fields);
+  INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+  VALUES ('sms', u.id, kind, recipient, fields);
   RETURN fields;
 END
 $$;
@@ -628,104 +598,6 @@ COMMENT ON FUNCTION auth.verify_phone(pg_catalog.text, pg_catalog.text, pg_catal
   IS 'POST /verify with a phone: consumes a texted code and answers a session';
 
 -- ---------------------------------------------------------------------------
--- The sender's side (the daemon's login role only).
-
--- Claims up to n due messages for lease_s seconds (FOR UPDATE SKIP LOCKED)
--- and returns them as [{id, kind, recipient, data, attempts}].
-CREATE FUNCTION auth.sms_claim(n pg_catalog.int4, lease_s pg_catalog.int4)
-RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  res jsonb;
-BEGIN
-  WITH due AS (
-    SELECT o.id FROM auth.sms_outbox o
-     WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-       AND (o.locked_until IS NULL OR o.locked_until < now())
-     ORDER BY o.next_attempt_at, o.id
-     LIMIT greatest(n, 1)
-     FOR UPDATE SKIP LOCKED),
-  claimed AS (
-    UPDATE auth.sms_outbox o
-       SET locked_until = now() + make_interval(secs => greatest(lease_s, 5)), attempts = o.attempts + 1
-      FROM due WHERE o.id = due.id
-    RETURNING o.id, o.kind, o.recipient, o.data, o.attempts)
-  SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]') INTO res FROM claimed c;
-  RETURN res;
-END
-$$;
-
--- Records the outcome of a claimed message: 'sent' (the code is wiped),
--- 'kept' (no provider: left readable for `kiln sms`), or 'retry' with an
--- error: again after 2^attempts seconds (at most 10 minutes), 'failed'
--- after max_attempts.
-CREATE FUNCTION auth.sms_done(id pg_catalog.int8, outcome pg_catalog.text, error pg_catalog.text,
-                              max_attempts pg_catalog.int4 DEFAULT 8)
-RETURNS pg_catalog.text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  m auth.sms_outbox;
-  st text;
-BEGIN
-  SELECT * INTO m FROM auth.sms_outbox o WHERE o.id = sms_done.id FOR UPDATE;
-  IF m.id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  IF outcome = 'sent' THEN
-    UPDATE auth.sms_outbox o
-       SET status = 'sent', sent_at = now(), locked_until = NULL, last_error = NULL, data = o.data - 'code'
-     WHERE o.id = m.id;
-  ELSIF outcome = 'kept' THEN
-    UPDATE auth.sms_outbox o SET status = 'kept', locked_until = NULL WHERE o.id = m.id;
-  ELSE
-    UPDATE auth.sms_outbox o
-       SET status = CASE WHEN m.attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
-           locked_until = NULL, last_error = left(error, 500),
-           next_attempt_at = now() + make_interval(secs => least(power(2, m.attempts)::int, 600))
-     WHERE o.id = m.id;
-  END IF;
-  SELECT o.status INTO st FROM auth.sms_outbox o WHERE o.id = m.id;
-  RETURN st;
-END
-$$;
-
--- Deletes finished messages older than keep_days, at most 1000 a call.
-CREATE FUNCTION auth.sms_prune(keep_days pg_catalog.int4 DEFAULT 30)
-RETURNS pg_catalog.int8
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  n bigint;
-BEGIN
-  DELETE FROM auth.sms_outbox o
-   WHERE o.id IN (SELECT x.id FROM auth.sms_outbox x
-                   WHERE x.status <> 'pending' AND x.created_at < now() - make_interval(days => greatest(keep_days, 1))
-                   LIMIT 1000);
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END
-$$;
-
--- The newest messages for `kiln sms` (limit rows; recipient filter, E.164
--- digits, when not NULL), newest first.
-CREATE FUNCTION auth.sms_list(lim pg_catalog.int4 DEFAULT 20, recipient pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.id DESC), '[]')
-    FROM (SELECT o.id, o.created_at, o.kind, o.recipient, o.status, o.attempts, o.sent_at, o.last_error, o.data
-            FROM auth.sms_outbox o
-           WHERE sms_list.recipient IS NULL OR o.recipient = sms_list.recipient
-           ORDER BY o.id DESC LIMIT greatest(lim, 1)) m
-$$;
-
--- ---------------------------------------------------------------------------
 -- Who may call them.
 
 DO $grants$
@@ -735,7 +607,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('sign_up_phone', 'sign_in_phone_password', 'send_sms_otp', 'resend_phone',
-                                'verify_phone', 'sms_claim', 'sms_done', 'sms_list', 'sms_prune')
+                                'verify_phone')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
@@ -746,29 +618,5 @@ BEGIN
   LOOP
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO anon, authenticated, service_role', f);
   END LOOP;
-  -- The sender and `kiln sms` log in as the daemon's role; the app roles
-  -- never read the outbox (it holds the codes until they are sent).
-  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-            WHERE p.pronamespace = 'auth'::regnamespace
-              AND p.proname IN ('sms_claim', 'sms_done', 'sms_list', 'sms_prune')
-  LOOP
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO authenticator', f);
-  END LOOP;
 END
 $grants$;
-
--- Wakes the senders (LISTEN kiln_sms) when a flow queued a text; they also
--- poll every second for retries that come due.
-CREATE FUNCTION auth._sms_notify()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  PERFORM pg_notify('kiln_sms', '');
-  RETURN NULL;
-END
-$$;
-REVOKE EXECUTE ON FUNCTION auth._sms_notify() FROM PUBLIC;
-CREATE TRIGGER sms_outbox_notify AFTER INSERT ON auth.sms_outbox
-  FOR EACH STATEMENT EXECUTE FUNCTION auth._sms_notify();
