@@ -147,6 +147,38 @@ BEGIN
 END
 $$;
 
+-- Is code the 6-digit code of token t (false for a token without one)?
+CREATE FUNCTION auth._code_right(t auth.one_time_tokens, code pg_catalog.text)
+RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+AS $$
+  SELECT coalesce(t.otp_hash OPERATOR(pg_catalog.=) auth._sha256_hex(t.user_id::pg_catalog.text
+                                                                     OPERATOR(pg_catalog.||) ':'
+                                                                     OPERATOR(pg_catalog.||) code), false)
+$$;
+
+-- A wrong code for token t: counted, and the fifth burns the token; the
+-- miss is audited as login_failed of the token's user, shown as who, with
+-- provider and reason as traits. Shared by the code verifications (email
+-- here, phone in 46-phone.sql) and the reauthentication nonce
+-- (45-account.sql).
+CREATE FUNCTION auth._code_missed(t auth.one_time_tokens, who pg_catalog.text, provider pg_catalog.text,
+                                  reason pg_catalog.text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF t.attempts + 1 >= 5 THEN
+    DELETE FROM auth.one_time_tokens o WHERE o.id = t.id;
+  ELSE
+    UPDATE auth.one_time_tokens o SET attempts = o.attempts + 1, updated_at = now() WHERE o.id = t.id;
+  END IF;
+  PERFORM auth._audit('login_failed', t.user_id, who, 'account',
+                      jsonb_build_object('provider', provider, 'reason', reason));
+END
+$$;
+
 -- Percent-encodes everything but the unreserved characters (RFC 3986).
 CREATE FUNCTION auth._urlencode(v pg_catalog.text)
 RETURNS pg_catalog.text
@@ -210,18 +242,10 @@ $$;
 -- per address, so it reveals nothing about accounts.
 CREATE FUNCTION auth._email_rate_refusal(settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE
 AS $$
-DECLARE
-  refusal jsonb := auth._rate_refusal('email', auth._setting_int(settings, 'rate_limit_email', 0, 0, 1000000));
-BEGIN
-  IF refusal IS NULL THEN
-    RETURN NULL;
-  END IF;
-  RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_email_send_rate_limit"'),
-                   '{error,message}', '"Email rate limit exceeded"');
-END
+  SELECT auth._refusal_as(auth._rate_refusal('email', auth._setting_int(settings, 'rate_limit_email', 0, 0, 1000000)),
+                          'over_email_send_rate_limit', 'Email rate limit exceeded')  -- 44-limits.sql
 $$;
 
 -- The user with this address (not deleted), if any.
@@ -508,17 +532,9 @@ BEGIN
      WHERE o.token_type = ANY (types) AND lower(o.relates_to) = addr
      ORDER BY o.created_at DESC LIMIT 1
      FOR UPDATE;
-    PERFORM auth._backoff_note(addr, t.id IS NOT NULL AND t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token),
-                               settings);
-    IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token) THEN
-      -- A wrong code: counted; the fifth burns the token.
-      IF t.attempts + 1 >= 5 THEN
-        DELETE FROM auth.one_time_tokens WHERE id = t.id;
-      ELSE
-        UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
-      END IF;
-      PERFORM auth._audit('login_failed', t.user_id, addr, 'account',
-                          jsonb_build_object('provider', 'email', 'reason', 'otp_invalid'));
+    PERFORM auth._backoff_note(addr, t.id IS NOT NULL AND auth._code_right(t, _verify_consume.token), settings);
+    IF t.id IS NOT NULL AND NOT auth._code_right(t, _verify_consume.token) THEN
+      PERFORM auth._code_missed(t, addr, 'email', 'otp_invalid');
       refusal := expired;
       RETURN;
     END IF;

@@ -163,14 +163,8 @@ BEGIN
   IF t.id IS NULL OR t.created_at + make_interval(secs => ttl) < now() THEN
     RETURN invalid;
   END IF;
-  IF t.otp_hash IS DISTINCT FROM auth._sha256_hex(u.id::text || ':' || (attrs ->> 'nonce')) THEN
-    IF t.attempts + 1 >= 5 THEN
-      DELETE FROM auth.one_time_tokens WHERE id = t.id;
-    ELSE
-      UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
-    END IF;
-    PERFORM auth._audit('login_failed', u.id, u.email, 'account',
-                        '{"provider": "email", "reason": "reauthentication_not_valid"}');
+  IF NOT auth._code_right(t, attrs ->> 'nonce') THEN
+    PERFORM auth._code_missed(t, u.email, 'email', 'reauthentication_not_valid');  -- 41-mail.sql
     RETURN invalid;
   END IF;
   RETURN jsonb_build_object('spend', t.id);

@@ -68,29 +68,13 @@ $$;
 -- limited.
 CREATE FUNCTION auth._sms_rate_refusal(tel pg_catalog.text, settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE
 AS $$
-DECLARE
-  refusal jsonb := auth._rate_refusal('sms', auth._setting_int(settings, 'rate_limit_sms', 0, 0, 1000000));
-  secs int := auth._setting_int(settings, 'sms_min_interval_s', 0, 0, 86400);
-  wait int;
-BEGIN
-  IF refusal IS NOT NULL THEN
-    RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_sms_send_rate_limit"'),
-                     '{error,message}', '"SMS rate limit exceeded"');
-  END IF;
-  IF secs = 0 OR tel IS NULL OR auth._client() IS NULL THEN
-    RETURN NULL;
-  END IF;
-  wait := auth._take('sms_number:' || auth._account_key(tel), 1, 1.0 / secs);
-  IF wait = 0 THEN
-    RETURN NULL;
-  END IF;
-  RETURN auth._err(429, 'over_sms_send_rate_limit',
-                   'For security purposes, you can only request this after ' || wait || ' seconds.',
-                   jsonb_build_object('retry_after', wait));
-END
+  SELECT coalesce(auth._refusal_as(auth._rate_refusal('sms', auth._setting_int(settings, 'rate_limit_sms', 0, 0, 1000000)),
+                                   'over_sms_send_rate_limit', 'SMS rate limit exceeded'),
+                  auth._interval_refusal('sms_number', tel,
+                                         auth._setting_int(settings, 'sms_min_interval_s', 0, 0, 86400),
+                                         'over_sms_send_rate_limit'))  -- 44-limits.sql
 $$;
 
 -- NULL when phone sign-in is offered (settings phone_enabled), else the
@@ -326,58 +310,30 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   tel text := auth._normalize_phone(phone);
-  u auth.users;
-  ok bool;
-  refusal jsonb := auth._phone_disabled(settings, 400);
-BEGIN
-  IF refusal IS NOT NULL THEN
-    RETURN refusal;
-  END IF;
-  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
-  IF refusal IS NOT NULL THEN
-    PERFORM auth._audit('login_failed', NULL, left(phone, 32), 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'over_request_rate_limit'));
-    RETURN refusal;
-  END IF;
-  IF phone IS NULL OR btrim(phone) = '' OR password IS NULL THEN
-    RETURN auth._err(400, 'validation_failed', 'missing email or phone');
-  END IF;
+  shown text := left(phone, 32);
   -- Failed sign-ins back off per number and client, as for addresses
   -- (44-limits.sql); an unknown number alike.
-  refusal := auth._backoff_refusal(coalesce(tel, left(btrim(phone), 32)), settings);
+  backoff_key text := coalesce(tel, left(btrim(phone), 32));
+  u auth.users;
+  refusal jsonb := coalesce(auth._phone_disabled(settings, 400),
+                            auth._password_gate('phone', phone, shown, tel, backoff_key, password, settings));
+BEGIN
   IF refusal IS NOT NULL THEN
-    PERFORM auth._audit('login_failed', NULL, coalesce(tel, left(phone, 32)), 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'backoff'));
     RETURN refusal;
   END IF;
   IF tel IS NOT NULL THEN
     u := auth._user_by_phone(tel);
   END IF;
-  -- An unknown number costs one verification against a dummy hash.
-  ok := coalesce(kiln.verify_password(password, u.encrypted_password), false);
-  PERFORM auth._backoff_note(coalesce(tel, left(btrim(phone), 32)), ok, settings);
-  IF NOT ok THEN
-    PERFORM auth._audit('login_failed', u.id, coalesce(tel, left(phone, 32)), 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'invalid_credentials'));
-    RETURN auth._err(400, 'invalid_credentials', 'Invalid login credentials');
-  END IF;
-  IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
-    PERFORM auth._audit('login_failed', u.id, tel, 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'user_banned'));
-    RETURN auth._err(400, 'user_banned', 'User is banned');
+  refusal := auth._password_check('phone', u, password, shown, tel, backoff_key, settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF u.phone_confirmed_at IS NULL AND NOT auth._setting_bool(settings, 'phone_autoconfirm', false) THEN
     PERFORM auth._audit('login_failed', u.id, tel, 'account',
                         jsonb_build_object('provider', 'phone', 'reason', 'phone_not_confirmed'));
     RETURN auth._err(400, 'phone_not_confirmed', 'Phone not confirmed');
   END IF;
-  IF kiln.password_needs_rehash(u.encrypted_password) THEN
-    UPDATE auth.users SET encrypted_password = kiln.hash_password(password) WHERE id = u.id;
-  END IF;
-  UPDATE auth.users SET last_sign_in_at = now() WHERE id = u.id RETURNING * INTO u;
-  UPDATE auth.identities SET last_sign_in_at = now() WHERE user_id = u.id AND provider = 'phone';
-  PERFORM auth._audit('login', u.id, tel, 'account', '{"provider": "phone"}');
-  RETURN auth._start_session(u, 'password', settings);
+  RETURN auth._password_login('phone', u, password, tel, settings);
 END
 $$;
 COMMENT ON FUNCTION auth.sign_in_phone_password(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
@@ -537,21 +493,12 @@ BEGIN
    WHERE o.token_type = ANY (types) AND o.relates_to = tel
    ORDER BY o.created_at DESC LIMIT 1
    FOR UPDATE;
-  PERFORM auth._backoff_note(tel, t.id IS NOT NULL AND
-                                  t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || verify_phone.token),
-                             settings);
+  PERFORM auth._backoff_note(tel, t.id IS NOT NULL AND auth._code_right(t, verify_phone.token), settings);
   IF t.id IS NULL THEN
     RETURN expired;
   END IF;
-  IF t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || verify_phone.token) THEN
-    -- A wrong code: counted; the fifth burns the token.
-    IF t.attempts + 1 >= 5 THEN
-      DELETE FROM auth.one_time_tokens WHERE id = t.id;
-    ELSE
-      UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
-    END IF;
-    PERFORM auth._audit('login_failed', t.user_id, tel, 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'otp_invalid'));
+  IF NOT auth._code_right(t, verify_phone.token) THEN
+    PERFORM auth._code_missed(t, tel, 'phone', 'otp_invalid');  -- 41-mail.sql
     RETURN expired;
   END IF;
   -- Single use, expired or not.
