@@ -259,6 +259,31 @@ AS $$
    LIMIT 1
 $$;
 
+-- Signs up the unconfirmed user a code flow creates (POST /otp with
+-- create_user): key is its address (provider 'email', auth.send_otp) or
+-- its number ('phone', auth.send_sms_otp in 46-phone.sql). Writes the user,
+-- its identity and the user_signedup audit row; returns the user.
+CREATE FUNCTION auth._code_sign_up(provider pg_catalog.text, key pg_catalog.text, data pg_catalog.jsonb)
+RETURNS auth.users
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  u auth.users;
+BEGIN
+  INSERT INTO auth.users (email, phone, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
+  VALUES (CASE WHEN provider = 'email' THEN key END, CASE WHEN provider = 'phone' THEN key END,
+          jsonb_build_object('provider', provider, 'providers', jsonb_build_array(provider)),
+          coalesce(data, '{}'), now())
+  RETURNING * INTO u;
+  INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
+  VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, provider, key, 'email_verified', false,
+                                               'phone_verified', false), _code_sign_up.provider);
+  PERFORM auth._audit('user_signedup', u.id, key, 'team', jsonb_build_object('provider', provider));
+  RETURN u;
+END
+$$;
+
 -- Sends the sign-up confirmation for user u (called by auth.sign_up when
 -- autoconfirm is off).
 CREATE FUNCTION auth._mail_confirmation(u auth.users, settings pg_catalog.jsonb)
@@ -355,13 +380,7 @@ BEGIN
       PERFORM auth._mail_decoy(addr, 'magiclink', settings);  -- 44-limits.sql: the same time
       RETURN '{}';
     END IF;
-    INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
-    VALUES (addr, '{"provider": "email", "providers": ["email"]}', coalesce(data, '{}'), now())
-    RETURNING * INTO u;
-    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
-    VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
-                                                 'phone_verified', false), 'email');
-    PERFORM auth._audit('user_signedup', u.id, addr, 'team', '{"provider": "email"}');
+    u := auth._code_sign_up('email', addr, data);
   END IF;
   IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
     RETURN '{}';

@@ -371,17 +371,11 @@ BEGIN
       RETURN '{}';
     END IF;
     BEGIN
-      INSERT INTO auth.users (phone, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
-      VALUES (tel, '{"provider": "phone", "providers": ["phone"]}', coalesce(data, '{}'), now())
-      RETURNING * INTO u;
+      u := auth._code_sign_up('phone', tel, data);  -- 41-mail.sql
     EXCEPTION WHEN unique_violation THEN
       -- A concurrent request signed the number up first: the same answer.
       RETURN '{}';
     END;
-    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
-    VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'phone', tel, 'email_verified', false,
-                                                 'phone_verified', false), 'phone');
-    PERFORM auth._audit('user_signedup', u.id, tel, 'team', '{"provider": "phone"}');
   END IF;
   IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
     RETURN '{}';

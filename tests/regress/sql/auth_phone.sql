@@ -108,6 +108,18 @@ SELECT auth.send_sms_otp('+15550000004', true, '{"plan": "free"}', '{"channel": 
 SELECT m.kind, m.data ->> 'channel' AS channel, u.phone_confirmed_at IS NULL AS unconfirmed, u.raw_user_meta_data,
        u.encrypted_password IS NULL AS no_password
   FROM auth.outbox m JOIN auth.users u ON u.id = m.user_id WHERE m.recipient = '15550000004';
+-- The user, identity and audit row of a sign-up by code are those of an
+-- address's (auth._code_sign_up serves both).
+SELECT auth.send_otp('otp-new@phone.test', true, '{}', :'s') AS otp_new_address;
+SELECT i.provider, u.raw_app_meta_data, coalesce(u.email, '-') AS email, coalesce(u.phone, '-') AS phone,
+       i.provider_id = u.id::text AS provider_id, i.identity_data - 'sub' AS identity_data,
+       i.identity_data ->> 'sub' = u.id::text AS sub,
+       (SELECT count(*) FROM auth.audit_log_entries a
+         WHERE a.payload ->> 'action' = 'user_signedup' AND a.payload ->> 'actor_id' = u.id::text
+           AND a.payload ->> 'actor_username' = coalesce(u.phone, u.email) AND a.payload ->> 'log_type' = 'team'
+           AND (a.payload -> 'traits')::jsonb = jsonb_build_object('provider', i.provider)) AS audited
+  FROM auth.users u JOIN auth.identities i ON i.user_id = u.id
+ WHERE u.phone = '15550000004' OR u.email = 'otp-new@phone.test' ORDER BY i.provider;
 SELECT r -> 'user' ? 'phone_confirmed_at' AS confirmed
   FROM auth.outbox m, auth.verify_phone('sms', m.data ->> 'code', '15550000004', :'s') r
  WHERE m.recipient = '15550000004';
@@ -212,6 +224,6 @@ RESET ROLE;
 
 -- Leave the database as it was for the tests after this one.
 DELETE FROM auth.users WHERE created_at >= :'t0';
-DELETE FROM auth.outbox WHERE channel = 'sms';
+DELETE FROM auth.outbox WHERE channel = 'sms' OR recipient = 'otp-new@phone.test';
 DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
 DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
