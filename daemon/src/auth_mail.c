@@ -1,8 +1,8 @@
 /*
  * auth_mail.c: the mail sender thread and `kiln mail` (auth_mail.h).
  *
- * The flows write messages to auth.mail_outbox in their own transactions
- * (sql/kiln_auth/41-mail.sql); the sender thread (outbox.c: claim a batch
+ * The flows write messages to auth.outbox (channel email) in their own
+ * transactions (sql/kiln_auth/41-mail.sql); the sender thread (outbox.c: claim a batch
  * under a lease, deliver, record, retry with the database's backoff,
  * prune) delivers each row through deliver() here: render it with its
  * template and send it over SMTP. Without smtp_url every message is marked
@@ -24,12 +24,11 @@
 #include "config.h"
 #include "mail.h"
 #include "outbox.h"
-#include "sql_auth.h"
 
 #define MAIL_SMTP_TIMEOUT_S 30
 
 /* Renders and delivers one claimed row. Returns the outcome for
- * auth.mail_done ("sent", "kept", "retry") with reason set on retry. */
+ * auth.outbox_done ("sent", "kept", "retry") with reason set on retry. */
 static const char *deliver(const KilnConfig *cfg, json_t *row, char *reason, size_t rlen)
 {
     const char *kind = json_string_value(json_object_get(row, "kind"));
@@ -76,10 +75,7 @@ static const KilnOutbox mail_outbox = {
     .name = "mail",
     .kept_log = "mail kept in the outbox (smtp_url is not set): read it with `kiln mail`",
     .read_with = "kiln mail",
-    .listen_sql = sql_auth_mail_listen,
-    .claim_sql = sql_auth_mail_claim,
-    .done_sql = sql_auth_mail_done,
-    .prune_sql = sql_auth_mail_prune,
+    .channel = "email",
     .max_attempts = mail_max_attempts,
     .deliver = deliver,
 };
@@ -101,7 +97,7 @@ KilnOutboxSender *mailer_start(const char *conninfo, int connect_timeout_s)
 static const char mail_help[] =
     "usage: kiln mail [--limit N] [--to ADDRESS] [--json] [--config FILE] [--KEY VALUE ...]\n"
     "\n"
-    "Prints the newest messages of the auth mail outbox (auth.mail_outbox) of the\n"
+    "Prints the newest mail of the auth outbox (auth.outbox, channel email) of the\n"
     "database db_url: kind, recipient, status, and, until a message is delivered,\n"
     "its code and link. Without smtp_url (the `kiln dev` default) nothing is sent\n"
     "and every message stays readable here. For a `kiln dev` directory:\n"
@@ -109,7 +105,7 @@ static const char mail_help[] =
     "\n"
     "  --limit N      at most N messages, newest first (default 10)\n"
     "  --to ADDRESS   only messages to this address\n"
-    "  --json         one JSON array as auth.mail_list returns it\n";
+    "  --json         one JSON array as auth.outbox_list returns it\n";
 
 /* One message in the text listing. */
 static void print_message(json_t *m, const KilnConfig *cfg, FILE *out)
@@ -140,9 +136,8 @@ static void print_message(json_t *m, const KilnConfig *cfg, FILE *out)
 static const KilnOutboxCommand mail_command = {
     .name = "mail",
     .help = mail_help,
-    .list_fn = "auth.mail_list",
     .empty = "no mail in the outbox",
-    .list_sql = sql_auth_mail_list,
+    .channel = "email",
     .print = print_message,
 };
 

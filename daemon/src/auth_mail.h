@@ -2,12 +2,12 @@
  * auth_mail.h: the mail sender of the daemon and the `kiln mail` command.
  *
  * The sender is one thread with its own database connection (not a pooled
- * one): it claims due rows of auth.mail_outbox (auth.mail_claim, FOR
- * UPDATE SKIP LOCKED with a lease, so several daemons on one database never
- * send a message twice), renders and delivers each (mail.c) and records the
- * outcome (auth.mail_done: sent, retried with backoff, failed, or kept when
- * no smtp_url is configured). It wakes on NOTIFY kiln_mail and polls every
- * second for retries. It never serves HTTP and never logs addresses, codes
+ * one): it claims due rows of auth.outbox on channel email
+ * (auth.outbox_claim, FOR UPDATE SKIP LOCKED with a lease, so several
+ * daemons on one database never send a message twice), renders and
+ * delivers each (mail.c) and records the outcome (auth.outbox_done: sent,
+ * retried with backoff, failed, or kept when no smtp_url is configured).
+ * It wakes on NOTIFY kiln_outbox and polls every second for retries. It never serves HTTP and never logs addresses, codes
  * or links.
  */
 #ifndef KILN_AUTH_MAIL_H

@@ -1,8 +1,8 @@
 /*
  * auth_sms.c: the SMS sender thread and `kiln sms` (auth_sms.h).
  *
- * The phone flows write texts to auth.sms_outbox in their own transactions
- * (sql/kiln_auth/46-phone.sql); the sender thread (outbox.c: claim a batch
+ * The phone flows write texts to auth.outbox (channel sms) in their own
+ * transactions (sql/kiln_auth/46-phone.sql); the sender thread (outbox.c: claim a batch
  * under a lease, deliver, record, retry with the database's backoff,
  * prune) delivers each row through deliver() here: render it with
  * sms_template and post it to the provider (sms.c). With sms_provider
@@ -23,7 +23,6 @@
 #include "config.h"
 #include "outbox.h"
 #include "sms.h"
-#include "sql_auth.h"
 
 #define SMS_HTTP_TIMEOUT_S 30
 
@@ -34,7 +33,7 @@ static bool sends(const KilnConfig *cfg)
            (strcmp(cfg->sms_provider, "twilio") == 0 || strcmp(cfg->sms_provider, "webhook") == 0);
 }
 
-/* Renders and posts one claimed row. Returns the outcome for auth.sms_done
+/* Renders and posts one claimed row. Returns the outcome for auth.outbox_done
  * ("sent", "kept", "retry") with reason set on retry. */
 static const char *deliver(const KilnConfig *cfg, json_t *row, char *reason, size_t rlen)
 {
@@ -75,10 +74,7 @@ static const KilnOutbox sms_outbox = {
     .kept_log = "sms kept in the outbox (sms_provider is outbox or not set): read it with "
                 "`kiln sms`",
     .read_with = "kiln sms",
-    .listen_sql = sql_auth_sms_listen,
-    .claim_sql = sql_auth_sms_claim,
-    .done_sql = sql_auth_sms_done,
-    .prune_sql = sql_auth_sms_prune,
+    .channel = "sms",
     .max_attempts = sms_max_attempts,
     .deliver = deliver,
 };
@@ -93,16 +89,16 @@ KilnOutboxSender *sms_sender_start(const char *conninfo, int connect_timeout_s)
 static const char sms_help[] =
     "usage: kiln sms [--limit N] [--to NUMBER] [--json] [--config FILE] [--KEY VALUE ...]\n"
     "\n"
-    "Prints the newest messages of the auth SMS outbox (auth.sms_outbox) of the\n"
-    "database db_url: kind, number, status, and, until a message is delivered,\n"
-    "its 6-digit code. With sms_provider outbox (the `kiln dev` default) or empty,\n"
-    "nothing is sent and every message stays readable here. For a `kiln dev`\n"
-    "directory:\n"
+    "Prints the newest text messages of the auth outbox (auth.outbox, channel\n"
+    "sms) of the database db_url: kind, number, status, and, until a message is\n"
+    "delivered, its 6-digit code. With sms_provider outbox (the `kiln dev` default)\n"
+    "or empty, nothing is sent and every message stays readable here. For a\n"
+    "`kiln dev` directory:\n"
     "  kiln sms --db-url \"$(kiln status --json | jq -r .db_url)\"\n"
     "\n"
     "  --limit N      at most N messages, newest first (default 10)\n"
     "  --to NUMBER    only messages to this number (E.164, e.g. +15551234567)\n"
-    "  --json         one JSON array as auth.sms_list returns it\n";
+    "  --json         one JSON array as auth.outbox_list returns it\n";
 
 /* One message in the text listing. */
 static void print_message(json_t *m, const KilnConfig *cfg, FILE *out)
@@ -126,7 +122,7 @@ static void print_message(json_t *m, const KilnConfig *cfg, FILE *out)
         fprintf(out, "  error:   %s\n", outbox_field(m, "last_error"));
 }
 
-/* --to as the E.164 digits auth.sms_list compares with. */
+/* --to as the E.164 digits auth.outbox_list compares with. */
 static bool sms_recipient(const char *to, char *out, size_t len)
 {
     if (sms_e164_normalize(to, out, len))
@@ -138,9 +134,8 @@ static bool sms_recipient(const char *to, char *out, size_t len)
 static const KilnOutboxCommand sms_command = {
     .name = "sms",
     .help = sms_help,
-    .list_fn = "auth.sms_list",
     .empty = "no text messages in the outbox",
-    .list_sql = sql_auth_sms_list,
+    .channel = "sms",
     .recipient = sms_recipient,
     .print = print_message,
 };

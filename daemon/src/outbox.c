@@ -1,11 +1,12 @@
 /*
- * outbox.c: the sender thread of an outbox table (outbox.h).
+ * outbox.c: the sender thread of one channel of the auth outbox (outbox.h).
  *
- * One loop for every outbox: connect (LISTEN on the outbox's channel),
- * prune now and then, claim a batch and deliver it row by row through the
- * outbox's deliver function, record each outcome, then wait for a NOTIFY
- * or a second. A broken connection is closed and reopened after a pause.
- * It never writes SQL (the outbox's statements come from sql_auth.c),
+ * One loop for every channel: connect (LISTEN for the outbox's NOTIFY),
+ * prune now and then, claim a batch of the channel's rows and deliver it
+ * row by row through the channel's deliver function, record each outcome,
+ * then wait for a NOTIFY or a second. A broken connection is closed and
+ * reopened after a pause. It never writes SQL (the statements come from
+ * sql_auth.c, with the channel as their first parameter),
  * never includes libpq (tx.c), and logs only ids, kinds and statuses.
  */
 #include "outbox.h"
@@ -20,6 +21,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pool.h"
+#include "sql_auth.h"
 #include "tx.h"
 
 #define OUTBOX_BATCH          "10"
@@ -88,9 +90,9 @@ static int run_batch(KilnOutboxSender *s, KilnConn *conn, bool *broken)
     KilnConfig *cfg = config_current();
     KilnBuf out = KILN_BUF_INIT;
     KilnError err = {0};
-    const char *claim[] = {OUTBOX_BATCH, OUTBOX_LEASE_S};
+    const char *claim[] = {box->channel, OUTBOX_BATCH, OUTBOX_LEASE_S};
     int n = -1;
-    if (!tx_exec_scalar(conn, box->claim_sql(), 2, claim, &out, broken, &err)) {
+    if (!tx_exec_scalar(conn, sql_auth_outbox_claim(), 3, claim, &out, broken, &err)) {
         warn(box, "cannot claim outbox rows", &err);
         goto done;
     }
@@ -105,11 +107,11 @@ static int run_batch(KilnOutboxSender *s, KilnConn *conn, bool *broken)
         /* After a stop request the rest of the batch goes back at once. */
         const char *outcome =
             atomic_load(&s->stop) ? NULL : box->deliver(cfg, row, reason, sizeof reason);
-        const char *params[] = {id, outcome ? outcome : "retry",
+        const char *params[] = {box->channel, id, outcome ? outcome : "retry",
                                 outcome ? reason : "the daemon stopped before sending",
                                 max_attempts};
         KilnBuf status = KILN_BUF_INIT;
-        if (!tx_exec_scalar(conn, box->done_sql(), 4, params, &status, broken, &err))
+        if (!tx_exec_scalar(conn, sql_auth_outbox_done(), 5, params, &status, broken, &err))
             warn(box, "cannot record the outcome", &err);
         log_outcome(box, id, json_string_value(json_object_get(row, "kind")), buf_str(&status),
                     outcome, reason);
@@ -129,7 +131,7 @@ static KilnConn *connect_listening(KilnOutboxSender *s, KilnError *err)
     bool broken = false;
     snprintf(app, sizeof app, "kiln %s", s->box->name);
     KilnConn *conn = pool_conn_open(s->conninfo, app, s->connect_timeout_s, err);
-    if (conn && !tx_exec_scalar(conn, s->box->listen_sql(), 0, NULL, NULL, &broken, err)) {
+    if (conn && !tx_exec_scalar(conn, sql_auth_outbox_listen(), 0, NULL, NULL, &broken, err)) {
         pool_conn_close(conn);
         conn = NULL;
     }
@@ -140,7 +142,8 @@ static void prune(const KilnOutbox *box, KilnConn *conn, bool *broken)
 {
     KilnError err = {0};
     KilnBuf pruned = KILN_BUF_INIT;
-    if (!tx_exec_scalar(conn, box->prune_sql(), 0, NULL, &pruned, broken, &err)) {
+    const char *params[] = {box->channel};
+    if (!tx_exec_scalar(conn, sql_auth_outbox_prune(), 1, params, &pruned, broken, &err)) {
         warn(box, "cannot prune the outbox", &err);
     } else if (strcmp(buf_str(&pruned), "0") != 0) {
         char msg[128];
@@ -293,14 +296,14 @@ int outbox_command_main(const KilnOutboxCommand *c, int argc, char **argv)
     bool broken = false;
     char lims[16];
     snprintf(lims, sizeof lims, "%ld", lim);
-    const char *params[] = {lims, to ? (c->recipient ? recipient : to) : NULL};
+    const char *params[] = {c->channel, lims, to ? (c->recipient ? recipient : to) : NULL};
     if (!conn) {
         fprintf(stderr, "kiln: %s; check db_url\n", err.message);
-    } else if (!tx_exec_scalar(conn, c->list_sql(), 2, params, &out, &broken, &err)) {
+    } else if (!tx_exec_scalar(conn, sql_auth_outbox_list(), 3, params, &out, &broken, &err)) {
         fprintf(stderr,
                 "kiln: cannot read the outbox: %s (the kiln_auth extension and a role "
-                "that may run %s are needed)\n",
-                err.message, c->list_fn);
+                "that may run auth.outbox_list are needed)\n",
+                err.message);
     } else if (as_json) {
         printf("%s\n", buf_str(&out));
         rc = 0;

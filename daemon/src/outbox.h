@@ -1,18 +1,20 @@
 /*
- * outbox.h: the sender thread of an outbox table (auth.mail_outbox,
- * auth.sms_outbox).
+ * outbox.h: the sender thread of one channel of the auth outbox
+ * (auth.outbox, sql/kiln_auth/39-outbox.sql: email, sms).
  *
- * The flows write messages to an outbox in their own transactions; one
- * thread per daemon, with its own database connection (not a pooled one),
- * works through it: claim a batch of due rows (a lease hides them from the
- * other daemons: FOR UPDATE SKIP LOCKED), deliver each, record the outcome
- * (sent, retried with the database's backoff, failed, or kept when this
- * daemon delivers nothing and the message stays readable with a command).
- * It wakes on the outbox's NOTIFY and polls every second for retries; a
- * daemon that dies mid-batch leaves its rows to be claimed again when the
- * lease ends. Every 10 minutes it deletes finished messages older than 30
- * days. What differs between outboxes (the SQL, how to deliver one row) is
- * a KilnOutbox; the loop is here once.
+ * The flows write messages to the outbox in their own transactions; one
+ * thread per channel and daemon, with its own database connection (not a
+ * pooled one), works through the channel's rows: claim a batch of due rows
+ * (a lease hides them from the other daemons: FOR UPDATE SKIP LOCKED),
+ * deliver each, record the outcome (sent, retried with the database's
+ * backoff, failed, or kept when this daemon delivers nothing and the
+ * message stays readable with a command). It wakes on the outbox's NOTIFY
+ * (any channel's: a wake for another channel costs one empty claim) and
+ * polls every second for retries; a daemon that dies mid-batch leaves its
+ * rows to be claimed again when the lease ends. Every 10 minutes it
+ * deletes its channel's finished messages older than 30 days. What differs
+ * between channels (the name, how to deliver one row) is a KilnOutbox; the
+ * loop and the SQL (sql_auth.c) are here once.
  */
 #ifndef KILN_OUTBOX_H
 #define KILN_OUTBOX_H
@@ -29,14 +31,7 @@ typedef struct KilnOutbox {
                             * connection's application name ("kiln <name>") */
     const char *kept_log;  /* the log line of a message kept in the outbox */
     const char *read_with; /* the command that reads kept messages */
-    /* The statements (sql_auth.c): LISTEN; claim ($1 batch, $2 lease
-     * seconds: a JSON array of rows with id, kind, recipient, data); done
-     * ($1 id, $2 outcome, $3 reason, $4 max attempts: the new status);
-     * prune (the count deleted). */
-    const char *(*listen_sql)(void);
-    const char *(*claim_sql)(void);
-    const char *(*done_sql)(void);
-    const char *(*prune_sql)(void);
+    const char *channel;   /* the outbox channel: "email", "sms" */
     int (*max_attempts)(const KilnConfig *cfg);
     /* Delivers one claimed row: "sent", "kept", or "retry" with reason
      * (never a recipient or a code) written to reason. */
@@ -62,19 +57,16 @@ void outbox_sender_request_stop(KilnOutboxSender *s);
  * and exits; joined here. NULL is a no-op. */
 void outbox_sender_stop(KilnOutboxSender *s);
 
-/* `kiln mail` / `kiln sms`: the newest messages of an outbox, read from
+/* `kiln mail` / `kiln sms`: the newest messages of a channel, read from
  * db_url ([--limit N] [--to RECIPIENT] [--json] [--config FILE] [--KEY
- * VALUE ...]). What differs between outboxes: */
+ * VALUE ...]) with auth.outbox_list. What differs between channels: */
 typedef struct KilnOutboxCommand {
     const char *name;     /* "mail", "sms": application name "kiln <name>" */
     const char *help;     /* the --help text */
-    const char *list_fn;  /* the SQL function it reads with, for the error */
     const char *empty;    /* printed when there is nothing to list */
-    /* $1 limit, $2 recipient or NULL: a JSON array of messages, newest
-     * first (sql_auth.c) */
-    const char *(*list_sql)(void);
-    /* --to's value as list_sql wants it into out; false (after printing
-     * why) when it is not one. NULL: as given. */
+    const char *channel;  /* the outbox channel: "email", "sms" */
+    /* --to's value as auth.outbox_list wants it into out; false (after
+     * printing why) when it is not one. NULL: as given. */
     bool (*recipient)(const char *to, char *out, size_t len);
     /* One message of the text listing. */
     void (*print)(json_t *message, const KilnConfig *cfg, FILE *out);

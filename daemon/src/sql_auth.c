@@ -186,29 +186,31 @@ const char *sql_auth_admin_generate_link(void)
     return FLOW("auth.admin_generate_link($1::jsonb, $2::jsonb)");
 }
 
-const char *sql_auth_mail_listen(void)
+/* ---- the outbox (39-outbox.sql) ----------------------------------------- */
+
+const char *sql_auth_outbox_listen(void)
 {
-    return "LISTEN kiln_mail";
+    return "LISTEN kiln_outbox";
 }
 
-const char *sql_auth_mail_claim(void)
+const char *sql_auth_outbox_claim(void)
 {
-    return "SELECT auth.mail_claim($1::int4, $2::int4)::text";
+    return "SELECT auth.outbox_claim($1, $2::int4, $3::int4)::text";
 }
 
-const char *sql_auth_mail_done(void)
+const char *sql_auth_outbox_done(void)
 {
-    return "SELECT auth.mail_done($1::int8, $2, $3, $4::int4)";
+    return "SELECT auth.outbox_done($1, $2::int8, $3, $4, $5::int4)";
 }
 
-const char *sql_auth_mail_list(void)
+const char *sql_auth_outbox_list(void)
 {
-    return "SELECT auth.mail_list($1::int4, $2)::text";
+    return "SELECT auth.outbox_list($1, $2::int4, $3)::text";
 }
 
-const char *sql_auth_mail_prune(void)
+const char *sql_auth_outbox_prune(void)
 {
-    return "SELECT auth.mail_prune(30)::text";
+    return "SELECT auth.outbox_prune($1, 30)::text";
 }
 
 /* ---- account flows (sql/kiln_auth/45-account.sql) ---------------------- */
@@ -288,29 +290,4 @@ const char *sql_auth_resend_phone(void)
 const char *sql_auth_verify_phone(void)
 {
     return FLOW("auth.verify_phone($1, $2, $3, $4::jsonb)");
-}
-
-const char *sql_auth_sms_listen(void)
-{
-    return "LISTEN kiln_sms";
-}
-
-const char *sql_auth_sms_claim(void)
-{
-    return "SELECT auth.sms_claim($1::int4, $2::int4)::text";
-}
-
-const char *sql_auth_sms_done(void)
-{
-    return "SELECT auth.sms_done($1::int8, $2, $3, $4::int4)";
-}
-
-const char *sql_auth_sms_list(void)
-{
-    return "SELECT auth.sms_list($1::int4, $2)::text";
-}
-
-const char *sql_auth_sms_prune(void)
-{
-    return "SELECT auth.sms_prune(30)::text";
 }

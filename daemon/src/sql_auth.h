@@ -84,17 +84,18 @@ const char *sql_auth_admin_invite(void);
 /* $1 attributes (jsonb text), $2 settings. */
 const char *sql_auth_admin_generate_link(void);
 
-/* The sender (auth_mail.c), on its own connection, one row, one column:
- * LISTEN for new outbox rows; claim ($1 max rows, $2 lease seconds: a JSON
- * array); done ($1 id, $2 outcome sent|kept|retry, $3 error or NULL, $4 max
- * attempts: the new status); list for `kiln mail` ($1 limit, $2 recipient
- * or NULL: a JSON array); prune. */
-const char *sql_auth_mail_listen(void);
-const char *sql_auth_mail_claim(void);
-const char *sql_auth_mail_done(void);
-const char *sql_auth_mail_list(void);
-/* Deletes finished messages older than 30 days (the count). */
-const char *sql_auth_mail_prune(void);
+/* The outbox (39-outbox.sql), for the senders (outbox.c), each on its own
+ * connection, and `kiln mail` / `kiln sms`; $1 is always the channel
+ * (email, sms); one row, one column. LISTEN for new rows (the payload
+ * names the channel); claim ($2 max rows, $3 lease seconds: a JSON array);
+ * done ($2 id, $3 outcome sent|kept|retry, $4 error or NULL, $5 max
+ * attempts: the new status); list ($2 limit, $3 recipient or NULL: a JSON
+ * array); prune (finished messages older than 30 days: the count). */
+const char *sql_auth_outbox_listen(void);
+const char *sql_auth_outbox_claim(void);
+const char *sql_auth_outbox_done(void);
+const char *sql_auth_outbox_list(void);
+const char *sql_auth_outbox_prune(void);
 
 /* Account flows (sql/kiln_auth/45-account.sql). */
 /* $1 settings. */
@@ -131,14 +132,5 @@ const char *sql_auth_send_sms_otp(void);
 const char *sql_auth_resend_phone(void);
 /* $1 type (sms, phone_change), $2 code, $3 phone, $4 settings. */
 const char *sql_auth_verify_phone(void);
-/* The SMS sender (auth_sms.c): LISTEN kiln_sms; claim ($1 n, $2 lease
- * seconds: JSON text); done ($1 id, $2 outcome, $3 error, $4 max attempts:
- * the new status); list ($1 limit, $2 number or NULL: JSON text); prune
- * (finished messages older than 30 days: the count). */
-const char *sql_auth_sms_listen(void);
-const char *sql_auth_sms_claim(void);
-const char *sql_auth_sms_done(void);
-const char *sql_auth_sms_list(void);
-const char *sql_auth_sms_prune(void);
 
 #endif

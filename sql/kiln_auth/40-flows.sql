@@ -382,6 +382,99 @@ AS $$
               ELSE auth._err(403, 'not_admin', 'User not allowed') END
 $$;
 
+-- The steps of a password grant, shared by the email grant
+-- (auth.sign_in_password) and the phone grant (auth.sign_in_phone_password,
+-- 46-phone.sql): each flow states only how it finds the account and what
+-- "confirmed" means for it. provider ('email', 'phone') names the identity
+-- in the audit rows; the other arguments are the login as the client sent
+-- it (login), as the audit rows show it before it is normalized (shown),
+-- normalized (key, NULL when malformed), and the subject of its backoff
+-- (backoff_key, 44-limits.sql).
+
+-- Before the account is looked up: the per-ip sign_in bucket, the missing
+-- login or password, and the login's backoff. NULL or the refusal (the
+-- limits audited as login_failed).
+CREATE FUNCTION auth._password_gate(provider pg_catalog.text, login pg_catalog.text, shown pg_catalog.text,
+                                    key pg_catalog.text, backoff_key pg_catalog.text,
+                                    password pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refusal jsonb := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
+BEGIN
+  IF refusal IS NOT NULL THEN
+    PERFORM auth._audit('login_failed', NULL, shown, 'account',
+                        jsonb_build_object('provider', provider, 'reason', 'over_request_rate_limit'));
+    RETURN refusal;
+  END IF;
+  IF login IS NULL OR btrim(login) = '' OR password IS NULL THEN
+    RETURN auth._err(400, 'validation_failed', 'missing email or phone');
+  END IF;
+  refusal := auth._backoff_refusal(backoff_key, settings);  -- 44-limits.sql
+  IF refusal IS NOT NULL THEN
+    PERFORM auth._audit('login_failed', NULL, coalesce(key, shown), 'account',
+                        jsonb_build_object('provider', provider, 'reason', 'backoff'));
+    RETURN refusal;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- The password of user u (a row of NULLs when the login is unknown). An
+-- unknown login costs one verification against a dummy hash
+-- (kiln.verify_password with a NULL hash) and is refused with the same
+-- status and body as a wrong password; the outcome counts for the backoff.
+-- Then a banned user is refused. NULL or the refusal, audited as
+-- login_failed.
+CREATE FUNCTION auth._password_check(provider pg_catalog.text, u auth.users, password pg_catalog.text,
+                                     shown pg_catalog.text, key pg_catalog.text, backoff_key pg_catalog.text,
+                                     settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  ok bool := coalesce(kiln.verify_password(password, u.encrypted_password), false);
+BEGIN
+  PERFORM auth._backoff_note(backoff_key, ok, settings);
+  IF NOT ok THEN
+    PERFORM auth._audit('login_failed', u.id, coalesce(key, shown), 'account',
+                        jsonb_build_object('provider', provider, 'reason', 'invalid_credentials'));
+    RETURN auth._err(400, 'invalid_credentials', 'Invalid login credentials');
+  END IF;
+  IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
+    PERFORM auth._audit('login_failed', u.id, key, 'account',
+                        jsonb_build_object('provider', provider, 'reason', 'user_banned'));
+    RETURN auth._err(400, 'user_banned', 'User is banned');
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- Signs user u in once its password passed: bcrypt imports and hashes
+-- made with older parameters become argon2id at the current parameters,
+-- the user and its provider identity record the sign-in, the login is
+-- audited, and the session starts.
+CREATE FUNCTION auth._password_login(provider pg_catalog.text, u auth.users, password pg_catalog.text,
+                                     key pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF kiln.password_needs_rehash(u.encrypted_password) THEN
+    UPDATE auth.users x SET encrypted_password = kiln.hash_password(password) WHERE x.id = u.id;
+  END IF;
+  UPDATE auth.users x SET last_sign_in_at = now() WHERE x.id = u.id RETURNING * INTO u;
+  UPDATE auth.identities i SET last_sign_in_at = now()
+   WHERE i.user_id = u.id AND i.provider = _password_login.provider;
+  PERFORM auth._audit('login', u.id, key, 'account', jsonb_build_object('provider', provider));
+  RETURN auth._start_session(u, 'password', settings);
+END
+$$;
+
 DO $helpers$
 DECLARE
   f regprocedure;
@@ -517,59 +610,27 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   addr text := auth._normalize_email(email);
+  shown text := left(email, 255);
+  backoff_key text := coalesce(addr, lower(left(email, 255)));
   u auth.users;
-  ok bool;
-  refusal jsonb;
+  refusal jsonb := auth._password_gate('email', email, shown, addr, backoff_key, password, settings);
 BEGIN
-  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
   IF refusal IS NOT NULL THEN
-    PERFORM auth._audit('login_failed', NULL, left(email, 255), 'account',
-                        jsonb_build_object('provider', 'email', 'reason', 'over_request_rate_limit'));
-    RETURN refusal;
-  END IF;
-  IF email IS NULL OR btrim(email) = '' OR password IS NULL THEN
-    RETURN auth._err(400, 'validation_failed', 'missing email or phone');
-  END IF;
-  refusal := auth._backoff_refusal(coalesce(addr, lower(left(email, 255))), settings);  -- 44-limits.sql
-  IF refusal IS NOT NULL THEN
-    PERFORM auth._audit('login_failed', NULL, coalesce(addr, left(email, 255)), 'account',
-                        jsonb_build_object('provider', 'email', 'reason', 'backoff'));
     RETURN refusal;
   END IF;
   IF addr IS NOT NULL THEN
-    SELECT * INTO u FROM auth.users
-     WHERE lower(auth.users.email) = addr AND auth.users.email IS NOT NULL
-       AND NOT is_sso_user AND deleted_at IS NULL;
+    u := auth._user_by_email(addr);  -- 41-mail.sql
   END IF;
-  -- An unknown address costs one verification against a dummy hash, and
-  -- is refused with the same status and body as a wrong password.
-  ok := coalesce(kiln.verify_password(password, u.encrypted_password), false);
-  PERFORM auth._backoff_note(coalesce(addr, lower(left(email, 255))), ok, settings);
-  IF NOT ok THEN
-    PERFORM auth._audit('login_failed', u.id, coalesce(addr, left(email, 255)), 'account',
-                        jsonb_build_object('provider', 'email', 'reason', 'invalid_credentials'));
-    RETURN auth._err(400, 'invalid_credentials', 'Invalid login credentials');
-  END IF;
-  IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
-    PERFORM auth._audit('login_failed', u.id, addr, 'account',
-                        jsonb_build_object('provider', 'email', 'reason', 'user_banned'));
-    RETURN auth._err(400, 'user_banned', 'User is banned');
+  refusal := auth._password_check('email', u, password, shown, addr, backoff_key, settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF u.email_confirmed_at IS NULL AND NOT auth._setting_bool(settings, 'autoconfirm', false) THEN
     PERFORM auth._audit('login_failed', u.id, addr, 'account',
                         jsonb_build_object('provider', 'email', 'reason', 'email_not_confirmed'));
     RETURN auth._err(400, 'email_not_confirmed', 'Email not confirmed');
   END IF;
-  -- bcrypt imports and hashes made with older parameters become argon2id
-  -- at the current parameters.
-  IF kiln.password_needs_rehash(u.encrypted_password) THEN
-    UPDATE auth.users SET encrypted_password = kiln.hash_password(password) WHERE id = u.id;
-  END IF;
-  UPDATE auth.users SET last_sign_in_at = now() WHERE id = u.id RETURNING * INTO u;
-  UPDATE auth.identities SET last_sign_in_at = now()
-   WHERE user_id = u.id AND provider = 'email';
-  PERFORM auth._audit('login', u.id, addr, 'account', '{"provider": "email"}');
-  RETURN auth._start_session(u, 'password', settings);
+  RETURN auth._password_login('email', u, password, addr, settings);
 END
 $$;
 COMMENT ON FUNCTION auth.sign_in_password(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)

@@ -3,11 +3,10 @@
 -- Confirmation (sign-up without autoconfirm), magic link and email OTP
 -- (POST /otp), recovery (POST /recover), email change (PUT /user with an
 -- email), invite (POST /invite), generate_link and resend. Every message is
--- a row of auth.mail_outbox written in the flow's transaction: the mail
--- exists exactly when the flow committed. The daemon's sender
--- (daemon/src/auth_mail.c) claims rows with auth.mail_claim, delivers them
--- and records the outcome with auth.mail_done; `kiln mail` reads them with
--- auth.mail_list.
+-- a row of auth.outbox (39-outbox.sql) on channel 'email', written in the
+-- flow's transaction: the mail exists exactly when the flow committed. The
+-- daemon's mail sender (daemon/src/auth_mail.c) claims and delivers those
+-- rows; `kiln mail` reads them.
 --
 -- Tokens: each message carries a one-time token pair in
 -- auth.one_time_tokens (one pending row per user and type): a 6-digit code
@@ -38,35 +37,6 @@ ALTER TABLE auth.one_time_tokens
   ADD COLUMN attempts pg_catalog.int4 NOT NULL DEFAULT 0;
 COMMENT ON COLUMN auth.one_time_tokens.otp_hash IS 'SHA-256 (hex) of user id, '':'' and the 6-digit code';
 COMMENT ON COLUMN auth.one_time_tokens.attempts IS 'wrong codes so far; the token is burned at 5';
-
-CREATE TABLE auth.mail_outbox (
-  id              pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  created_at      pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  user_id         pg_catalog.uuid REFERENCES auth.users (id) ON DELETE SET NULL,
-  kind            pg_catalog.text NOT NULL
-                  CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['confirmation', 'magiclink', 'recovery',
-                                                                'email_change', 'invite',
-                                                                -- 45-account.sql
-                                                                'reauthentication', 'email_change_notice',
-                                                                'email_changed'])),
-  recipient       pg_catalog.text NOT NULL,
-  -- The template fields: token, token_hash, confirmation_url, site_url,
-  -- redirect_to, email, new_email. token and token_hash are wiped once sent.
-  data            pg_catalog.jsonb NOT NULL,
-  status          pg_catalog.text NOT NULL DEFAULT 'pending'
-                  CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'sent', 'failed', 'kept'])),
-  attempts        pg_catalog.int4 NOT NULL DEFAULT 0,
-  next_attempt_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  locked_until    pg_catalog.timestamptz,
-  sent_at         pg_catalog.timestamptz,
-  last_error      pg_catalog.text
-);
-COMMENT ON TABLE auth.mail_outbox IS
-  'outgoing auth mail, written in the flow''s transaction; delivered by the daemon (pending -> sent | failed | kept)';
-CREATE INDEX mail_outbox_due_idx ON auth.mail_outbox (next_attempt_at)
-  WHERE status OPERATOR(pg_catalog.=) 'pending';
-REVOKE ALL ON auth.mail_outbox FROM PUBLIC;
-ALTER TABLE auth.mail_outbox ENABLE ROW LEVEL SECURITY;
 
 -- ---------------------------------------------------------------------------
 -- Helpers (owner only).
@@ -177,6 +147,38 @@ BEGIN
 END
 $$;
 
+-- Is code the 6-digit code of token t (false for a token without one)?
+CREATE FUNCTION auth._code_right(t auth.one_time_tokens, code pg_catalog.text)
+RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+AS $$
+  SELECT coalesce(t.otp_hash OPERATOR(pg_catalog.=) auth._sha256_hex(t.user_id::pg_catalog.text
+                                                                     OPERATOR(pg_catalog.||) ':'
+                                                                     OPERATOR(pg_catalog.||) code), false)
+$$;
+
+-- A wrong code for token t: counted, and the fifth burns the token; the
+-- miss is audited as login_failed of the token's user, shown as who, with
+-- provider and reason as traits. Shared by the code verifications (email
+-- here, phone in 46-phone.sql) and the reauthentication nonce
+-- (45-account.sql).
+CREATE FUNCTION auth._code_missed(t auth.one_time_tokens, who pg_catalog.text, provider pg_catalog.text,
+                                  reason pg_catalog.text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF t.attempts + 1 >= 5 THEN
+    DELETE FROM auth.one_time_tokens o WHERE o.id = t.id;
+  ELSE
+    UPDATE auth.one_time_tokens o SET attempts = o.attempts + 1, updated_at = now() WHERE o.id = t.id;
+  END IF;
+  PERFORM auth._audit('login_failed', t.user_id, who, 'account',
+                      jsonb_build_object('provider', provider, 'reason', reason));
+END
+$$;
+
 -- Percent-encodes everything but the unreserved characters (RFC 3986).
 CREATE FUNCTION auth._urlencode(v pg_catalog.text)
 RETURNS pg_catalog.text
@@ -228,7 +230,8 @@ BEGIN
     CASE WHEN kind = 'email_change' THEN recipient ELSE '' END,
     'type', vtype, 'data', coalesce(u.raw_user_meta_data, '{}'::jsonb));
   IF send THEN
-    INSERT INTO auth.mail_outbox (user_id, kind, recipient, data) VALUES (u.id, kind, recipient, fields);
+    INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+    VALUES ('email', u.id, kind, recipient, fields);
   END IF;
   RETURN fields;
 END
@@ -239,18 +242,10 @@ $$;
 -- per address, so it reveals nothing about accounts.
 CREATE FUNCTION auth._email_rate_refusal(settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE
 AS $$
-DECLARE
-  refusal jsonb := auth._rate_refusal('email', auth._setting_int(settings, 'rate_limit_email', 0, 0, 1000000));
-BEGIN
-  IF refusal IS NULL THEN
-    RETURN NULL;
-  END IF;
-  RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_email_send_rate_limit"'),
-                   '{error,message}', '"Email rate limit exceeded"');
-END
+  SELECT auth._refusal_as(auth._rate_refusal('email', auth._setting_int(settings, 'rate_limit_email', 0, 0, 1000000)),
+                          'over_email_send_rate_limit', 'Email rate limit exceeded')  -- 44-limits.sql
 $$;
 
 -- The user with this address (not deleted), if any.
@@ -262,6 +257,31 @@ AS $$
    WHERE pg_catalog.lower(u.email) OPERATOR(pg_catalog.=) addr AND u.email IS NOT NULL
      AND NOT u.is_sso_user AND u.deleted_at IS NULL
    LIMIT 1
+$$;
+
+-- Signs up the unconfirmed user a code flow creates (POST /otp with
+-- create_user): key is its address (provider 'email', auth.send_otp) or
+-- its number ('phone', auth.send_sms_otp in 46-phone.sql). Writes the user,
+-- its identity and the user_signedup audit row; returns the user.
+CREATE FUNCTION auth._code_sign_up(provider pg_catalog.text, key pg_catalog.text, data pg_catalog.jsonb)
+RETURNS auth.users
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  u auth.users;
+BEGIN
+  INSERT INTO auth.users (email, phone, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
+  VALUES (CASE WHEN provider = 'email' THEN key END, CASE WHEN provider = 'phone' THEN key END,
+          jsonb_build_object('provider', provider, 'providers', jsonb_build_array(provider)),
+          coalesce(data, '{}'), now())
+  RETURNING * INTO u;
+  INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
+  VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, provider, key, 'email_verified', false,
+                                               'phone_verified', false), _code_sign_up.provider);
+  PERFORM auth._audit('user_signedup', u.id, key, 'team', jsonb_build_object('provider', provider));
+  RETURN u;
+END
 $$;
 
 -- Sends the sign-up confirmation for user u (called by auth.sign_up when
@@ -360,13 +380,7 @@ BEGIN
       PERFORM auth._mail_decoy(addr, 'magiclink', settings);  -- 44-limits.sql: the same time
       RETURN '{}';
     END IF;
-    INSERT INTO auth.users (email, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
-    VALUES (addr, '{"provider": "email", "providers": ["email"]}', coalesce(data, '{}'), now())
-    RETURNING * INTO u;
-    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
-    VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', addr, 'email_verified', false,
-                                                 'phone_verified', false), 'email');
-    PERFORM auth._audit('user_signedup', u.id, addr, 'team', '{"provider": "email"}');
+    u := auth._code_sign_up('email', addr, data);
   END IF;
   IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
     RETURN '{}';
@@ -537,17 +551,9 @@ BEGIN
      WHERE o.token_type = ANY (types) AND lower(o.relates_to) = addr
      ORDER BY o.created_at DESC LIMIT 1
      FOR UPDATE;
-    PERFORM auth._backoff_note(addr, t.id IS NOT NULL AND t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token),
-                               settings);
-    IF t.id IS NOT NULL AND t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || _verify_consume.token) THEN
-      -- A wrong code: counted; the fifth burns the token.
-      IF t.attempts + 1 >= 5 THEN
-        DELETE FROM auth.one_time_tokens WHERE id = t.id;
-      ELSE
-        UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
-      END IF;
-      PERFORM auth._audit('login_failed', t.user_id, addr, 'account',
-                          jsonb_build_object('provider', 'email', 'reason', 'otp_invalid'));
+    PERFORM auth._backoff_note(addr, t.id IS NOT NULL AND auth._code_right(t, _verify_consume.token), settings);
+    IF t.id IS NOT NULL AND NOT auth._code_right(t, _verify_consume.token) THEN
+      PERFORM auth._code_missed(t, addr, 'email', 'otp_invalid');
       refusal := expired;
       RETURN;
     END IF;
@@ -785,109 +791,6 @@ COMMENT ON FUNCTION auth.admin_generate_link(pg_catalog.jsonb, pg_catalog.jsonb)
   IS 'POST /admin/generate_link (service_role): a message''s link and code, not sent';
 
 -- ---------------------------------------------------------------------------
--- The sender's side (the daemon's login role only).
-
--- Claims up to n due messages for lease_s seconds (FOR UPDATE SKIP LOCKED:
--- concurrent senders never claim the same row) and returns them as a JSON
--- array [{id, kind, recipient, data, attempts}]. A claimed row is hidden
--- from other senders until its lease ends, so a message is sent twice only
--- when a sender dies between delivering it and recording that.
-CREATE FUNCTION auth.mail_claim(n pg_catalog.int4, lease_s pg_catalog.int4)
-RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  res jsonb;
-BEGIN
-  WITH due AS (
-    SELECT o.id FROM auth.mail_outbox o
-     WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-       AND (o.locked_until IS NULL OR o.locked_until < now())
-     ORDER BY o.next_attempt_at, o.id
-     LIMIT greatest(n, 1)
-     FOR UPDATE SKIP LOCKED),
-  claimed AS (
-    UPDATE auth.mail_outbox o
-       SET locked_until = now() + make_interval(secs => greatest(lease_s, 5)), attempts = o.attempts + 1
-      FROM due WHERE o.id = due.id
-    RETURNING o.id, o.kind, o.recipient, o.data, o.attempts)
-  SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]') INTO res FROM claimed c;
-  RETURN res;
-END
-$$;
-
--- Records the outcome of a claimed message: 'sent' (the tokens are wiped
--- from the row), 'kept' (no SMTP server configured: left readable for
--- `kiln mail`), or 'retry' with an error: tried again after a backoff of
--- 2^attempts seconds (at most 10 minutes), 'failed' after max_attempts.
-CREATE FUNCTION auth.mail_done(id pg_catalog.int8, outcome pg_catalog.text, error pg_catalog.text,
-                               max_attempts pg_catalog.int4 DEFAULT 8)
-RETURNS pg_catalog.text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  m auth.mail_outbox;
-  st text;
-BEGIN
-  SELECT * INTO m FROM auth.mail_outbox o WHERE o.id = mail_done.id FOR UPDATE;
-  IF m.id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  IF outcome = 'sent' THEN
-    UPDATE auth.mail_outbox o
-       SET status = 'sent', sent_at = now(), locked_until = NULL, last_error = NULL,
-           data = o.data - 'token' - 'token_hash' - 'confirmation_url'
-     WHERE o.id = m.id;
-  ELSIF outcome = 'kept' THEN
-    UPDATE auth.mail_outbox o SET status = 'kept', locked_until = NULL WHERE o.id = m.id;
-  ELSE
-    UPDATE auth.mail_outbox o
-       SET status = CASE WHEN m.attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
-           locked_until = NULL, last_error = left(error, 500),
-           next_attempt_at = now() + make_interval(secs => least(power(2, m.attempts)::int, 600))
-     WHERE o.id = m.id;
-  END IF;
-  SELECT o.status INTO st FROM auth.mail_outbox o WHERE o.id = m.id;
-  RETURN st;
-END
-$$;
-
--- Deletes finished messages (sent, failed, kept) older than keep_days, at
--- most 1000 a call; returns how many. The sender calls it every 10 minutes.
-CREATE FUNCTION auth.mail_prune(keep_days pg_catalog.int4 DEFAULT 30)
-RETURNS pg_catalog.int8
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  n bigint;
-BEGIN
-  DELETE FROM auth.mail_outbox o
-   WHERE o.id IN (SELECT x.id FROM auth.mail_outbox x
-                   WHERE x.status <> 'pending' AND x.created_at < now() - make_interval(days => greatest(keep_days, 1))
-                   LIMIT 1000);
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END
-$$;
-
--- The newest messages for `kiln mail` (limit rows; recipient filter when
--- not NULL), newest first, with their template fields.
-CREATE FUNCTION auth.mail_list(lim pg_catalog.int4 DEFAULT 20, recipient pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.id DESC), '[]')
-    FROM (SELECT o.id, o.created_at, o.kind, o.recipient, o.status, o.attempts, o.sent_at, o.last_error, o.data
-            FROM auth.mail_outbox o
-           WHERE mail_list.recipient IS NULL OR lower(o.recipient) = lower(mail_list.recipient)
-           ORDER BY o.id DESC LIMIT greatest(lim, 1)) m
-$$;
-
--- ---------------------------------------------------------------------------
 -- Who may call them.
 
 DO $grants$
@@ -897,7 +800,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('send_otp', 'recover', 'resend', 'verify', 'verify_link', 'admin_invite',
-                                'admin_generate_link', 'mail_claim', 'mail_done', 'mail_list', 'mail_prune')
+                                'admin_generate_link')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
@@ -908,28 +811,5 @@ BEGIN
   LOOP
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO anon, authenticated, service_role', f);
   END LOOP;
-  -- The sender and `kiln mail` log in as the daemon's role; the app roles
-  -- never read the outbox (it holds the tokens until they are sent).
-  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-            WHERE p.pronamespace = 'auth'::regnamespace
-              AND p.proname IN ('mail_claim', 'mail_done', 'mail_list', 'mail_prune')
-  LOOP
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO authenticator', f);
-  END LOOP;
 END
 $grants$;
-
--- Wakes the senders (LISTEN kiln_mail) when a flow queued mail; they also
--- poll every second for retries that come due.
-CREATE FUNCTION auth._mail_notify()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  PERFORM pg_notify('kiln_mail', '');
-  RETURN NULL;
-END
-$$;
-CREATE TRIGGER mail_outbox_notify AFTER INSERT ON auth.mail_outbox
-  FOR EACH STATEMENT EXECUTE FUNCTION auth._mail_notify();

@@ -18,6 +18,8 @@
 --    mail-sending request per address every email_min_interval_s (GoTrue's
 --    SMTP max frequency); sooner is 429 over_email_send_rate_limit. It is
 --    counted for the address asked for, whether or not it has an account.
+--    The per-number text interval of 46-phone.sql is the same limit
+--    (auth._interval_refusal).
 -- 3. Per-account backoff (auth._backoff_refusal / auth._backoff_note):
 --    failed sign-ins (a wrong password, a wrong or unknown email code)
 --    counted per (address, client) and per address. After backoff_failures
@@ -208,30 +210,53 @@ BEGIN
 END
 $$;
 
--- The per-address mail interval: NULL when a mail for address may be asked
--- for now (and the request is counted), else 429
--- over_email_send_rate_limit with retry_after. Counted per address asked
--- for, account or not, so the answer never depends on one existing.
-CREATE FUNCTION auth._email_interval_refusal(address pg_catalog.text, settings pg_catalog.jsonb)
+-- refusal (a 429 of auth._rate_refusal, or NULL) answered with the error
+-- code and message of the limit that refused, as GoTrue names its send
+-- limits.
+CREATE FUNCTION auth._refusal_as(refusal pg_catalog.jsonb, code pg_catalog.text, message pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT pg_catalog.jsonb_set(pg_catalog.jsonb_set(refusal, '{error,code}', pg_catalog.to_jsonb(code)),
+                              '{error,message}', pg_catalog.to_jsonb(message))
+$$;
+
+-- One request every secs per subject, an address or a number, in bucket
+-- "<bucket>:<account key>": NULL when it may be asked for now (and the
+-- request is counted), else the 429 refusal code with retry_after.
+-- Counted per subject asked for, account or not, so the answer never
+-- depends on one existing. secs 0 and requests without a client (SQL) are
+-- not limited.
+CREATE FUNCTION auth._interval_refusal(bucket pg_catalog.text, subject pg_catalog.text, secs pg_catalog.int4,
+                                       code pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  secs int := auth._setting_int(settings, 'email_min_interval_s', 0, 0, 86400);
   wait int;
 BEGIN
-  IF secs = 0 OR address IS NULL OR auth._client() IS NULL THEN
+  IF secs = 0 OR subject IS NULL OR auth._client() IS NULL THEN
     RETURN NULL;
   END IF;
-  wait := auth._take('email_address:' || auth._account_key(address), 1, 1.0 / secs);
+  wait := auth._take(bucket || ':' || auth._account_key(subject), 1, 1.0 / secs);
   IF wait = 0 THEN
     RETURN NULL;
   END IF;
-  RETURN auth._err(429, 'over_email_send_rate_limit',
-                   'For security purposes, you can only request this after ' || wait || ' seconds.',
+  RETURN auth._err(429, code, 'For security purposes, you can only request this after ' || wait || ' seconds.',
                    jsonb_build_object('retry_after', wait));
 END
+$$;
+
+-- The per-address mail interval (email_min_interval_s): NULL or 429
+-- over_email_send_rate_limit (auth._interval_refusal).
+CREATE FUNCTION auth._email_interval_refusal(address pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT auth._interval_refusal('email_address', address,
+                                auth._setting_int(settings, 'email_min_interval_s', 0, 0, 86400),
+                                'over_email_send_rate_limit')
 $$;
 
 -- The backoff: NULL when the request's client may try address now, else
@@ -331,9 +356,9 @@ BEGIN
   PERFORM auth._audit('mail_not_sent', NULL, left(address, 255), 'user',
                       jsonb_build_object('kind', kind, 'reason', 'no_account_or_nothing_pending',
                                          'fields', pg_catalog.jsonb_typeof(fields)));
-  -- Queued mail wakes the senders (auth._mail_notify); so does this, so that
-  -- the work that follows a commit is alike too.
-  PERFORM pg_notify('kiln_mail', '');
+  -- Queued mail wakes the senders (auth._outbox_notify); so does this, so
+  -- that the work that follows a commit is alike too.
+  PERFORM pg_notify('kiln_outbox', 'email');
 END
 $$;
 
@@ -344,7 +369,8 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('_client_key', '_client', '_account_key', '_limits_prune', '_take',
-                                '_rate_refusal', '_email_interval_refusal', '_backoff_refusal',
+                                '_rate_refusal', '_refusal_as', '_interval_refusal', '_email_interval_refusal',
+                                '_backoff_refusal',
                                 '_backoff_note', '_mail_decoy')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);

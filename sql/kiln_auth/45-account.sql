@@ -50,8 +50,8 @@ BEGIN
   IF coalesce(u.email, '') = '' OR lower(u.email) = lower(coalesce(new_email, '')) THEN
     RETURN;
   END IF;
-  INSERT INTO auth.mail_outbox (user_id, kind, recipient, data)
-  VALUES (u.id, kind, u.email, jsonb_build_object(
+  INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+  VALUES ('email', u.id, kind, u.email, jsonb_build_object(
             'email', u.email, 'new_email', coalesce(new_email, ''),
             'site_url', auth._url_base(coalesce(nullif(settings ->> 'site_url', ''), 'http://localhost:3000')),
             'type', kind, 'data', coalesce(u.raw_user_meta_data, '{}'::jsonb)));
@@ -163,14 +163,8 @@ BEGIN
   IF t.id IS NULL OR t.created_at + make_interval(secs => ttl) < now() THEN
     RETURN invalid;
   END IF;
-  IF t.otp_hash IS DISTINCT FROM auth._sha256_hex(u.id::text || ':' || (attrs ->> 'nonce')) THEN
-    IF t.attempts + 1 >= 5 THEN
-      DELETE FROM auth.one_time_tokens WHERE id = t.id;
-    ELSE
-      UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
-    END IF;
-    PERFORM auth._audit('login_failed', u.id, u.email, 'account',
-                        '{"provider": "email", "reason": "reauthentication_not_valid"}');
+  IF NOT auth._code_right(t, attrs ->> 'nonce') THEN
+    PERFORM auth._code_missed(t, u.email, 'email', 'reauthentication_not_valid');  -- 41-mail.sql
     RETURN invalid;
   END IF;
   RETURN jsonb_build_object('spend', t.id);
@@ -207,8 +201,8 @@ BEGIN
     RETURN refusal;
   END IF;
   t := auth._issue_token(u, 'reauthentication_token', u.email);
-  INSERT INTO auth.mail_outbox (user_id, kind, recipient, data)
-  VALUES (u.id, 'reauthentication', u.email, jsonb_build_object(
+  INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+  VALUES ('email', u.id, 'reauthentication', u.email, jsonb_build_object(
             'token', t ->> 'token', 'email', u.email, 'type', 'reauthentication',
             'site_url', auth._url_base(coalesce(nullif(settings ->> 'site_url', ''), 'http://localhost:3000')),
             'data', coalesce(u.raw_user_meta_data, '{}'::jsonb)));

@@ -5,11 +5,10 @@
 -- verification (POST /verify {phone, token, type: sms | phone_change}),
 -- resend (POST /resend {type: sms | phone_change, phone}) and the phone
 -- change of PUT /user {phone} (auth.update_user calls the helpers here).
--- Every text message is a row of auth.sms_outbox written in the flow's
--- transaction, as mail is (41-mail.sql): the daemon's SMS sender
--- (daemon/src/auth_sms.c) claims rows with auth.sms_claim, posts them to
--- the configured provider and records the outcome with auth.sms_done;
--- `kiln sms` reads them with auth.sms_list.
+-- Every text message is a row of auth.outbox (39-outbox.sql) on channel
+-- 'sms', written in the flow's transaction as mail is: the daemon's SMS
+-- sender (daemon/src/auth_sms.c) claims those rows and posts them to the
+-- configured provider; `kiln sms` reads them.
 --
 -- Numbers: E.164, stored as GoTrue stores them, digits only without the
 -- '+' (user.phone "15551234567"). auth._normalize_phone accepts an optional
@@ -35,36 +34,6 @@
 -- phone_autoconfirm (false: a new number is confirmed by its code),
 -- rate_limit_sms (requests that send a text per 5 minutes per client ip;
 -- 0 = no limit), channel (per request: sms or whatsapp).
-
--- ---------------------------------------------------------------------------
--- Storage.
-
-CREATE TABLE auth.sms_outbox (
-  id              pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  created_at      pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  user_id         pg_catalog.uuid REFERENCES auth.users (id) ON DELETE SET NULL,
-  kind            pg_catalog.text NOT NULL
-                  CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['confirmation', 'otp', 'phone_change'])),
-  -- E.164 digits without '+'.
-  recipient       pg_catalog.text NOT NULL
-                  CHECK (recipient OPERATOR(pg_catalog.~) '^[1-9][0-9]{6,14}$'),
-  -- The template fields: code (wiped once sent), type (sms or
-  -- phone_change), channel (sms or whatsapp).
-  data            pg_catalog.jsonb NOT NULL,
-  status          pg_catalog.text NOT NULL DEFAULT 'pending'
-                  CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'sent', 'failed', 'kept'])),
-  attempts        pg_catalog.int4 NOT NULL DEFAULT 0,
-  next_attempt_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  locked_until    pg_catalog.timestamptz,
-  sent_at         pg_catalog.timestamptz,
-  last_error      pg_catalog.text
-);
-COMMENT ON TABLE auth.sms_outbox IS
-  'outgoing auth text messages, written in the flow''s transaction; delivered by the daemon (pending -> sent | failed | kept)';
-CREATE INDEX sms_outbox_due_idx ON auth.sms_outbox (next_attempt_at)
-  WHERE status OPERATOR(pg_catalog.=) 'pending';
-REVOKE ALL ON auth.sms_outbox FROM PUBLIC;
-ALTER TABLE auth.sms_outbox ENABLE ROW LEVEL SECURITY;
 
 -- ---------------------------------------------------------------------------
 -- Helpers (owner only).
@@ -99,29 +68,13 @@ $$;
 -- limited.
 CREATE FUNCTION auth._sms_rate_refusal(tel pg_catalog.text, settings pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE
 AS $$
-DECLARE
-  refusal jsonb := auth._rate_refusal('sms', auth._setting_int(settings, 'rate_limit_sms', 0, 0, 1000000));
-  secs int := auth._setting_int(settings, 'sms_min_interval_s', 0, 0, 86400);
-  wait int;
-BEGIN
-  IF refusal IS NOT NULL THEN
-    RETURN jsonb_set(jsonb_set(refusal, '{error,code}', '"over_sms_send_rate_limit"'),
-                     '{error,message}', '"SMS rate limit exceeded"');
-  END IF;
-  IF secs = 0 OR tel IS NULL OR auth._client() IS NULL THEN
-    RETURN NULL;
-  END IF;
-  wait := auth._take('sms_number:' || auth._account_key(tel), 1, 1.0 / secs);
-  IF wait = 0 THEN
-    RETURN NULL;
-  END IF;
-  RETURN auth._err(429, 'over_sms_send_rate_limit',
-                   'For security purposes, you can only request this after ' || wait || ' seconds.',
-                   jsonb_build_object('retry_after', wait));
-END
+  SELECT coalesce(auth._refusal_as(auth._rate_refusal('sms', auth._setting_int(settings, 'rate_limit_sms', 0, 0, 1000000)),
+                                   'over_sms_send_rate_limit', 'SMS rate limit exceeded'),
+                  auth._interval_refusal('sms_number', tel,
+                                         auth._setting_int(settings, 'sms_min_interval_s', 0, 0, 86400),
+                                         'over_sms_send_rate_limit'))  -- 44-limits.sql
 $$;
 
 -- NULL when phone sign-in is offered (settings phone_enabled), else the
@@ -159,7 +112,8 @@ BEGIN
   fields := jsonb_build_object(
     'code', t ->> 'token', 'type', vtype,
     'channel', CASE WHEN settings ->> 'channel' = 'whatsapp' THEN 'whatsapp' ELSE 'sms' END);
-  INSERT INTO auth.sms_outbox (user_id, kind, recipient, data) VALUES (u.id, kind, recipient, fields);
+  INSERT INTO auth.outbox (channel, user_id, kind, recipient, data)
+  VALUES ('sms', u.id, kind, recipient, fields);
   RETURN fields;
 END
 $$;
@@ -356,58 +310,30 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   tel text := auth._normalize_phone(phone);
-  u auth.users;
-  ok bool;
-  refusal jsonb := auth._phone_disabled(settings, 400);
-BEGIN
-  IF refusal IS NOT NULL THEN
-    RETURN refusal;
-  END IF;
-  refusal := auth._rate_refusal('sign_in', auth._setting_int(settings, 'rate_limit_sign_in', 0, 0, 1000000));
-  IF refusal IS NOT NULL THEN
-    PERFORM auth._audit('login_failed', NULL, left(phone, 32), 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'over_request_rate_limit'));
-    RETURN refusal;
-  END IF;
-  IF phone IS NULL OR btrim(phone) = '' OR password IS NULL THEN
-    RETURN auth._err(400, 'validation_failed', 'missing email or phone');
-  END IF;
+  shown text := left(phone, 32);
   -- Failed sign-ins back off per number and client, as for addresses
   -- (44-limits.sql); an unknown number alike.
-  refusal := auth._backoff_refusal(coalesce(tel, left(btrim(phone), 32)), settings);
+  backoff_key text := coalesce(tel, left(btrim(phone), 32));
+  u auth.users;
+  refusal jsonb := coalesce(auth._phone_disabled(settings, 400),
+                            auth._password_gate('phone', phone, shown, tel, backoff_key, password, settings));
+BEGIN
   IF refusal IS NOT NULL THEN
-    PERFORM auth._audit('login_failed', NULL, coalesce(tel, left(phone, 32)), 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'backoff'));
     RETURN refusal;
   END IF;
   IF tel IS NOT NULL THEN
     u := auth._user_by_phone(tel);
   END IF;
-  -- An unknown number costs one verification against a dummy hash.
-  ok := coalesce(kiln.verify_password(password, u.encrypted_password), false);
-  PERFORM auth._backoff_note(coalesce(tel, left(btrim(phone), 32)), ok, settings);
-  IF NOT ok THEN
-    PERFORM auth._audit('login_failed', u.id, coalesce(tel, left(phone, 32)), 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'invalid_credentials'));
-    RETURN auth._err(400, 'invalid_credentials', 'Invalid login credentials');
-  END IF;
-  IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
-    PERFORM auth._audit('login_failed', u.id, tel, 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'user_banned'));
-    RETURN auth._err(400, 'user_banned', 'User is banned');
+  refusal := auth._password_check('phone', u, password, shown, tel, backoff_key, settings);
+  IF refusal IS NOT NULL THEN
+    RETURN refusal;
   END IF;
   IF u.phone_confirmed_at IS NULL AND NOT auth._setting_bool(settings, 'phone_autoconfirm', false) THEN
     PERFORM auth._audit('login_failed', u.id, tel, 'account',
                         jsonb_build_object('provider', 'phone', 'reason', 'phone_not_confirmed'));
     RETURN auth._err(400, 'phone_not_confirmed', 'Phone not confirmed');
   END IF;
-  IF kiln.password_needs_rehash(u.encrypted_password) THEN
-    UPDATE auth.users SET encrypted_password = kiln.hash_password(password) WHERE id = u.id;
-  END IF;
-  UPDATE auth.users SET last_sign_in_at = now() WHERE id = u.id RETURNING * INTO u;
-  UPDATE auth.identities SET last_sign_in_at = now() WHERE user_id = u.id AND provider = 'phone';
-  PERFORM auth._audit('login', u.id, tel, 'account', '{"provider": "phone"}');
-  RETURN auth._start_session(u, 'password', settings);
+  RETURN auth._password_login('phone', u, password, tel, settings);
 END
 $$;
 COMMENT ON FUNCTION auth.sign_in_phone_password(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb)
@@ -445,17 +371,11 @@ BEGIN
       RETURN '{}';
     END IF;
     BEGIN
-      INSERT INTO auth.users (phone, raw_app_meta_data, raw_user_meta_data, confirmation_sent_at)
-      VALUES (tel, '{"provider": "phone", "providers": ["phone"]}', coalesce(data, '{}'), now())
-      RETURNING * INTO u;
+      u := auth._code_sign_up('phone', tel, data);  -- 41-mail.sql
     EXCEPTION WHEN unique_violation THEN
       -- A concurrent request signed the number up first: the same answer.
       RETURN '{}';
     END;
-    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
-    VALUES (u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'phone', tel, 'email_verified', false,
-                                                 'phone_verified', false), 'phone');
-    PERFORM auth._audit('user_signedup', u.id, tel, 'team', '{"provider": "phone"}');
   END IF;
   IF u.banned_until IS NOT NULL AND u.banned_until > now() THEN
     RETURN '{}';
@@ -567,21 +487,12 @@ BEGIN
    WHERE o.token_type = ANY (types) AND o.relates_to = tel
    ORDER BY o.created_at DESC LIMIT 1
    FOR UPDATE;
-  PERFORM auth._backoff_note(tel, t.id IS NOT NULL AND
-                                  t.otp_hash = auth._sha256_hex(t.user_id::text || ':' || verify_phone.token),
-                             settings);
+  PERFORM auth._backoff_note(tel, t.id IS NOT NULL AND auth._code_right(t, verify_phone.token), settings);
   IF t.id IS NULL THEN
     RETURN expired;
   END IF;
-  IF t.otp_hash IS DISTINCT FROM auth._sha256_hex(t.user_id::text || ':' || verify_phone.token) THEN
-    -- A wrong code: counted; the fifth burns the token.
-    IF t.attempts + 1 >= 5 THEN
-      DELETE FROM auth.one_time_tokens WHERE id = t.id;
-    ELSE
-      UPDATE auth.one_time_tokens SET attempts = attempts + 1, updated_at = now() WHERE id = t.id;
-    END IF;
-    PERFORM auth._audit('login_failed', t.user_id, tel, 'account',
-                        jsonb_build_object('provider', 'phone', 'reason', 'otp_invalid'));
+  IF NOT auth._code_right(t, verify_phone.token) THEN
+    PERFORM auth._code_missed(t, tel, 'phone', 'otp_invalid');  -- 41-mail.sql
     RETURN expired;
   END IF;
   -- Single use, expired or not.
@@ -628,104 +539,6 @@ COMMENT ON FUNCTION auth.verify_phone(pg_catalog.text, pg_catalog.text, pg_catal
   IS 'POST /verify with a phone: consumes a texted code and answers a session';
 
 -- ---------------------------------------------------------------------------
--- The sender's side (the daemon's login role only).
-
--- Claims up to n due messages for lease_s seconds (FOR UPDATE SKIP LOCKED)
--- and returns them as [{id, kind, recipient, data, attempts}].
-CREATE FUNCTION auth.sms_claim(n pg_catalog.int4, lease_s pg_catalog.int4)
-RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  res jsonb;
-BEGIN
-  WITH due AS (
-    SELECT o.id FROM auth.sms_outbox o
-     WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-       AND (o.locked_until IS NULL OR o.locked_until < now())
-     ORDER BY o.next_attempt_at, o.id
-     LIMIT greatest(n, 1)
-     FOR UPDATE SKIP LOCKED),
-  claimed AS (
-    UPDATE auth.sms_outbox o
-       SET locked_until = now() + make_interval(secs => greatest(lease_s, 5)), attempts = o.attempts + 1
-      FROM due WHERE o.id = due.id
-    RETURNING o.id, o.kind, o.recipient, o.data, o.attempts)
-  SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]') INTO res FROM claimed c;
-  RETURN res;
-END
-$$;
-
--- Records the outcome of a claimed message: 'sent' (the code is wiped),
--- 'kept' (no provider: left readable for `kiln sms`), or 'retry' with an
--- error: again after 2^attempts seconds (at most 10 minutes), 'failed'
--- after max_attempts.
-CREATE FUNCTION auth.sms_done(id pg_catalog.int8, outcome pg_catalog.text, error pg_catalog.text,
-                              max_attempts pg_catalog.int4 DEFAULT 8)
-RETURNS pg_catalog.text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  m auth.sms_outbox;
-  st text;
-BEGIN
-  SELECT * INTO m FROM auth.sms_outbox o WHERE o.id = sms_done.id FOR UPDATE;
-  IF m.id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  IF outcome = 'sent' THEN
-    UPDATE auth.sms_outbox o
-       SET status = 'sent', sent_at = now(), locked_until = NULL, last_error = NULL, data = o.data - 'code'
-     WHERE o.id = m.id;
-  ELSIF outcome = 'kept' THEN
-    UPDATE auth.sms_outbox o SET status = 'kept', locked_until = NULL WHERE o.id = m.id;
-  ELSE
-    UPDATE auth.sms_outbox o
-       SET status = CASE WHEN m.attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
-           locked_until = NULL, last_error = left(error, 500),
-           next_attempt_at = now() + make_interval(secs => least(power(2, m.attempts)::int, 600))
-     WHERE o.id = m.id;
-  END IF;
-  SELECT o.status INTO st FROM auth.sms_outbox o WHERE o.id = m.id;
-  RETURN st;
-END
-$$;
-
--- Deletes finished messages older than keep_days, at most 1000 a call.
-CREATE FUNCTION auth.sms_prune(keep_days pg_catalog.int4 DEFAULT 30)
-RETURNS pg_catalog.int8
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  n bigint;
-BEGIN
-  DELETE FROM auth.sms_outbox o
-   WHERE o.id IN (SELECT x.id FROM auth.sms_outbox x
-                   WHERE x.status <> 'pending' AND x.created_at < now() - make_interval(days => greatest(keep_days, 1))
-                   LIMIT 1000);
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END
-$$;
-
--- The newest messages for `kiln sms` (limit rows; recipient filter, E.164
--- digits, when not NULL), newest first.
-CREATE FUNCTION auth.sms_list(lim pg_catalog.int4 DEFAULT 20, recipient pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.id DESC), '[]')
-    FROM (SELECT o.id, o.created_at, o.kind, o.recipient, o.status, o.attempts, o.sent_at, o.last_error, o.data
-            FROM auth.sms_outbox o
-           WHERE sms_list.recipient IS NULL OR o.recipient = sms_list.recipient
-           ORDER BY o.id DESC LIMIT greatest(lim, 1)) m
-$$;
-
--- ---------------------------------------------------------------------------
 -- Who may call them.
 
 DO $grants$
@@ -735,7 +548,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'auth'::regnamespace
               AND p.proname IN ('sign_up_phone', 'sign_in_phone_password', 'send_sms_otp', 'resend_phone',
-                                'verify_phone', 'sms_claim', 'sms_done', 'sms_list', 'sms_prune')
+                                'verify_phone')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
@@ -746,29 +559,5 @@ BEGIN
   LOOP
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO anon, authenticated, service_role', f);
   END LOOP;
-  -- The sender and `kiln sms` log in as the daemon's role; the app roles
-  -- never read the outbox (it holds the codes until they are sent).
-  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-            WHERE p.pronamespace = 'auth'::regnamespace
-              AND p.proname IN ('sms_claim', 'sms_done', 'sms_list', 'sms_prune')
-  LOOP
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO authenticator', f);
-  END LOOP;
 END
 $grants$;
-
--- Wakes the senders (LISTEN kiln_sms) when a flow queued a text; they also
--- poll every second for retries that come due.
-CREATE FUNCTION auth._sms_notify()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  PERFORM pg_notify('kiln_sms', '');
-  RETURN NULL;
-END
-$$;
-REVOKE EXECUTE ON FUNCTION auth._sms_notify() FROM PUBLIC;
-CREATE TRIGGER sms_outbox_notify AFTER INSERT ON auth.sms_outbox
-  FOR EACH STATEMENT EXECUTE FUNCTION auth._sms_notify();

@@ -460,7 +460,7 @@ describe('delivery', () => {
       assert.equal(r.error, null);
       await waitFor(async () => {
         const row = await cluster.psql(`SELECT status || ':' || attempts || ':' || coalesce(last_error, '')
-                                          FROM auth.mail_outbox WHERE recipient = '${addr}'`);
+                                          FROM auth.outbox WHERE recipient = '${addr}'`);
         return /^pending:[1-9]\d*:.+/.test(row);
       }, { timeoutMs: 15000, what: 'a failed attempt' });
       assert.ok(d.logs.some((l) => l.msg === 'mail delivery failed, will retry' && /connect/i.test(l.reason)));
@@ -470,7 +470,7 @@ describe('delivery', () => {
       const mail = await mailTo(later, addr, 0, 30000);
       assert.equal(mail.subject, 'Reset your password');
       const row = await cluster.psql(`SELECT status || ':' || (attempts > 1) || ':' || (data ? 'token')
-                                        FROM auth.mail_outbox WHERE recipient = '${addr}'`);
+                                        FROM auth.outbox WHERE recipient = '${addr}'`);
       assert.equal(row, 'sent:true:false', 'sent after a retry, its code wiped from the outbox');
       assert.equal(later.messages.filter((m) => m.to.includes(addr)).length, 1);
     } finally {

@@ -364,7 +364,7 @@ describe('Twilio-compatible provider', () => {
       assert.ok(!kiln.stderr.includes(secret), `log free of ${secret === sms.code ? 'the code' : 'a secret'}`);
     }
     // The row is sent and its code wiped.
-    const row = JSON.parse(await cluster.psql(`SELECT row_to_json(o) FROM auth.sms_outbox o WHERE recipient = '${n.stored}'`));
+    const row = JSON.parse(await cluster.psql(`SELECT row_to_json(o) FROM auth.outbox o WHERE recipient = '${n.stored}'`));
     assert.equal(row.status, 'sent');
     assert.equal(row.attempts, 2);
     assert.equal(row.data.code, undefined);

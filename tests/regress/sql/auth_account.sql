@@ -30,11 +30,11 @@ SELECT kiln.authenticate(:'s1'::jsonb ->> 'access_token', '{"request_id": "acct-
 SELECT auth.reauthenticate(:'s') AS answer;
 COMMIT;
 SELECT kind, recipient, data ->> 'token' ~ '^[0-9]{6}$' AS six_digits, data ? 'confirmation_url' AS has_link
-  FROM auth.mail_outbox WHERE recipient = 'acct@account.test' AND kind = 'reauthentication';
+  FROM auth.outbox WHERE recipient = 'acct@account.test' AND kind = 'reauthentication';
 SELECT o.token_type, position((m.data ->> 'token') IN o.otp_hash) = 0 AS not_clear,
        u.reauthentication_sent_at IS NOT NULL AS sent_at
   FROM auth.one_time_tokens o JOIN auth.users u ON u.id = o.user_id
-  JOIN auth.mail_outbox m ON m.user_id = u.id AND m.kind = 'reauthentication'
+  JOIN auth.outbox m ON m.user_id = u.id AND m.kind = 'reauthentication'
  WHERE o.token_type = 'reauthentication_token';
 
 -- secure_password_change off (the default): no nonce needed.
@@ -54,7 +54,7 @@ COMMIT;
 SELECT attempts AS wrong_tries_counted FROM auth.one_time_tokens WHERE token_type = 'reauthentication_token';
 
 -- A refused change keeps the nonce; the right nonce works once.
-SELECT data ->> 'token' AS nonce FROM auth.mail_outbox WHERE kind = 'reauthentication' \gset
+SELECT data ->> 'token' AS nonce FROM auth.outbox WHERE kind = 'reauthentication' \gset
 BEGIN;
 SELECT kiln.authenticate(:'s1'::jsonb ->> 'access_token', '{"request_id": "acct-3"}') AS role;
 SELECT auth.update_account(jsonb_build_object('password', 'short', 'nonce', :'nonce'), :'secure') -> 'error' ->> 'code' AS weak;
@@ -78,7 +78,7 @@ SELECT kiln.authenticate(:'s1'::jsonb ->> 'access_token', '{"request_id": "acct-
 SELECT auth.reauthenticate(:'s') AS again;
 COMMIT;
 UPDATE auth.one_time_tokens SET created_at = now() - interval '11 minutes' WHERE token_type = 'reauthentication_token';
-SELECT data ->> 'token' AS nonce FROM auth.mail_outbox WHERE kind = 'reauthentication' ORDER BY id DESC LIMIT 1 \gset
+SELECT data ->> 'token' AS nonce FROM auth.outbox WHERE kind = 'reauthentication' ORDER BY id DESC LIMIT 1 \gset
 BEGIN;
 SELECT kiln.authenticate(:'s1'::jsonb ->> 'access_token', '{"request_id": "acct-4c"}') AS role;
 SELECT auth.update_account(jsonb_build_object('password', 'sixth long passphrase', 'nonce', :'nonce'), :'secure') -> 'error' ->> 'code' AS expired;
@@ -93,11 +93,11 @@ SELECT kiln.authenticate(:'s1'::jsonb ->> 'access_token', '{"request_id": "acct-
 SELECT auth.update_account('{"email": "acct2@account.test"}', :'s') ->> 'new_email' AS pending;
 COMMIT;
 SELECT kind, recipient, data ->> 'new_email' AS new_email, data ? 'token' AS has_code
-  FROM auth.mail_outbox WHERE kind IN ('email_change', 'email_change_notice') ORDER BY id;
+  FROM auth.outbox WHERE kind IN ('email_change', 'email_change_notice') ORDER BY id;
 SELECT auth.verify('email_change', data ->> 'token', NULL, 'acct2@account.test', :'s') -> 'user' ->> 'email' AS changed
-  FROM auth.mail_outbox WHERE kind = 'email_change';
+  FROM auth.outbox WHERE kind = 'email_change';
 SELECT kind, recipient, data ->> 'new_email' AS new_email
-  FROM auth.mail_outbox WHERE kind = 'email_changed';
+  FROM auth.outbox WHERE kind = 'email_changed';
 
 -- PKCE for an email change: the link answers ?code=, no session.
 SELECT auth.sign_in_password('acct2@account.test', 'fifth long passphrase', :'s') AS s2 \gset
@@ -110,7 +110,7 @@ COMMIT;
 SELECT provider_type, authentication_method, code_challenge_method FROM auth.flow_state;
 SELECT count(*) AS sessions_before FROM auth.sessions \gset
 SELECT auth.verify_link('email_change', data ->> 'token_hash', 'https://app.test/done?x=1#frag', :'s') ->> 'location' AS loc
-  FROM auth.mail_outbox WHERE kind = 'email_change' AND recipient = 'acct3@account.test' \gset
+  FROM auth.outbox WHERE kind = 'email_change' AND recipient = 'acct3@account.test' \gset
 SELECT :'loc' ~ '^https://app\.test/done\?x=1&code=[A-Za-z0-9_-]{43}$' AS code_in_query,
        (SELECT count(*) FROM auth.sessions) = :sessions_before AS no_session_yet;
 SELECT auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), :'verifier', :'s') -> 'user' ->> 'email' AS exchanged;
@@ -122,12 +122,12 @@ SELECT auth.send_otp_pkce('acct3@account.test', true, '{}', :'s', :'challenge', 
        auth.recover_pkce('acct3@account.test', :'s', :'challenge', NULL) -> 'error' ->> 'code' AS half_a_pair;
 SELECT authentication_method FROM auth.flow_state ORDER BY created_at;
 SELECT auth.verify_link('magiclink', data ->> 'token_hash', NULL, :'s') ->> 'location' AS loc
-  FROM auth.mail_outbox WHERE kind = 'magiclink' AND recipient = 'acct3@account.test' \gset
+  FROM auth.outbox WHERE kind = 'magiclink' AND recipient = 'acct3@account.test' \gset
 SELECT :'loc' ~ '^https://app\.test\?code=' AS magiclink_code;
 SELECT auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), :'verifier', :'s') ? 'access_token' AS exchanged;
 SELECT auth.recover_pkce('acct3@account.test', :'s', :'challenge', 's256') AS recover;
 SELECT auth.verify_link('recovery', data ->> 'token_hash', NULL, :'s') ->> 'location' AS loc
-  FROM auth.mail_outbox WHERE kind = 'recovery' AND recipient = 'acct3@account.test' ORDER BY id DESC LIMIT 1 \gset
+  FROM auth.outbox WHERE kind = 'recovery' AND recipient = 'acct3@account.test' ORDER BY id DESC LIMIT 1 \gset
 SELECT auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), 'x' || :'verifier', :'s') -> 'error' ->> 'code' AS wrong_verifier,
        auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), :'verifier', :'s') -> 'error' ->> 'code' AS burned;
 -- /resend of a sign-up confirmation.
@@ -135,12 +135,12 @@ SELECT auth.sign_up('resend@account.test', 'a long passphrase', '{}', '{"site_ur
 SELECT auth.resend_pkce('signup', 'resend@account.test', :'s', :'challenge', 's256') AS resent,
        auth.resend_pkce('signup', 'nobody@account.test', :'s', :'challenge', 's256') AS resent_unknown;
 SELECT auth.verify_link('signup', data ->> 'token_hash', NULL, :'s') ->> 'location' AS loc
-  FROM auth.mail_outbox WHERE kind = 'confirmation' AND recipient = 'resend@account.test' ORDER BY id DESC LIMIT 1 \gset
+  FROM auth.outbox WHERE kind = 'confirmation' AND recipient = 'resend@account.test' ORDER BY id DESC LIMIT 1 \gset
 SELECT auth.token_pkce(substring(:'loc' FROM 'code=(.*)$'), :'verifier', :'s') -> 'user' ->> 'email' AS confirmed_by_code;
 -- Without a challenge the link stays implicit.
 SELECT auth.recover('acct3@account.test', :'s') AS recover;
 SELECT auth.verify_link('recovery', data ->> 'token_hash', NULL, :'s') ->> 'location' LIKE 'https://app.test#access_token=%' AS implicit
-  FROM auth.mail_outbox WHERE kind = 'recovery' AND recipient = 'acct3@account.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE kind = 'recovery' AND recipient = 'acct3@account.test' ORDER BY id DESC LIMIT 1;
 
 -- OAuth with the app's challenge: {code} instead of a session.
 SELECT auth.oauth_begin_pkce('corp', 'https://app.test', :'s', :'challenge', 's256') ->> 'state' AS st \gset
@@ -202,7 +202,7 @@ SELECT p.proname, has_function_privilege('anon', p.oid, 'EXECUTE') AS anon,
  ORDER BY 1;
 
 -- Leave the database as found: the schedule runs the next files in it.
-DELETE FROM auth.mail_outbox WHERE recipient LIKE '%account.test';
+DELETE FROM auth.outbox WHERE recipient LIKE '%account.test';
 DELETE FROM auth.users WHERE email LIKE '%@account.test';
 DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
 DELETE FROM auth.oauth_states WHERE created_at >= :'t0';

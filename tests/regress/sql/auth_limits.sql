@@ -181,7 +181,7 @@ RESET ROLE;
 DELETE FROM auth.rate_limits;
 DELETE FROM auth.sign_in_backoff;
 DELETE FROM auth.users WHERE email LIKE '%@limits.test' OR created_at >= :'t0';
-DELETE FROM auth.mail_outbox WHERE created_at >= :'t0';
+DELETE FROM auth.outbox WHERE created_at >= :'t0';
 DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
 DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
 DROP FUNCTION public.try_(text, text, text, text), public.outcome(jsonb), public.from_ip(text, text);

@@ -17,40 +17,40 @@ SELECT auth.sign_up('c1@mail.test', 'a long passphrase', '{}', :'s') ? 'access_t
 SELECT kind, recipient, status, data ->> 'token' ~ '^[0-9]{6}$' AS six_digits,
        data ->> 'token_hash' ~ '^[A-Za-z0-9_-]{43}$' AS link_token,
        data ->> 'confirmation_url' LIKE 'https://api.test/auth/v1/verify?token=%&type=signup&redirect_to=https%3A%2F%2Fapp.test' AS link
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test';
+  FROM auth.outbox WHERE recipient = 'c1@mail.test';
 -- Stored hashed only.
 SELECT o.token_type, o.token_hash = encode(sha256(convert_to(m.data ->> 'token_hash', 'UTF8')), 'hex') AS hash_of_link,
        o.token_hash <> m.data ->> 'token_hash' AS not_clear,
        position(m.data ->> 'token' IN o.otp_hash) = 0 AS code_not_clear
-  FROM auth.one_time_tokens o JOIN auth.mail_outbox m ON m.user_id = o.user_id
+  FROM auth.one_time_tokens o JOIN auth.outbox m ON m.user_id = o.user_id
  WHERE m.recipient = 'c1@mail.test';
 -- A refused sign-up writes no mail.
 SELECT auth.sign_up('c2@mail.test', 'short', '{}', :'s') -> 'error' ->> 'code' AS refused,
-       (SELECT count(*) FROM auth.mail_outbox WHERE recipient = 'c2@mail.test') AS mails;
+       (SELECT count(*) FROM auth.outbox WHERE recipient = 'c2@mail.test') AS mails;
 -- Confirm by code: a session, the address confirmed, the token gone.
 SELECT auth.verify('signup', data ->> 'token', NULL, 'C1@mail.test', :'s') ? 'access_token' AS session
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test';
+  FROM auth.outbox WHERE recipient = 'c1@mail.test';
 SELECT email_confirmed_at IS NOT NULL AS confirmed FROM auth.users WHERE email = 'c1@mail.test';
 SELECT auth.verify('signup', data ->> 'token', NULL, 'c1@mail.test', :'s') -> 'error' AS single_use
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test';
+  FROM auth.outbox WHERE recipient = 'c1@mail.test';
 
 -- OTP / magic link for a confirmed user; by link token.
 SELECT auth.send_otp('c1@mail.test', true, '{}', :'s') AS otp_answer;
-SELECT kind, data ->> 'type' AS type FROM auth.mail_outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
+SELECT kind, data ->> 'type' AS type FROM auth.outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
 SELECT auth.verify('magiclink', NULL, data ->> 'token_hash', NULL, :'s') -> 'user' ->> 'email' AS signed_in
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
 
 -- Enumeration: unknown addresses get the same answer, and no mail.
 SELECT auth.send_otp('nobody@mail.test', false, '{}', :'s') AS otp_unknown,
        auth.recover('nobody@mail.test', :'s') AS recover_unknown,
        auth.recover('c1@mail.test', :'s') AS recover_known,
        auth.resend('signup', 'nobody@mail.test', :'s') AS resend_unknown,
-       (SELECT count(*) FROM auth.mail_outbox WHERE recipient = 'nobody@mail.test') AS mails;
+       (SELECT count(*) FROM auth.outbox WHERE recipient = 'nobody@mail.test') AS mails;
 SELECT auth.recover('not an address', :'s') -> 'error' ->> 'code' AS bad_address;
 -- create_user (the default) signs an unknown address up, unconfirmed.
 SELECT auth.send_otp('new@mail.test', true, '{"n": 1}', :'s') AS otp_new;
 SELECT kind, email_confirmed_at IS NULL AS unconfirmed, raw_user_meta_data
-  FROM auth.mail_outbox m JOIN auth.users u ON u.id = m.user_id WHERE m.recipient = 'new@mail.test';
+  FROM auth.outbox m JOIN auth.users u ON u.id = m.user_id WHERE m.recipient = 'new@mail.test';
 
 -- Five wrong codes burn the token; the right one is refused after that.
 SELECT auth.recover('c1@mail.test', :'s') AS again;
@@ -60,20 +60,20 @@ SELECT n, auth.verify('recovery', '000000' || n, NULL, 'c1@mail.test', :'s') -> 
 SELECT count(*) AS tokens_left FROM auth.one_time_tokens o JOIN auth.users u ON u.id = o.user_id
  WHERE u.email = 'c1@mail.test' AND o.token_type = 'recovery_token';
 SELECT auth.verify('recovery', data ->> 'token', NULL, 'c1@mail.test', :'s') -> 'error' ->> 'code' AS right_code_after_burn
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
 -- Four wrong codes do not burn it.
 SELECT auth.recover('c1@mail.test', :'s') AS again;
 SELECT count(*) FILTER (WHERE r ? 'error') AS refused
   FROM generate_series(1, 4) n, LATERAL auth.verify('recovery', '000000' || n, NULL, 'c1@mail.test', :'s') r;
 SELECT auth.verify('recovery', data ->> 'token', NULL, 'c1@mail.test', :'s') ? 'access_token' AS fifth_try_right
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
 
 -- Expiry: otp_ttl_s (600 at most).
 SELECT auth.recover('c1@mail.test', :'s') AS again;
 UPDATE auth.one_time_tokens SET created_at = now() - interval '11 minutes'
  WHERE user_id = (SELECT id FROM auth.users WHERE email = 'c1@mail.test');
 SELECT auth.verify('recovery', data ->> 'token', NULL, 'c1@mail.test', '{"otp_ttl_s": 3600}') -> 'error' AS expired_ttl_capped
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
 SELECT auth.verify('nonsense', 'x', NULL, 'c1@mail.test', :'s') -> 'error' ->> 'code' AS bad_type,
        auth.verify('email', NULL, NULL, NULL, :'s') -> 'error' ->> 'code' AS nothing_to_verify;
 
@@ -87,7 +87,7 @@ SELECT u AS redirect_to, auth._redirect_target(u, :'s') AS target
 SELECT auth.recover('c1@mail.test', :'s') AS again;
 SELECT (auth.verify_link('recovery', data ->> 'token_hash', 'https://preview.test/reset', :'s') ->> 'location')
          ~ '^https://preview\.test/reset#access_token=[^&]+&expires_at=[0-9]+&expires_in=3600&refresh_token=[A-Za-z0-9_-]{43}&token_type=bearer&type=recovery$' AS implicit
-  FROM auth.mail_outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = 'c1@mail.test' ORDER BY id DESC LIMIT 1;
 SELECT auth.verify_link('recovery', 'used-or-wrong', 'https://evil.test/', :'s') AS refused_to_site;
 
 -- Email change: confirmed on the new address, then the address changes.
@@ -96,9 +96,9 @@ SELECT auth._mail_email_change(u, 'c1-new@mail.test', :'s') AS started FROM auth
 SELECT auth._mail_email_change(u, 'new@mail.test', :'s') -> 'error' ->> 'code' AS taken FROM auth.users u WHERE email = 'c1@mail.test';
 SELECT email, email_change FROM auth.users WHERE id = current_setting('mailtest.uid')::uuid;
 SELECT auth.resend('email_change', 'c1-new@mail.test', :'s') AS resent;
-SELECT count(*) AS mails FROM auth.mail_outbox WHERE recipient = 'c1-new@mail.test' AND kind = 'email_change';
+SELECT count(*) AS mails FROM auth.outbox WHERE recipient = 'c1-new@mail.test' AND kind = 'email_change';
 SELECT auth.verify('email_change', data ->> 'token', NULL, 'c1-new@mail.test', :'s') -> 'user' ->> 'email' AS changed
-  FROM auth.mail_outbox WHERE recipient = 'c1-new@mail.test' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = 'c1-new@mail.test' ORDER BY id DESC LIMIT 1;
 SELECT email, email_change FROM auth.users WHERE id = current_setting('mailtest.uid')::uuid;
 
 -- Through auth.update_user (as the signed-in user): a refused address
@@ -114,11 +114,11 @@ SELECT auth.sign_in_password('c1-new@mail.test', 'a long passphrase', :'s') ? 'a
 -- Invite and generate_link (admin; psql without a request context counts).
 SELECT auth.admin_invite('inv@mail.test', '{"team": "a"}', :'s') ->> 'email' AS invited;
 SELECT auth.admin_invite('inv@mail.test', '{}', :'s') -> 'error' ->> 'code' AS again;
-SELECT kind, data ->> 'type' AS type FROM auth.mail_outbox WHERE recipient = 'inv@mail.test';
+SELECT kind, data ->> 'type' AS type FROM auth.outbox WHERE recipient = 'inv@mail.test';
 SELECT r ->> 'verification_type' AS type, r ->> 'email_otp' ~ '^[0-9]{6}$' AS otp,
        r ->> 'action_link' LIKE 'https://api.test/auth/v1/verify?token=' || (r ->> 'hashed_token') || '&type=magiclink&%' AS link,
        r ->> 'redirect_to' AS redirect_to,
-       (SELECT count(*) FROM auth.mail_outbox WHERE recipient = 'inv@mail.test') AS mails_unchanged
+       (SELECT count(*) FROM auth.outbox WHERE recipient = 'inv@mail.test') AS mails_unchanged
   FROM auth.admin_generate_link('{"type": "magiclink", "email": "inv@mail.test"}', :'s') r;
 SELECT auth.admin_generate_link('{"type": "recovery", "email": "none@mail.test"}', :'s') -> 'error' ->> 'code' AS unknown,
        auth.admin_generate_link('{"type": "bogus", "email": "inv@mail.test"}', :'s') -> 'error' ->> 'code' AS bad_type,
@@ -126,42 +126,45 @@ SELECT auth.admin_generate_link('{"type": "recovery", "email": "none@mail.test"}
 
 -- The sender: claims skip each other's rows, outcomes, backoff, wiping.
 BEGIN;
-SELECT jsonb_array_length(auth.mail_claim(3, 60)) AS first_claim;
-SELECT jsonb_array_length(auth.mail_claim(100, 60)) > 0 AS second_claim_gets_the_rest;
-SELECT jsonb_array_length(auth.mail_claim(100, 60)) AS nothing_left_while_leased;
+SELECT jsonb_array_length(auth.outbox_claim('email', 3, 60)) AS first_claim;
+SELECT jsonb_array_length(auth.outbox_claim('email', 100, 60)) > 0 AS second_claim_gets_the_rest;
+SELECT jsonb_array_length(auth.outbox_claim('email', 100, 60)) AS nothing_left_while_leased;
 ROLLBACK;
-SELECT (auth.mail_claim(1, 60) -> 0 ->> 'id')::int8 AS claimed \gset
-SELECT auth.mail_done(:claimed, 'retry', 'connection refused') AS after_failure;
-SELECT status, attempts, last_error, next_attempt_at > now() AS backed_off FROM auth.mail_outbox WHERE id = :claimed;
-UPDATE auth.mail_outbox SET next_attempt_at = now() - interval '1 day' WHERE id = :claimed;
-SELECT (auth.mail_claim(1, 60) -> 0 ->> 'id')::int8 = :claimed AS claimed_again;
-SELECT auth.mail_done(:claimed, 'sent', NULL) AS outcome;
+-- The SMS sender never sees mail, nor records an outcome for it.
+SELECT jsonb_array_length(auth.outbox_claim('sms', 100, 60)) AS sms_claims_no_mail;
+SELECT (auth.outbox_claim('email', 1, 60) -> 0 ->> 'id')::int8 AS claimed \gset
+SELECT auth.outbox_done('sms', :claimed, 'sent', NULL) AS other_channel;
+SELECT auth.outbox_done('email', :claimed, 'retry', 'connection refused') AS after_failure;
+SELECT status, attempts, last_error, next_attempt_at > now() AS backed_off FROM auth.outbox WHERE id = :claimed;
+UPDATE auth.outbox SET next_attempt_at = now() - interval '1 day' WHERE id = :claimed;
+SELECT (auth.outbox_claim('email', 1, 60) -> 0 ->> 'id')::int8 = :claimed AS claimed_again;
+SELECT auth.outbox_done('email', :claimed, 'sent', NULL) AS outcome;
 SELECT status, data ? 'token' AS token_kept, data ? 'token_hash' AS hash_kept, sent_at IS NOT NULL AS sent
-  FROM auth.mail_outbox WHERE id = :claimed;
-SELECT auth.mail_done(:claimed + 100000, 'sent', NULL) AS unknown_id;
-SELECT jsonb_array_length(auth.mail_list(2)) AS listed, auth.mail_list(5, 'inv@mail.test') -> 0 ->> 'kind' AS filtered;
+  FROM auth.outbox WHERE id = :claimed;
+SELECT auth.outbox_done('email', :claimed + 100000, 'sent', NULL) AS unknown_id;
+SELECT jsonb_array_length(auth.outbox_list('email', 2)) AS listed, auth.outbox_list('email', 5, 'inv@mail.test') -> 0 ->> 'kind' AS filtered;
 
 -- Pruning: finished messages older than the retention go, pending ones stay.
-UPDATE auth.mail_outbox SET created_at = now() - interval '40 days' WHERE id = :claimed;
-INSERT INTO auth.mail_outbox (kind, recipient, data, created_at)
-VALUES ('recovery', 'old-pending@mail.test', '{}', now() - interval '40 days');
-SELECT auth.mail_prune(30) AS pruned;
-SELECT auth.mail_prune(30) AS again,
-       (SELECT count(*) FROM auth.mail_outbox WHERE id = :claimed) AS sent_row,
-       (SELECT count(*) FROM auth.mail_outbox WHERE recipient = 'old-pending@mail.test') AS pending_row;
+UPDATE auth.outbox SET created_at = now() - interval '40 days' WHERE id = :claimed;
+INSERT INTO auth.outbox (channel, kind, recipient, data, created_at)
+VALUES ('email', 'recovery', 'old-pending@mail.test', '{}', now() - interval '40 days');
+SELECT auth.outbox_prune('email', 30) AS pruned;
+SELECT auth.outbox_prune('email', 30) AS again,
+       (SELECT count(*) FROM auth.outbox WHERE id = :claimed) AS sent_row,
+       (SELECT count(*) FROM auth.outbox WHERE recipient = 'old-pending@mail.test') AS pending_row;
 
 -- Who may call what: the app roles never reach the outbox or the sender.
 SET ROLE anon;
 SELECT auth.recover('nobody@mail.test', :'s') AS anon_may_recover;
-SELECT count(*) FROM auth.mail_outbox;
-SELECT auth.mail_claim(1, 60);
+SELECT count(*) FROM auth.outbox;
+SELECT auth.outbox_claim('email', 1, 60);
 RESET ROLE;
 SET ROLE authenticated;
-SELECT auth.mail_list(1);
+SELECT auth.outbox_list('email', 1);
 RESET ROLE;
 
 -- Leave the database as it was for the tests after this one.
 DELETE FROM auth.users WHERE email LIKE '%@mail.test' OR created_at >= :'t0';
-DELETE FROM auth.mail_outbox;
+DELETE FROM auth.outbox WHERE channel = 'email';
 DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
 DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';

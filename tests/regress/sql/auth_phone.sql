@@ -28,11 +28,11 @@ SELECT r ? 'access_token' AS session, r ->> 'phone' AS phone, r ? 'confirmation_
   FROM auth.sign_up_phone('+1 555 000 0001', 'a long passphrase', '{"name": "Pat"}', :'s') r;
 SELECT kind, recipient, status, data ->> 'code' ~ '^[0-9]{6}$' AS six_digits, data ->> 'type' AS type,
        data ->> 'channel' AS channel
-  FROM auth.sms_outbox WHERE recipient = '15550000001';
+  FROM auth.outbox WHERE recipient = '15550000001';
 -- Stored hashed only.
 SELECT o.token_type, o.relates_to, o.otp_hash = encode(sha256(convert_to(o.user_id::text || ':' || (m.data ->> 'code'), 'UTF8')), 'hex') AS hashed,
        position(m.data ->> 'code' IN o.otp_hash) = 0 AS code_not_clear
-  FROM auth.one_time_tokens o JOIN auth.sms_outbox m ON m.user_id = o.user_id
+  FROM auth.one_time_tokens o JOIN auth.outbox m ON m.user_id = o.user_id
  WHERE m.recipient = '15550000001';
 SELECT auth.sign_in_phone_password('+15550000001', 'a long passphrase', :'s') -> 'error' AS unconfirmed;
 -- A wrong password of an unconfirmed number is invalid_credentials (the
@@ -42,10 +42,10 @@ SELECT auth.sign_in_phone_password('+15550000001', 'wrong passphrase', :'s') -> 
 SELECT r -> 'user' ->> 'phone' AS phone, r -> 'user' ? 'phone_confirmed_at' AS confirmed,
        (SELECT c ->> 'method' FROM jsonb_array_elements(kiln.verify_jwt(r ->> 'access_token') -> 'amr') c) AS amr,
        kiln.verify_jwt(r ->> 'access_token') ->> 'phone' AS claim_phone
-  FROM auth.sms_outbox m, auth.verify_phone('sms', m.data ->> 'code', '+1 (555) 000-0001', :'s') r
+  FROM auth.outbox m, auth.verify_phone('sms', m.data ->> 'code', '+1 (555) 000-0001', :'s') r
  WHERE m.recipient = '15550000001';
 SELECT auth.verify_phone('sms', data ->> 'code', '15550000001', :'s') -> 'error' AS single_use
-  FROM auth.sms_outbox WHERE recipient = '15550000001';
+  FROM auth.outbox WHERE recipient = '15550000001';
 SELECT identity_data ->> 'phone_verified' AS identity_verified FROM auth.identities i
   JOIN auth.users u ON u.id = i.user_id WHERE u.phone = '15550000001';
 -- Now the password grant works.
@@ -54,7 +54,7 @@ SELECT r -> 'user' ->> 'phone' AS signed_in FROM auth.sign_in_phone_password('15
 -- A registered number: a look-alike user (no text) with confirmations on,
 -- user_already_exists with autoconfirm.
 SELECT r ? 'id' AS looks_new, r ->> 'phone' AS phone,
-       (SELECT count(*) FROM auth.sms_outbox WHERE recipient = '15550000001') AS texts
+       (SELECT count(*) FROM auth.outbox WHERE recipient = '15550000001') AS texts
   FROM auth.sign_up_phone('+15550000001', 'another passphrase', '{}', :'s') r;
 SELECT auth.sign_up_phone('+15550000001', 'another passphrase', '{}', '{"phone_autoconfirm": true}') -> 'error' AS autoconfirm_taken;
 
@@ -69,7 +69,7 @@ SELECT count(*) AS refused_wrote_nothing FROM auth.users WHERE phone = '15550000
 
 -- With phone autoconfirm: a session at once, amr password.
 SELECT r ? 'access_token' AS session, r -> 'user' ? 'phone_confirmed_at' AS confirmed,
-       (SELECT count(*) FROM auth.sms_outbox WHERE recipient = '15550000003') AS texts
+       (SELECT count(*) FROM auth.outbox WHERE recipient = '15550000003') AS texts
   FROM auth.sign_up_phone('+15550000003', 'a long passphrase', '{}', '{"phone_autoconfirm": true}') r;
 
 -- Unknown numbers and wrong passwords look the same.
@@ -80,26 +80,26 @@ SELECT auth.sign_in_phone_password('+15559999999', 'a long passphrase', :'s') ->
 -- same answer for an unknown number with create_user false, and no text.
 SELECT auth.send_sms_otp('+15550000001', true, '{}', :'s') AS known,
        auth.send_sms_otp('+15559999999', false, '{}', :'s') AS unknown,
-       (SELECT count(*) FROM auth.sms_outbox WHERE recipient = '15559999999') AS texts_unknown,
+       (SELECT count(*) FROM auth.outbox WHERE recipient = '15559999999') AS texts_unknown,
        (SELECT count(*) FROM auth.users WHERE phone = '15559999999') AS users_unknown;
-SELECT kind, data ->> 'type' AS type FROM auth.sms_outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1;
+SELECT kind, data ->> 'type' AS type FROM auth.outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1;
 SELECT auth.send_sms_otp('not a number', true, '{}', :'s') -> 'error' ->> 'code' AS bad_number;
 -- Five wrong codes burn it; the right one is refused after that.
 SELECT n, auth.verify_phone('sms', '000000' || n, '+15550000001', :'s') -> 'error' ->> 'code' AS wrong
   FROM generate_series(1, 5) n;
 SELECT count(*) AS tokens_left FROM auth.one_time_tokens WHERE relates_to = '15550000001';
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000001', :'s') -> 'error' ->> 'code' AS after_burn
-  FROM auth.sms_outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1;
 -- A fresh code works; the amr method is otp.
 SELECT auth.send_sms_otp('+15550000001', true, '{}', :'s') AS again;
 SELECT (SELECT c ->> 'method' FROM jsonb_array_elements(kiln.verify_jwt(r ->> 'access_token') -> 'amr') c) AS amr
-  FROM (SELECT data ->> 'code' AS code FROM auth.sms_outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1) m,
+  FROM (SELECT data ->> 'code' AS code FROM auth.outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1) m,
        auth.verify_phone('sms', m.code, '+15550000001', :'s') r;
 -- An expired code (older than otp_ttl_s) is refused, and used up.
 SELECT auth.send_sms_otp('+15550000001', true, '{}', :'s') AS expiring;
 UPDATE auth.one_time_tokens SET created_at = now() - interval '11 minutes' WHERE relates_to = '15550000001';
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000001', :'s') -> 'error' ->> 'code' AS expired
-  FROM auth.sms_outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = '15550000001' ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS used_up FROM auth.one_time_tokens WHERE relates_to = '15550000001';
 
 -- create_user (the default) signs an unknown number up, unconfirmed; its
@@ -107,9 +107,21 @@ SELECT count(*) AS used_up FROM auth.one_time_tokens WHERE relates_to = '1555000
 SELECT auth.send_sms_otp('+15550000004', true, '{"plan": "free"}', '{"channel": "whatsapp"}') AS otp_new;
 SELECT m.kind, m.data ->> 'channel' AS channel, u.phone_confirmed_at IS NULL AS unconfirmed, u.raw_user_meta_data,
        u.encrypted_password IS NULL AS no_password
-  FROM auth.sms_outbox m JOIN auth.users u ON u.id = m.user_id WHERE m.recipient = '15550000004';
+  FROM auth.outbox m JOIN auth.users u ON u.id = m.user_id WHERE m.recipient = '15550000004';
+-- The user, identity and audit row of a sign-up by code are those of an
+-- address's (auth._code_sign_up serves both).
+SELECT auth.send_otp('otp-new@phone.test', true, '{}', :'s') AS otp_new_address;
+SELECT i.provider, u.raw_app_meta_data, coalesce(u.email, '-') AS email, coalesce(u.phone, '-') AS phone,
+       i.provider_id = u.id::text AS provider_id, i.identity_data - 'sub' AS identity_data,
+       i.identity_data ->> 'sub' = u.id::text AS sub,
+       (SELECT count(*) FROM auth.audit_log_entries a
+         WHERE a.payload ->> 'action' = 'user_signedup' AND a.payload ->> 'actor_id' = u.id::text
+           AND a.payload ->> 'actor_username' = coalesce(u.phone, u.email) AND a.payload ->> 'log_type' = 'team'
+           AND (a.payload -> 'traits')::jsonb = jsonb_build_object('provider', i.provider)) AS audited
+  FROM auth.users u JOIN auth.identities i ON i.user_id = u.id
+ WHERE u.phone = '15550000004' OR u.email = 'otp-new@phone.test' ORDER BY i.provider;
 SELECT r -> 'user' ? 'phone_confirmed_at' AS confirmed
-  FROM auth.sms_outbox m, auth.verify_phone('sms', m.data ->> 'code', '15550000004', :'s') r
+  FROM auth.outbox m, auth.verify_phone('sms', m.data ->> 'code', '15550000004', :'s') r
  WHERE m.recipient = '15550000004';
 -- With phone sign-ups off, an unknown number gets nothing (same answer).
 SELECT auth.send_sms_otp('+15550000005', true, '{}', '{"phone_signup_enabled": false}') AS signups_off,
@@ -122,13 +134,13 @@ SELECT auth.resend_phone('sms', '+15550000006', :'s') AS pending,
        auth.resend_phone('sms', '+15550000001', :'s') AS confirmed_already,
        auth.resend_phone('sms', '+15559999999', :'s') AS unknown,
        auth.resend_phone('signup', '+15550000006', :'s') -> 'error' ->> 'code' AS bad_type;
-SELECT recipient, count(*) AS texts FROM auth.sms_outbox
+SELECT recipient, count(*) AS texts FROM auth.outbox
  WHERE recipient IN ('15550000006', '15559999999') GROUP BY recipient ORDER BY recipient;
 -- Only the newest code counts.
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000006', :'s') -> 'error' ->> 'code' AS older_code
-  FROM auth.sms_outbox WHERE recipient = '15550000006' ORDER BY id LIMIT 1;
+  FROM auth.outbox WHERE recipient = '15550000006' ORDER BY id LIMIT 1;
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000006', :'s') ? 'access_token' AS newest_code
-  FROM auth.sms_outbox WHERE recipient = '15550000006' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = '15550000006' ORDER BY id DESC LIMIT 1;
 
 -- Phone change (auth.update_user as the signed-in user): a code to the
 -- new number; the number changes when it is verified.
@@ -141,17 +153,17 @@ SELECT auth.update_user('{"phone": "+15550000003"}', :'s') -> 'error' AS taken;
 SELECT auth.update_user('{"phone": "12"}', :'s') -> 'error' ->> 'code' AS invalid;
 SELECT auth.update_user('{"phone": "+15550000008"}', '{"phone_enabled": false}') -> 'error' ->> 'code' AS disabled;
 COMMIT;
-SELECT kind, data ->> 'type' AS type FROM auth.sms_outbox WHERE recipient = '15550000007';
+SELECT kind, data ->> 'type' AS type FROM auth.outbox WHERE recipient = '15550000007';
 -- Resend phone_change to the new number.
 SELECT auth.resend_phone('phone_change', '+15550000007', :'s') AS resent;
-SELECT count(*) AS texts FROM auth.sms_outbox WHERE recipient = '15550000007';
+SELECT count(*) AS texts FROM auth.outbox WHERE recipient = '15550000007';
 -- The sms type does not take a phone_change code.
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000007', :'s') -> 'error' ->> 'code' AS wrong_type
-  FROM auth.sms_outbox WHERE recipient = '15550000007' ORDER BY id DESC LIMIT 1;
+  FROM auth.outbox WHERE recipient = '15550000007' ORDER BY id DESC LIMIT 1;
 SELECT auth.send_sms_otp('+15550000001', true, '{}', :'s') AS otp_old_number;
 SELECT r -> 'user' ->> 'phone' AS phone, r -> 'user' ? 'new_phone' AS still_pending,
        (SELECT c ->> 'method' FROM jsonb_array_elements(kiln.verify_jwt(r ->> 'access_token') -> 'amr') c) AS amr
-  FROM (SELECT data ->> 'code' AS code FROM auth.sms_outbox WHERE recipient = '15550000007' ORDER BY id DESC LIMIT 1) m,
+  FROM (SELECT data ->> 'code' AS code FROM auth.outbox WHERE recipient = '15550000007' ORDER BY id DESC LIMIT 1) m,
        auth.verify_phone('phone_change', m.code, '+15550000007', :'s') r;
 SELECT count(*) AS old_number_users FROM auth.users WHERE phone = '15550000001';
 SELECT phone, phone_change, phone_change_sent_at IS NULL AS cleared FROM auth.users WHERE phone = '15550000007';
@@ -180,28 +192,38 @@ SELECT payload -> 'traits' ->> 'reason' AS reason, count(*) AS n FROM auth.audit
  GROUP BY 1 ORDER BY 1;
 
 -- The sender's side: claim (once across senders), done, wipe, list.
-SELECT jsonb_array_length(auth.sms_claim(1000, 60)) > 0 AS claimed,
-       jsonb_array_length(auth.sms_claim(1000, 60)) AS claimed_again;
-SELECT auth.sms_done(id, 'sent', NULL) AS sent, data ? 'code' AS code_before
-  FROM auth.sms_outbox WHERE recipient = '15550000004';
-SELECT data ? 'code' AS code_after, status FROM auth.sms_outbox WHERE recipient = '15550000004';
-SELECT auth.sms_done(id, 'retry', 'provider said 500', 2) AS first_retry
-  FROM auth.sms_outbox WHERE recipient = '15550000003' OR recipient = '15550000006' ORDER BY id LIMIT 1;
-SELECT auth.sms_done(id, 'kept', NULL) AS kept FROM auth.sms_outbox WHERE recipient = '15550000007' ORDER BY id LIMIT 1;
-SELECT jsonb_array_length(auth.sms_list(2)) AS listed,
-       (SELECT count(*) FROM jsonb_array_elements(auth.sms_list(100, '15550000006'))) AS listed_for_number;
+SELECT jsonb_array_length(auth.outbox_claim('sms', 1000, 60)) > 0 AS claimed,
+       jsonb_array_length(auth.outbox_claim('sms', 1000, 60)) AS claimed_again;
+SELECT auth.outbox_done('sms', id, 'sent', NULL) AS sent, data ? 'code' AS code_before
+  FROM auth.outbox WHERE recipient = '15550000004';
+SELECT data ? 'code' AS code_after, status FROM auth.outbox WHERE recipient = '15550000004';
+SELECT auth.outbox_done('sms', id, 'retry', 'provider said 500', 2) AS first_retry
+  FROM auth.outbox WHERE recipient = '15550000003' OR recipient = '15550000006' ORDER BY id LIMIT 1;
+SELECT auth.outbox_done('sms', id, 'kept', NULL) AS kept FROM auth.outbox WHERE recipient = '15550000007' ORDER BY id LIMIT 1;
+SELECT jsonb_array_length(auth.outbox_list('sms', 2)) AS listed,
+       (SELECT count(*) FROM jsonb_array_elements(auth.outbox_list('sms', 100, '15550000006'))) AS listed_for_number;
+SELECT jsonb_array_length(auth.outbox_list('email', 100, '15550000006')) AS no_texts_as_mail;
+
+-- One table, checked per channel: a text has a text's kind and goes to a
+-- stored number.
+\set VERBOSITY terse
+INSERT INTO auth.outbox (channel, kind, recipient, data) VALUES ('sms', 'otp', '+15550000009', '{}');
+INSERT INTO auth.outbox (channel, kind, recipient, data) VALUES ('sms', 'magiclink', '15550000009', '{}');
+INSERT INTO auth.outbox (channel, kind, recipient, data) VALUES ('email', 'otp', 'a@phone.test', '{}');
+INSERT INTO auth.outbox (channel, kind, recipient, data) VALUES ('fax', 'otp', '15550000009', '{}');
+\set VERBOSITY default
 
 -- The app roles cannot read the outbox or call the sender's functions.
 SET ROLE anon;
-SELECT count(*) FROM auth.sms_outbox;
-SELECT auth.sms_list(1);
+SELECT count(*) FROM auth.outbox;
+SELECT auth.outbox_list('sms', 1);
 RESET ROLE;
 SET ROLE authenticator;
-SELECT jsonb_typeof(auth.sms_list(1)) AS authenticator_lists;
+SELECT jsonb_typeof(auth.outbox_list('sms', 1)) AS authenticator_lists;
 RESET ROLE;
 
 -- Leave the database as it was for the tests after this one.
 DELETE FROM auth.users WHERE created_at >= :'t0';
-DELETE FROM auth.sms_outbox;
+DELETE FROM auth.outbox WHERE channel = 'sms' OR recipient = 'otp-new@phone.test';
 DELETE FROM auth.audit_log_entries WHERE created_at >= :'t0';
 DELETE FROM kiln.revoked_sessions WHERE revoked_at >= :'t0';
