@@ -308,6 +308,21 @@ SELECT op, (SELECT count(*) FROM jsonb_object_keys(new)) AS new_keys, new->>'c4'
 -- Every change of this file, in one intact chain per session.
 SELECT * FROM kiln.audit_verify();
 
+-- The hash is the documented one (docs/sql.md, "Hash chains"), recomputed
+-- here in SQL for the rows without jsonb values (TRUNCATE rows and notes
+-- without detail), whose every field SQL can encode.
+CREATE FUNCTION pg_temp.enc(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN b IS NULL THEN '\x00'::bytea ELSE '\x01'::bytea || int4send(length(b)) || b END $$;
+SELECT count(*) AS rows, count(*) FILTER (WHERE hash = sha256(
+         'kiln-audit-v1'::bytea || '\x00'::bytea
+         || pg_temp.enc(uuid_send(chain_id)) || pg_temp.enc(timestamptz_send(at)) || pg_temp.enc(xid8send(txid))
+         || pg_temp.enc(textsend(db_user)) || pg_temp.enc(textsend(actor_role)) || pg_temp.enc(uuid_send(actor_user))
+         || pg_temp.enc(uuid_send(tenant_id)) || pg_temp.enc(uuid_send(session_id)) || pg_temp.enc(textsend(request_id))
+         || pg_temp.enc(textsend(client_ip)) || pg_temp.enc(textsend(table_schema)) || pg_temp.enc(textsend(table_name))
+         || pg_temp.enc(textsend(op)) || pg_temp.enc(int4send(nrows))
+         || pg_temp.enc(NULL) || pg_temp.enc(NULL) || pg_temp.enc(NULL) || pg_temp.enc(prev_hash))) AS matching
+  FROM kiln.audit_log WHERE pk IS NULL AND old IS NULL AND new IS NULL;
+
 -- The hash covers jsonb in its binary form, which is canonical: re-parsing
 -- every value from its text, as a dump and restore does, keeps every chain
 -- verifiable.
