@@ -5,11 +5,12 @@
 # daemon stay idle meanwhile) and hands its figures back as rows of the
 # main table: the server-CPU ratio with its min–max over the pairs, the
 # wall-clock ratio in the label. audit.sh also writes its own, wider table
-# to build/bench/audit.md. Skipped with BENCH_NO_KILN (no kiln side).
+# to build/bench/audit.md. Its runs keep audit.sh's own length (short
+# pairs, not BENCH_SECONDS). Skipped with BENCH_NO_KILN (no kiln side).
 if wanted "Audit" && [ -z "$BENCH_NO_KILN" ]; then
-  note "audit figures (tests/bench/audit.sh, $BENCH_RUNS x ${BENCH_SECONDS}s per side)"
+  note "audit figures (tests/bench/audit.sh, BENCH_RUNS=$BENCH_RUNS)"
   audit_rows=$root/audit-rows.md
-  if KILN_TEST_ROOT=$root BENCH_RUNS=$BENCH_RUNS BENCH_SECONDS=$BENCH_SECONDS BENCH_SCALE=$BENCH_SCALE \
+  if KILN_TEST_ROOT=$root BENCH_RUNS=$BENCH_RUNS BENCH_SCALE=$BENCH_SCALE \
        BENCH_ROWS_OUT=$audit_rows BENCH_OUT=$out_dir/audit.md \
        "$bench_dir/audit.sh" >"$root/audit.log" 2>&1 && [ -s "$audit_rows" ]; then
     while IFS= read -r line; do rows+=("$line"); done <"$audit_rows"
