@@ -42,7 +42,8 @@
 #                   table to this file (figures.d/40-audit.sh sets it)
 #   BENCH_AUDIT_MODE  instructions: count instructions per TPC-B transaction
 #                   with callgrind instead of timing (below; needs valgrind)
-#   BENCH_INSTR_TXNS  transactions per side in that mode [1000]
+#   BENCH_INSTR_TXNS  transactions per side in that mode [1000; below a few
+#                   hundred the warm-up is not cancelled out]
 #   KILN_TEST_ROOT  reuse this cluster root (tests/lib/cluster install)
 #   PG_CONFIG       PostgreSQL to use [pg_config on PATH]
 set -euo pipefail
@@ -288,6 +289,8 @@ instr_crypto() {
 }
 # instr_quiet DIR: waits until no backend has written a new file for 2 s
 # (backends under valgrind take their time to exit).
+# instr_ratio SIDE BASE [CRYPTO]: none / side, the side without CRYPTO of its instructions.
+instr_ratio() { awk -v a="$1" -v b="$2" -v c="${3:-0}" 'BEGIN {printf "%.3f", b / (a - c)}'; }
 instr_quiet() {
   local a b
   a=$(ls "$1")
@@ -351,8 +354,7 @@ instr_main() {
         plpgsql) side='PL/pgSQL jsonb trigger (reference)' ;;
       esac
       echo "| $side | $f1 | $c | $(awk -v a="$f1" -v b="$base" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') |" \
-           "$(awk -v a="$f1" -v b="$base" 'BEGIN {printf "%.3f", b / a}') |" \
-           "$(awk -v a="$f1" -v c="$c" -v b="$base" 'BEGIN {printf "%.3f", b / (a - c)}') |"
+           "$(instr_ratio "$f1" "$base") | $(instr_ratio "$f1" "$base" "$c") |"
     done
     echo
     echo "Backend instructions (callgrind), pgbench -M prepared -c 1, ($((2 * n)) - $n transactions) / $n; scale $BENCH_SCALE." \
@@ -370,7 +372,7 @@ instr_main() {
         on) side='kiln_audit, 3 tables' ;;
         plpgsql) side='(reference) the PL/pgSQL jsonb trigger' ;;
       esac
-      echo "| Audit (instructions): TPC-B, $side vs none: none / side of backend instructions per transaction (callgrind; without libcrypto: $(awk -v a="$f1" -v c="$c" -v b="$base" 'BEGIN {printf "%.3f", b / (a - c)}')) | $f1 | $base | $(awk -v a="$f1" -v b="$base" 'BEGIN {printf "%.3f", b / a}') | exact |"
+      echo "| Audit (instructions): TPC-B, $side vs none: none / side of backend instructions per transaction (callgrind; without libcrypto: $(instr_ratio "$f1" "$base" "$c")) | $f1 | $base | $(instr_ratio "$f1" "$base") | one count |"
     done >"$BENCH_ROWS_OUT"
   fi
 }
