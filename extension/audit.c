@@ -293,10 +293,15 @@ static AuditRel *audit_rel_get(Relation rel)
 /* ------------------------------------------------------------ row to jsonb */
 
 /*
- * Values are built as in-memory JsonbValue trees (objects with their pairs
- * already in jsonb key order, see AuditRel.order) and converted once per
- * log row: flat ones written straight in the on-disk format (flat_jsonb),
- * anything nested with JsonbValueToJsonb. No per-key sorting, no parse state.
+ * A log row of one change writes its pk/old/new objects straight from the
+ * column values in jsonb's on-disk format (row_jsonb) when every value is
+ * a scalar. Otherwise, and for statement batches, values are built as
+ * in-memory JsonbValue trees (objects with their pairs already in jsonb
+ * key order, see AuditRel.order) and converted once per log row: flat
+ * ones written in the on-disk format (flat_jsonb), anything nested with
+ * JsonbValueToJsonb. No per-key sorting, no parse state. Built with
+ * -DAUDIT_CHECK_JSONB, both flat writers compare their bytes with
+ * JsonbValueToJsonb's.
  */
 
 static void set_string(JsonbValue *v, char *s)
@@ -316,14 +321,18 @@ static void set_string(JsonbValue *v, char *s)
 #define AUDIT_NUMERIC_SHORT_NEG 0x2000
 #define AUDIT_NUMERIC_SHORT_WEIGHT_MASK 0x003F
 
-static Numeric audit_int_numeric(int64 i)
+/* The largest numeric of an int64: header, weight word, five digits. */
+#define AUDIT_INT_NUMERIC_MAX (VARHDRSZ + sizeof(uint16) + 5 * sizeof(int16))
+
+/* audit_int_numeric_put: writes the numeric of i at dst (room for AUDIT_INT_NUMERIC_MAX); returns its size. */
+static Size audit_int_numeric_put(char *dst, int64 i)
 {
     uint64 u = i < 0 ? (uint64)0 - (uint64)i : (uint64)i;
     int16 digits[5]; /* 2^64 < 10000^5; least significant first */
     int ndigits = 0, skip = 0, n, k;
     uint16 header;
+    Size size;
     char *p;
-    Numeric result;
 
     while (u != 0) {
         digits[ndigits++] = (int16)(u % 10000);
@@ -338,16 +347,45 @@ static Numeric audit_int_numeric(int64 i)
         if (i < 0)
             header |= AUDIT_NUMERIC_SHORT_NEG;
     }
-    result = palloc(VARHDRSZ + sizeof(uint16) + n * sizeof(int16));
-    SET_VARSIZE(result, VARHDRSZ + sizeof(uint16) + n * sizeof(int16));
-    p = VARDATA(result);
+    size = VARHDRSZ + sizeof(uint16) + n * sizeof(int16);
+    SET_VARSIZE(dst, size);
+    p = VARDATA(dst);
     memcpy(p, &header, sizeof(uint16));
     p += sizeof(uint16);
     for (k = ndigits - 1; k >= skip; k--) {
         memcpy(p, &digits[k], sizeof(int16));
         p += sizeof(int16);
     }
+#ifdef AUDIT_CHECK_INT_NUMERIC
+    {
+        Numeric ref = int64_to_numeric(i);
+
+        if (VARSIZE(ref) != size || memcmp(ref, dst, size) != 0)
+            elog(ERROR, "audit_int_numeric(" INT64_FORMAT ") differs", i);
+    }
+#endif
+    return size;
+}
+
+static Numeric audit_int_numeric(int64 i)
+{
+    Numeric result = palloc(AUDIT_INT_NUMERIC_MAX);
+
+    audit_int_numeric_put((char *)result, i);
     return result;
+}
+
+/* The value of a KIND_INT column. */
+static int64 audit_int_of(const AuditCol *c, Datum d)
+{
+    switch (c->basetype) {
+    case INT2OID:
+        return DatumGetInt16(d);
+    case INT4OID:
+        return DatumGetInt32(d);
+    default:
+        return DatumGetInt64(d);
+    }
 }
 
 /* value_of: the jsonb value of one column value, written to v. */
@@ -370,33 +408,10 @@ static void value_of(JsonbValue *v, AuditCol *c, Datum d, bool isnull)
         v->val.string.len = VARSIZE_ANY_EXHDR(t);
         return;
     }
-    case KIND_INT: {
-        int64 i;
-
-        switch (c->basetype) {
-        case INT2OID:
-            i = DatumGetInt16(d);
-            break;
-        case INT4OID:
-            i = DatumGetInt32(d);
-            break;
-        default:
-            i = DatumGetInt64(d);
-            break;
-        }
+    case KIND_INT:
         v->type = jbvNumeric;
-        v->val.numeric = audit_int_numeric(i);
-#ifdef AUDIT_CHECK_INT_NUMERIC
-        {
-            Numeric ref = int64_to_numeric(i);
-
-            if (VARSIZE(ref) != VARSIZE(v->val.numeric) ||
-                memcmp(ref, v->val.numeric, VARSIZE(ref)) != 0)
-                elog(ERROR, "audit_int_numeric(" INT64_FORMAT ") differs", i);
-        }
-#endif
+        v->val.numeric = audit_int_numeric(audit_int_of(c, d));
         return;
-    }
     case KIND_NUMERIC: {
         Numeric n = DatumGetNumeric(d);
 
@@ -571,6 +586,44 @@ static int flat_pad(char *buf, Size pos)
     return pad;
 }
 
+/*
+ * flat_scalar_write: the bytes of scalar v (null, bool, string, numeric) at
+ * buf + pos, a numeric after its padding, and their JEntry type in *meta;
+ * returns their length, padding included (at most flat_scalar_room(v)).
+ */
+static uint32 flat_scalar_write(const JsonbValue *v, char *buf, Size pos, JEntry *meta)
+{
+    switch (v->type) {
+    case jbvNull:
+        *meta = JENTRY_ISNULL;
+        return 0;
+    case jbvBool:
+        *meta = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+        return 0;
+    case jbvString:
+        memcpy(buf + pos, v->val.string.val, v->val.string.len);
+        *meta = JENTRY_ISSTRING;
+        return v->val.string.len;
+    default: { /* jbvNumeric: the callers let nothing else through */
+        int pad = flat_pad(buf, pos);
+        uint32 numlen = VARSIZE_ANY(v->val.numeric);
+
+        memcpy(buf + pos + pad, v->val.numeric, numlen);
+        *meta = JENTRY_ISNUMERIC;
+        return pad + numlen;
+    }
+    }
+}
+
+static Size flat_scalar_room(const JsonbValue *v)
+{
+    if (v->type == jbvString)
+        return v->val.string.len;
+    if (v->type == jbvNumeric)
+        return sizeof(uint32) - 1 + VARSIZE_ANY(v->val.numeric);
+    return 0;
+}
+
 static Size flat_object_write(const JsonbValue *obj, char *buf, Size pos)
 {
     int n = obj->val.object.nPairs;
@@ -593,32 +646,9 @@ static Size flat_object_write(const JsonbValue *obj, char *buf, Size pos)
         je[i] = i % JB_OFFSET_STRIDE == 0 ? (JENTRY_ISSTRING | total | JENTRY_HAS_OFF) : len;
     }
     for (i = 0; i < n; i++) {
-        const JsonbValue *v = &obj->val.object.pairs[i].value;
         JEntry meta;
-        uint32 len = 0;
+        uint32 len = flat_scalar_write(&obj->val.object.pairs[i].value, buf, pos, &meta);
 
-        switch (v->type) {
-        case jbvNull:
-            meta = JENTRY_ISNULL;
-            break;
-        case jbvBool:
-            meta = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
-            break;
-        case jbvString:
-            len = v->val.string.len;
-            memcpy(buf + pos, v->val.string.val, len);
-            meta = JENTRY_ISSTRING;
-            break;
-        default: { /* jbvNumeric: flat_object_end accepted nothing else */
-            int pad = flat_pad(buf, pos);
-            uint32 numlen = VARSIZE_ANY(v->val.numeric);
-
-            memcpy(buf + pos + pad, v->val.numeric, numlen);
-            len = pad + numlen;
-            meta = JENTRY_ISNUMERIC;
-            break;
-        }
-        }
         pos += len;
         total += len;
         meta |= (i + n) % JB_OFFSET_STRIDE == 0 ? (total | JENTRY_HAS_OFF) : len;
@@ -696,6 +726,103 @@ static Datum value_jsonb(JsonbValue *v)
     Jsonb *jb = flat_jsonb(v);
 
     return JsonbPGetDatum(jb != NULL ? jb : JsonbValueToJsonb(v));
+}
+
+/*
+ * row_jsonb: the object row_object builds (same arguments), as a jsonb
+ * datum written straight in the flat format, without the tree: one pass
+ * over the columns into a buffer grown as needed, integers written as
+ * numerics in place. A log row of one change takes this way; it costs
+ * about a third of building the tree and writing it flat. (Datum) 0 when
+ * a wanted value is json or jsonb (not flat) or the object would pass
+ * FLAT_JSONB_MAX: the caller then builds the tree.
+ */
+static Datum row_jsonb(AuditRel *r, Datum *values, bool *nulls, const bool *want, bool pk_only)
+{
+    int n = 0, j, k;
+    Size keylen = 0, cap, pos, entries = VARHDRSZ + sizeof(uint32);
+    uint32 total = 0;
+    char *buf;
+
+    for (k = 0; k < r->nkeys; k++) {
+        int i = r->order[k];
+        const AuditCol *c = &r->cols[i];
+
+        if ((want != NULL && !want[i]) || (pk_only && !c->in_pk))
+            continue;
+        if (!nulls[i] && (c->kind == KIND_JSON || c->kind == KIND_JSONB))
+            return (Datum)0;
+        n++;
+        keylen += c->namelen;
+    }
+    pos = entries + sizeof(JEntry) * 2 * (Size)n;
+    cap = pos + keylen + (Size)n * (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX) + 64;
+    buf = palloc(cap);
+    *(uint32 *)(buf + VARHDRSZ) = (uint32)n | JB_FOBJECT;
+
+    j = 0;
+    for (k = 0; k < r->nkeys; k++) {
+        int i = r->order[k];
+        const AuditCol *c = &r->cols[i];
+
+        if ((want != NULL && !want[i]) || (pk_only && !c->in_pk))
+            continue;
+        memcpy(buf + pos, c->name, c->namelen);
+        pos += c->namelen;
+        total += c->namelen;
+        ((JEntry *)(buf + entries))[j] =
+            j % JB_OFFSET_STRIDE == 0 ? (JENTRY_ISSTRING | total | JENTRY_HAS_OFF) : (JEntry)c->namelen;
+        j++;
+    }
+    j = 0;
+    for (k = 0; k < r->nkeys; k++) {
+        int i = r->order[k];
+        AuditCol *c = &r->cols[i];
+        JEntry meta;
+        uint32 len;
+        Size room;
+
+        if ((want != NULL && !want[i]) || (pk_only && !c->in_pk))
+            continue;
+        if (!nulls[i] && c->kind == KIND_INT) {
+            int pad = flat_pad(buf, pos); /* the room for it was counted in cap */
+
+            len = pad + audit_int_numeric_put(buf + pos + pad, audit_int_of(c, values[i]));
+            meta = JENTRY_ISNUMERIC;
+        } else {
+            JsonbValue v;
+
+            value_of(&v, c, values[i], nulls[i]);
+            room = flat_scalar_room(&v);
+            if (pos + room > FLAT_JSONB_MAX) {
+                pfree(buf);
+                return (Datum)0;
+            }
+            if (pos + room + (Size)(n - j) * (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX) > cap) {
+                cap = Max(cap * 2, pos + room + (Size)(n - j) * (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX));
+                buf = repalloc(buf, cap);
+            }
+            len = flat_scalar_write(&v, buf, pos, &meta);
+        }
+        pos += len;
+        total += len;
+        meta |= (n + j) % JB_OFFSET_STRIDE == 0 ? (total | JENTRY_HAS_OFF) : len;
+        ((JEntry *)(buf + entries))[n + j] = meta;
+        j++;
+    }
+    SET_VARSIZE(buf, pos);
+#ifdef AUDIT_CHECK_JSONB
+    {
+        JsonbValue obj;
+        Jsonb *ref;
+
+        row_object(&obj, r, values, nulls, want, pk_only);
+        ref = JsonbValueToJsonb(&obj);
+        if (VARSIZE(ref) != pos || memcmp(ref, buf, pos) != 0)
+            elog(ERROR, "row_jsonb differs from JsonbValueToJsonb");
+    }
+#endif
+    return PointerGetDatum(buf);
 }
 
 /* ------------------------------------------------------------ capture */
@@ -807,6 +934,8 @@ typedef struct AuditBatch {
     int n;
     int cap;
     JsonbValue *elems[3]; /* pk, old, new: one per change (NULL: not recorded) */
+    bool direct;          /* one change, its pk/old/new already jsonb in jsonb[] */
+    Datum jsonb[3];       /* (Datum) 0: not recorded */
 } AuditBatch;
 
 enum { BATCH_PK = 0, BATCH_OLD = 1, BATCH_NEW = 2 };
@@ -823,6 +952,29 @@ static void batch_init(AuditBatch *bt, AuditWriter *w, AuditRel *r, const AuditB
 }
 
 /*
+ * op_text: the log's op value; the four operations' texts are made once
+ * per backend.
+ */
+static Datum op_text(const char *op)
+{
+    static const char *const names[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+    static Datum texts[lengthof(names)];
+    int i;
+
+    for (i = 0; i < lengthof(names); i++)
+        if (strcmp(op, names[i]) == 0) {
+            if (texts[i] == (Datum)0) {
+                MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+                texts[i] = CStringGetTextDatum(names[i]);
+                MemoryContextSwitchTo(old);
+            }
+            return texts[i];
+        }
+    return CStringGetTextDatum(op);
+}
+
+/*
  * batch_flush: writes the log row, also for zero changes (TRUNCATE, notes),
  * then resets the row context.
  */
@@ -836,11 +988,15 @@ static void batch_flush(AuditBatch *bt)
 
     memcpy(values, bt->b->values, sizeof(values));
     memcpy(nulls, bt->b->nulls, sizeof(nulls));
-    values[AUDIT_COL_OP] = CStringGetTextDatum(bt->op);
+    values[AUDIT_COL_OP] = op_text(bt->op);
     nulls[AUDIT_COL_OP] = false;
     values[AUDIT_COL_NROWS] = Int32GetDatum(bt->n);
     nulls[AUDIT_COL_NROWS] = false;
-    for (i = 0; i < 3 && bt->n > 0; i++) {
+    for (i = 0; i < 3 && bt->direct; i++) {
+        values[cols[i]] = bt->jsonb[i];
+        nulls[cols[i]] = bt->jsonb[i] == (Datum)0;
+    }
+    for (i = 0; i < 3 && bt->n > 0 && !bt->direct; i++) {
         JsonbValue arr;
 
         if (bt->elems[i] == NULL)
@@ -862,6 +1018,8 @@ static void batch_flush(AuditBatch *bt)
     bt->n = 0;
     bt->cap = 0;
     memset(bt->elems, 0, sizeof(bt->elems));
+    bt->direct = false;
+    memset(bt->jsonb, 0, sizeof(bt->jsonb));
 }
 
 /*
@@ -888,6 +1046,28 @@ static int batch_elems_reserve(int n)
 }
 
 /*
+ * batch_add_direct: a single-change log row's pk/old/new written straight
+ * as jsonb (row_jsonb) into bt; false when one of them is not flat.
+ */
+static bool batch_add_direct(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn,
+                             const bool *changed)
+{
+    AuditRel *r = bt->r;
+    Datum jb[3] = {(Datum)0, (Datum)0, (Datum)0};
+
+    if (ov != NULL && (jb[BATCH_OLD] = row_jsonb(r, ov, on, changed, false)) == (Datum)0)
+        return false;
+    if (nv != NULL && (jb[BATCH_NEW] = row_jsonb(r, nv, nn, changed, false)) == (Datum)0)
+        return false;
+    if (r->has_pk && (jb[BATCH_PK] = row_jsonb(r, nv != NULL ? nv : ov, nv != NULL ? nn : on,
+                                                NULL, true)) == (Datum)0)
+        return false;
+    memcpy(bt->jsonb, jb, sizeof(jb));
+    bt->direct = true;
+    return true;
+}
+
+/*
  * batch_add: adds one change (old and/or new version as values/nulls
  * arrays of r's columns; NULL when absent); flushes at the row level and
  * when a statement batch is full.
@@ -898,6 +1078,26 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
     AuditRel *r = bt->r;
     bool *changed = NULL;
     int i;
+
+    if (ov != NULL && nv != NULL) {
+        changed = palloc(sizeof(bool) * Max(r->natts, 1));
+        for (i = 0; i < r->natts; i++) {
+            if (r->cols[i].dropped)
+                changed[i] = false;
+            else if (on[i] || nn[i])
+                changed[i] = on[i] != nn[i];
+            else /* binary: unchanged toasted values compare equal without detoasting */
+                changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
+        }
+    }
+
+    /* One change per log row: straight to jsonb unless a value is nested. */
+    if (!bt->array && batch_add_direct(bt, ov, on, nv, nn, changed)) {
+        bt->n = 1;
+        MemoryContextSwitchTo(old);
+        batch_flush(bt);
+        return;
+    }
 
     if (bt->n == 0 && !bt->array) {
         bt->cap = 1;
@@ -914,17 +1114,6 @@ static void batch_add(AuditBatch *bt, Datum *ov, bool *on, Datum *nv, bool *nn)
         bt->elems[BATCH_NEW] = nv != NULL ? batch_elems[BATCH_NEW] : NULL;
     }
 
-    if (ov != NULL && nv != NULL) {
-        changed = palloc(sizeof(bool) * Max(r->natts, 1));
-        for (i = 0; i < r->natts; i++) {
-            if (r->cols[i].dropped)
-                changed[i] = false;
-            else if (on[i] || nn[i])
-                changed[i] = on[i] != nn[i];
-            else /* binary: unchanged toasted values compare equal without detoasting */
-                changed[i] = !datumIsEqual(ov[i], nv[i], r->cols[i].byval, r->cols[i].typlen);
-        }
-    }
     if (ov != NULL)
         row_object(&bt->elems[BATCH_OLD][bt->n], r, ov, on, changed, false);
     if (nv != NULL)
