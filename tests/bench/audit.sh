@@ -44,6 +44,9 @@
 #                   with callgrind instead of timing (below; needs valgrind)
 #   BENCH_INSTR_TXNS  transactions per side in that mode [1000; below a few
 #                   hundred the warm-up is not cancelled out]
+#   BENCH_INSTR_SIDES the sides counted in that mode: off (the base) first,
+#                   then any of empty row on plpgsql stmt (stmt: kiln_audit
+#                   with statement capture) [off empty row on plpgsql]
 #   KILN_TEST_ROOT  reuse this cluster root (tests/lib/cluster install)
 #   PG_CONFIG       PostgreSQL to use [pg_config on PATH]
 set -euo pipefail
@@ -173,7 +176,7 @@ settle() { sleep 0.3; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-audit_pgbench() { # on|off|plpgsql|empty|row
+audit_pgbench() { # on|off|plpgsql|empty|row|stmt
   local t
   for t in pgbench_accounts pgbench_tellers pgbench_branches; do
     psql_b -c "DROP TRIGGER IF EXISTS plpgsql_audit ON $t" -c "DROP TRIGGER IF EXISTS bench_floor ON $t" >/dev/null
@@ -182,6 +185,7 @@ audit_pgbench() { # on|off|plpgsql|empty|row
         psql_b -c "SELECT kiln.disable_audit('$t')" >/dev/null
         psql_b -c "CREATE TRIGGER bench_floor AFTER INSERT OR UPDATE OR DELETE ON $t FOR EACH ROW EXECUTE FUNCTION bench_floor_$1($( [ "$1" = row ] && echo "'floor_log'"))" >/dev/null ;;
       on) psql_b -c "SELECT kiln.enable_audit('$t')" >/dev/null ;;
+      stmt) psql_b -c "SELECT kiln.enable_audit('$t', 'statement')" >/dev/null ;;
       off) psql_b -c "SELECT kiln.disable_audit('$t')" >/dev/null ;;
       plpgsql)
         psql_b -c "SELECT kiln.disable_audit('$t')" >/dev/null
@@ -322,6 +326,8 @@ instr_main() {
   local -a rows=()
   command -v valgrind >/dev/null || die "BENCH_AUDIT_MODE=instructions needs valgrind (Debian package valgrind)"
   [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_INSTR_TXNS must be a positive integer (got '$n')"
+  [[ ${BENCH_INSTR_SIDES:-off} =~ ^off(\ (empty|row|on|plpgsql|stmt))*$ ]] \
+    || die "BENCH_INSTR_SIDES must be 'off' then any of empty row on plpgsql stmt (got '$BENCH_INSTR_SIDES')"
   dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-instr.XXXXXX")
   chmod 777 "$dir"
   "$cluster" stop "$root" "$name"
@@ -330,7 +336,7 @@ instr_main() {
     -c listen_addresses=127.0.0.1 -c fsync=off -c autovacuum=off >"$dir/server.log" 2>&1 &
   for _ in $(seq 120); do "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
   "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" || die "postgres did not start under valgrind"
-  for side in off empty row on plpgsql; do
+  for side in ${BENCH_INSTR_SIDES:-off empty row on plpgsql}; do
     note "instructions: $side ($n and $((2 * n)) transactions)"
     audit_pgbench "$side"
     f1=$(instr_run "$dir" "$n")
@@ -351,6 +357,7 @@ instr_main() {
       case $side in
         off) side='no trigger' ;; empty) side='empty C AFTER ROW trigger (floor)' ;;
         row) side='constant log row per change (floor)' ;; on) side='kiln_audit' ;;
+        stmt) side='kiln_audit, statement capture' ;;
         plpgsql) side='PL/pgSQL jsonb trigger (reference)' ;;
       esac
       echo "| $side | $f1 | $c | $(awk -v a="$f1" -v b="$base" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') |" \
@@ -370,6 +377,7 @@ instr_main() {
         empty) side='(floor) an empty C AFTER ROW trigger' ;;
         row) side='(floor) a C trigger inserting a constant log row per change' ;;
         on) side='kiln_audit, 3 tables' ;;
+        stmt) side='kiln_audit with statement capture, 3 tables' ;;
         plpgsql) side='(reference) the PL/pgSQL jsonb trigger' ;;
       esac
       echo "| Audit (instructions): TPC-B, $side vs none: none / side of backend instructions per transaction (callgrind; without libcrypto: $(instr_ratio "$f1" "$base" "$c")) | $f1 | $base | $(instr_ratio "$f1" "$base") | one count |"
