@@ -130,6 +130,27 @@ BEGIN
 END
 $$;
 
+-- When nothing is sent (no account, nothing pending): the work of a text
+-- without the text, so that the answer takes as long and is followed by
+-- the same wake-up of the senders (as auth._mail_decoy does for mail);
+-- an audit row says why nothing was sent.
+CREATE FUNCTION auth._sms_decoy(recipient pg_catalog.text, kind pg_catalog.text, settings pg_catalog.jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  fields jsonb := jsonb_build_object(
+    'code_hash', auth._sha256_hex(gen_random_uuid()::text || ':' || auth._otp_code()), 'type', kind,
+    'channel', CASE WHEN settings ->> 'channel' = 'whatsapp' THEN 'whatsapp' ELSE 'sms' END);
+BEGIN
+  PERFORM auth._audit('sms_not_sent', NULL, left(recipient, 255), 'user',
+                      jsonb_build_object('kind', kind, 'reason', 'no_account_or_nothing_pending',
+                                         'fields', pg_catalog.jsonb_typeof(fields)));
+  PERFORM pg_notify('kiln_outbox', 'sms');
+END
+$$;
+
 -- Why user u cannot change its number to new_phone (a refusal), or NULL.
 -- Writes nothing: auth.update_user checks it before any change. An empty
 -- or absent number is no change (as GoTrue).
@@ -368,6 +389,7 @@ BEGIN
   IF u.id IS NULL THEN
     IF NOT coalesce(create_user, true) OR NOT auth._setting_bool(settings, 'signup_enabled', true)
        OR NOT auth._setting_bool(settings, 'phone_signup_enabled', true) THEN
+      PERFORM auth._sms_decoy(tel, 'sms', settings);  -- the same time as a text
       RETURN '{}';
     END IF;
     BEGIN
@@ -422,6 +444,8 @@ BEGIN
     IF u.id IS NOT NULL AND u.phone_confirmed_at IS NULL
        AND (u.banned_until IS NULL OR u.banned_until <= now()) THEN
       PERFORM auth._sms_confirmation(u, settings);
+    ELSE
+      PERFORM auth._sms_decoy(tel, 'sms', settings);
     END IF;
   ELSE
     SELECT * INTO u FROM auth.users x
@@ -430,6 +454,8 @@ BEGIN
     IF u.id IS NOT NULL AND (auth._user_by_phone(tel)).id IS NULL THEN
       PERFORM auth._queue_sms(u, 'phone_change', tel, 'phone_change_token', 'phone_change', settings);
       UPDATE auth.users SET phone_change_sent_at = now() WHERE id = u.id;
+    ELSE
+      PERFORM auth._sms_decoy(tel, 'phone_change', settings);
     END IF;
   END IF;
   RETURN '{}';

@@ -157,6 +157,18 @@ SELECT kind, data ->> 'type' AS type FROM auth.outbox WHERE recipient = '1555000
 -- Resend phone_change to the new number.
 SELECT auth.resend_phone('phone_change', '+15550000007', :'s') AS resent;
 SELECT count(*) AS texts FROM auth.outbox WHERE recipient = '15550000007';
+-- A phone_change resend for a number with no change pending: the same
+-- answer, no text.
+SELECT auth.resend_phone('phone_change', '+15559999998', :'s') AS nothing_pending,
+       (SELECT count(*) FROM auth.outbox WHERE recipient = '15559999998') AS texts;
+-- Wherever nothing was sent (an unknown number without sign-up, nothing
+-- pending), the flow did the work of a text all the same and the audit
+-- trail says why.
+SELECT a.payload ->> 'actor_username' AS number, a.payload -> 'traits' ->> 'kind' AS kind,
+       a.payload -> 'traits' ->> 'reason' AS reason, a.payload -> 'traits' ->> 'fields' AS fields
+  FROM auth.audit_log_entries a
+ WHERE a.payload ->> 'action' = 'sms_not_sent'
+ ORDER BY a.created_at, a.payload ->> 'actor_username', a.payload -> 'traits' ->> 'kind';
 -- The sms type does not take a phone_change code.
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000007', :'s') -> 'error' ->> 'code' AS wrong_type
   FROM auth.outbox WHERE recipient = '15550000007' ORDER BY id DESC LIMIT 1;
