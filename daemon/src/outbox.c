@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pool.h"
+#include "request.h"
 #include "sql_auth.h"
 #include "tx.h"
 
@@ -28,6 +29,7 @@
 #define OUTBOX_LEASE_S        "120"
 #define OUTBOX_RECONNECT_MS   2000
 #define OUTBOX_PRUNE_EVERY_S  600
+#define OUTBOX_IDLE_MS        1000
 
 struct KilnOutboxSender {
     const KilnOutbox *box;
@@ -187,10 +189,21 @@ static void *sender_thread(void *arg)
         }
         if (n > 0)
             continue; /* more may be due */
+        /*
+         * Idle: wait up to OUTBOX_IDLE_MS for a notification of this
+         * channel (then look again anyway). The other channel's are read
+         * and passed over: they wake the other sender, not this one.
+         */
         char payload[64];
-        int r = tx_wait_notify(conn, 1000, payload, sizeof payload);
-        while (r > 0)
-            r = tx_wait_notify(conn, 0, payload, sizeof payload);
+        bool mine = false;
+        int64_t until = kiln_now_us() + (int64_t)OUTBOX_IDLE_MS * 1000;
+        int r;
+        do {
+            int64_t left_ms = mine ? 0 : (until - kiln_now_us()) / 1000;
+            r = tx_wait_notify(conn, left_ms > 0 ? (int)left_ms : 0, payload, sizeof payload);
+            if (r > 0 && strcmp(payload, s->box->channel) == 0)
+                mine = true;
+        } while (r > 0);
         if (r < 0) {
             pool_conn_close(conn);
             conn = NULL;
