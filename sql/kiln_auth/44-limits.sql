@@ -353,12 +353,26 @@ BEGIN
   fields := jsonb_build_object(
     'token_hash', auth._sha256_hex(link), 'otp_hash', auth._sha256_hex(gen_random_uuid()::text || ':' || auth._otp_code()),
     'confirmation_url', auth._verify_link(link, kind, auth._redirect_target(settings ->> 'redirect_to', settings), settings));
-  PERFORM auth._audit('mail_not_sent', NULL, left(address, 255), 'user',
+  PERFORM auth._not_sent('email', address, kind, fields);
+END
+$$;
+
+-- The end of a decoy (auth._mail_decoy, auth._sms_decoy): the audit row
+-- that says why nothing was sent (mail_not_sent, sms_not_sent), and the
+-- wake-up of channel's sender that a queued message would have caused
+-- (auth._outbox_notify), so that the work after the commit is alike too.
+CREATE FUNCTION auth._not_sent(channel pg_catalog.text, recipient pg_catalog.text, kind pg_catalog.text,
+                               fields pg_catalog.jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM auth._audit(CASE channel WHEN 'email' THEN 'mail_not_sent' WHEN 'sms' THEN 'sms_not_sent' END,
+                      NULL, left(recipient, 255), 'user',
                       jsonb_build_object('kind', kind, 'reason', 'no_account_or_nothing_pending',
                                          'fields', pg_catalog.jsonb_typeof(fields)));
-  -- Queued mail wakes the senders (auth._outbox_notify); so does this, so
-  -- that the work that follows a commit is alike too.
-  PERFORM pg_notify('kiln_outbox', 'email');
+  PERFORM pg_notify('kiln_outbox', channel);
 END
 $$;
 
@@ -371,7 +385,7 @@ BEGIN
               AND p.proname IN ('_client_key', '_client', '_account_key', '_limits_prune', '_take',
                                 '_rate_refusal', '_refusal_as', '_interval_refusal', '_email_interval_refusal',
                                 '_backoff_refusal',
-                                '_backoff_note', '_mail_decoy')
+                                '_backoff_note', '_mail_decoy', '_not_sent')
   LOOP
     EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;

@@ -131,9 +131,9 @@ END
 $$;
 
 -- When nothing is sent (no account, nothing pending): the work of a text
--- without the text, so that the answer takes as long and is followed by
--- the same wake-up of the senders (as auth._mail_decoy does for mail);
--- an audit row says why nothing was sent.
+-- without the text, so that the answer takes as long, then the audit row
+-- and the sender's wake-up of auth._not_sent (as auth._mail_decoy does
+-- for mail).
 CREATE FUNCTION auth._sms_decoy(recipient pg_catalog.text, kind pg_catalog.text, settings pg_catalog.jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -144,10 +144,7 @@ DECLARE
     'code_hash', auth._sha256_hex(gen_random_uuid()::text || ':' || auth._otp_code()), 'type', kind,
     'channel', CASE WHEN settings ->> 'channel' = 'whatsapp' THEN 'whatsapp' ELSE 'sms' END);
 BEGIN
-  PERFORM auth._audit('sms_not_sent', NULL, left(recipient, 255), 'user',
-                      jsonb_build_object('kind', kind, 'reason', 'no_account_or_nothing_pending',
-                                         'fields', pg_catalog.jsonb_typeof(fields)));
-  PERFORM pg_notify('kiln_outbox', 'sms');
+  PERFORM auth._not_sent('sms', recipient, kind, fields);
 END
 $$;
 

@@ -169,6 +169,12 @@ SELECT a.payload ->> 'actor_username' AS number, a.payload -> 'traits' ->> 'kind
   FROM auth.audit_log_entries a
  WHERE a.payload ->> 'action' = 'sms_not_sent'
  ORDER BY a.created_at, a.payload ->> 'actor_username', a.payload -> 'traits' ->> 'kind';
+-- The decoy's helpers are the owner's alone.
+SELECT p.proname, has_function_privilege('anon', p.oid, 'EXECUTE') AS anon,
+       has_function_privilege('authenticated', p.oid, 'EXECUTE') AS authenticated,
+       has_function_privilege('service_role', p.oid, 'EXECUTE') AS service_role
+  FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace AND p.proname IN ('_sms_decoy', '_not_sent')
+ ORDER BY 1;
 -- The sms type does not take a phone_change code.
 SELECT auth.verify_phone('sms', data ->> 'code', '+15550000007', :'s') -> 'error' ->> 'code' AS wrong_type
   FROM auth.outbox WHERE recipient = '15550000007' ORDER BY id DESC LIMIT 1;
