@@ -728,12 +728,16 @@ static Datum value_jsonb(JsonbValue *v)
     return JsonbPGetDatum(jb != NULL ? jb : JsonbValueToJsonb(v));
 }
 
+/* The most an integer value takes in a flat object: padding, then its numeric. */
+#define ROW_INT_ROOM (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX)
+
 /*
  * row_jsonb: the object row_object builds (same arguments), as a jsonb
  * datum written straight in the flat format, without the tree: one pass
  * over the columns into a buffer grown as needed, integers written as
- * numerics in place. A log row of one change takes this way; it costs
- * about a third of building the tree and writing it flat. (Datum) 0 when
+ * numerics in place. A log row of one change takes this way: for the three
+ * objects of a pgbench change, 1.6k instructions where building the tree
+ * and writing it flat took 2.4k (callgrind). (Datum) 0 when
  * a wanted value is json or jsonb (not flat) or the object would pass
  * FLAT_JSONB_MAX: the caller then builds the tree.
  */
@@ -756,7 +760,7 @@ static Datum row_jsonb(AuditRel *r, Datum *values, bool *nulls, const bool *want
         keylen += c->namelen;
     }
     pos = entries + sizeof(JEntry) * 2 * (Size)n;
-    cap = pos + keylen + (Size)n * (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX) + 64;
+    cap = pos + keylen + (Size)n * ROW_INT_ROOM + 64;
     buf = palloc(cap);
     *(uint32 *)(buf + VARHDRSZ) = (uint32)n | JB_FOBJECT;
 
@@ -798,8 +802,9 @@ static Datum row_jsonb(AuditRel *r, Datum *values, bool *nulls, const bool *want
                 pfree(buf);
                 return (Datum)0;
             }
-            if (pos + room + (Size)(n - j) * (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX) > cap) {
-                cap = Max(cap * 2, pos + room + (Size)(n - j) * (sizeof(uint32) - 1 + AUDIT_INT_NUMERIC_MAX));
+            /* room for this value and every later one as if an integer */
+            if (pos + room + (Size)(n - j) * ROW_INT_ROOM > cap) {
+                cap = Max(cap * 2, pos + room + (Size)(n - j) * ROW_INT_ROOM);
                 buf = repalloc(buf, cap);
             }
             len = flat_scalar_write(&v, buf, pos, &meta);

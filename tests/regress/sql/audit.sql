@@ -305,6 +305,18 @@ UPDATE public.wide SET c4 = -7.5, c5 = 'x', c8 = NULL, c37 = 1e20;
 SELECT op, (SELECT count(*) FROM jsonb_object_keys(new)) AS new_keys, new->>'c4' AS c4, new->>'c37' AS c37, old->>'c5' AS old_c5
   FROM kiln.audit_log WHERE table_name = 'wide' ORDER BY seq;
 
+-- Long values in row-level log rows: a text past the writer's first guess
+-- of an object's size, and one stored out of line (TOAST), both whole.
+CREATE TABLE public.longtext (id int PRIMARY KEY, body text);
+SELECT kiln.enable_audit('public.longtext');
+INSERT INTO public.longtext VALUES (1, repeat('abc', 100)),
+  (2, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g));
+UPDATE public.longtext SET body = body || 'z' WHERE id = 2;
+SELECT l.op, l.pk, length(l.old ->> 'body') AS old_len, length(l.new ->> 'body') AS new_len,
+       l.new ->> 'body' = t.body AS new_whole
+  FROM kiln.audit_log l LEFT JOIN public.longtext t ON t.id = (l.pk ->> 'id')::int
+ WHERE l.table_name = 'longtext' ORDER BY l.seq;
+
 -- Every change of this file, in one intact chain per session.
 SELECT * FROM kiln.audit_verify();
 
@@ -374,5 +386,5 @@ COMMIT;
 DROP INDEX kiln.audit_log_expr;
 
 DROP VIEW public.v_accounts;
-DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes, public.wide;
+DROP TABLE public.accounts, public.events, public.kinds, public.bulk, public.notes, public.wide, public.longtext;
 DROP ROLE audit_app, audit_owner;
